@@ -1,0 +1,26 @@
+"""wgflow: the mean-field limit of shallow networks as a Wasserstein gradient flow, simulated as
+an interacting-particle system, under group symmetries of the data.
+
+The nouns: :mod:`groups` (groups and representations), :mod:`units` (the units ``σ_*(x, θ)``),
+:mod:`symmetry` (``G`` acting on data and parameters; ``E^G``, ``P_G``), :mod:`data` (data law and
+expectations), :mod:`laws` (initial particle laws), :class:`Problem`, :mod:`schemes`
+(vanilla / DA / FA / EA), :func:`simulate` (MF flow and finite-N SGD), :mod:`diagnostics`
+(W₂, RMD, distances to SI/WI), :class:`Result`, :mod:`paper` (the paper's experiment).
+"""
+
+from . import diagnostics, groups, laws, paper
+from .data import FixedSample, GaussianData, Minibatch, OnlineSample, Teacher, gauss_hermite
+from .dynamics import simulate
+from .groups import SO2, FiniteGroup
+from .problem import Problem
+from .result import Result
+from .symmetry import Symmetry
+from .units import MatrixUnit, MLPUnit, Perceptron
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SO2", "FiniteGroup", "FixedSample", "GaussianData", "MLPUnit", "MatrixUnit", "Minibatch",
+    "OnlineSample", "Perceptron", "Problem", "Result", "Symmetry", "Teacher", "diagnostics",
+    "gauss_hermite", "groups", "laws", "paper", "simulate",
+]

@@ -1,0 +1,39 @@
+"""The one result type of a simulation, whatever the options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Result:
+    """A recorded trajectory.
+
+    ``times (F,)`` MF times and ``steps (F,)`` step counts of the ``F`` recorded frames;
+    ``particles (F, N, D)``; ``observables[name] (F,)``; ``config``: the JSON-able description
+    of the problem and every option; ``seeds``: the entropy of the root ``SeedSequence``;
+    ``teacher (K, D)`` or ``None``; ``status``: ``"complete"`` or ``"diverged"``.
+    """
+
+    times: np.ndarray
+    steps: np.ndarray
+    particles: np.ndarray
+    observables: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+    seeds: dict = field(default_factory=dict)
+    teacher: np.ndarray | None = None
+    status: str = "complete"
+
+    @property
+    def final(self) -> np.ndarray:
+        """Particles at the last recorded frame, ``(N, D)``."""
+        return self.particles[-1]
+
+    def observable(self, name: str) -> np.ndarray:
+        try:
+            return self.observables[name]
+        except KeyError:
+            raise KeyError(f"observable {name!r} was not recorded; recorded: "
+                           f"{sorted(self.observables)}") from None
