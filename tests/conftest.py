@@ -13,6 +13,10 @@ TOL = {
     "fd": 1e-6,
     # two independent exact solvers (POT emd vs. closed form, two derivations of P_G)
     "solver": 1e-9,
+    # statistical checks: allowed deviation in standard errors of the estimate
+    "sigmas": 4.0,
+    # fitted convergence order of an integrator against the theoretical one
+    "order": 0.15,
 }
 
 
