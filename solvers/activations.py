@@ -6,7 +6,8 @@ whether ``σ(−z) = −σ(z)`` (signed-permutation symmetries of hidden layers 
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import scipy.special

@@ -50,10 +50,7 @@ def _forward(spec, theta, x):
     h, cache = x, []
     for layer in spec.layers:
         w, b = _weights(spec, theta, layer)
-        if h is x:
-            z = np.einsum("noi,mi->nmo", w, x)
-        else:
-            z = np.einsum("noi,nmi->nmo", w, h)
+        z = np.matmul(h, w.transpose(0, 2, 1))  # (M or N×M, n_in) @ (N, n_in, n_out)
         if b is not None:
             z = z + b[:, None, :]
         cache.append((h, z))
@@ -88,18 +85,15 @@ def vjp(spec: UnitSpec, theta, x, u, w) -> np.ndarray:
         th = theta[blk]
         _, cache = _forward(spec, th, x)
         g = np.broadcast_to((w[:, None] * u)[None], (th.shape[0], *u.shape))
-        for layer, (h_in, z) in zip(reversed(spec.layers), reversed(cache)):
+        for layer, (h_in, z) in zip(reversed(spec.layers), reversed(cache), strict=True):
             if layer.activated:
                 g = g * act.derivative(z)
             w_l, _ = _weights(spec, th, layer)
-            if h_in is x:
-                grad_w = np.einsum("nmo,mi->noi", g, x)
-            else:
-                grad_w = np.einsum("nmo,nmi->noi", g, h_in)
+            grad_w = np.matmul(g.transpose(0, 2, 1), h_in)  # (N, n_out, n_in)
             size = layer.n_out * layer.n_in
             out[blk, layer.w_offset : layer.w_offset + size] = grad_w.reshape(-1, size)
             if layer.b_offset >= 0:
                 out[blk, layer.b_offset : layer.b_offset + layer.n_out] = g.sum(axis=1)
             if h_in is not x:
-                g = np.einsum("nmo,noi->nmi", g, w_l)
+                g = np.matmul(g, w_l)
     return out

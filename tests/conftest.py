@@ -15,6 +15,12 @@ TOL = {
     "solver": 1e-9,
     # statistical checks: allowed deviation in standard errors of the estimate
     "sigmas": 4.0,
+    # distances returned as the square root of an exact-to-rounding cost (RMD, W2 via emd)
+    "sqrt_exact": 1e-7,
+    # Heun at dt = 1e-3 on rates of order one, against the closed form: O(dt²)
+    "heun_fine": 1e-6,
+    # a displacement or distance that is clearly not rounding ("the particles did move")
+    "visible": 1e-2,
     # fitted convergence order of an integrator against the theoretical one
     "order": 0.15,
 }

@@ -67,20 +67,25 @@ def test_linear_unit_mean_follows_exponential():
     start = laws.gaussian(50, 4, seed=3)
     res = simulate(problem, start, T=1.0, dt=1e-3, step_scale=1.0, integrator="heun")
     exact = _linear_mean(problem, start.mean(0), 1.0, res.times[-1])
-    np.testing.assert_allclose(res.final.mean(0).reshape(2, 2), exact, atol=1e-6)
+    np.testing.assert_allclose(res.final.mean(0).reshape(2, 2), exact, atol=TOL["heun_fine"])
 
 
 @pytest.mark.slow
 def test_linear_unit_with_noise_stays_gaussian():
-    tau, beta, scale, n = 0.5, 0.2, 1.0, 20_000
+    tau, beta, scale, n = 0.5, 0.2, 1.0, 5_000
     problem = _linear_problem(tau, beta)
     start = laws.gaussian(n, 4, std=0.3, mean=0.5, seed=4)
-    res = simulate(problem, start, T=1.0, dt=1e-2, step_scale=scale, integrator="heun", seed=5)
+    res = simulate(problem, start, T=1.0, dt=1e-2, step_scale=scale, integrator="heun", seed=5,
+                   record_every=100, observables=())
     theta = res.final
     _, var = _ou_moments(0.0, 0.09, tau, beta, scale, res.times[-1])
     _, var_em = _em_moments(0.0, 0.09, tau, beta, scale, 1e-2, res.steps[-1])
-    exact_mean = _linear_mean(problem, start.mean(0), scale, res.times[-1]).ravel()
-    assert np.all(np.abs(theta.mean(0) - exact_mean) <= SIGMAS * np.sqrt(var / n) + 1e-3)
+    # the drift is affine in (θ_i, E_μ θ), so the empirical mean follows the noiseless Heun chain
+    # started at the initial mean (one particle) up to the mean of the injected noise
+    chain = _linear_problem(tau, beta=0.0)
+    mean_chain = simulate(chain, start.mean(0, keepdims=True), T=1.0, dt=1e-2, step_scale=scale,
+                          integrator="heun", observables=()).final[0]
+    assert np.all(np.abs(theta.mean(0) - mean_chain) <= SIGMAS * np.sqrt(var / n))
     assert np.all(np.abs(theta.var(0) - var) <= SIGMAS * var * np.sqrt(2 / n) + abs(var_em - var))
     z = (theta - theta.mean(0)) / theta.std(0)
     skew, kurt = (z**3).mean(0), (z**4).mean(0)
@@ -94,7 +99,7 @@ def test_integrator_convergence_order(integrator, order):
     start = laws.gaussian(8, 4, seed=6)
     exact = _linear_mean(problem, start.mean(0), 1.0, 1.0)
     errors = []
-    for dt in (0.1, 0.05, 0.025, 0.0125):
+    for dt in (0.05, 0.025, 0.0125, 0.00625):
         res = simulate(problem, start, T=1.0, dt=dt, integrator=integrator, record_every=1000)
         errors.append(np.abs(res.final.mean(0).reshape(2, 2) - exact).max())
     rates = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))

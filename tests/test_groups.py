@@ -83,7 +83,7 @@ def test_direct_sum_is_block_diagonal():
 
 
 def test_non_orthogonal_generator_is_refused():
-    with pytest.raises(ValueError, match="generators.*not orthogonal"):
+    with pytest.raises(ValueError, match=r"generators.*not orthogonal"):
         FiniteGroup([[[1.0, 0.1], [0.0, 1.0]]])
 
 

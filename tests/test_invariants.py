@@ -8,6 +8,10 @@ from wgflow import FixedSample, laws, paper, simulate
 from wgflow.data import orbit_closed
 
 N = 6
+#: MF horizon of the SGD invariance runs. E^G is invariant but not attracting under FA on this
+#: problem: a 1e-9 offset grows ~10^5-fold by t = 40 (~10^2 for full-orbit DA), so rounding errors
+#: would be amplified past 1e-12 on longer horizons.
+T_SGD = 20
 
 
 def _off_EG(result, problem):
@@ -22,25 +26,32 @@ def problem():
 
 
 @pytest.fixture(scope="module")
+def symmetric_problem():
+    """Exactly symmetric data law: the WI teacher makes ``(ρ_g X, ρ̂_g Y) ~ (X, Y)``."""
+    return paper.problem("WI", beta=1e-4)
+
+
+@pytest.fixture(scope="module")
 def si_start(problem):
     return paper.student_init(problem, N, seed=1)
 
 
 @pytest.mark.parametrize("scheme", ["FA", "DA-orbit", "EA"])
 def test_symmetrized_sgd_stays_in_EG(problem, si_start, scheme):
-    res = simulate(problem, si_start, scheme=scheme, dynamics="sgd", T=40, step_scale=50.0,
-                   noise="EG", seed=2)
-    assert res.steps[-1] == 40 * N
+    res = simulate(problem, si_start, scheme=scheme, dynamics="sgd", T=T_SGD,
+                   step_scale=50.0, noise="EG", seed=2)
+    assert res.steps[-1] == T_SGD * N
     assert _off_EG(res, problem) <= TOL["invariant"]
     assert res.observables["distance_to_EG"].max() <= TOL["invariant"]
-    assert np.abs(res.final - si_start).max() > 1e-2  # the particles did move
+    assert np.abs(res.final - si_start).max() > TOL["visible"]  # the particles did move
 
 
-def test_vanilla_population_flow_stays_in_EG(problem, si_start):
+def test_vanilla_population_flow_stays_in_EG(symmetric_problem, si_start):
+    problem = symmetric_problem
     res = simulate(problem, si_start, scheme="vanilla", dynamics="mf", T=2.0, dt=0.02,
                    step_scale=50.0, noise="EG", seed=3)
     assert _off_EG(res, problem) <= TOL["invariant"]
-    assert np.abs(res.final - si_start).max() > 1e-2
+    assert np.abs(res.final - si_start).max() > TOL["visible"]
 
 
 def test_vanilla_on_orbit_symmetrized_batches_stays_in_EG(problem, si_start, rng):
@@ -51,16 +62,17 @@ def test_vanilla_on_orbit_symmetrized_batches_stays_in_EG(problem, si_start, rng
     assert _off_EG(res, problem) <= TOL["invariant"]
 
 
-def test_vanilla_sgd_with_random_minibatches_leaves_EG(problem, si_start):
-    res = simulate(problem, si_start, scheme="vanilla", dynamics="sgd", T=40, step_scale=50.0,
-                   noise="EG", seed=2)
-    assert res.observables["distance_to_EG"][-1] > 1e-2
+def test_vanilla_sgd_with_random_minibatches_leaves_EG(symmetric_problem, si_start):
+    problem = symmetric_problem
+    res = simulate(problem, si_start, scheme="vanilla", dynamics="sgd", T=T_SGD,
+                   step_scale=50.0, noise="EG", seed=2)
+    assert res.observables["distance_to_EG"][-1] > TOL["visible"]
     assert _off_EG(res, problem) > 1e3 * TOL["invariant"]
 
 
-@pytest.mark.parametrize("beta", [0.0, 1e-3])
-def test_orbit_closed_start_gives_identical_trajectories(beta, rng):
-    problem = paper.problem("WI", beta=beta)
+def test_orbit_closed_start_gives_identical_trajectories(rng):
+    # deterministic: i.i.d. noise would break the orbit-closedness of the particle set
+    problem = paper.problem("WI", beta=0.0)
     start = laws.orbit_closed(laws.gaussian(3, 4, std=0.25, seed=5), problem.symmetry)
     sample = orbit_closed(FixedSample(*problem.data.sample(rng, 30)), problem.symmetry)
     runs = {
@@ -69,8 +81,8 @@ def test_orbit_closed_start_gives_identical_trajectories(beta, rng):
         for scheme in ("vanilla", "DA-orbit", "FA")
     }
     ref = runs["vanilla"].particles
-    assert np.abs(ref[-1] - start).max() > 1e-2
+    assert np.abs(ref[-1] - start).max() > TOL["visible"]
     for scheme in ("DA-orbit", "FA"):
         np.testing.assert_allclose(runs[scheme].particles, ref, rtol=0, atol=TOL["invariant"])
     # and the law stays weakly invariant: the particle set stays orbit-closed
-    assert runs["vanilla"].observables["distance_to_WI"].max() <= 1e-7
+    assert runs["vanilla"].observables["distance_to_WI"].max() <= TOL["sqrt_exact"]

@@ -105,7 +105,7 @@ def test_derived_actions_are_equivariant_and_EG_has_right_dimension(name, rng):
     x = rng.standard_normal((3, sym.unit.d))
     elements = sym.elements()[0] if sym.group.is_finite else sym.group.sample(rng, 4)
     rho, rho_out, _ = sym.matrices(elements)
-    for r, ro in zip(rho, rho_out):
+    for r, ro in zip(rho, rho_out, strict=True):
         np.testing.assert_allclose(sym.unit(x @ r.T, theta), sym.unit(x, theta) @ ro.T,
                                    atol=TOL["solver"])
 
@@ -119,7 +119,7 @@ def test_paper_EG_is_symmetric_matrices_with_equal_diagonal():
 def test_sign_flip_hidden_with_even_activation_is_refused():
     s2 = groups.sign_flips(1)
     unit = Perceptron(1, 1, "sigmoid", bias=False)
-    with pytest.raises(ValueError, match="not jointly equivariant.*sigmoid"):
+    with pytest.raises(ValueError, match=r"not jointly equivariant.*sigmoid"):
         Symmetry(s2, unit, output=s2.defining, hidden=[s2.defining])
 
 

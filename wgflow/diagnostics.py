@@ -187,6 +187,8 @@ def _w2_squared(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray,
         # cdist differences coordinates before squaring: exact zeros for coincident atoms
         # (the expansion |x|² + |y|² − 2⟨x, y⟩ would leave rounding residue of order |x|² eps).
         cost = np.ascontiguousarray(cdist(x, y, metric="sqeuclidean"))
+        if not np.all(np.isfinite(cost)):
+            return np.inf  # |θ_i − θ'_j|² overflows float64: the distance is not representable
         n, m = cost.shape
         value, log = ot.emd2(a, b, cost, numItermax=max(100_000, 50 * n * m), log=True)
         if log["warning"] is not None:

@@ -120,8 +120,10 @@ def simulate(problem: Problem, init_particles, *, scheme: str = "vanilla",
     n = theta.shape[0]
     T = positive(T, "T")
     dt = positive(dt if dt is not None else (1.0 / n if dynamics == "sgd" else 1e-2), "dt")
-    n_steps = max(1, int(round(T / dt)))
-    record_every = positive(record_every or max(1, n_steps // 20), "record_every", integer=True)
+    n_steps = max(1, round(T / dt))
+    if record_every is None:
+        record_every = max(1, n_steps // 20)
+    record_every = positive(record_every, "record_every", integer=True)
     expectation = expectation or _default_expectation(problem, dynamics, batch_size)
     if problem.data is not None and not isinstance(expectation,
                                                    (FixedSample, OnlineSample, Minibatch)):
@@ -156,16 +158,20 @@ def simulate(problem: Problem, init_particles, *, scheme: str = "vanilla",
             xi = np.sqrt(2.0 * problem.beta * scale(state.t) * dt) * noise_rng.standard_normal(
                 state.theta.shape)
             xi = xi if noise_proj is None else xi @ noise_proj
-        state = step_fn(state, drift_on(batch), dt, xi)
-        if not np.all(np.isfinite(state.theta)):
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+            state = step_fn(state, drift_on(batch), dt, xi)
+        record = k % record_every == 0 or k == n_steps
+        finite = bool(np.all(np.isfinite(state.theta)))
+        obs = _observe(problem, scheme, state.theta, names) if record and finite else {}
+        if not (finite and np.all(np.isfinite(list(obs.values())))):
             status = "diverged"
-            warnings.warn(f"the particles became NaN/inf at step {k} (t = {state.t:.4g}); the "
-                          "time step is probably too large for this step_scale: reduce dt or "
-                          "step_scale. Frames up to the last good one are kept.", stacklevel=2)
+            warnings.warn(f"the particles or observables became NaN/inf at step {k} "
+                          f"(t = {state.t:.4g}); the time step is probably too large for this "
+                          "step_scale: reduce dt or step_scale. Frames up to the last good one "
+                          "are kept.", stacklevel=2)
             break
-        if k % record_every == 0 or k == n_steps:
-            frames.append((state.t, state.step, state.theta,
-                           _observe(problem, scheme, state.theta, names)))
+        if record:
+            frames.append((state.t, state.step, state.theta, obs))
     config = {"problem": problem.describe(), "scheme": scheme, "dynamics": dynamics, "T": T,
               "dt": dt, "batch_size": batch_size, "integrator": integrator,
               "step_scale": None if callable(step_scale) else float(step_scale),

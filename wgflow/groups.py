@@ -263,7 +263,7 @@ class Representation:
         return np.array([scipy.linalg.expm(phi * self.images[0]) for phi in elements])
 
     def haar(self) -> tuple[np.ndarray, np.ndarray]:
-        """Haar nodes on which averages of ``ρ`` (and its tensor products up to order 2) are exact."""
+        """Haar nodes on which averages of ``ρ`` and its tensor products up to order 2 are exact."""
         if self.group.is_finite:
             return self.group.haar()
         return self.group.haar(2 * self.max_frequency + 1)
@@ -299,7 +299,8 @@ def direct_sum(*reps: Representation) -> Representation:
     group = reps[0].group
     if any(r.group is not group for r in reps):
         raise ValueError("direct_sum needs representations of the same group object")
-    images = [scipy.linalg.block_diag(*blocks) for blocks in zip(*(r.images for r in reps))]
+    blocks = zip(*(r.images for r in reps), strict=True)
+    images = [scipy.linalg.block_diag(*b) for b in blocks]
     return Representation(group, images)
 
 

@@ -58,7 +58,7 @@ class Symmetry:
                              f"layer of widths {dims[1:-1]}), got {len(hidden)}")
         self.spaces = [input, *hidden, output]
         names = ["input", *(f"hidden[{i}]" for i in range(n_hidden)), "output"]
-        for name, rep, dim in zip(names, self.spaces, dims):
+        for name, rep, dim in zip(names, self.spaces, dims, strict=True):
             if rep.group is not group:
                 raise ValueError(f"{name} is a representation of another group object")
             if rep.dim != dim:

@@ -4,19 +4,21 @@
 Each unit is a chain of layers ``h_l = σ(W_l h_{l−1} + b_l)`` (see :mod:`solvers.layered`) with a
 documented layout of the flattened parameter vector ``θ ∈ R^D`` (:attr:`LayeredUnit.layout`):
 
-=================  ==========================================  ==============================
-unit               ``σ_*(x, θ)``                               layout of ``θ``
-=================  ==========================================  ==============================
-``Perceptron``     ``a·σ(w·x + b)``                            ``(a ∈ R^c, w ∈ R^d, b ∈ R)``
-``MatrixUnit``     ``σ(W x)`` elementwise                      ``W ∈ R^{c×d}`` row-major
-``MLPUnit``        ``W_L σ(… σ(W_1 x + b_1) …)``               ``W_1, b_1, …, W_{L−1}, b_{L−1}, W_L``
-=================  ==========================================  ==============================
+==============  ==============================  ======================================
+unit            ``σ_*(x, θ)``                   layout of ``θ``
+==============  ==============================  ======================================
+``Perceptron``  ``a·σ(w·x + b)``                ``(a ∈ R^c, w ∈ R^d, b ∈ R)``
+``MatrixUnit``  ``σ(W x)`` elementwise          ``W ∈ R^{c×d}`` row-major
+``MLPUnit``     ``W_L σ(… σ(W_1 x + b_1) …)``   ``W_1, b_1, …, W_{L−1}, b_{L−1}, W_L``
+==============  ==============================  ======================================
 
 Group actions on θ are derived from representations on every layer's space (input ``ρ``,
 hidden ``ρ_l``, output ``ρ̂``): ``W_l ↦ ρ_l W_l ρ_{l−1}ᵀ``, ``b_l ↦ ρ_l b_l``.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
@@ -74,7 +76,8 @@ class LayeredUnit:
         action ``W_l ↦ A_l W_l − W_l A_{l−1}``.
         """
         m = np.zeros((self.dim, self.dim))
-        for layer, r_in, r_out in zip(self.spec.layers, space_matrices[:-1], space_matrices[1:]):
+        pairs = itertools.pairwise(space_matrices)
+        for layer, (r_in, r_out) in zip(self.spec.layers, pairs, strict=True):
             sl = slice(layer.w_offset, layer.w_offset + layer.n_out * layer.n_in)
             if lie:
                 m[sl, sl] = np.kron(r_out, np.eye(layer.n_in)) + np.kron(np.eye(layer.n_out), r_in)
@@ -141,7 +144,7 @@ class MLPUnit(LayeredUnit):
         self.hidden, self.bias = hidden, bool(bias)
         sizes = (d, *hidden, c)
         layers, layout, offset = [], {}, 0
-        for idx, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        for idx, (n_in, n_out) in enumerate(itertools.pairwise(sizes), start=1):
             last = idx == len(sizes) - 1
             layout[f"W{idx}"] = (offset, (n_out, n_in))
             w_offset, offset = offset, offset + n_out * n_in
