@@ -203,6 +203,15 @@ def _w2_squared(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray,
     return max(float(value), 0.0) ** 2
 
 
+def _checked_pair(mu, nu, mu_weights, nu_weights, method, n_projections, seed):
+    """Validated atoms and weights of two measures, and the solver options."""
+    x = _atoms(mu, "mu")
+    y = _atoms(nu, "nu", x.shape[1], "mu")
+    a = _weights(mu_weights, x.shape[0], "mu_weights")
+    b = _weights(nu_weights, y.shape[0], "nu_weights")
+    return x, a, y, b, _method(method), _n_projections(n_projections), _seed(seed)
+
+
 def _rmd(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray,
          method: str, n_projections: int, seed: int | None) -> Distance:
     solver = _resolve(method, x.shape[0], y.shape[0])
@@ -240,13 +249,8 @@ def wasserstein2(mu: ArrayLike, nu: ArrayLike, *, mu_weights: ArrayLike | None =
     equal to it when ``D = 1``); ``"auto"`` → exact when ``n, m ≤ EXACT_MAX``, else sliced.
     The returned :class:`Distance` records the method actually used.
     """
-    method = _method(method)
-    n_projections = _n_projections(n_projections)
-    seed = _seed(seed)
-    x = _atoms(mu, "mu")
-    y = _atoms(nu, "nu", x.shape[1], "mu")
-    a = _weights(mu_weights, x.shape[0], "mu_weights")
-    b = _weights(nu_weights, y.shape[0], "nu_weights")
+    x, a, y, b, method, n_projections, seed = _checked_pair(
+        mu, nu, mu_weights, nu_weights, method, n_projections, seed)
     solver = _resolve(method, x.shape[0], y.shape[0])
     w2sq = _w2_squared(x, a, y, b, solver, n_projections, seed)
     return Distance(float(np.sqrt(w2sq)), solver)
@@ -260,13 +264,8 @@ def rmd(mu: ArrayLike, nu: ArrayLike, *, mu_weights: ArrayLike | None = None,
     ``0`` when ``M₂(μ) + M₂(ν) = 0`` (both measures are ``δ₀``). Arguments and ``method`` as in
     :func:`wasserstein2`; with ``"sliced"`` the numerator is ``SW₂²``.
     """
-    method = _method(method)
-    n_projections = _n_projections(n_projections)
-    seed = _seed(seed)
-    x = _atoms(mu, "mu")
-    y = _atoms(nu, "nu", x.shape[1], "mu")
-    a = _weights(mu_weights, x.shape[0], "mu_weights")
-    b = _weights(nu_weights, y.shape[0], "nu_weights")
+    x, a, y, b, method, n_projections, seed = _checked_pair(
+        mu, nu, mu_weights, nu_weights, method, n_projections, seed)
     return _rmd(x, a, y, b, method, n_projections, seed)
 
 
