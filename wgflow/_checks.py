@@ -5,9 +5,18 @@ from __future__ import annotations
 import numpy as np
 
 
+def numeric(value, name: str, shape: str) -> np.ndarray:
+    """``value`` as a float array, or an error naming ``name`` and the expected ``shape``."""
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a numeric array of shape {shape}; could not convert "
+                         f"it ({exc})") from None
+
+
 def as_array2d(value, width: int, name: str, what: str) -> np.ndarray:
     """``value`` as a finite float array of shape ``(n, width)`` (a 1-D input is one row)."""
-    arr = np.asarray(value, dtype=float)
+    arr = numeric(value, name, f"({what}s, {width})")
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] != width or arr.shape[0] == 0:

@@ -35,6 +35,8 @@ import ot
 from numpy.typing import ArrayLike
 from scipy.spatial.distance import cdist
 
+from ._checks import numeric
+
 __all__ = [
     "EXACT_MAX",
     "METHODS",
@@ -77,12 +79,7 @@ class Distance(NamedTuple):
 
 def _atoms(theta: ArrayLike, name: str, dim: int | None = None, dim_from: str = "") -> np.ndarray:
     """``theta`` as a finite float array ``(n, D)`` with ``n ≥ 1`` (and ``D == dim`` if given)."""
-    try:
-        arr = np.asarray(theta, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"{name} must be a numeric array of shape (n, D); could not convert it ({exc})"
-        ) from None
+    arr = numeric(theta, name, "(n, D)")
     if arr.ndim != 2:
         hint = (
             "; for n points on the line use .reshape(-1, 1), for one point in R^D use [None, :]"
@@ -112,10 +109,7 @@ def _weights(weights: ArrayLike | None, n: int, name: str) -> np.ndarray:
     """Probability weights ``(n,)``: uniform if ``None``; validated and renormalized otherwise."""
     if weights is None:
         return np.full(n, 1.0 / n)
-    try:
-        w = np.asarray(weights, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a numeric array of shape ({n},); ({exc})") from None
+    w = numeric(weights, name, f"({n},)")
     if w.shape != (n,):
         raise ValueError(
             f"{name} must have shape (n,) = ({n},), got {w.shape}; pass one weight per atom"
@@ -282,12 +276,7 @@ def distance_to_subspace(theta: ArrayLike, projector: ArrayLike,
     """
     x = _atoms(theta, "theta")
     d = x.shape[1]
-    try:
-        p = np.asarray(projector, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"projector must be a numeric array of shape ({d}, {d}); ({exc})"
-        ) from None
+    p = numeric(projector, "projector", f"({d}, {d})")
     if p.shape != (d, d):
         raise ValueError(
             f"projector must have shape (D, D) = ({d}, {d}) to act on theta, got {p.shape}"
@@ -334,12 +323,7 @@ def distance_to_orbit_average(theta: ArrayLike, actions: ArrayLike,
     seed = _seed(seed)
     x = _atoms(theta, "theta")
     n, d = x.shape
-    try:
-        mats = np.asarray(actions, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"actions must be a numeric array of shape (G, {d}, {d}); ({exc})"
-        ) from None
+    mats = numeric(actions, "actions", f"(G, {d}, {d})")
     if mats.ndim != 3 or mats.shape[1:] != (d, d) or mats.shape[0] == 0:
         hint = "; for a single matrix use actions[None]" if mats.ndim == 2 else ""
         raise ValueError(

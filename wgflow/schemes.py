@@ -54,12 +54,11 @@ def model_output(problem, scheme: str, theta, x) -> np.ndarray:
 
 def risk_gradient(problem, scheme: str, theta, batch: Batch) -> np.ndarray:
     """``∇_θ δR/δμ(μ)(θ_i)`` of the scheme's risk on ``batch`` (already augmented): ``(N, D)``.
-    For EA the result is projected onto ``E^G``."""
+    For EA the caller projects the whole velocity (gradient and weight decay) by ``P_G``."""
     unit = problem.unit
     if scheme != "FA":
         residual = problem.loss_gradient(unit.network(theta, batch.x), batch.y)
-        grad = unit.vjp(theta, batch.x, residual, batch.w)
-        return grad @ problem.symmetry.projector if scheme == "EA" else grad
+        return unit.vjp(theta, batch.x, residual, batch.w)
     phi, orbit, rho_out = _feature_average(problem, theta, batch)
     residual = problem.loss_gradient(phi, batch.y)
     upstream = np.einsum("gij,mj->gmi", rho_out, residual).reshape(-1, unit.c)
