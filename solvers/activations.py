@@ -21,8 +21,13 @@ class Activation(NamedTuple):
 
 
 def _sigmoid_derivative(z):
-    s = scipy.special.expit(z)
-    return s * (1.0 - s)
+    e = np.exp(-np.abs(z))  # e/(1+e)² has no cancellation where σ saturates (σ(1−σ) has)
+    return e / (1.0 + e) ** 2
+
+
+def _tanh_derivative(z):
+    e = np.exp(-2.0 * np.abs(z))  # 4e/(1+e)² = 1 − tanh², without its cancellation
+    return 4.0 * e / (1.0 + e) ** 2
 
 
 _TWO_OVER_SQRT_PI = 2.0 / np.sqrt(np.pi)
@@ -30,7 +35,7 @@ _TWO_OVER_SQRT_PI = 2.0 / np.sqrt(np.pi)
 ACTIVATIONS = {
     a.name: a
     for a in (
-        Activation("tanh", np.tanh, lambda z: 1.0 - np.tanh(z) ** 2, odd=True),
+        Activation("tanh", np.tanh, _tanh_derivative, odd=True),
         Activation("sigmoid", scipy.special.expit, _sigmoid_derivative, odd=False),
         Activation("relu", lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(z.dtype), False),
         Activation("erf", scipy.special.erf, lambda z: _TWO_OVER_SQRT_PI * np.exp(-z * z), True),

@@ -3,9 +3,10 @@
 - :class:`Teacher`: labels ``Y = Φ_teacher(X) = (1/K) Σ_k σ_*(X, θ*_k)`` from K particles of any
   unit family.
 - :class:`GaussianData`: ``X ~ N(mean, cov)`` with labels from a teacher.
-- Expectations (each has ``draw(rng) -> Batch``): :class:`FixedSample` (a fixed finite sample or
-  quadrature; ``draw`` returns it), :class:`OnlineSample` (``size`` fresh samples per draw),
-  :class:`Minibatch` (``size`` samples drawn with replacement from a fixed sample).
+- Expectations (each has ``draw(rng, steps) -> Batch`` with a leading axis of ``steps`` batches):
+  :class:`FixedSample` (a fixed finite sample or quadrature; ``draw`` returns it once, leading
+  axis 1, standing for every step), :class:`OnlineSample` (``size`` fresh samples per step),
+  :class:`Minibatch` (``size`` samples per step drawn with replacement from a fixed sample).
 - :func:`gauss_hermite`: tensor Gauss–Hermite quadrature of a Gaussian law (exactly symmetric
   under permutations and sign flips of the whitened coordinates).
 - :func:`orbit_closed`: the exactly symmetric sample ``{(ρ_g x, ρ̂_g y)}`` of a finite group.
@@ -92,8 +93,8 @@ class FixedSample:
         self.batch = Batch(self.x, self.y, w)
         self.d, self.c = self.x.shape[1], self.y.shape[1]
 
-    def draw(self, rng=None) -> Batch:
-        return self.batch
+    def draw(self, rng=None, steps: int = 1) -> Batch:
+        return Batch(*(a[None] for a in self.batch))
 
     def describe(self) -> dict:
         return {"kind": "fixed", "size": len(self.x)}
@@ -105,8 +106,9 @@ class OnlineSample:
     def __init__(self, law: GaussianData, size: int):
         self.law, self.size = law, positive(size, "batch size", integer=True)
 
-    def draw(self, rng) -> Batch:
-        return self.law.sample(rng, self.size)
+    def draw(self, rng, steps: int = 1) -> Batch:
+        b = self.law.sample(rng, steps * self.size)
+        return _per_step(b, steps)
 
     def describe(self) -> dict:
         return {"kind": "online", "size": self.size}
@@ -118,13 +120,18 @@ class Minibatch:
     def __init__(self, sample: FixedSample, size: int):
         self.sample, self.size = sample, positive(size, "batch size", integer=True)
 
-    def draw(self, rng) -> Batch:
+    def draw(self, rng, steps: int = 1) -> Batch:
         full = self.sample.batch
-        idx = rng.choice(len(full.w), size=self.size, p=full.w)
-        return Batch(full.x[idx], full.y[idx], np.full(self.size, 1.0 / self.size))
+        idx = rng.choice(len(full.w), size=steps * self.size, p=full.w)
+        return _per_step(Batch(full.x[idx], full.y[idx], np.full(len(idx), 1.0 / self.size)), steps)
 
     def describe(self) -> dict:
         return {"kind": "minibatch", "size": self.size, "train_size": len(self.sample.x)}
+
+
+def _per_step(batch: Batch, steps: int) -> Batch:
+    """Cut a batch of ``steps·size`` samples into ``steps`` batches: leading axis ``steps``."""
+    return Batch(*(a.reshape(steps, -1, *a.shape[1:]) for a in batch))
 
 
 def _as_table(values, name: str) -> np.ndarray:

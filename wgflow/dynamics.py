@@ -10,6 +10,11 @@ expectation ``E_π`` taken by an expectation object (:mod:`wgflow.data`):
   is ``s = ε_N ς``; ``T·N`` steps reach MF time ``T``. This is Euler–Maruyama on the minibatch
   velocity: ``θ_i ← θ_i − s [J_θ σ_*ᵀ ∂₁ℓ + τ∇r] + sqrt(2βs) ξ_i``.
 
+Randomness (batches, DA moves, noise) is drawn on the host in chunks of steps, the same way for
+every backend, so the backends follow the same trajectory up to rounding and the thread count
+never changes a result. ``backend="numba"`` (default) runs each chunk in compiled, parallel code
+(:mod:`solvers.compiled_flow`); ``backend="numpy"`` steps the numpy reference one step at a time.
+
 Noise ``ξ`` is projected onto ``E^G`` (``noise="EG"``), onto the span of given columns
 (``noise=array (D, k)``), or left full (``"full"``); for EA it is always projected onto ``E^G``.
 """
@@ -17,9 +22,11 @@ Noise ``ξ`` is projected onto ``E^G`` (``noise="EG"``), onto the span of given 
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 
+from solvers import compiled_flow, compiled_layered, layered
 from solvers.integrators import INTEGRATORS, init
 
 from . import diagnostics
@@ -27,10 +34,14 @@ from ._checks import as_particles, choice, positive
 from .data import FixedSample, GaussianData, Minibatch, OnlineSample
 from .problem import Problem
 from .result import Result
-from .schemes import SCHEMES, augment, model_output, risk_gradient
+from .schemes import SCHEMES, augment, model_output, orbit_terms, risk_gradient
 
-BACKENDS = ("numpy",)
+#: the particle–sample kernels of each backend
+BACKENDS = {"numba": compiled_layered, "numpy": layered}
 DYNAMICS = ("mf", "sgd")
+DTYPES = ("float64", "float32")
+#: random numbers (batches and noise) drawn at once at most: bounds a chunk's memory (32 MB)
+CHUNK_NUMBERS = 1 << 22
 
 
 def _noise_projector(problem, scheme, noise):
@@ -63,11 +74,11 @@ def _default_expectation(problem, dynamics, batch_size):
     return Minibatch(data, batch_size)
 
 
-def _observe(problem, scheme, theta, names) -> dict:
+def _observe(problem, scheme, theta, names, kernels) -> dict:
     pop, out = problem.population(), {}
     if pop is not None:
         b = pop.batch
-        phi = model_output(problem, scheme, theta, b.x)
+        phi = model_output(problem, scheme, theta, b.x, kernels).astype(float)
         if "risk" in names:
             out["risk"] = float(b.w @ problem.loss_value(phi, b.y))
         if "teacher_l2" in names:
@@ -94,11 +105,68 @@ def default_observables(problem) -> tuple[str, ...]:
     return tuple(names)
 
 
+class _Chunk:
+    """The random inputs of ``steps`` consecutive steps from step time ``t``: batches (leading
+    axis ``steps``, or 1 for a fixed sample), noise increments ``(steps, N, D)`` or ``None``, and
+    the step times ``ts (steps + 1)`` (accumulated as the integrators accumulate them)."""
+
+    def __init__(self, run, t, steps):
+        self.ts = np.cumsum([t] + [run.dt] * steps)
+        self.batches = None
+        if run.expectation is not None:
+            raw = run.expectation.draw(run.data_rng, steps)
+            self.batches = augment(run.scheme, raw, run.problem.symmetry, run.data_rng)
+        self.noise = None
+        if run.problem.beta > 0:
+            amp = np.sqrt(2.0 * run.problem.beta * run.dt * np.array([run.scale(s)
+                                                                    for s in self.ts[:-1]]))
+            xi = amp[:, None, None] * run.noise_rng.standard_normal((steps, *run.shape))
+            self.noise = xi if run.noise_proj is None else xi @ run.noise_proj
+
+
+def _advance_numpy(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
+    """Step the numpy reference through ``chunk``; stops before a non-finite step."""
+    problem, scheme, step_fn = run.problem, run.scheme, INTEGRATORS[run.integrator]
+    proj = problem.symmetry and problem.symmetry.projector
+    state = init(theta, chunk.ts[0])
+    for k in range(len(chunk.ts) - 1):
+        batch = None
+        if chunk.batches is not None:
+            batch = type(chunk.batches)(*(a[k if len(a) > 1 else 0] for a in chunk.batches))
+
+        def drift(th, t, batch=batch):
+            grad = 0.0 if batch is None else risk_gradient(problem, scheme, th, batch, layered)
+            v = -run.scale(t) * (grad + 2.0 * problem.tau * th)
+            return v @ proj if scheme == "EA" else v
+
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported by the caller
+            new = step_fn(state, drift, run.dt, None if chunk.noise is None else chunk.noise[k])
+        if not np.all(np.isfinite(new.theta)):
+            return state.theta, k
+        state = new
+    return state.theta, len(chunk.ts) - 1
+
+
+def _advance_numba(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
+    """Run ``chunk`` in compiled code (:func:`solvers.compiled_flow.advance`)."""
+    problem, unit = run.problem, run.problem.unit
+    batches = chunk.batches
+    if batches is None:  # no data term: one empty batch
+        batches = (np.zeros((1, 0, unit.d)), np.zeros((1, 0, unit.c)), np.zeros((1, 0)))
+    proj = problem.symmetry.projector if run.scheme == "EA" else None
+    theta = theta.copy()
+    done = compiled_flow.advance(unit.spec, theta, batches, orbit_terms(problem, run.scheme),
+                                 proj, problem.tau, run.dt, [run.scale(t) for t in chunk.ts],
+                                 chunk.noise, run.integrator == "heun")
+    return theta, done
+
+
 def simulate(problem: Problem, init_particles, *, scheme: str = "vanilla",
              dynamics: str = "mf", T: float = 1.0, dt: float | None = None,
              batch_size: int = 20, expectation=None, step_scale=1.0,
              integrator: str = "euler", noise="full", record_every: int | None = None,
-             observables=None, seed=0, backend: str = "numpy") -> Result:
+             observables=None, seed=0, backend: str = "numba",
+             dtype: str = "float64") -> Result:
     """Integrate the particle system from ``init_particles (N, D)`` up to MF time ``T``.
 
     ``step_scale``: ς, a number or a function of ``t``; ``dt``: the MF time step (default
@@ -106,7 +174,9 @@ def simulate(problem: Problem, init_particles, *, scheme: str = "vanilla",
     (``FixedSample``, ``OnlineSample`` or ``Minibatch``); ``record_every``: steps between frames
     (default: 20 frames after the initial one); ``observables``: names among
     ``risk, teacher_l2, distance_to_EG, distance_to_WI`` (default: all that apply);
-    ``seed``: an int or ``np.random.SeedSequence`` for the noise and the batches.
+    ``seed``: an int or ``np.random.SeedSequence`` for the noise and the batches;
+    ``backend``: ``"numba"`` (compiled, parallel) or ``"numpy"`` (the reference);
+    ``dtype``: ``"float64"`` or ``"float32"`` for the particles and the kernels.
     """
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be a wgflow.Problem, got {type(problem).__name__}")
@@ -114,6 +184,7 @@ def simulate(problem: Problem, init_particles, *, scheme: str = "vanilla",
     choice(dynamics, DYNAMICS, "dynamics")
     choice(integrator, INTEGRATORS, "integrator")
     choice(backend, BACKENDS, "backend")
+    choice(dtype, DTYPES, "dtype")
     if scheme != "vanilla" and problem.symmetry is None:
         raise ValueError(f"scheme={scheme!r} needs a problem with a symmetry (Problem(symmetry=…))")
     theta = as_particles(init_particles, problem.unit.dim, "init_particles")
@@ -131,52 +202,45 @@ def simulate(problem: Problem, init_particles, *, scheme: str = "vanilla",
     names = default_observables(problem) if observables is None else tuple(observables)
     for name in names:
         choice(name, default_observables(problem), "observables")
-    scale = step_scale if callable(step_scale) else (lambda t, s=float(step_scale): s)
-    noise_proj = _noise_projector(problem, scheme, noise)
     if scheme == "EA":
         theta = theta @ problem.symmetry.projector
+    theta = theta.astype(dtype)
     seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     data_rng, noise_rng = (np.random.default_rng(s) for s in seq.spawn(2))
-    step_fn, proj = INTEGRATORS[integrator], problem.symmetry and problem.symmetry.projector
+    run = SimpleNamespace(
+        problem=problem, scheme=scheme, dt=dt, integrator=integrator, expectation=expectation,
+        scale=step_scale if callable(step_scale) else (lambda t, s=float(step_scale): s),
+        noise_proj=_noise_projector(problem, scheme, noise), shape=theta.shape,
+        data_rng=data_rng, noise_rng=noise_rng)
+    advance = _advance_numba if backend == "numba" else _advance_numpy
+    kernels = BACKENDS[backend]
+    per_step = theta.size + (0 if expectation is None else
+                             batch_size * (problem.unit.d + problem.unit.c + 1))
+    chunk_steps = max(1, CHUNK_NUMBERS // per_step)
 
-    def drift_on(batch):
-        def drift(th, t):
-            grad = 0.0 if batch is None else risk_gradient(problem, scheme, th, batch)
-            v = -scale(t) * (grad + 2.0 * problem.tau * th)
-            return v @ proj if scheme == "EA" else v
-        return drift
-
-    state = init(theta)
-    frames = [(state.t, state.step, state.theta, _observe(problem, scheme, theta, names))]
+    t, k = 0.0, 0
+    frames = [(t, k, theta, _observe(problem, scheme, theta, names, kernels))]
     status = "complete"
-    for k in range(1, n_steps + 1):
-        batch = None
-        if expectation is not None:
-            batch = augment(scheme, expectation.draw(data_rng), problem.symmetry, data_rng)
-        xi = None
-        if problem.beta > 0:
-            xi = np.sqrt(2.0 * problem.beta * scale(state.t) * dt) * noise_rng.standard_normal(
-                state.theta.shape)
-            xi = xi if noise_proj is None else xi @ noise_proj
-        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
-            state = step_fn(state, drift_on(batch), dt, xi)
-        record = k % record_every == 0 or k == n_steps
-        finite = bool(np.all(np.isfinite(state.theta)))
-        obs = _observe(problem, scheme, state.theta, names) if record and finite else {}
-        if not (finite and np.all(np.isfinite(list(obs.values())))):
+    while k < n_steps:
+        frame_end = min(n_steps, (k // record_every + 1) * record_every)
+        chunk = _Chunk(run, t, min(frame_end - k, chunk_steps))
+        theta, done = advance(run, theta, chunk)
+        k, t = k + done, chunk.ts[done]
+        obs = _observe(problem, scheme, theta, names, kernels) if k == frame_end else {}
+        if done < len(chunk.ts) - 1 or not np.all(np.isfinite(list(obs.values()))):
             status = "diverged"
-            warnings.warn(f"the particles or observables became NaN/inf at step {k} "
-                          f"(t = {state.t:.4g}); the time step is probably too large for this "
+            warnings.warn(f"the particles or observables became NaN/inf at step {k + 1} "
+                          f"(t = {t:.4g}); the time step is probably too large for this "
                           "step_scale: reduce dt or step_scale. Frames up to the last good one "
                           "are kept.", stacklevel=2)
             break
-        if record:
-            frames.append((state.t, state.step, state.theta, obs))
+        if k == frame_end:
+            frames.append((t, k, theta, obs))
     config = {"problem": problem.describe(), "scheme": scheme, "dynamics": dynamics, "T": T,
               "dt": dt, "batch_size": batch_size, "integrator": integrator,
               "step_scale": None if callable(step_scale) else float(step_scale),
               "noise": noise if isinstance(noise, str) else "subspace",
-              "record_every": record_every, "backend": backend, "N": n,
+              "record_every": record_every, "backend": backend, "dtype": dtype, "N": n,
               "expectation": None if expectation is None else expectation.describe()}
     return Result(
         times=np.array([f[0] for f in frames]), steps=np.array([f[1] for f in frames]),

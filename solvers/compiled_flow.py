@@ -1,0 +1,110 @@
+"""Many steps of the particle flow in compiled code: Python is touched once per call.
+
+Each step moves the particles by the velocity
+``v(θ) = −ς [∇_θ δR/δμ(θ) + 2τθ]`` (projected by ``P`` when one is given, the equivariant
+architecture), with the squared loss, on the step's batch and with a group sum given by
+orbit terms ``(ρ_g, ρ̂_g, w_g, average)`` (see :class:`wgflow.schemes.OrbitTerms`):
+
+- the model on the orbit samples ``ρ_g x_m``: ``out_gm = Φ_N(ρ_g x_m)``;
+- ``average`` (feature averaging): ``r_m = Σ_g w_g ρ̂_gᵀ out_gm − y_m`` and upstream
+  ``u_gm = ρ̂_g r_m``; otherwise (full-orbit augmentation) ``u_gm = out_gm − ρ̂_g y_m``;
+- ``∇_θ δR/δμ(θ_i) = Σ_{g,m} w_g w_m J_θ σ_*(ρ_g x_m, θ_i)ᵀ u_gm``.
+
+Integrators as in :mod:`solvers.integrators` (explicit Euler / Euler–Maruyama, and Heun with
+the same noise increment in both stages); the noise increments, batches and step scales are
+drawn by the caller, so the steps are a pure function of their inputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .compiled_layered import PARALLEL_MIN_WORK, _network_sum, _vjp, kernel_arguments
+from .fast_math import JIT
+
+
+@njit(**JIT)
+def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, out):
+    """``out = v(θ)`` for one batch ``x (B, d)``, ``y (B, c)``, ``w (B,)``."""
+    layers, code, tile, chunk = kernel
+    rho_in, rho_out, wg, average = orbit
+    n_nodes, b, d, c = wg.shape[0], x.shape[0], x.shape[1], y.shape[1]
+    xo = np.zeros((n_nodes * b, d), theta.dtype)
+    for g in range(n_nodes):
+        for m in range(b):
+            for i in range(d):
+                for j in range(d):
+                    xo[g * b + m, i] += rho_in[g, i, j] * x[m, j]
+    parallel = theta.shape[0] * xo.shape[0] >= PARALLEL_MIN_WORK
+    model = _network_sum(layers, code, theta, xo, tile, chunk, parallel) / theta.shape[0]
+    coef = np.zeros((n_nodes * b, c), theta.dtype)
+    for m in range(b):
+        residual = -y[m].astype(np.float64)
+        if average:
+            for g in range(n_nodes):
+                for i in range(c):
+                    for j in range(c):
+                        residual[j] += wg[g] * rho_out[g, i, j] * model[g * b + m, i]
+        for g in range(n_nodes):
+            for i in range(c):
+                if average:
+                    u = 0.0
+                    for j in range(c):
+                        u += rho_out[g, i, j] * residual[j]
+                else:
+                    u = model[g * b + m, i]
+                    for j in range(c):
+                        u -= rho_out[g, i, j] * y[m, j]
+                coef[g * b + m, i] = wg[g] * w[m] * u
+    grad = _vjp(layers, code, theta, xo, coef, tile, parallel)
+    for i in range(theta.shape[0]):
+        for k in range(theta.shape[1]):
+            grad[i, k] = -scale * (grad[i, k] + 2.0 * tau * theta[i, k])
+    if proj.shape[0] > 0:
+        out[:] = grad @ proj
+    else:
+        out[:] = grad
+
+
+@njit(**JIT)
+def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun):
+    k_steps = scales.shape[0] - 1
+    v0, v1 = np.empty_like(theta), np.empty_like(theta)
+    new = np.empty_like(theta)
+    for k in range(k_steps):
+        s = k if xs.shape[0] > 1 else 0
+        _velocity(kernel, theta, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k], v0)
+        new[:] = theta + dt * v0
+        if noise.shape[0] > 0:
+            new += noise[k]
+        if heun:
+            _velocity(kernel, new, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k + 1], v1)
+            new[:] = theta + 0.5 * dt * (v0 + v1)
+            if noise.shape[0] > 0:
+                new += noise[k]
+        if not np.all(np.isfinite(new)):
+            return k
+        theta[:] = new
+    return k_steps
+
+
+def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: bool):
+    """Take ``len(scales) − 1`` steps in place on ``theta (N, D)``; return the number of steps
+    taken (fewer when a step would leave non-finite particles, which are then not applied).
+
+    ``batches``: ``(x (K, B, d), y (K, B, c), w (K, B))``, or a leading axis of 1 for one fixed
+    batch; ``orbit``: :class:`wgflow.schemes.OrbitTerms`; ``proj``: ``(D, D)`` or ``None``;
+    ``scales``: ``ς`` at the ``K + 1`` step times; ``noise``: ``(K, N, D)`` or ``None``.
+    """
+    dtype = theta.dtype
+    kernel = kernel_arguments(spec, theta)
+    xs, ys, ws = (np.ascontiguousarray(a, dtype=dtype) for a in batches)
+    orbit = (np.ascontiguousarray(orbit.rho_in, dtype=dtype),
+             np.ascontiguousarray(orbit.rho_out, dtype=dtype),
+             np.ascontiguousarray(orbit.weights, dtype=dtype), bool(orbit.average))
+    proj = np.zeros((0, 0), dtype) if proj is None else np.ascontiguousarray(proj, dtype=dtype)
+    noise = (np.zeros((0, *theta.shape), dtype) if noise is None
+             else np.ascontiguousarray(noise, dtype=dtype))
+    return _advance(kernel, theta, xs, ys, ws, orbit, proj, float(tau), float(dt),
+                    np.asarray(scales, dtype=np.float64), noise, bool(heun))

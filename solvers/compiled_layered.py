@@ -1,0 +1,153 @@
+"""Numba-parallel ``network_output`` and ``vjp`` of layered units: same calls, shapes and meaning
+as the numpy reference :mod:`solvers.layered`, with memory ``O((N + M)·D)``.
+
+Particles are cut into tiles of ``P`` lanes (:mod:`solvers.tiles`); the partition depends only
+on ``N`` and the unit, never on the thread count, and every sum runs in a fixed order, so results
+are bitwise reproducible under any ``NUMBA_NUM_THREADS``:
+
+- ``network_output``: at most ``MAX_CHUNKS`` chunks of whole tiles, in parallel; each chunk sums
+  its tiles' outputs into its own ``(M, c)`` partial; the partials are added in chunk order.
+- ``vjp``: tiles in parallel; each particle's sum over samples runs in sample order.
+
+Small problems (fewer than ``PARALLEL_MIN_WORK`` particle–sample pairs) run the same partition on
+one thread, avoiding the cost of starting the parallel region.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from numba import njit, prange
+
+from . import tiles
+from .fast_math import ACTIVATION_CODES, JIT
+from .layered import UnitSpec
+
+#: upper bound on the parallel chunks of ``network_output`` (each holds an ``(M, c)`` partial)
+MAX_CHUNKS = 64
+#: particle–sample pairs below which a call runs on one thread
+PARALLEL_MIN_WORK = 1 << 15
+#: target size of one tile's working set (theta, activations, gradients), in bytes: stays in L2
+TILE_BYTES = 256 * 1024
+MAX_TILE = 256
+
+
+@functools.lru_cache(maxsize=64)
+def layer_table(spec: UnitSpec) -> np.ndarray:
+    """``(L, 6)`` int64 table ``n_out, n_in, w_offset, b_offset, activated, row``."""
+    rows, row = [], 0
+    for layer in spec.layers:
+        rows.append((layer.n_out, layer.n_in, layer.w_offset, layer.b_offset,
+                     int(layer.activated), row))
+        row += layer.n_out
+    table = np.array(rows, dtype=np.int64)
+    table.flags.writeable = False
+    return table
+
+
+def tile_size(spec: UnitSpec, dtype) -> int:
+    """Lanes per tile: the largest multiple of 8 whose working set fits ``TILE_BYTES``."""
+    rows = sum(layer.n_out for layer in spec.layers)
+    width = max(max(layer.n_out, layer.n_in) for layer in spec.layers)
+    per_lane = np.dtype(dtype).itemsize * (2 * spec.dim + 3 * rows + 2 * width)
+    return int(min(MAX_TILE, max(8, TILE_BYTES // per_lane // 8 * 8)))
+
+
+@njit(**JIT)
+def _buffers(layers, dim, tile, dtype):
+    rows = layers[-1, tiles.ROW] + layers[-1, tiles.N_OUT]
+    width = max(layers[:, tiles.N_OUT].max(), layers[:, tiles.N_IN].max())
+    return (np.empty((dim, tile), dtype), np.empty((rows, tile), dtype),
+            np.empty((rows, tile), dtype), np.empty((rows, tile), dtype),
+            np.empty((width, tile), dtype), np.empty((width, tile), dtype))
+
+
+@njit(**JIT)
+def _forward_chunk(layers, code, theta, x, start, stop, tile, partial):
+    """``partial[m] += Σ_{start ≤ i < stop} σ_*(x_m, θ_i)`` tile by tile."""
+    tt, z, h, dh, _, _ = _buffers(layers, theta.shape[1], tile, theta.dtype)
+    out_row = layers[-1, tiles.ROW]
+    for s in range(start, stop, tile):
+        n = min(tile, stop - s)
+        tiles.load_tile(theta, s, n, tt)
+        for m in range(x.shape[0]):
+            tiles.forward(layers, code, tt, x, m, n, z, h, dh)
+            for k in range(partial.shape[1]):
+                partial[m, k] += tiles.lane_sum(h, out_row + k, n)
+
+
+@njit(parallel=True, **JIT)
+def _network_sum(layers, code, theta, x, tile, chunk, parallel):
+    n, c = theta.shape[0], layers[-1, tiles.N_OUT]
+    n_chunks = (n + chunk - 1) // chunk
+    partial = np.zeros((n_chunks, x.shape[0], c), theta.dtype)
+    if parallel:
+        for i in prange(n_chunks):
+            _forward_chunk(layers, code, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
+                           partial[i])
+    else:
+        for i in range(n_chunks):
+            _forward_chunk(layers, code, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
+                           partial[i])
+    total = partial[0].copy()
+    for i in range(1, n_chunks):
+        total += partial[i]
+    return total
+
+
+@njit(**JIT)
+def _vjp_tile(layers, code, theta, x, coef, start, n, tile, out):
+    """``out[start + p] = Σ_m J_θ σ_*(x_m, θ)ᵀ coef_m`` for the tile's ``n`` particles."""
+    tt, z, h, dh, g, g_next = _buffers(layers, theta.shape[1], tile, theta.dtype)
+    grad = np.zeros((theta.shape[1], tile), theta.dtype)
+    tiles.load_tile(theta, start, n, tt)
+    for m in range(x.shape[0]):
+        tiles.backward(layers, code, tt, x, m, coef[m], n, z, h, dh, g, g_next, grad)
+    for p in range(n):
+        for k in range(theta.shape[1]):
+            out[start + p, k] = grad[k, p]
+
+
+@njit(parallel=True, **JIT)
+def _vjp(layers, code, theta, x, coef, tile, parallel):
+    n = theta.shape[0]
+    out = np.empty_like(theta)
+    n_tiles = (n + tile - 1) // tile
+    if parallel:
+        for i in prange(n_tiles):
+            _vjp_tile(layers, code, theta, x, coef, i * tile, min(tile, n - i * tile), tile, out)
+    else:
+        for i in range(n_tiles):
+            _vjp_tile(layers, code, theta, x, coef, i * tile, min(tile, n - i * tile), tile, out)
+    return out
+
+
+def kernel_arguments(spec: UnitSpec, theta: np.ndarray):
+    """``(layers, code, tile, chunk)`` for ``theta``'s size and dtype."""
+    tile = tile_size(spec, theta.dtype)
+    n_tiles = -(-theta.shape[0] // tile)
+    chunk = tile * -(-n_tiles // MAX_CHUNKS)
+    return layer_table(spec), ACTIVATION_CODES[spec.activation], tile, chunk
+
+
+def _parallel(theta, x) -> bool:
+    return theta.shape[0] * x.shape[0] >= PARALLEL_MIN_WORK
+
+
+def network_output(spec: UnitSpec, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``Φ_μ(x_m) = (1/N) Σ_i σ_*(x_m, θ_i)``: ``(M, c)``, in ``theta``'s dtype."""
+    theta = np.ascontiguousarray(theta)
+    x = np.ascontiguousarray(x, dtype=theta.dtype)
+    layers, code, tile, chunk = kernel_arguments(spec, theta)
+    total = _network_sum(layers, code, theta, x, tile, chunk, _parallel(theta, x))
+    return total / theta.dtype.type(theta.shape[0])
+
+
+def vjp(spec: UnitSpec, theta, x, u, w) -> np.ndarray:
+    """``Σ_m w_m J_θ σ_*(x_m, θ_i)ᵀ u_m`` for every particle: ``(N, D)``."""
+    theta = np.ascontiguousarray(theta)
+    x = np.ascontiguousarray(x, dtype=theta.dtype)
+    coef = np.ascontiguousarray(np.asarray(w)[:, None] * u, dtype=theta.dtype)
+    layers, code, tile, _ = kernel_arguments(spec, theta)
+    return _vjp(layers, code, theta, x, coef, tile, _parallel(theta, x))

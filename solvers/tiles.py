@@ -1,0 +1,123 @@
+"""Per-tile forward and backward passes of a layered unit, for the compiled kernels.
+
+A *tile* is up to ``P`` particles held transposed, ``tt (D, P)``, so that every inner loop runs
+over the particle lanes ``p`` of contiguous rows and vectorizes. For one sample ``x_m`` the
+forward pass fills, per layer ``l`` and output ``k``, the rows ``row_l + k`` of the buffers
+``z`` (pre-activation), ``h`` (output) and ``dh`` (``σ'(z)``), all ``(R, P)`` with
+``R = Σ_l n_l``; the backward pass accumulates ``J_θ σ_*(x_m, θ_p)ᵀ c_m`` into ``grad (D, P)``.
+Sums over samples run in sample order, lane by lane, so a particle's result does not depend on
+the tile it sits in.
+
+The layer table ``layers (L, 6)`` holds, per layer, ``n_out, n_in, w_offset, b_offset
+(−1: none), activated, row`` (see :class:`solvers.layered.Layer`).
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from .fast_math import JIT, activate
+
+N_OUT, N_IN, W_OFFSET, B_OFFSET, ACTIVATED, ROW = range(6)
+
+
+@njit(inline="always", **JIT)
+def _layer(layers, layer):
+    """The table row of ``layer`` and the first buffer row of the layer before it."""
+    e = layers[layer]
+    prev = layers[layer - 1, ROW] if layer > 0 else 0
+    return e[N_OUT], e[N_IN], e[W_OFFSET], e[B_OFFSET], e[ACTIVATED], e[ROW], prev
+
+
+@njit(**JIT)
+def load_tile(theta, start, n, tt):
+    """``tt[k, p] = θ_{start+p, k}`` for ``p < n``."""
+    for k in range(theta.shape[1]):
+        for p in range(n):
+            tt[k, p] = theta[start + p, k]
+
+
+@njit(**JIT)
+def forward(layers, code, tt, x, m, n, z, h, dh):
+    """Fill ``z``, ``h``, ``dh`` for sample ``x[m]`` and the first ``n`` lanes of the tile."""
+    for layer in range(layers.shape[0]):
+        n_out, n_in, w_off, b_off, activated, row, prev = _layer(layers, layer)
+        for k in range(n_out):
+            r = row + k
+            if b_off >= 0:
+                for p in range(n):
+                    z[r, p] = tt[b_off + k, p]
+            else:
+                for p in range(n):
+                    z[r, p] = 0.0
+            for j in range(n_in):
+                w = w_off + k * n_in + j
+                if layer == 0:
+                    xj = x[m, j]
+                    for p in range(n):
+                        z[r, p] += tt[w, p] * xj
+                else:
+                    for p in range(n):
+                        z[r, p] += tt[w, p] * h[prev + j, p]
+            if activated:
+                activate(code, z, h, dh, r, n)
+            else:
+                for p in range(n):
+                    h[r, p] = z[r, p]
+
+
+@njit(**JIT)
+def lane_sum(buf, r, n):
+    """``Σ_{p<n} buf[r, p]`` in a fixed order: eight interleaved partial sums, then a tree."""
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    full = n - n % 8
+    for p in range(0, full, 8):
+        s0 += buf[r, p]
+        s1 += buf[r, p + 1]
+        s2 += buf[r, p + 2]
+        s3 += buf[r, p + 3]
+        s4 += buf[r, p + 4]
+        s5 += buf[r, p + 5]
+        s6 += buf[r, p + 6]
+        s7 += buf[r, p + 7]
+    for p in range(full, n):
+        s0 += buf[r, p]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+@njit(**JIT)
+def backward(layers, code, tt, x, m, coef, n, z, h, dh, g, g_next, grad):
+    """``grad[:, p] += J_θ σ_*(x_m, θ_p)ᵀ coef`` for the first ``n`` lanes (``coef (c,)``);
+    ``g``, ``g_next`` are ``(W, P)`` scratch rows, ``W`` the widest layer."""
+    forward(layers, code, tt, x, m, n, z, h, dh)
+    for k in range(coef.shape[0]):
+        for p in range(n):
+            g[k, p] = coef[k]
+    for layer in range(layers.shape[0] - 1, -1, -1):
+        n_out, n_in, w_off, b_off, activated, row, prev = _layer(layers, layer)
+        if activated:
+            for k in range(n_out):
+                for p in range(n):
+                    g[k, p] *= dh[row + k, p]
+        for k in range(n_out):
+            if b_off >= 0:
+                for p in range(n):
+                    grad[b_off + k, p] += g[k, p]
+            for j in range(n_in):
+                w = w_off + k * n_in + j
+                if layer == 0:
+                    xj = x[m, j]
+                    for p in range(n):
+                        grad[w, p] += g[k, p] * xj
+                else:
+                    for p in range(n):
+                        grad[w, p] += g[k, p] * h[prev + j, p]
+        if layer > 0:
+            for j in range(n_in):
+                for p in range(n):
+                    g_next[j, p] = 0.0
+                for k in range(n_out):
+                    w = w_off + k * n_in + j
+                    for p in range(n):
+                        g_next[j, p] += tt[w, p] * g[k, p]
+            g, g_next = g_next, g
