@@ -70,7 +70,8 @@ def unit_outputs(spec: UnitSpec, theta: np.ndarray, x: np.ndarray) -> np.ndarray
 
 
 def network_output(spec: UnitSpec, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """``Φ_μ(x_m) = (1/N) Σ_i σ_*(x_m, θ_i)``: ``(M, c)``."""
+    """``Φ_μ(x_m) = (1/N) Σ_i σ_*(x_m, θ_i)``: ``(M, c)``, in ``theta``'s dtype."""
+    x = np.asarray(x, dtype=theta.dtype)
     total = 0.0
     for blk in _blocks(spec, theta.shape[0], x.shape[0]):
         total = total + _forward(spec, theta[blk], x)[0].sum(axis=0)
@@ -78,8 +79,10 @@ def network_output(spec: UnitSpec, theta: np.ndarray, x: np.ndarray) -> np.ndarr
 
 
 def vjp(spec: UnitSpec, theta, x, u, w) -> np.ndarray:
-    """``Σ_m w_m J_θ σ_*(x_m, θ_i)ᵀ u_m`` for every particle: ``(N, D)``."""
+    """``Σ_m w_m J_θ σ_*(x_m, θ_i)ᵀ u_m`` for every particle: ``(N, D)``, in ``theta``'s
+    dtype."""
     act = get_activation(spec.activation)
+    x, u, w = (np.asarray(a, dtype=theta.dtype) for a in (x, u, w))
     out = np.zeros_like(theta)
     for blk in _blocks(spec, theta.shape[0], x.shape[0]):
         th = theta[blk]

@@ -21,6 +21,10 @@ TOL = {
     "heun_fine": 1e-6,
     # a displacement or distance that is clearly not rounding ("the particles did move")
     "visible": 1e-2,
+    # compiled activations against numpy's, in units in the last place (measured maximum: 5)
+    "ulp": 8,
+    # float32 kernels against the float64 numpy reference, relative to the result's scale
+    "float32": 1e-5,
     # fitted convergence order of an integrator against the theoretical one
     "order": 0.15,
 }

@@ -20,6 +20,12 @@ def _off_EG(result, problem):
     return np.abs(result.particles - result.particles @ p).max()
 
 
+@pytest.fixture(params=["numba", "numpy"])
+def backend(request):
+    """Every invariant is checked on the compiled backend and on the numpy reference."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
 def problem():
     return paper.problem("arbitrary", beta=1e-4)
@@ -37,47 +43,47 @@ def si_start(problem):
 
 
 @pytest.mark.parametrize("scheme", ["FA", "DA-orbit", "EA"])
-def test_symmetrized_sgd_stays_in_EG(problem, si_start, scheme):
+def test_symmetrized_sgd_stays_in_EG(problem, si_start, scheme, backend):
     res = simulate(problem, si_start, scheme=scheme, dynamics="sgd", T=T_SGD,
-                   step_scale=50.0, noise="EG", seed=2)
+                   step_scale=50.0, noise="EG", seed=2, backend=backend)
     assert res.steps[-1] == T_SGD * N
     assert _off_EG(res, problem) <= TOL["invariant"]
     assert res.observables["distance_to_EG"].max() <= TOL["invariant"]
     assert np.abs(res.final - si_start).max() > TOL["visible"]  # the particles did move
 
 
-def test_vanilla_population_flow_stays_in_EG(symmetric_problem, si_start):
+def test_vanilla_population_flow_stays_in_EG(symmetric_problem, si_start, backend):
     problem = symmetric_problem
     res = simulate(problem, si_start, scheme="vanilla", dynamics="mf", T=2.0, dt=0.02,
-                   step_scale=50.0, noise="EG", seed=3)
+                   step_scale=50.0, noise="EG", seed=3, backend=backend)
     assert _off_EG(res, problem) <= TOL["invariant"]
     assert np.abs(res.final - si_start).max() > TOL["visible"]
 
 
-def test_vanilla_on_orbit_symmetrized_batches_stays_in_EG(problem, si_start, rng):
+def test_vanilla_on_orbit_symmetrized_batches_stays_in_EG(problem, si_start, rng, backend):
     sample = problem.data.sample(rng, 40)
     symmetric = orbit_closed(FixedSample(*sample), problem.symmetry)
     res = simulate(problem, si_start, scheme="vanilla", dynamics="mf", T=2.0, dt=0.02,
-                   step_scale=50.0, expectation=symmetric, noise="EG", seed=4)
+                   step_scale=50.0, expectation=symmetric, noise="EG", seed=4, backend=backend)
     assert _off_EG(res, problem) <= TOL["invariant"]
 
 
-def test_vanilla_sgd_with_random_minibatches_leaves_EG(symmetric_problem, si_start):
+def test_vanilla_sgd_with_random_minibatches_leaves_EG(symmetric_problem, si_start, backend):
     problem = symmetric_problem
     res = simulate(problem, si_start, scheme="vanilla", dynamics="sgd", T=T_SGD,
-                   step_scale=50.0, noise="EG", seed=2)
+                   step_scale=50.0, noise="EG", seed=2, backend=backend)
     assert res.observables["distance_to_EG"][-1] > TOL["visible"]
     assert _off_EG(res, problem) > 1e3 * TOL["invariant"]
 
 
-def test_orbit_closed_start_gives_identical_trajectories(rng):
+def test_orbit_closed_start_gives_identical_trajectories(rng, backend):
     # deterministic: i.i.d. noise would break the orbit-closedness of the particle set
     problem = paper.problem("WI", beta=0.0)
     start = laws.orbit_closed(laws.gaussian(3, 4, std=0.25, seed=5), problem.symmetry)
     sample = orbit_closed(FixedSample(*problem.data.sample(rng, 30)), problem.symmetry)
     runs = {
         scheme: simulate(problem, start, scheme=scheme, dynamics="mf", T=2.0, dt=0.02,
-                         step_scale=50.0, expectation=sample, seed=6)
+                         step_scale=50.0, expectation=sample, seed=6, backend=backend)
         for scheme in ("vanilla", "DA-orbit", "FA")
     }
     ref = runs["vanilla"].particles

@@ -1,8 +1,9 @@
 """The ``wgflow`` command line.
 
-With no arguments it runs the paper's teacher–student problem (SPEC §5) at a small size, every
-scheme from one shared SI start, as finite-N SGD, and prints per scheme the final population
-risk and the distance ``RMD(μ, (P_G)_# μ)`` to ``E^G``.
+``wgflow bench …`` times the backends (:mod:`wgflow.bench`). Otherwise it runs the paper's
+teacher–student problem (SPEC §5) at a small size, every scheme from one shared SI start, as
+finite-N SGD, and prints per scheme the final population risk and the distance
+``RMD(μ, (P_G)_# μ)`` to ``E^G``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import sys
 import time
 
-from . import paper
+from . import bench, paper
 from .dynamics import simulate
 from .schemes import SCHEMES
 
@@ -27,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        return bench.main(argv[1:])
     args = _parser().parse_args(argv)
     if args.N < 1:
         _parser().error("--N must be ≥ 1")

@@ -108,7 +108,7 @@ class OnlineSample:
 
     def draw(self, rng, steps: int = 1) -> Batch:
         b = self.law.sample(rng, steps * self.size)
-        return _per_step(b, steps)
+        return _per_step(Batch(b.x, b.y, np.full(len(b.w), 1.0 / self.size)), steps)
 
     def describe(self) -> dict:
         return {"kind": "online", "size": self.size}

@@ -31,7 +31,7 @@ from solvers.integrators import INTEGRATORS, init
 
 from . import diagnostics
 from ._checks import as_particles, choice, positive
-from .data import FixedSample, GaussianData, Minibatch, OnlineSample
+from .data import Batch, FixedSample, GaussianData, Minibatch, OnlineSample
 from .problem import Problem
 from .result import Result
 from .schemes import SCHEMES, augment, model_output, orbit_terms, risk_gradient
@@ -76,7 +76,7 @@ def _default_expectation(problem, dynamics, batch_size):
 
 def _observe(problem, scheme, theta, names, kernels) -> dict:
     pop, out = problem.population(), {}
-    if pop is not None:
+    if pop is not None and {"risk", "teacher_l2"} & set(names):
         b = pop.batch
         phi = model_output(problem, scheme, theta, b.x, kernels).astype(float)
         if "risk" in names:
@@ -127,12 +127,14 @@ class _Chunk:
 def _advance_numpy(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
     """Step the numpy reference through ``chunk``; stops before a non-finite step."""
     problem, scheme, step_fn = run.problem, run.scheme, INTEGRATORS[run.integrator]
-    proj = problem.symmetry and problem.symmetry.projector
+    dtype = theta.dtype
+    proj = problem.symmetry and problem.symmetry.projector.astype(dtype)
+    noise = None if chunk.noise is None else chunk.noise.astype(dtype)
     state = init(theta, chunk.ts[0])
     for k in range(len(chunk.ts) - 1):
         batch = None
         if chunk.batches is not None:
-            batch = type(chunk.batches)(*(a[k if len(a) > 1 else 0] for a in chunk.batches))
+            batch = Batch(*(a[k if len(a) > 1 else 0].astype(dtype) for a in chunk.batches))
 
         def drift(th, t, batch=batch):
             grad = 0.0 if batch is None else risk_gradient(problem, scheme, th, batch, layered)
@@ -140,7 +142,7 @@ def _advance_numpy(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
             return v @ proj if scheme == "EA" else v
 
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported by the caller
-            new = step_fn(state, drift, run.dt, None if chunk.noise is None else chunk.noise[k])
+            new = step_fn(state, drift, run.dt, None if noise is None else noise[k])
         if not np.all(np.isfinite(new.theta)):
             return state.theta, k
         state = new

@@ -1,0 +1,88 @@
+"""The compiled activations (:mod:`solvers.fast_math`) against numpy's over their whole range."""
+
+import numpy as np
+import pytest
+from conftest import TOL
+from numba import njit
+
+from solvers.activations import ACTIVATIONS
+from solvers.fast_math import ACTIVATION_CODES, activate, exp
+
+TINY = np.finfo(np.float64).tiny
+SPECIAL = [0.0, -0.0, 5e-324, -5e-324, 1e-300, -1e-300, 1e-8, -1e-8, 0.55, -0.55,
+           np.nextafter(0.55, 0.0), np.nextafter(-0.55, 0.0), 0.5493, 19.06, -19.06, 37.5, -37.5,
+           709.7, -709.7, 710.0, -710.0, 745.1, -745.1, 800.0, -800.0, 1e308, -1e308,
+           np.inf, -np.inf]
+
+
+def _points(rng):
+    return np.concatenate([rng.uniform(-1, 1, 20000), rng.uniform(-40, 40, 20000),
+                           1e-8 * rng.standard_normal(2000), rng.uniform(-750, 750, 2000),
+                           SPECIAL])
+
+
+def _assert_within_ulp(values, reference, z):
+    """``|v − r| ≤ TOL['ulp'] · ulp(r)``, or both below the smallest normal number (numpy's own
+    functions flush some subnormal results to zero); infinities and NaNs must match exactly."""
+    finite = np.isfinite(reference)
+    np.testing.assert_array_equal(values[~finite], reference[~finite])
+    err = np.abs(values[finite] - reference[finite])
+    bound = TOL["ulp"] * np.spacing(np.abs(reference[finite]))
+    bad = (err > bound) & (np.maximum(np.abs(values[finite]), np.abs(reference[finite])) >= TINY)
+    assert not bad.any(), f"off by {err[bad].max():.3g} at z = {z[finite][bad][:5]}"
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_activation_and_derivative_match_numpy(name, rng):
+    z = _points(rng)
+    buf = z[None].copy()
+    h, dh = np.empty_like(buf), np.empty_like(buf)
+    activate(ACTIVATION_CODES[name], buf, h, dh, 0, z.size)
+    act = ACTIVATIONS[name]
+    with np.errstate(over="ignore", invalid="ignore"):
+        value, derivative = act.value(z), act.derivative(z)
+    _assert_within_ulp(h[0], value, z)
+    _assert_within_ulp(dh[0], derivative, z)
+
+
+def test_nan_propagates(rng):
+    for name in ("tanh", "sigmoid", "erf", "softplus", "identity", "quadratic"):
+        buf = np.full((1, 3), np.nan)
+        h, dh = np.empty_like(buf), np.empty_like(buf)
+        activate(ACTIVATION_CODES[name], buf, h, dh, 0, 3)
+        assert np.isnan(h).all(), name
+
+
+@njit
+def _exp_all(x):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out[i] = exp(x[i])
+    return out
+
+
+def test_exp_within_one_ulp_including_subnormal_and_overflow(rng):
+    x = np.concatenate([rng.uniform(-745, 709, 100000), [-746.0, -800.0, -np.inf, 709.8, 710.0,
+                                                         np.inf, 0.0, -0.0]])
+    with np.errstate(over="ignore"):
+        reference = np.exp(x)
+    values = _exp_all(x)
+    finite = np.isfinite(reference) & (reference > 0)
+    np.testing.assert_array_equal(values[~finite], reference[~finite])
+    assert np.all(np.abs(values[finite] - reference[finite])
+                  <= np.spacing(reference[finite]))
+    assert np.isnan(_exp_all(np.array([np.nan])))[0]
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_float32_buffers_hold_the_rounded_float64_value(name, rng):
+    z = rng.uniform(-30, 30, 1000)
+    b64, b32 = z[None].copy(), z[None].astype(np.float32)
+    h64, d64, h32, d32 = (np.empty_like(b) for b in (b64, b64, b32, b32))
+    activate(ACTIVATION_CODES[name], b64, h64, d64, 0, z.size)
+    activate(ACTIVATION_CODES[name], b32, h32, d32, 0, z.size)
+    b64_of_32 = b32.astype(np.float64)
+    h_ref, d_ref = np.empty_like(b64_of_32), np.empty_like(b64_of_32)
+    activate(ACTIVATION_CODES[name], b64_of_32, h_ref, d_ref, 0, z.size)
+    np.testing.assert_array_equal(h32, h_ref.astype(np.float32))
+    np.testing.assert_array_equal(d32, d_ref.astype(np.float32))

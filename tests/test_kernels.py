@@ -1,0 +1,98 @@
+"""The compiled kernels (:mod:`solvers.compiled_layered`, :mod:`solvers.compiled_flow`) against
+the numpy reference, for every unit family, activation, scheme and dtype."""
+
+import numpy as np
+import pytest
+from conftest import TOL
+
+from solvers import compiled_layered, layered
+from solvers.activations import ACTIVATIONS
+from wgflow import MatrixUnit, MLPUnit, Perceptron, paper, simulate
+from wgflow.schemes import SCHEMES
+
+UNITS = {
+    "perceptron": lambda a: Perceptron(3, 2, a),
+    "perceptron-nobias": lambda a: Perceptron(2, 1, a, bias=False),
+    "matrix": lambda a: MatrixUnit(2, 3, a),
+    "mlp": lambda a: MLPUnit(3, (4, 3), 2, a),
+    "mlp-nobias": lambda a: MLPUnit(2, 5, 1, a, bias=False),
+}
+#: (N, M): single particle or sample, and sizes that do not divide the tile (256 lanes at most)
+SIZES = [(1, 1), (1, 9), (7, 1), (300, 13)]
+
+
+def _relative_error(value, reference):
+    return np.abs(value - reference).max() / max(np.abs(reference).max(), 1e-300)
+
+
+def _case(unit, n, m, rng):
+    theta = rng.standard_normal((n, unit.dim))
+    x = 1.5 * rng.standard_normal((m, unit.d))
+    return theta, x, rng.standard_normal((m, unit.c)), rng.uniform(0.1, 1.0, m)
+
+
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+@pytest.mark.parametrize("kind", list(UNITS))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_kernels_match_numpy_reference(kind, activation, dtype, rng):
+    unit = UNITS[kind](activation)
+    tol = TOL["exact"] if dtype == "float64" else TOL["float32"]
+    for n, m in SIZES:
+        theta, x, u, w = _case(unit, n, m, rng)
+        out = compiled_layered.network_output(unit.spec, theta.astype(dtype), x)
+        grad = compiled_layered.vjp(unit.spec, theta.astype(dtype), x, u, w)
+        assert out.dtype == grad.dtype == dtype
+        assert _relative_error(out, layered.network_output(unit.spec, theta, x)) <= tol
+        assert _relative_error(grad, layered.vjp(unit.spec, theta, x, u, w)) <= tol
+
+
+def test_chunked_and_parallel_paths_agree_bitwise_with_the_serial_one(rng, monkeypatch):
+    unit = MLPUnit(3, (4,), 2, "tanh")
+    theta, x, u, w = _case(unit, 2000, 40, rng)
+    ref = layered.network_output(unit.spec, theta, x)
+    serial_out = compiled_layered.network_output(unit.spec, theta, x)
+    serial_grad = compiled_layered.vjp(unit.spec, theta, x, u, w)
+    assert _relative_error(serial_out, ref) <= TOL["exact"]
+    monkeypatch.setattr(compiled_layered, "PARALLEL_MIN_WORK", 1)
+    np.testing.assert_array_equal(compiled_layered.vjp(unit.spec, theta, x, u, w), serial_grad)
+    np.testing.assert_array_equal(compiled_layered.network_output(unit.spec, theta, x),
+                                  serial_out)
+    # fewer chunks than tiles: several tiles summed into each chunk's partial
+    monkeypatch.setattr(compiled_layered, "MAX_CHUNKS", 3)
+    assert compiled_layered.kernel_arguments(unit.spec, theta)[3] > \
+        compiled_layered.kernel_arguments(unit.spec, theta)[2]
+    assert _relative_error(compiled_layered.network_output(unit.spec, theta, x), ref) \
+        <= TOL["exact"]
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("integrator", ["euler", "heun"])
+@pytest.mark.parametrize("dynamics", ["mf", "sgd"])
+def test_compiled_flow_follows_the_numpy_reference(scheme, integrator, dynamics):
+    problem = paper.problem("arbitrary", beta=1e-3)
+    start = paper.student_init(problem, 9, seed=3) + 0.01  # off E^G: every scheme moves it
+    options = {"scheme": scheme, "dynamics": dynamics, "integrator": integrator, "T": 1.0,
+               "step_scale": 20.0, "seed": 8, "record_every": 5}
+    if dynamics == "mf":
+        options["dt"] = 0.05
+    ref = simulate(problem, start, backend="numpy", **options)
+    fast = simulate(problem, start, backend="numba", **options)
+    assert fast.steps.tolist() == ref.steps.tolist()
+    assert np.abs(ref.final - start).max() > TOL["visible"]
+    assert _relative_error(fast.particles, ref.particles) <= TOL["exact"]
+    for name, values in ref.observables.items():
+        np.testing.assert_allclose(fast.observables[name], values, rtol=TOL["exact"],
+                                   atol=TOL["exact"] * np.abs(values).max())
+
+
+def test_float32_flow_stays_float32_and_near_float64():
+    problem = paper.problem("arbitrary")
+    start = paper.student_init(problem, 12, seed=1)
+    runs = {(backend, dtype): simulate(problem, start, dynamics="sgd", T=2.0, step_scale=50.0,
+                                       noise="EG", backend=backend, dtype=dtype)
+            for backend in ("numba", "numpy") for dtype in ("float32", "float64")}
+    ref = runs["numpy", "float64"].particles
+    for (backend, dtype), res in runs.items():
+        assert res.particles.dtype == dtype
+        tol = TOL["exact"] if dtype == "float64" else 1e3 * TOL["float32"]
+        assert _relative_error(res.particles, ref) <= tol, (backend, dtype)

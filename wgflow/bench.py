@@ -1,0 +1,189 @@
+"""``wgflow bench``: time the backends on a fixed suite, in one run on one machine.
+
+Every case is timed through :func:`wgflow.simulate` (the code path users run), with each backend
+in the same process: a warm-up call (compilation or cache load, reported as ``first_call_s``),
+then the median of ``--repeats`` timed calls. ``mf-*`` cases time one MF step of a perceptron
+(``N`` particles, a fixed sample of ``M`` points, no noise), ``sgd-*`` cases time finite-N SGD
+steps of the paper's problem (matrix unit, sigmoid, ``d = c = 2``, batch 20, noise on ``E^G``).
+``ns_per_interaction`` is the step time over ``N·M`` (``M`` = batch size for SGD).
+PyTorch (CPU autograd, float64/float32) is a third backend for the ``mf-*`` cases when it is
+installed; it is never a dependency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import time
+
+import numpy as np
+
+from . import paper
+from .data import FixedSample
+from .dynamics import simulate
+from .problem import Problem
+from .units import UNITS
+
+#: the suite: (case, unit, activation, d, N, M, dynamics)
+SUITE = (
+    ("mf-d2", "perceptron", "tanh", 2, 10_000, 10_000, "mf"),
+    ("mf-d10", "perceptron", "tanh", 10, 10_000, 10_000, "mf"),
+    ("mf-d100", "perceptron", "tanh", 100, 4096, 4096, "mf"),
+    ("sgd-paper", "matrix", "sigmoid", 2, 5000, 20, "sgd"),
+    ("sgd-paper-N5", "matrix", "sigmoid", 2, 5, 20, "sgd"),
+)
+#: N values, schemes, teachers and seeds of the paper's full sweep (SPEC §5)
+SWEEP = {"N": (5, 10, 50, 100, 500, 1000, 5000), "schemes": ("vanilla", "DA", "FA", "EA"),
+         "teachers": 3, "seeds": 10}
+#: SGD steps per timed call
+SGD_STEPS = 2000
+
+
+def _mf_problem(unit_kind, activation, d, n, m, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    unit = UNITS[unit_kind](d, 1, activation)
+    x = rng.standard_normal((m, d))
+    problem = Problem(unit, FixedSample(x, np.tanh(x[:, :1])))
+    theta = rng.standard_normal((n, unit.dim)) / np.sqrt(d)
+    return problem, theta.astype(dtype)
+
+
+def _timed_call(run) -> float:
+    tic = time.perf_counter()
+    run()
+    return time.perf_counter() - tic
+
+
+def _case_runner(case, unit, activation, d, n, m, dynamics, dtype, backend):
+    """A function running one timed call, and the number of steps it takes."""
+    if dynamics == "mf":
+        problem, theta = _mf_problem(unit, activation, d, n, m, dtype)
+        if backend == "torch":
+            return _torch_mf_step(problem, theta), 1
+        return (lambda: simulate(problem, theta, T=1e-2, dt=1e-2, observables=(),
+                                 backend=backend, dtype=dtype)), 1
+    problem = paper.problem("arbitrary")
+    start = paper.student_init(problem, n, seed=0)
+    steps = SGD_STEPS if n > 5 else 50 * SGD_STEPS
+    return (lambda: simulate(problem, start, dynamics="sgd", T=steps / n, noise="EG",
+                             step_scale=paper.SETTINGS["step_scale"], observables=(),
+                             record_every=steps, backend=backend, dtype=dtype)), steps
+
+
+def _torch_mf_step(problem, theta):
+    """One MF velocity evaluation and Euler step by PyTorch autograd (perceptron unit)."""
+    import torch
+
+    dtype = getattr(torch, str(theta.dtype))
+    x = torch.tensor(problem.data.x, dtype=dtype)
+    y = torch.tensor(problem.data.y, dtype=dtype)
+    act = getattr(torch, problem.unit.activation)
+    c, d = problem.unit.c, problem.unit.d
+    th = torch.tensor(theta, dtype=dtype)
+
+    def step():
+        t = th.clone().requires_grad_(True)
+        a, w, b = t[:, :c], t[:, c:c + d], t[:, c + d]
+        phi = act(x @ w.T + b) @ a / t.shape[0]
+        risk = 0.5 * ((phi - y) ** 2).sum(1).mean()
+        (grad,) = torch.autograd.grad(risk, t)
+        with torch.no_grad():
+            return th - 1e-2 * grad * t.shape[0]
+
+    return step
+
+
+def measure(case, unit, activation, d, n, m, dynamics, dtype, backends, repeats) -> list[dict]:
+    """Time ``case`` on each backend; one row per backend, speedups against numpy."""
+    rows = []
+    for backend in backends:
+        run, steps = _case_runner(case, unit, activation, d, n, m, dynamics, dtype, backend)
+        first = _timed_call(run)
+        per_step = statistics.median(_timed_call(run) for _ in range(repeats)) / steps
+        rows.append({"case": case, "unit": unit, "activation": activation, "d": d, "N": n,
+                     "M": m, "dtype": dtype, "backend": backend, "seconds_per_step": per_step,
+                     "steps_per_second": 1.0 / per_step,
+                     "ns_per_interaction": per_step / (n * m) * 1e9,
+                     "first_call_s": first})
+    numpy_time = next((r["seconds_per_step"] for r in rows if r["backend"] == "numpy"), None)
+    for r in rows:
+        r["speedup_vs_numpy"] = None if numpy_time is None else numpy_time / r["seconds_per_step"]
+    return rows
+
+
+def sweep_projection(repeats: int = 1) -> dict:
+    """Projected wall time of the paper's full sweep with the numba backend, from the measured
+    per-step time of every (N, scheme) on this machine (teachers only change the labels)."""
+    problem = paper.problem("arbitrary")
+    total = 0.0
+    for n in SWEEP["N"]:
+        start = paper.student_init(problem, n, seed=0)
+        steps = min(20 * n, 1000)
+        for scheme in SWEEP["schemes"]:
+            def run(scheme=scheme, start=start, steps=steps, n=n):
+                simulate(problem, start, scheme=scheme, dynamics="sgd", T=steps / n, noise="EG",
+                         step_scale=paper.SETTINGS["step_scale"], record_every=steps)
+            run()
+            per_step = min(_timed_call(run) for _ in range(repeats)) / steps
+            total += per_step * paper.SETTINGS["T"] * n * SWEEP["teachers"] * SWEEP["seeds"]
+    return {"case": "paper-sweep-projection", "backend": "numba", "runs":
+            len(SWEEP["N"]) * len(SWEEP["schemes"]) * SWEEP["teachers"] * SWEEP["seeds"],
+            "projected_seconds": total}
+
+
+def _format(row) -> str:
+    speed = row["speedup_vs_numpy"]
+    return (f"{row['case']:<14}{row['dtype']:<9}{row['backend']:<7}{row['N']:>7}{row['M']:>7}"
+            f"{row['seconds_per_step'] * 1e3:>12.4f}{row['ns_per_interaction']:>10.2f}"
+            f"{'' if speed is None else f'{speed:.2f}x':>9}{row['first_call_s']:>9.2f}")
+
+
+HEADER = (f"{'case':<14}{'dtype':<9}{'backend':<7}{'N':>7}{'M':>7}{'ms/step':>12}"
+          f"{'ns/inter':>10}{'vs numpy':>9}{'first s':>9}")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wgflow bench", description=__doc__.split("\n\n")[1])
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--N", type=int, help="run one MF case with this many particles")
+    p.add_argument("--M", type=int, help="samples of that case (default: N)")
+    p.add_argument("--d", type=int, default=2, help="input dimension of that case (default 2)")
+    p.add_argument("--unit", default="perceptron", choices=["perceptron"],
+                   help="unit of that case")
+    p.add_argument("--activation", default="tanh", help="activation of that case")
+    p.add_argument("--dtype", choices=["float64", "float32"], help="only this dtype")
+    p.add_argument("--backend", choices=["numba", "numpy", "torch"], action="append",
+                   help="backends to time (repeatable; default: numba, numpy, torch if installed)")
+    p.add_argument("--steps", type=int, default=3, help="timed calls per case (median; default 3)")
+    p.add_argument("--no-sweep", action="store_true", help="skip the paper-sweep projection")
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    if args.steps < 1:
+        parser().error("--steps must be ≥ 1")
+    backends = args.backend or ["numba", "numpy"] + (
+        ["torch"] if importlib.util.find_spec("torch") else [])
+    dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
+    if args.N is not None:
+        if args.N < 1 or (args.M is not None and args.M < 1) or args.d < 1:
+            parser().error("--N, --M and --d must be ≥ 1")
+        cases = [("custom", args.unit, args.activation, args.d, args.N, args.M or args.N, "mf")]
+    else:
+        cases = SUITE
+    if not args.json:
+        print(HEADER)
+    for case in cases:
+        for dtype in dtypes:
+            usable = [b for b in backends if b != "torch" or case[-1] == "mf"]
+            for row in measure(*case, dtype, usable, args.steps):
+                print(json.dumps(row) if args.json else _format(row), flush=True)
+    if args.N is None and not args.no_sweep:
+        proj = sweep_projection()
+        print(json.dumps(proj) if args.json else
+              f"projected paper sweep ({proj['runs']} runs, numba, this machine): "
+              f"{proj['projected_seconds'] / 60:.1f} min")
+    return 0
