@@ -2,4 +2,42 @@
 
 Everything here works on plain arrays and small records; nothing imports :mod:`wgflow`
 (imports run one way, ``wgflow → solvers``).
+
+The compiled kernels are cached on disk under a directory named by a hash of their sources
+(below ``NUMBA_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/wgflow/numba`` or
+``~/.cache/wgflow/numba``): numba checks only the defining file of a cached function, so a change
+to a kernel it inlines from another module would otherwise load stale machine code.
 """
+
+import contextlib
+import hashlib
+import os
+from pathlib import Path
+
+import numba
+
+#: the modules whose functions are compiled with ``cache=True``, in import order
+COMPILED_MODULES = ("fast_math", "tiles", "compiled_layered", "compiled_flow")
+
+
+def kernel_cache_dir() -> Path:
+    here = Path(__file__).parent
+    digest = hashlib.sha256(b"".join((here / f"{m}.py").read_bytes()
+                                     for m in COMPILED_MODULES)).hexdigest()[:16]
+    base = numba.config.CACHE_DIR or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    sub = () if numba.config.CACHE_DIR else ("wgflow", "numba")
+    return Path(base, *sub, f"{numba.__version__}-{digest}")
+
+
+@contextlib.contextmanager
+def _caching_into(path: Path):
+    saved = numba.config.CACHE_DIR
+    numba.config.CACHE_DIR = str(path)
+    try:
+        yield
+    finally:
+        numba.config.CACHE_DIR = saved
+
+
+with _caching_into(kernel_cache_dir()):
+    from . import compiled_flow, compiled_layered, fast_math, tiles  # noqa: F401

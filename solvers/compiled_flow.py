@@ -20,27 +20,49 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .compiled_layered import PARALLEL_MIN_WORK, _network_sum, _vjp, kernel_arguments
+from .compiled_layered import (
+    PARALLEL_MIN_WORK,
+    kernel_arguments,
+    make_scratch,
+    network_sum,
+    vjp_into,
+)
 from .fast_math import JIT
 
 
 @njit(**JIT)
-def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, out):
+def _workspace(kernel, theta, n_samples, d, c):
+    """Every array a step needs, allocated once per call: orbit samples ``xo``, upstream
+    ``coef``, model outputs, chunk partial ``(G·B, ·)``, residual ``(c,)``, gradient,
+    velocities and candidate ``(N, D)``, and one tile's scratch."""
+    layers, _, tile, _ = kernel
+    dtype = theta.dtype
+    return (np.empty((n_samples, d), dtype), np.empty((n_samples, c), dtype),
+            np.empty((n_samples, c), dtype), np.empty((n_samples, c), dtype),
+            np.empty(c), np.empty_like(theta), np.empty_like(theta), np.empty_like(theta),
+            np.empty_like(theta), make_scratch(layers, theta.shape[1], tile, dtype))
+
+
+@njit(**JIT)
+def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, out):
     """``out = v(θ)`` for one batch ``x (B, d)``, ``y (B, c)``, ``w (B,)``."""
     layers, code, tile, chunk = kernel
     rho_in, rho_out, wg, average = orbit
+    xo, coef, model, partial, residual, grad, _, _, _, scratch = work
     n_nodes, b, d, c = wg.shape[0], x.shape[0], x.shape[1], y.shape[1]
-    xo = np.zeros((n_nodes * b, d), theta.dtype)
     for g in range(n_nodes):
         for m in range(b):
             for i in range(d):
+                acc = 0.0
                 for j in range(d):
-                    xo[g * b + m, i] += rho_in[g, i, j] * x[m, j]
+                    acc += rho_in[g, i, j] * x[m, j]
+                xo[g * b + m, i] = acc
     parallel = theta.shape[0] * xo.shape[0] >= PARALLEL_MIN_WORK
-    model = _network_sum(layers, code, theta, xo, tile, chunk, parallel) / theta.shape[0]
-    coef = np.zeros((n_nodes * b, c), theta.dtype)
+    network_sum(layers, code, theta, xo, tile, chunk, parallel, scratch, partial, model)
+    model /= theta.shape[0]
     for m in range(b):
-        residual = -y[m].astype(np.float64)
+        for j in range(c):
+            residual[j] = -y[m, j]
         if average:
             for g in range(n_nodes):
                 for i in range(c):
@@ -57,36 +79,46 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, out):
                     for j in range(c):
                         u -= rho_out[g, i, j] * y[m, j]
                 coef[g * b + m, i] = wg[g] * w[m] * u
-    grad = _vjp(layers, code, theta, xo, coef, tile, parallel)
+    vjp_into(layers, code, theta, xo, coef, tile, parallel, scratch, grad)
     for i in range(theta.shape[0]):
         for k in range(theta.shape[1]):
             grad[i, k] = -scale * (grad[i, k] + 2.0 * tau * theta[i, k])
     if proj.shape[0] > 0:
-        out[:] = grad @ proj
+        np.dot(grad, proj, out)
     else:
         out[:] = grad
 
 
 @njit(**JIT)
 def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun):
-    k_steps = scales.shape[0] - 1
-    v0, v1 = np.empty_like(theta), np.empty_like(theta)
-    new = np.empty_like(theta)
-    for k in range(k_steps):
+    work = _workspace(kernel, theta, orbit[2].shape[0] * xs.shape[1], xs.shape[2],
+                      ys.shape[2])
+    v0, v1, new = work[6], work[7], work[8]
+    n, dim = theta.shape
+    for k in range(scales.shape[0] - 1):
         s = k if xs.shape[0] > 1 else 0
-        _velocity(kernel, theta, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k], v0)
-        new[:] = theta + dt * v0
-        if noise.shape[0] > 0:
-            new += noise[k]
+        _velocity(kernel, theta, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k], work, v0)
+        for i in range(n):
+            for j in range(dim):
+                new[i, j] = theta[i, j] + dt * v0[i, j]
+                if noise.shape[0] > 0:
+                    new[i, j] += noise[k, i, j]
         if heun:
-            _velocity(kernel, new, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k + 1], v1)
-            new[:] = theta + 0.5 * dt * (v0 + v1)
-            if noise.shape[0] > 0:
-                new += noise[k]
-        if not np.all(np.isfinite(new)):
+            _velocity(kernel, new, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k + 1], work,
+                      v1)
+            for i in range(n):
+                for j in range(dim):
+                    new[i, j] = theta[i, j] + 0.5 * dt * (v0[i, j] + v1[i, j])
+                    if noise.shape[0] > 0:
+                        new[i, j] += noise[k, i, j]
+        finite = True
+        for i in range(n):
+            for j in range(dim):
+                finite = finite and np.isfinite(new[i, j])
+        if not finite:
             return k
         theta[:] = new
-    return k_steps
+    return scales.shape[0] - 1
 
 
 def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: bool):

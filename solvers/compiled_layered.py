@@ -33,6 +33,12 @@ TILE_BYTES = 256 * 1024
 MAX_TILE = 256
 
 
+#: parallel options: only the explicit ``prange`` loops run in parallel (numba would otherwise
+#: turn every array expression into a parallel region, each with a launch cost)
+PARALLEL = {"prange": True, "numpy": False, "reduction": False, "setitem": False,
+            "stencil": False, "fusion": False, "comprehension": False}
+
+
 @functools.lru_cache(maxsize=64)
 def layer_table(spec: UnitSpec) -> np.ndarray:
     """``(L, 6)`` int64 table ``n_out, n_in, w_offset, b_offset, activated, row``."""
@@ -47,7 +53,8 @@ def layer_table(spec: UnitSpec) -> np.ndarray:
 
 
 def tile_size(spec: UnitSpec, dtype) -> int:
-    """Lanes per tile: the largest multiple of 8 whose working set fits ``TILE_BYTES``."""
+    """Lanes per tile: the largest multiple of 8 (at most ``MAX_TILE``) whose working set fits
+    ``TILE_BYTES``."""
     rows = sum(layer.n_out for layer in spec.layers)
     width = max(max(layer.n_out, layer.n_in) for layer in spec.layers)
     per_lane = np.dtype(dtype).itemsize * (2 * spec.dim + 3 * rows + 2 * width)
@@ -55,72 +62,98 @@ def tile_size(spec: UnitSpec, dtype) -> int:
 
 
 @njit(**JIT)
-def _buffers(layers, dim, tile, dtype):
+def make_scratch(layers, dim, tile, dtype):
+    """One tile's buffers: ``tt (D, P)``, ``z, h, dh (R, P)``, ``g, g_next (W, P)``,
+    ``grad (D, P)`` (see :mod:`solvers.tiles`)."""
     rows = layers[-1, tiles.ROW] + layers[-1, tiles.N_OUT]
     width = max(layers[:, tiles.N_OUT].max(), layers[:, tiles.N_IN].max())
     return (np.empty((dim, tile), dtype), np.empty((rows, tile), dtype),
             np.empty((rows, tile), dtype), np.empty((rows, tile), dtype),
-            np.empty((width, tile), dtype), np.empty((width, tile), dtype))
+            np.empty((width, tile), dtype), np.empty((width, tile), dtype),
+            np.empty((dim, tile), dtype))
 
 
 @njit(**JIT)
-def _forward_chunk(layers, code, theta, x, start, stop, tile, partial):
-    """``partial[m] += Σ_{start ≤ i < stop} σ_*(x_m, θ_i)`` tile by tile."""
-    tt, z, h, dh, _, _ = _buffers(layers, theta.shape[1], tile, theta.dtype)
+def _forward_chunk(layers, code, theta, x, start, stop, tile, partial, scratch):
+    """``partial[m] = Σ_{start ≤ i < stop} σ_*(x_m, θ_i)`` tile by tile."""
+    tt, z, h, dh, _, _, _ = scratch
     out_row = layers[-1, tiles.ROW]
+    partial[:] = 0.0
     for s in range(start, stop, tile):
         n = min(tile, stop - s)
-        tiles.load_tile(theta, s, n, tt)
+        lanes = tiles.load_tile(theta, s, n, tt)
         for m in range(x.shape[0]):
-            tiles.forward(layers, code, tt, x, m, n, z, h, dh)
+            tiles.forward(layers, code, tt, x, m, lanes, z, h, dh)
             for k in range(partial.shape[1]):
                 partial[m, k] += tiles.lane_sum(h, out_row + k, n)
 
 
-@njit(parallel=True, **JIT)
-def _network_sum(layers, code, theta, x, tile, chunk, parallel):
-    n, c = theta.shape[0], layers[-1, tiles.N_OUT]
-    n_chunks = (n + chunk - 1) // chunk
-    partial = np.zeros((n_chunks, x.shape[0], c), theta.dtype)
-    if parallel:
-        for i in prange(n_chunks):
-            _forward_chunk(layers, code, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
-                           partial[i])
-    else:
-        for i in range(n_chunks):
-            _forward_chunk(layers, code, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
-                           partial[i])
-    total = partial[0].copy()
-    for i in range(1, n_chunks):
-        total += partial[i]
-    return total
+@njit(**JIT)
+def _add(total, part):
+    for m in range(total.shape[0]):
+        for k in range(total.shape[1]):
+            total[m, k] += part[m, k]
+
+
+@njit(parallel=PARALLEL, **JIT)
+def _chunks_in_parallel(layers, code, theta, x, tile, chunk, parts):
+    n = theta.shape[0]
+    for i in prange(parts.shape[0]):
+        own = make_scratch(layers, theta.shape[1], tile, theta.dtype)
+        _forward_chunk(layers, code, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
+                       parts[i], own)
 
 
 @njit(**JIT)
-def _vjp_tile(layers, code, theta, x, coef, start, n, tile, out):
+def network_sum(layers, code, theta, x, tile, chunk, parallel, scratch, partial, total):
+    """``total (M, c) = Σ_i σ_*(x_m, θ_i)``, chunk partials added in chunk order. The serial
+    path reuses ``scratch`` and ``partial (M, c)``; the parallel one allocates its own."""
+    n = theta.shape[0]
+    n_chunks = (n + chunk - 1) // chunk
+    total[:] = 0.0
+    if parallel:
+        parts = np.empty((n_chunks, *total.shape), theta.dtype)
+        _chunks_in_parallel(layers, code, theta, x, tile, chunk, parts)
+        for i in range(n_chunks):
+            _add(total, parts[i])
+    else:
+        for i in range(n_chunks):
+            _forward_chunk(layers, code, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
+                           partial, scratch)
+            _add(total, partial)
+
+
+@njit(**JIT)
+def _vjp_tile(layers, code, theta, x, coef, start, n, out, scratch):
     """``out[start + p] = Σ_m J_θ σ_*(x_m, θ)ᵀ coef_m`` for the tile's ``n`` particles."""
-    tt, z, h, dh, g, g_next = _buffers(layers, theta.shape[1], tile, theta.dtype)
-    grad = np.zeros((theta.shape[1], tile), theta.dtype)
-    tiles.load_tile(theta, start, n, tt)
+    tt, z, h, dh, g, g_next, grad = scratch
+    grad[:] = 0.0
+    lanes = tiles.load_tile(theta, start, n, tt)
     for m in range(x.shape[0]):
-        tiles.backward(layers, code, tt, x, m, coef[m], n, z, h, dh, g, g_next, grad)
+        tiles.backward(layers, code, tt, x, m, coef[m], lanes, z, h, dh, g, g_next, grad)
     for p in range(n):
         for k in range(theta.shape[1]):
             out[start + p, k] = grad[k, p]
 
 
-@njit(parallel=True, **JIT)
-def _vjp(layers, code, theta, x, coef, tile, parallel):
+@njit(parallel=PARALLEL, **JIT)
+def _tiles_in_parallel(layers, code, theta, x, coef, tile, out):
     n = theta.shape[0]
-    out = np.empty_like(theta)
-    n_tiles = (n + tile - 1) // tile
+    for i in prange((n + tile - 1) // tile):
+        own = make_scratch(layers, theta.shape[1], tile, theta.dtype)
+        _vjp_tile(layers, code, theta, x, coef, i * tile, min(tile, n - i * tile), out, own)
+
+
+@njit(**JIT)
+def vjp_into(layers, code, theta, x, coef, tile, parallel, scratch, out):
+    """``out (N, D) = Σ_m J_θ σ_*(x_m, θ_i)ᵀ coef_m``; the serial path reuses ``scratch``."""
+    n = theta.shape[0]
     if parallel:
-        for i in prange(n_tiles):
-            _vjp_tile(layers, code, theta, x, coef, i * tile, min(tile, n - i * tile), tile, out)
+        _tiles_in_parallel(layers, code, theta, x, coef, tile, out)
     else:
-        for i in range(n_tiles):
-            _vjp_tile(layers, code, theta, x, coef, i * tile, min(tile, n - i * tile), tile, out)
-    return out
+        for i in range((n + tile - 1) // tile):
+            _vjp_tile(layers, code, theta, x, coef, i * tile, min(tile, n - i * tile), out,
+                      scratch)
 
 
 def kernel_arguments(spec: UnitSpec, theta: np.ndarray):
@@ -140,7 +173,10 @@ def network_output(spec: UnitSpec, theta: np.ndarray, x: np.ndarray) -> np.ndarr
     theta = np.ascontiguousarray(theta)
     x = np.ascontiguousarray(x, dtype=theta.dtype)
     layers, code, tile, chunk = kernel_arguments(spec, theta)
-    total = _network_sum(layers, code, theta, x, tile, chunk, _parallel(theta, x))
+    total = np.empty((x.shape[0], spec.layers[-1].n_out), theta.dtype)
+    network_sum(layers, code, theta, x, tile, chunk, _parallel(theta, x),
+                make_scratch(layers, theta.shape[1], tile, theta.dtype), np.empty_like(total),
+                total)
     return total / theta.dtype.type(theta.shape[0])
 
 
@@ -150,4 +186,7 @@ def vjp(spec: UnitSpec, theta, x, u, w) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=theta.dtype)
     coef = np.ascontiguousarray(np.asarray(w)[:, None] * u, dtype=theta.dtype)
     layers, code, tile, _ = kernel_arguments(spec, theta)
-    return _vjp(layers, code, theta, x, coef, tile, _parallel(theta, x))
+    out = np.empty_like(theta)
+    vjp_into(layers, code, theta, x, coef, tile, _parallel(theta, x),
+             make_scratch(layers, theta.shape[1], tile, theta.dtype), out)
+    return out

@@ -119,7 +119,7 @@ def softplus_and_derivative(z):
     return max(z, 0.0) + math.log1p(e), (q if z >= 0.0 else e * q)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def activate(code, z, h, dh, row, n):
     """``h[row, :n] = σ(z[row, :n])`` and ``dh[row, :n] = σ'(z[row, :n])`` for activation
     ``code``; ``z``, ``h``, ``dh`` are ``(rows, lanes)`` tile buffers."""

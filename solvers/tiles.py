@@ -29,15 +29,20 @@ def _layer(layers, layer):
     return e[N_OUT], e[N_IN], e[W_OFFSET], e[B_OFFSET], e[ACTIVATED], e[ROW], prev
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def load_tile(theta, start, n, tt):
-    """``tt[k, p] = θ_{start+p, k}`` for ``p < n``."""
+    """``tt[k, p] = θ_{start+p, k}`` for ``p < n``, and zero up to the next multiple of 8 lanes;
+    returns that lane count: passes run over whole vectors (padded lanes are never read out)."""
+    lanes = min(tt.shape[1], (n + 7) // 8 * 8)
     for k in range(theta.shape[1]):
         for p in range(n):
             tt[k, p] = theta[start + p, k]
+        for p in range(n, lanes):
+            tt[k, p] = 0.0
+    return lanes
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def forward(layers, code, tt, x, m, n, z, h, dh):
     """Fill ``z``, ``h``, ``dh`` for sample ``x[m]`` and the first ``n`` lanes of the tile."""
     for layer in range(layers.shape[0]):
@@ -66,7 +71,7 @@ def forward(layers, code, tt, x, m, n, z, h, dh):
                     h[r, p] = z[r, p]
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def lane_sum(buf, r, n):
     """``Σ_{p<n} buf[r, p]`` in a fixed order: eight interleaved partial sums, then a tree."""
     s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
@@ -85,7 +90,7 @@ def lane_sum(buf, r, n):
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def backward(layers, code, tt, x, m, coef, n, z, h, dh, g, g_next, grad):
     """``grad[:, p] += J_θ σ_*(x_m, θ_p)ᵀ coef`` for the first ``n`` lanes (``coef (c,)``);
     ``g``, ``g_next`` are ``(W, P)`` scratch rows, ``W`` the widest layer."""

@@ -80,9 +80,9 @@ def test_compiled_flow_follows_the_numpy_reference(scheme, integrator, dynamics)
     assert fast.steps.tolist() == ref.steps.tolist()
     assert np.abs(ref.final - start).max() > TOL["visible"]
     assert _relative_error(fast.particles, ref.particles) <= TOL["exact"]
-    for name, values in ref.observables.items():
+    for name, values in ref.observables.items():  # risks and distances of order ≤ 1
         np.testing.assert_allclose(fast.observables[name], values, rtol=TOL["exact"],
-                                   atol=TOL["exact"] * np.abs(values).max())
+                                   atol=TOL["exact"])
 
 
 def test_float32_flow_stays_float32_and_near_float64():
