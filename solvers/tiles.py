@@ -43,32 +43,54 @@ def load_tile(theta, start, n, tt):
 
 
 @njit(inline="always", **JIT)
+def _affine_of_sample(acc, r, tt, w, bias, x, m, n_in, n):
+    """``acc[r, p] = b_p + Σ_j W_{j,p} x_mj`` (``bias < 0``: no bias), first layer."""
+    x0 = x[m, 0]
+    if bias >= 0:
+        for p in range(n):
+            acc[r, p] = tt[bias, p] + tt[w, p] * x0
+    else:
+        for p in range(n):
+            acc[r, p] = tt[w, p] * x0
+    for j in range(1, n_in):
+        xj = x[m, j]
+        for p in range(n):
+            acc[r, p] += tt[w + j, p] * xj
+
+
+@njit(inline="always", **JIT)
+def _affine_of_rows(acc, r, tt, w, bias, h, prev, n_in, n):
+    """``acc[r, p] = b_p + Σ_j W_{j,p} h[prev + j, p]``, hidden layers."""
+    if bias >= 0:
+        for p in range(n):
+            acc[r, p] = tt[bias, p] + tt[w, p] * h[prev, p]
+    else:
+        for p in range(n):
+            acc[r, p] = tt[w, p] * h[prev, p]
+    for j in range(1, n_in):
+        for p in range(n):
+            acc[r, p] += tt[w + j, p] * h[prev + j, p]
+
+
+@njit(inline="always", **JIT)
 def forward(layers, code, tt, x, m, n, z, h, dh):
-    """Fill ``z``, ``h``, ``dh`` for sample ``x[m]`` and the first ``n`` lanes of the tile."""
+    """Fill ``h`` (and ``z``, ``dh`` on activated layers) for sample ``x[m]`` and the first
+    ``n`` lanes of the tile. The bias and the first input term are one pass, and a linear layer
+    accumulates straight into ``h``."""
     for layer in range(layers.shape[0]):
         n_out, n_in, w_off, b_off, activated, row, prev = _layer(layers, layer)
         for k in range(n_out):
-            r = row + k
-            if b_off >= 0:
-                for p in range(n):
-                    z[r, p] = tt[b_off + k, p]
+            r, w, bias = row + k, w_off + k * n_in, b_off + k if b_off >= 0 else -1
+            if layer == 0 and activated:
+                _affine_of_sample(z, r, tt, w, bias, x, m, n_in, n)
+            elif layer == 0:
+                _affine_of_sample(h, r, tt, w, bias, x, m, n_in, n)
+            elif activated:
+                _affine_of_rows(z, r, tt, w, bias, h, prev, n_in, n)
             else:
-                for p in range(n):
-                    z[r, p] = 0.0
-            for j in range(n_in):
-                w = w_off + k * n_in + j
-                if layer == 0:
-                    xj = x[m, j]
-                    for p in range(n):
-                        z[r, p] += tt[w, p] * xj
-                else:
-                    for p in range(n):
-                        z[r, p] += tt[w, p] * h[prev + j, p]
+                _affine_of_rows(h, r, tt, w, bias, h, prev, n_in, n)
             if activated:
                 activate(code, z, h, dh, r, n)
-            else:
-                for p in range(n):
-                    h[r, p] = z[r, p]
 
 
 @njit(inline="always", **JIT)
@@ -93,17 +115,20 @@ def lane_sum(buf, r, n):
 @njit(inline="always", **JIT)
 def backward(layers, code, tt, x, m, coef, n, z, h, dh, g, g_next, grad):
     """``grad[:, p] += J_θ σ_*(x_m, θ_p)ᵀ coef`` for the first ``n`` lanes (``coef (c,)``);
-    ``g``, ``g_next`` are ``(W, P)`` scratch rows, ``W`` the widest layer."""
+    ``g``, ``g_next`` are ``(W, P)`` scratch rows, ``W`` the widest layer. ``g`` holds
+    ``∂/∂z_l`` of the current layer: the factor ``σ'(z)`` is applied when ``g`` is formed."""
     forward(layers, code, tt, x, m, n, z, h, dh)
+    top = layers.shape[0] - 1
+    _, _, _, _, activated, row, _ = _layer(layers, top)
     for k in range(coef.shape[0]):
-        for p in range(n):
-            g[k, p] = coef[k]
-    for layer in range(layers.shape[0] - 1, -1, -1):
-        n_out, n_in, w_off, b_off, activated, row, prev = _layer(layers, layer)
         if activated:
-            for k in range(n_out):
-                for p in range(n):
-                    g[k, p] *= dh[row + k, p]
+            for p in range(n):
+                g[k, p] = coef[k] * dh[row + k, p]
+        else:
+            for p in range(n):
+                g[k, p] = coef[k]
+    for layer in range(top, -1, -1):
+        n_out, n_in, w_off, b_off, _, _, prev = _layer(layers, layer)
         for k in range(n_out):
             if b_off >= 0:
                 for p in range(n):
@@ -118,11 +143,17 @@ def backward(layers, code, tt, x, m, coef, n, z, h, dh, g, g_next, grad):
                     for p in range(n):
                         grad[w, p] += g[k, p] * h[prev + j, p]
         if layer > 0:
+            below_activated = layers[layer - 1, ACTIVATED]
             for j in range(n_in):
-                for p in range(n):
-                    g_next[j, p] = 0.0
                 for k in range(n_out):
                     w = w_off + k * n_in + j
+                    if k == 0:
+                        for p in range(n):
+                            g_next[j, p] = tt[w, p] * g[k, p]
+                    else:
+                        for p in range(n):
+                            g_next[j, p] += tt[w, p] * g[k, p]
+                if below_activated:
                     for p in range(n):
-                        g_next[j, p] += tt[w, p] * g[k, p]
+                        g_next[j, p] *= dh[prev + j, p]
             g, g_next = g_next, g

@@ -5,7 +5,10 @@ in the same process: a warm-up call (compilation or cache load, reported as ``fi
 then the median of ``--repeats`` timed calls. ``mf-*`` cases time one MF step of a perceptron
 (``N`` particles, a fixed sample of ``M`` points, no noise), ``sgd-*`` cases time finite-N SGD
 steps of the paper's problem (matrix unit, sigmoid, ``d = c = 2``, batch 20, noise on ``E^G``).
-``ns_per_interaction`` is the step time over ``N·M`` (``M`` = batch size for SGD).
+``ns_per_interaction`` is the step time over ``N·M`` (``M`` = batch size for SGD);
+``sgd-overhead`` (``N = 5``, batch 1) shows the fixed cost of a step; ``peak_rss_mb`` is the
+process's peak memory so far (run a single case to read one case's peak). The suite ends with the
+projected wall time of the paper's full sweep (:func:`sweep_projection`).
 PyTorch (CPU autograd, float64/float32) is a third backend for the ``mf-*`` cases when it is
 installed; it is never a dependency.
 """
@@ -15,10 +18,15 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import statistics
+import sys
 import time
 
+import numba
 import numpy as np
+
+from solvers.activations import ACTIVATIONS
 
 from . import paper
 from .data import FixedSample
@@ -33,19 +41,22 @@ SUITE = (
     ("mf-d100", "perceptron", "tanh", 100, 4096, 4096, "mf"),
     ("sgd-paper", "matrix", "sigmoid", 2, 5000, 20, "sgd"),
     ("sgd-paper-N5", "matrix", "sigmoid", 2, 5, 20, "sgd"),
+    ("sgd-overhead", "matrix", "sigmoid", 2, 5, 1, "sgd"),  # batch 1: the per-step fixed cost
 )
 #: N values, schemes, teachers and seeds of the paper's full sweep (SPEC §5)
 SWEEP = {"N": (5, 10, 50, 100, 500, 1000, 5000), "schemes": ("vanilla", "DA", "FA", "EA"),
          "teachers": 3, "seeds": 10}
+#: activations of the PyTorch reference step (perceptron unit)
+TORCH_ACTIVATIONS = ("tanh", "sigmoid", "relu", "erf")
 #: SGD steps per timed call
 SGD_STEPS = 2000
 
 
 def _mf_problem(unit_kind, activation, d, n, m, dtype, seed=0):
     rng = np.random.default_rng(seed)
-    unit = UNITS[unit_kind](d, 1, activation)
+    unit = UNITS[unit_kind](d, 1 if unit_kind == "perceptron" else 2, activation)
     x = rng.standard_normal((m, d))
-    problem = Problem(unit, FixedSample(x, np.tanh(x[:, :1])))
+    problem = Problem(unit, FixedSample(x, np.tanh(x @ rng.standard_normal((d, unit.c)))))
     theta = rng.standard_normal((n, unit.dim)) / np.sqrt(d)
     return problem, theta.astype(dtype)
 
@@ -68,8 +79,9 @@ def _case_runner(case, unit, activation, d, n, m, dynamics, dtype, backend):
     start = paper.student_init(problem, n, seed=0)
     steps = SGD_STEPS if n > 5 else 50 * SGD_STEPS
     return (lambda: simulate(problem, start, dynamics="sgd", T=steps / n, noise="EG",
-                             step_scale=paper.SETTINGS["step_scale"], observables=(),
-                             record_every=steps, backend=backend, dtype=dtype)), steps
+                             step_scale=paper.SETTINGS["step_scale"], batch_size=m,
+                             observables=(), record_every=steps, backend=backend,
+                             dtype=dtype)), steps
 
 
 def _torch_mf_step(problem, theta):
@@ -106,31 +118,50 @@ def measure(case, unit, activation, d, n, m, dynamics, dtype, backends, repeats)
                      "M": m, "dtype": dtype, "backend": backend, "seconds_per_step": per_step,
                      "steps_per_second": 1.0 / per_step,
                      "ns_per_interaction": per_step / (n * m) * 1e9,
-                     "first_call_s": first})
+                     "first_call_s": first, "peak_rss_mb": _peak_rss_mb()})
     numpy_time = next((r["seconds_per_step"] for r in rows if r["backend"] == "numpy"), None)
     for r in rows:
         r["speedup_vs_numpy"] = None if numpy_time is None else numpy_time / r["seconds_per_step"]
     return rows
 
 
-def sweep_projection(repeats: int = 1) -> dict:
-    """Projected wall time of the paper's full sweep with the numba backend, from the measured
-    per-step time of every (N, scheme) on this machine (teachers only change the labels)."""
+def sweep_projection() -> dict:
+    """Projected wall time of the paper's full sweep with the numba backend: runs are independent,
+    so one worker process per core, one thread each; from the single-thread time per SGD step of
+    every (N, scheme) measured here (20 frames of risk and distance to ``E^G``; the teacher only
+    changes the labels)."""
     problem = paper.problem("arbitrary")
-    total = 0.0
-    for n in SWEEP["N"]:
-        start = paper.student_init(problem, n, seed=0)
-        steps = min(20 * n, 1000)
-        for scheme in SWEEP["schemes"]:
-            def run(scheme=scheme, start=start, steps=steps, n=n):
-                simulate(problem, start, scheme=scheme, dynamics="sgd", T=steps / n, noise="EG",
-                         step_scale=paper.SETTINGS["step_scale"], record_every=steps)
-            run()
-            per_step = min(_timed_call(run) for _ in range(repeats)) / steps
-            total += per_step * paper.SETTINGS["T"] * n * SWEEP["teachers"] * SWEEP["seeds"]
-    return {"case": "paper-sweep-projection", "backend": "numba", "runs":
-            len(SWEEP["N"]) * len(SWEEP["schemes"]) * SWEEP["teachers"] * SWEEP["seeds"],
-            "projected_seconds": total}
+    threads, core_seconds = numba.get_num_threads(), 0.0
+    numba.set_num_threads(1)
+    try:
+        for n in SWEEP["N"]:
+            start = paper.student_init(problem, n, seed=0)
+            steps = min(20 * n, 2000)
+            for scheme in SWEEP["schemes"]:
+                def run(scheme=scheme, start=start, steps=steps, n=n):
+                    simulate(problem, start, scheme=scheme, dynamics="sgd", T=steps / n,
+                             noise="EG", step_scale=paper.SETTINGS["step_scale"],
+                             observables=("risk", "distance_to_EG"), record_every=steps // 20)
+                run()
+                per_step = _timed_call(run) / steps
+                core_seconds += (per_step * paper.SETTINGS["T"] * n * SWEEP["teachers"]
+                                 * SWEEP["seeds"])
+    finally:
+        numba.set_num_threads(threads)
+    workers = os.cpu_count() or 1
+    return {"case": "paper-sweep-projection", "backend": "numba", "workers": workers,
+            "runs": len(SWEEP["N"]) * len(SWEEP["schemes"]) * SWEEP["teachers"] * SWEEP["seeds"],
+            "core_seconds": core_seconds, "projected_seconds": core_seconds / workers}
+
+
+def _peak_rss_mb() -> float | None:
+    """Peak resident memory of this process so far, in MB (``None`` where unavailable)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
 def _format(row) -> str:
@@ -150,9 +181,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--N", type=int, help="run one MF case with this many particles")
     p.add_argument("--M", type=int, help="samples of that case (default: N)")
     p.add_argument("--d", type=int, default=2, help="input dimension of that case (default 2)")
-    p.add_argument("--unit", default="perceptron", choices=["perceptron"],
-                   help="unit of that case")
-    p.add_argument("--activation", default="tanh", help="activation of that case")
+    p.add_argument("--unit", default="perceptron", choices=["perceptron", "matrix"],
+                   help="unit of that case: perceptron a·σ(w·x+b) (c = 1) or matrix σ(Wx) (c = 2)")
+    p.add_argument("--activation", default="tanh", choices=sorted(ACTIVATIONS),
+                   help="activation of that case (default tanh)")
     p.add_argument("--dtype", choices=["float64", "float32"], help="only this dtype")
     p.add_argument("--backend", choices=["numba", "numpy", "torch"], action="append",
                    help="backends to time (repeatable; default: numba, numpy, torch if installed)")
@@ -178,12 +210,13 @@ def main(argv=None) -> int:
         print(HEADER)
     for case in cases:
         for dtype in dtypes:
-            usable = [b for b in backends if b != "torch" or case[-1] == "mf"]
+            usable = [b for b in backends if b != "torch" or
+                      (case[1] == "perceptron" and case[2] in TORCH_ACTIVATIONS)]
             for row in measure(*case, dtype, usable, args.steps):
                 print(json.dumps(row) if args.json else _format(row), flush=True)
     if args.N is None and not args.no_sweep:
         proj = sweep_projection()
         print(json.dumps(proj) if args.json else
-              f"projected paper sweep ({proj['runs']} runs, numba, this machine): "
-              f"{proj['projected_seconds'] / 60:.1f} min")
+              f"projected paper sweep ({proj['runs']} runs, numba, {proj['workers']} workers × "
+              f"1 thread on this machine): {proj['projected_seconds'] / 60:.1f} min")
     return 0

@@ -1,0 +1,51 @@
+"""``wgflow bench``: the output contract (timings themselves are not asserted)."""
+
+import json
+
+import pytest
+
+from wgflow import bench
+from wgflow.cli import main
+
+KEYS = {"case", "unit", "activation", "d", "N", "M", "dtype", "backend", "seconds_per_step",
+        "ns_per_interaction", "speedup_vs_numpy"}
+
+
+def test_single_case_json_rows(capsys):
+    assert main(["bench", "--N", "40", "--M", "30", "--d", "3", "--unit", "matrix",
+                 "--activation", "sigmoid", "--steps", "1", "--json", "--backend", "numba",
+                 "--backend", "numpy"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["backend"], r["dtype"]) for r in rows] == [
+        ("numba", "float64"), ("numpy", "float64"), ("numba", "float32"), ("numpy", "float32")]
+    for r in rows:
+        assert KEYS <= set(r)
+        assert (r["N"], r["M"], r["d"], r["unit"]) == (40, 30, 3, "matrix")
+        assert r["seconds_per_step"] > 0
+        assert r["ns_per_interaction"] == pytest.approx(r["seconds_per_step"] / 1200 * 1e9)
+    numpy_row = next(r for r in rows if r["backend"] == "numpy")
+    assert numpy_row["speedup_vs_numpy"] == 1.0
+
+
+def test_sgd_case_and_table(capsys):
+    rows = bench.measure("sgd-paper", "matrix", "sigmoid", 2, 10, 20, "sgd", "float64",
+                         ["numba", "numpy"], 1)
+    assert {r["backend"] for r in rows} == {"numba", "numpy"}
+    numba_row = next(r for r in rows if r["backend"] == "numba")
+    assert numba_row["speedup_vs_numpy"] == pytest.approx(
+        rows[1]["seconds_per_step"] / numba_row["seconds_per_step"])
+    line = bench._format(numba_row)
+    assert line.split()[:3] == ["sgd-paper", "float64", "numba"]
+
+
+def test_sweep_projection_sums_every_run(monkeypatch):
+    monkeypatch.setitem(bench.SWEEP, "N", (5, 10))
+    proj = bench.sweep_projection()
+    assert proj["runs"] == 2 * 4 * 3 * 10
+    assert 0 < proj["projected_seconds"] <= proj["core_seconds"]
+
+
+def test_bad_options_exit_with_a_message(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--N", "0"])
+    assert "--N, --M and --d must be" in capsys.readouterr().err
