@@ -3,8 +3,9 @@
 import json
 
 import pytest
+from conftest import TOL
 
-from wgflow import bench
+from wgflow import bench, simulate
 from wgflow.cli import main
 
 KEYS = {"case", "unit", "activation", "d", "N", "M", "dtype", "backend", "seconds_per_step",
@@ -49,3 +50,11 @@ def test_bad_options_exit_with_a_message(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "--N", "0"])
     assert "--N, --M and --d must be" in capsys.readouterr().err
+
+
+def test_torch_reference_step_is_the_same_mf_step():
+    pytest.importorskip("torch", reason="PyTorch is an optional third bench backend")
+    problem, theta = bench._mf_problem("perceptron", "tanh", 3, 50, 40, "float64")
+    stepped = bench._torch_mf_step(problem, theta)().numpy()
+    ref = simulate(problem, theta, T=1e-2, dt=1e-2, observables=(), backend="numpy").final
+    assert abs(stepped - ref).max() <= TOL["exact"] * abs(ref).max()
