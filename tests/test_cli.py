@@ -10,7 +10,7 @@ from wgflow.schemes import SCHEMES
 
 
 def test_default_run_prints_every_scheme(capsys):
-    assert main(["--N", "6", "--T", "2"]) == 0
+    assert main(["compare", "--N", "6", "--T", "2"]) == 0
     rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()[2:]}
     assert sorted(rows) == sorted(SCHEMES)
     # EA is confined to E^G exactly, vanilla SGD leaves it
@@ -20,11 +20,11 @@ def test_default_run_prints_every_scheme(capsys):
 
 def test_bad_arguments_exit_with_a_message(capsys):
     with pytest.raises(SystemExit):
-        main(["--N", "0"])
+        main(["compare", "--N", "0"])
     assert "--N must be" in capsys.readouterr().err
 
 
 def test_module_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "wgflow", "--help"], capture_output=True,
                          text=True, check=True).stdout
-    assert "--teacher" in out
+    assert "resume" in out and "bench" in out

@@ -9,18 +9,37 @@ expectations), :mod:`laws` (initial particle laws), :class:`Problem`, :mod:`sche
 """
 
 from . import diagnostics, groups, laws, paper
+from ._version import __version__
 from .data import FixedSample, GaussianData, Minibatch, OnlineSample, Teacher, gauss_hermite
 from .dynamics import simulate
 from .groups import SO2, FiniteGroup
 from .problem import Problem
 from .result import Result
+from .storage import load, save
 from .symmetry import Symmetry
 from .units import MatrixUnit, MLPUnit, Perceptron
 
-__version__ = "0.1.0"
-
 __all__ = [
-    "SO2", "FiniteGroup", "FixedSample", "GaussianData", "MLPUnit", "MatrixUnit", "Minibatch",
-    "OnlineSample", "Perceptron", "Problem", "Result", "Symmetry", "Teacher", "diagnostics",
-    "gauss_hermite", "groups", "laws", "paper", "simulate",
+    "SO2",
+    "FiniteGroup",
+    "FixedSample",
+    "GaussianData",
+    "MLPUnit",
+    "MatrixUnit",
+    "Minibatch",
+    "OnlineSample",
+    "Perceptron",
+    "Problem",
+    "Result",
+    "Symmetry",
+    "Teacher",
+    "__version__",
+    "diagnostics",
+    "gauss_hermite",
+    "groups",
+    "laws",
+    "load",
+    "paper",
+    "save",
+    "simulate",
 ]

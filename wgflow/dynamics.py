@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import warnings
 from types import SimpleNamespace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -171,23 +172,31 @@ def _advance_numba(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
     return theta, done
 
 
-def simulate(problem: Problem, init_particles, *, scheme: str = "vanilla",
-             dynamics: str = "mf", T: float = 1.0, dt: float | None = None,
-             batch_size: int = 20, expectation=None, step_scale=1.0,
-             integrator: str = "euler", noise="full", record_every: int | None = None,
-             observables=None, seed=0, backend: str = "numba",
-             dtype: str = "float64") -> Result:
-    """Integrate the particle system from ``init_particles (N, D)`` up to MF time ``T``.
+class Frame(NamedTuple):
+    t: float  # MF time
+    step: int
+    theta: np.ndarray  # (N, D)
+    observables: dict
 
-    ``step_scale``: ς, a number or a function of ``t``; ``dt``: the MF time step (default
-    ``1e-2`` for ``"mf"``, ``1/N`` for ``"sgd"``); ``expectation``: override the default
-    (``FixedSample``, ``OnlineSample`` or ``Minibatch``); ``record_every``: steps between frames
-    (default: 20 frames after the initial one); ``observables``: names among
-    ``risk, teacher_l2, distance_to_EG, distance_to_WI`` (default: all that apply);
-    ``seed``: an int or ``np.random.SeedSequence`` for the noise and the batches;
-    ``backend``: ``"numba"`` (compiled, parallel) or ``"numpy"`` (the reference);
-    ``dtype``: ``"float64"`` or ``"float32"`` for the particles and the kernels.
-    """
+
+class FlowCursor(NamedTuple):
+    """Where a run stands between frames: everything a checkpoint must hold to continue it
+    bitwise (particles, step, time and the states of the two random generators)."""
+
+    theta: np.ndarray
+    step: int
+    t: float
+    data_rng: dict
+    noise_rng: dict
+
+
+def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
+            dynamics: str = "mf", T: float = 1.0, dt: float | None = None,
+            batch_size: int = 20, expectation=None, step_scale=1.0,
+            integrator: str = "euler", noise="full", record_every: int | None = None,
+            observables=None, seed=0, backend: str = "numba", dtype: str = "float64"):
+    """Check the options of :func:`simulate` and return ``(run, first_frame)``: the run
+    description that :func:`frames` steps, and the initial frame."""
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be a wgflow.Problem, got {type(problem).__name__}")
     choice(scheme, SCHEMES, "scheme")
@@ -217,44 +226,79 @@ def simulate(problem: Problem, init_particles, *, scheme: str = "vanilla",
     theta = theta.astype(dtype)
     seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     data_rng, noise_rng = (np.random.default_rng(s) for s in seq.spawn(2))
-    run = SimpleNamespace(
-        problem=problem, scheme=scheme, dt=dt, integrator=integrator, expectation=expectation,
-        scale=step_scale if callable(step_scale) else (lambda t, s=float(step_scale): s),
-        noise_basis=_noise_basis(problem, scheme, noise), shape=theta.shape,
-        data_rng=data_rng, noise_rng=noise_rng)
-    advance = _advance_numba if backend == "numba" else _advance_numpy
-    kernels = BACKENDS[backend]
     per_step = theta.size + (0 if expectation is None else
                              batch_size * (problem.unit.d + problem.unit.c + 1))
-    chunk_steps = max(1, CHUNK_NUMBERS // per_step)
-
-    t, k = 0.0, 0
-    frames = [(t, k, theta, _observe(problem, scheme, theta, names, kernels))]
-    status = "complete"
-    while k < n_steps:
-        frame_end = min(n_steps, (k // record_every + 1) * record_every)
-        chunk = _Chunk(run, t, min(frame_end - k, chunk_steps))
-        theta, done = advance(run, theta, chunk)
-        k, t = k + done, chunk.ts[done]
-        obs = _observe(problem, scheme, theta, names, kernels) if k == frame_end else {}
-        if done < len(chunk.ts) - 1 or not np.all(np.isfinite(list(obs.values()))):
-            status = "diverged"
-            warnings.warn(f"the particles or observables became NaN/inf at step {k + 1} "
-                          f"(t = {t:.4g}); the time step is probably too large for this "
-                          "step_scale: reduce dt or step_scale. Frames up to the last good one "
-                          "are kept.", stacklevel=2)
-            break
-        if k == frame_end:
-            frames.append((t, k, theta, obs))
     config = {"problem": problem.describe(), "scheme": scheme, "dynamics": dynamics, "T": T,
               "dt": dt, "batch_size": batch_size, "integrator": integrator,
               "step_scale": None if callable(step_scale) else float(step_scale),
               "noise": noise if isinstance(noise, str) else "subspace",
               "record_every": record_every, "backend": backend, "dtype": dtype, "N": n,
               "expectation": None if expectation is None else expectation.describe()}
+    run = SimpleNamespace(
+        problem=problem, scheme=scheme, dt=dt, integrator=integrator, expectation=expectation,
+        scale=step_scale if callable(step_scale) else (lambda t, s=float(step_scale): s),
+        noise_basis=_noise_basis(problem, scheme, noise), shape=theta.shape,
+        data_rng=data_rng, noise_rng=noise_rng, n_steps=n_steps, record_every=record_every,
+        names=names, kernels=BACKENDS[backend], chunk_steps=max(1, CHUNK_NUMBERS // per_step),
+        advance=_advance_numba if backend == "numba" else _advance_numpy, config=config,
+        seeds={"entropy": seq.entropy, "spawn_key": list(seq.spawn_key)}, status="complete")
+    return run, Frame(0.0, 0, theta, _observe(problem, scheme, theta, names, run.kernels))
+
+
+def cursor(run, frame: Frame) -> FlowCursor:
+    """The checkpointable state of ``run`` just after ``frame`` was produced."""
+    return FlowCursor(frame.theta, frame.step, frame.t, run.data_rng.bit_generator.state,
+                      run.noise_rng.bit_generator.state)
+
+
+def frames(run, start: FlowCursor):
+    """Yield the frames of ``run`` after ``start`` (a :func:`cursor`), one per ``record_every``
+    steps and at the end. On divergence it warns, sets ``run.status = "diverged"`` and stops."""
+    run.data_rng.bit_generator.state = start.data_rng
+    run.noise_rng.bit_generator.state = start.noise_rng
+    problem, scheme, kernels = run.problem, run.scheme, run.kernels
+    theta, k, t = start.theta, start.step, start.t
+    while k < run.n_steps:
+        frame_end = min(run.n_steps, (k // run.record_every + 1) * run.record_every)
+        chunk = _Chunk(run, t, min(frame_end - k, run.chunk_steps))
+        theta, done = run.advance(run, theta, chunk)
+        k, t = k + done, float(chunk.ts[done])
+        obs = _observe(problem, scheme, theta, run.names, kernels) if k == frame_end else {}
+        if done < len(chunk.ts) - 1 or not np.all(np.isfinite(list(obs.values()))):
+            run.status = "diverged"
+            run.message = (f"the particles or observables became NaN/inf at step {k + 1} "
+                           f"(t = {t:.4g}); the time step is probably too large for this "
+                           "step_scale: reduce dt or step_scale. Frames up to the last good one "
+                           "are kept.")
+            warnings.warn(run.message, stacklevel=3)
+            return
+        if k == frame_end:
+            yield Frame(t, k, theta, obs)
+
+
+def result_of(run, recorded: list[Frame]) -> Result:
+    """The :class:`Result` of ``run`` from its recorded frames."""
+    problem = run.problem
     return Result(
-        times=np.array([f[0] for f in frames]), steps=np.array([f[1] for f in frames]),
-        particles=np.stack([f[2] for f in frames]),
-        observables={k: np.array([f[3][k] for f in frames]) for k in names},
-        config=config, seeds={"entropy": seq.entropy, "spawn_key": list(seq.spawn_key)},
-        teacher=None if problem.teacher is None else problem.teacher.particles, status=status)
+        times=np.array([f.t for f in recorded]), steps=np.array([f.step for f in recorded]),
+        particles=np.stack([f.theta for f in recorded]),
+        observables={k: np.array([f.observables[k] for f in recorded]) for k in run.names},
+        config=run.config, seeds=run.seeds,
+        teacher=None if problem.teacher is None else problem.teacher.particles, status=run.status)
+
+
+def simulate(problem: Problem, init_particles, **options) -> Result:
+    """Integrate the particle system from ``init_particles (N, D)`` up to MF time ``T``.
+
+    ``step_scale``: ς, a number or a function of ``t``; ``dt``: the MF time step (default
+    ``1e-2`` for ``"mf"``, ``1/N`` for ``"sgd"``); ``expectation``: override the default
+    (``FixedSample``, ``OnlineSample`` or ``Minibatch``); ``record_every``: steps between frames
+    (default: 20 frames after the initial one); ``observables``: names among
+    ``risk, teacher_l2, distance_to_EG, distance_to_WI`` (default: all that apply);
+    ``seed``: an int or ``np.random.SeedSequence`` for the noise and the batches;
+    ``backend``: ``"numba"`` (compiled, parallel) or ``"numpy"`` (the reference);
+    ``dtype``: ``"float64"`` or ``"float32"`` for the particles and the kernels. Other options:
+    ``scheme``, ``dynamics``, ``T``, ``batch_size``, ``integrator``, ``noise`` (see the module).
+    """
+    run, first = prepare(problem, init_particles, **options)
+    return result_of(run, [first, *frames(run, cursor(run, first))])

@@ -1,0 +1,151 @@
+"""Runs users keep: the H5MD file, load/save, config checks, resume after a kill, info, plots."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from wgflow import config, load, paper, save, simulate
+from wgflow.cli import main
+from wgflow.storage import checkpoint_path, read_checkpoint
+
+SMALL = ["run.T=2", "init.N=12", "run.frames=4", "run.scheme=FA"]
+
+
+@pytest.fixture
+def small_run(tmp_path):
+    path = tmp_path / "run.h5"
+    assert main(["run", "--out", str(path), "--quiet", *[a for s in SMALL for a in ("--set", s)]
+                 ]) == 0
+    return path
+
+
+def test_file_layout_path_by_path(small_run):
+    with h5py.File(small_run, "r") as h5:
+        assert list(h5["h5md"].attrs["version"]) == [1, 1]
+        assert h5["h5md/creator"].attrs["name"] == "wgflow"
+        assert "version" in h5["h5md/creator"].attrs and "name" in h5["h5md/author"].attrs
+        assert "version" in h5["h5md/modules/wgflow"].attrs
+        pos = h5["particles/student/position"]
+        assert pos["value"].shape == (5, 12, 4)
+        assert pos["step"].shape == pos["time"].shape == (5,)
+        assert list(pos["step"][()]) == [0, 6, 12, 18, 24]
+        assert pos["value"].chunks == (1, 12, 4) and pos["value"].maxshape[0] is None
+        assert h5["particles/student/box"].attrs["dimension"] == 4
+        assert h5["particles/teacher/position/value"].shape == (5, 4)
+        for name in ("risk", "distance_to_EG", "distance_to_WI"):
+            g = h5[f"observables/{name}"]
+            assert g["step"].shape == g["time"].shape == g["value"].shape == (5,)
+        par = h5["parameters"]
+        for key in ("config", "run_config", "seeds", "versions", "generators", "actions",
+                    "EG_basis"):
+            assert key in par, key
+        assert par["EG_basis"].shape == (4, 2)
+        assert par.attrs["status"] == "complete"
+
+
+def test_save_load_round_trip(tmp_path):
+    problem = paper.problem("WI")
+    res = simulate(problem, paper.student_init(problem, 7), dynamics="sgd", T=1.0,
+                   step_scale=50.0, noise="EG", seed=3)
+    save(res, tmp_path / "r.h5")
+    back = load(tmp_path / "r.h5")
+    np.testing.assert_array_equal(back.particles, res.particles)
+    np.testing.assert_array_equal(back.times, res.times)
+    np.testing.assert_array_equal(back.steps, res.steps)
+    np.testing.assert_array_equal(back.teacher, res.teacher)
+    assert back.observables.keys() == res.observables.keys()
+    for k in res.observables:
+        np.testing.assert_array_equal(back.observables[k], res.observables[k])
+    assert back.config == res.config and back.seeds == res.seeds and back.status == res.status
+
+
+def test_config_default_is_valid_toml_of_the_defaults(capsys):
+    assert main(["config", "--default"]) == 0
+    text = capsys.readouterr().out
+    assert all("#" in line for line in text.splitlines() if "=" in line)  # every key commented
+    path_values = config.tomllib.loads(text)
+    assert config.checked(config._flatten(path_values)) == config.checked({})
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["run.bogus=1"], "unknown config key 'run.bogus'"),
+    (["run.scheme=XA"], "'run.scheme' must be one of"),
+    (["init.N=0"], "'init.N' must be an integer ≥ 1"),
+    (["run.T=-1"], "'run.T' must be a number > 0"),
+    (["run.T"], "--set expects KEY=VALUE"),
+])
+def test_bad_config_is_rejected_naming_the_key(tmp_path, capsys, overrides, message):
+    args = ["run", "--out", str(tmp_path / "x.h5"), "--quiet"]
+    assert main(args + [a for s in overrides for a in ("--set", s)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_toml_file_is_rejected(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[run]\nT = = 3\n")
+    assert main(["run", str(bad), "--out", str(tmp_path / "x.h5")]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+
+
+def test_divergence_keeps_good_frames_and_says_so(tmp_path, capsys):
+    path = tmp_path / "div.h5"
+    with pytest.warns(UserWarning, match="NaN/inf at step"):
+        code = main(["run", "--out", str(path), "--quiet", "--set", "init.N=6", "--set",
+                     "run.step_scale=1e9", "--set", "run.T=20", "--set", "run.scheme=vanilla"])
+    assert code == 1
+    res = load(path)
+    assert res.status == "diverged"
+    assert np.all(np.isfinite(res.particles)) and len(res.times) >= 1
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "status: diverged" in out and "NaN/inf at step" in out and "reduce dt" in out
+
+
+def test_info_and_plot(small_run, tmp_path, capsys):
+    assert main(["info", str(small_run)]) == 0
+    out = capsys.readouterr().out
+    assert "status: complete" in out and "frames: 5, step 24" in out and "risk:" in out
+    assert main(["plot", str(small_run), "--out", str(tmp_path / "figs")]) == 0
+    names = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    assert names == ["distance_to_EG.png", "particles_3d.png", "particles_edge_on.png",
+                     "risk.png"]
+    for p in (tmp_path / "figs").iterdir():
+        assert p.stat().st_size > 5000 and p.read_bytes()[:4] == b"\x89PNG"
+
+
+KILL_RUN = ["--set", "init.N=200", "--set", "run.T=20", "--set", "run.frames=40",
+            "--set", "output.checkpoint_every=2", "--set", "run.backend=numpy",
+            "--set", "run.scheme=DA"]
+
+
+def test_killed_run_resumes_bitwise(tmp_path):
+    killed, whole = tmp_path / "killed.h5", tmp_path / "whole.h5"
+    proc = subprocess.Popen([sys.executable, "-m", "wgflow", "run", "--out", str(killed),
+                             "--quiet", *KILL_RUN])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if checkpoint_path(killed).exists() and read_checkpoint(killed)[1] >= 7:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed: make it longer"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with h5py.File(killed, "r") as h5:  # plain h5py opens the killed file
+        pos = h5["particles/student/position"]
+        n = pos["step"].shape[0]
+        assert 7 <= n < 41 and pos["time"].shape[0] == pos["value"].shape[0] == n
+        assert h5["parameters"].attrs["status"] == "running"
+    assert main(["resume", str(killed), "--quiet"]) == 0
+    assert main(["run", "--out", str(whole), "--quiet", *KILL_RUN]) == 0
+    a, b = load(killed), load(whole)
+    np.testing.assert_array_equal(a.particles, b.particles)
+    np.testing.assert_array_equal(a.steps, b.steps)
+    for k in b.observables:
+        np.testing.assert_array_equal(a.observables[k], b.observables[k])
+    assert a.status == "complete" and len(a.times) == 41

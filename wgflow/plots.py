@@ -1,0 +1,86 @@
+"""Figures of a run (matplotlib, object-oriented: ``ax=`` in, axes out).
+
+Particle views use coordinates in an orthonormal basis adapted to ``E^G``: ``e₁, e₂`` span (part
+of) ``E^G``, ``e₃`` is the direction orthogonal to ``E^G`` along which the students spread most.
+The 3-D view shows the ``E^G`` plane; the edge-on view looks along ``e₂`` so that ``E^G`` is a line
+(``e₃ = 0``) and any distance from it is visible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def risk(result, ax=None):
+    """Population risk against MF time (log scale)."""
+    ax = ax or _axes()
+    ax.semilogy(result.times, result.observables["risk"], marker=".")
+    ax.set(xlabel="MF time t", ylabel="population risk", title="risk")
+    return ax
+
+
+def distance_to_EG(result, ax=None):
+    """``RMD(μ_t, (P_G)_# μ_t)`` against MF time."""
+    ax = ax or _axes()
+    values = np.maximum(result.observables["distance_to_EG"], np.finfo(float).tiny)
+    ax.semilogy(result.times, values, marker=".")
+    ax.set(xlabel="MF time t", ylabel="distance to E^G", title="distance to E^G")
+    return ax
+
+
+def view_basis(eg_basis: np.ndarray, particles: np.ndarray) -> np.ndarray:
+    """``(D, 3)`` orthonormal columns: up to two of ``E^G``, then directions orthogonal to
+    ``E^G`` by decreasing spread of ``particles`` (zero columns when ``D < 3``)."""
+    dim = particles.shape[1]
+    u, s, _ = np.linalg.svd(np.eye(dim) - eg_basis @ eg_basis.T)
+    complement = u[:, s > 0.5]
+    if complement.shape[1]:
+        coords = particles @ complement
+        _, _, vt = np.linalg.svd(coords - coords.mean(0))
+        complement = complement @ vt.T
+    basis = np.concatenate([eg_basis[:, :2], complement], axis=1)[:, :3]
+    return np.pad(basis, ((0, 0), (0, 3 - basis.shape[1])))
+
+
+def particles_3d(result, eg_basis, frame: int = -1, ax=None):
+    """Teacher squares, student dots and the ``E^G`` plane in the basis of :func:`view_basis`."""
+    if ax is None:
+        import matplotlib.pyplot as plt
+        ax = plt.figure(figsize=(5, 5)).add_subplot(projection="3d")
+    students = result.particles[frame]
+    basis = view_basis(eg_basis, students)
+    s = students @ basis
+    lim = 1.1 * max(np.abs(s).max(), 1e-12)
+    if eg_basis.shape[1] >= 2:
+        u, v = np.meshgrid(np.linspace(-lim, lim, 2), np.linspace(-lim, lim, 2))
+        ax.plot_surface(u, v, 0 * u, alpha=0.15, color="tab:green")
+    if result.teacher is not None:
+        t = result.teacher @ basis
+        ax.scatter(t[:, 0], t[:, 1], t[:, 2], marker="s", s=40, color="tab:red", label="teacher")
+    ax.scatter(s[:, 0], s[:, 1], s[:, 2], s=8, color="tab:blue", label="students")
+    ax.set(xlabel="e1 (E^G)", ylabel="e2 (E^G)", zlabel="e3 (⊥ E^G)",
+           title=f"particles at t = {result.times[frame]:.3g}\n"
+                 "projection: e1, e2 span E^G, e3 ⊥ E^G of largest student spread")
+    ax.legend(loc="upper left")
+    return ax
+
+
+def particles_edge_on(result, eg_basis, frame: int = -1, ax=None):
+    """The same view seen along ``e₂``: ``E^G`` is the line ``e₃ = 0``."""
+    ax = ax or _axes()
+    students = result.particles[frame]
+    basis = view_basis(eg_basis, students)
+    s = students @ basis
+    ax.axhline(0.0, color="tab:green", label="E^G")
+    if result.teacher is not None:
+        t = result.teacher @ basis
+        ax.scatter(t[:, 0], t[:, 2], marker="s", s=40, color="tab:red", label="teacher")
+    ax.scatter(s[:, 0], s[:, 2], s=8, color="tab:blue", label="students")
+    ax.set(xlabel="e1 (E^G)", ylabel="e3 (⊥ E^G)", title="edge-on view of E^G")
+    ax.legend()
+    return ax
+
+
+def _axes():
+    import matplotlib.pyplot as plt
+    return plt.figure(figsize=(5, 4)).add_subplot()

@@ -1,0 +1,86 @@
+"""Runs that users keep: a config run into a trajectory file, checkpointed, resumable.
+
+``run_to_file`` writes the initial frame, then every frame as it is produced (flushed), and a
+checkpoint every ``output.checkpoint_every`` frames and at the end. ``resume_file`` rebuilds the
+run from the config stored in the file, truncates the frames written after the last checkpoint
+and continues from it, so the finished file equals an uninterrupted run's bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from . import config as configuration
+from .dynamics import FlowCursor, cursor, frames, prepare
+from .storage import TrajectoryFile, read_checkpoint, read_parameters, write_checkpoint
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    """A tqdm bar over frames when ``enabled`` and stderr is a terminal, else a no-op."""
+    if not (enabled and sys.stderr.isatty()):
+        return _NoBar()
+    from tqdm import tqdm
+    return tqdm(total=total, initial=initial, unit="frame", file=sys.stderr)
+
+
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def close(self):
+        pass
+
+
+def _continue(run, out: TrajectoryFile, path, start: FlowCursor, every: int, progress) -> str:
+    total = -(-run.n_steps // run.record_every)
+    bar = _progress(total, out.frames - 1, progress)
+    try:
+        for frame in frames(run, start):
+            out.append(frame)
+            bar.update()
+            if (out.frames - 1) % every == 0 or frame.step == run.n_steps:
+                write_checkpoint(path, cursor(run, frame), out.frames)
+        out.set_status(run.status, getattr(run, "message", ""))
+    finally:
+        bar.close()
+        out.close()
+    return run.status
+
+
+def run_to_file(config: dict, path, progress: bool = True) -> str:
+    """Run the checked ``config`` into the trajectory file ``path``; return the status."""
+    problem, init, options = configuration.build(config)
+    run, first = prepare(problem, init, **options)
+    out = TrajectoryFile.create(path, config=config, run_config=run.config, seeds=run.seeds,
+                                n=first.theta.shape[0], dim=first.theta.shape[1],
+                                dtype=first.theta.dtype, observables=run.names,
+                                teacher=None if problem.teacher is None
+                                else problem.teacher.particles, symmetry=problem.symmetry)
+    out.append(first)
+    start = cursor(run, first)
+    write_checkpoint(path, start, out.frames)
+    return _continue(run, out, path, start, config["output.checkpoint_every"], progress)
+
+
+def resume_file(path, progress: bool = True) -> str:
+    """Continue the interrupted run in ``path`` from its last checkpoint; return the status."""
+    params = read_parameters(path)
+    if params["status"] in ("complete", "diverged"):
+        return params["status"]
+    config = configuration.checked(params["config"])
+    if not os.path.exists(f"{path}.ckpt.npz"):
+        raise ValueError(f"{path} has no checkpoint to resume from (it was not written by "
+                         "`wgflow run`, or its checkpoint file was removed)")
+    fields, n_frames = read_checkpoint(path)
+    problem, init, options = configuration.build(config)
+    run, _ = prepare(problem, init, **options)
+    if json.loads(json.dumps(run.config)) != params["run_config"]:
+        raise ValueError(f"{path} was written by another version of the run description; "
+                         "start it again with `wgflow run`")
+    out = TrajectoryFile.open(path)
+    out.truncate(n_frames)
+    start = FlowCursor(fields["theta"], fields["step"], fields["t"], fields["data_rng"],
+                       fields["noise_rng"])
+    return _continue(run, out, path, start, config["output.checkpoint_every"], progress)
