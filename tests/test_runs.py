@@ -35,7 +35,7 @@ def test_file_layout_path_by_path(small_run):
         assert pos["value"].shape == (5, 12, 4)
         assert pos["step"].shape == pos["time"].shape == (5,)
         assert list(pos["step"][()]) == [0, 6, 12, 18, 24]
-        assert pos["value"].chunks == (1, 12, 4) and pos["value"].maxshape[0] is None
+        assert pos["value"].chunks == (4, 12, 4) and pos["value"].maxshape[0] is None
         assert h5["particles/student/box"].attrs["dimension"] == 4
         assert h5["particles/teacher/position/value"].shape == (5, 4)
         for name in ("risk", "distance_to_EG", "distance_to_WI"):
@@ -105,6 +105,17 @@ def test_divergence_keeps_good_frames_and_says_so(tmp_path, capsys):
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
     assert "status: diverged" in out and "NaN/inf at step" in out and "reduce dt" in out
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path, monkeypatch, capsys):
+    args = ["run", "--out", str(tmp_path / "p.h5"), *[a for s in SMALL for a in ("--set", s)]]
+    assert main(args) == 0
+    assert "frame" not in capsys.readouterr().err  # stderr is not a terminal here
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert main(args) == 0
+    assert "4/4" in capsys.readouterr().err
+    assert main([*args, "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_info_and_plot(small_run, tmp_path, capsys):

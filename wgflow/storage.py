@@ -15,11 +15,11 @@ path                                                   content
                                                        attributes ``status``, ``message``
 =====================================================  =========================================
 
-Frames are appended to chunked, resizable datasets (one frame per chunk of ``value``) and the file
-is flushed after every frame, so a killed run leaves a file that plain h5py opens, holding every
-complete frame with ``step``, ``time`` and ``value`` of equal length. Checkpoints (state and
-random-generator states) live beside the file (``<file>.ckpt.npz``), written to a temporary file
-and renamed, so a checkpoint is always whole.
+Frames are appended to chunked, resizable datasets (chunks of 4 frames × up to 2¹⁶ numbers, for
+both snapshot and per-particle reads) and the file is flushed after every frame, so a killed run
+leaves a file that plain h5py opens, holding every complete frame with ``step``, ``time`` and
+``value`` of equal length. Checkpoints (state and random-generator states) live beside the file
+(``<file>.ckpt.npz``), written to a temporary file and renamed, so a checkpoint is always whole.
 """
 
 from __future__ import annotations
@@ -50,11 +50,22 @@ def _versions() -> dict:
             "hdf5": h5py.version.hdf5_version}
 
 
+#: frames per chunk of a particle dataset, and its target size in numbers: a snapshot read
+#: touches ``N / particles-per-chunk`` chunks, one particle's history ``frames / 4``
+FRAMES_PER_CHUNK = 4
+CHUNK_NUMBERS = 1 << 16
+
+
 def _timeseries(group, name, shape, dtype):
     g = group.create_group(name)
     g.create_dataset("step", shape=(0,), maxshape=(None,), dtype="i8", chunks=(256,))
     g.create_dataset("time", shape=(0,), maxshape=(None,), dtype="f8", chunks=(256,))
-    chunks = (1, *shape) if shape else (256,)
+    if shape:
+        n, dim = shape
+        per_chunk = max(1, min(n, CHUNK_NUMBERS // (FRAMES_PER_CHUNK * dim)))
+        chunks = (FRAMES_PER_CHUNK, per_chunk, dim)
+    else:
+        chunks = (256,)
     g.create_dataset("value", shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
                      chunks=chunks)
     return g
