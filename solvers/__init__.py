@@ -18,12 +18,14 @@ import numba
 
 #: the modules whose functions are compiled with ``cache=True``, in import order
 COMPILED_MODULES = ("fast_math", "tiles", "compiled_layered", "compiled_flow")
+#: the sources compiled code depends on (the activation codes come from ``activations``)
+KERNEL_SOURCES = ("activations", *COMPILED_MODULES)
 
 
 def kernel_cache_dir() -> Path:
     here = Path(__file__).parent
     digest = hashlib.sha256(b"".join((here / f"{m}.py").read_bytes()
-                                     for m in COMPILED_MODULES)).hexdigest()[:16]
+                                     for m in KERNEL_SOURCES)).hexdigest()[:16]
     base = numba.config.CACHE_DIR or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     sub = () if numba.config.CACHE_DIR else ("wgflow", "numba")
     return Path(base, *sub, f"{numba.__version__}-{digest}")

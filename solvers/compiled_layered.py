@@ -53,8 +53,8 @@ def layer_table(spec: UnitSpec) -> np.ndarray:
 
 
 def tile_size(spec: UnitSpec, dtype) -> int:
-    """Lanes per tile: the largest multiple of 8 (at most ``MAX_TILE``) whose working set fits
-    ``TILE_BYTES``."""
+    """Lanes per tile: the largest multiple of 8 (at most ``MAX_TILE``, at least 8) whose
+    working set fits ``TILE_BYTES``."""
     rows = sum(layer.n_out for layer in spec.layers)
     width = max(max(layer.n_out, layer.n_in) for layer in spec.layers)
     per_lane = np.dtype(dtype).itemsize * (2 * spec.dim + 3 * rows + 2 * width)

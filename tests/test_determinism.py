@@ -20,12 +20,12 @@ RUN = textwrap.dedent("""
     theta = rng.standard_normal((1500, unit.dim))
     assert 1500 * 300 >= compiled_layered.PARALLEL_MIN_WORK
     mf = simulate(prob, theta, T=0.05, dt=0.01, seed=1).particles
-    # finite-N SGD with random DA moves and noise, parallel per step
+    # finite-N SGD with random DA moves, feature averaging, EA projection and noise, parallel
     paper_prob = paper.problem("arbitrary")
     start = paper.student_init(paper_prob, 2000, seed=0)
-    sgd = simulate(paper_prob, start, scheme="DA", dynamics="sgd", T=0.05, noise="EG",
-                   step_scale=50.0, seed=2).particles
-    print(hashlib.sha256(mf.tobytes() + sgd.tobytes()).hexdigest())
+    sgd = [simulate(paper_prob, start, scheme=scheme, dynamics="sgd", T=0.05, noise="EG",
+                    step_scale=50.0, seed=2).particles for scheme in ("DA", "FA", "EA")]
+    print(hashlib.sha256(b"".join(a.tobytes() for a in (mf, *sgd))).hexdigest())
 """)
 
 

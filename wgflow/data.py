@@ -94,6 +94,7 @@ class FixedSample:
         self.d, self.c = self.x.shape[1], self.y.shape[1]
 
     def draw(self, rng=None, steps: int = 1) -> Batch:
+        """The sample, once (leading axis 1): it stands for every one of the ``steps``."""
         return Batch(*(a[None] for a in self.batch))
 
     def describe(self) -> dict:

@@ -15,8 +15,14 @@ every backend, so the backends follow the same trajectory up to rounding and the
 never changes a result. ``backend="numba"`` (default) runs each chunk in compiled, parallel code
 (:mod:`solvers.compiled_flow`); ``backend="numpy"`` steps the numpy reference one step at a time.
 
-Noise ``ξ`` is projected onto ``E^G`` (``noise="EG"``), onto the span of given columns
-(``noise=array (D, k)``), or left full (``"full"``); for EA it is always projected onto ``E^G``.
+Randomness comes from three streams spawned from the run's seed (batches, noise, DA moves), each
+drawn in step order, so a trajectory does not depend on how steps are grouped into chunks or
+frames.
+
+Noise ``ξ`` lives on ``E^G`` (``noise="EG"``), on the span of given columns
+(``noise=array (D, k)``), or on all of ``R^D`` (``"full"``); for EA on ``E^G`` (or on
+``P_G`` of the given span). It is drawn as ``Z Bᵀ`` with ``Z`` standard normal and ``B`` an
+orthonormal basis of that subspace: the law of the orthogonal projection of full noise onto it.
 """
 
 from __future__ import annotations
@@ -120,7 +126,9 @@ class _Chunk:
         self.batches = None
         if run.expectation is not None:
             raw = run.expectation.draw(run.data_rng, steps)
-            self.batches = augment(run.scheme, raw, run.problem.symmetry, run.data_rng)
+            if run.scheme == "DA" and len(raw.w) < steps:  # fresh moves of a fixed sample
+                raw = Batch(*(np.repeat(a, steps, axis=0) for a in raw))
+            self.batches = augment(run.scheme, raw, run.problem.symmetry, run.move_rng)
         self.noise = None
         if run.problem.beta > 0:
             amp = np.sqrt(2.0 * run.problem.beta * run.dt * np.array([run.scale(s)
@@ -186,8 +194,9 @@ class FlowCursor(NamedTuple):
     theta: np.ndarray
     step: int
     t: float
-    data_rng: dict
-    noise_rng: dict
+    data_rng: dict  # batches
+    noise_rng: dict  # noise increments
+    move_rng: dict  # random DA moves
 
 
 def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
@@ -206,6 +215,9 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
     choice(dtype, DTYPES, "dtype")
     if scheme != "vanilla" and problem.symmetry is None:
         raise ValueError(f"scheme={scheme!r} needs a problem with a symmetry (Problem(symmetry=…))")
+    if backend == "numba" and problem.loss != "squared":
+        raise ValueError(f"backend='numba' implements loss='squared' only, got {problem.loss!r}; "
+                         "use backend='numpy'")
     theta = as_particles(init_particles, problem.unit.dim, "init_particles")
     n = theta.shape[0]
     T = positive(T, "T")
@@ -225,9 +237,8 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
         theta = theta @ problem.symmetry.projector
     theta = theta.astype(dtype)
     seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    data_rng, noise_rng = (np.random.default_rng(s) for s in seq.spawn(2))
-    per_step = theta.size + (0 if expectation is None else
-                             batch_size * (problem.unit.d + problem.unit.c + 1))
+    data_rng, noise_rng, move_rng = (np.random.default_rng(s) for s in seq.spawn(3))
+    per_step = theta.size + _batch_numbers(expectation, scheme, problem.unit)
     config = {"problem": problem.describe(), "scheme": scheme, "dynamics": dynamics, "T": T,
               "dt": dt, "batch_size": batch_size, "integrator": integrator,
               "step_scale": None if callable(step_scale) else float(step_scale),
@@ -238,17 +249,30 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
         problem=problem, scheme=scheme, dt=dt, integrator=integrator, expectation=expectation,
         scale=step_scale if callable(step_scale) else (lambda t, s=float(step_scale): s),
         noise_basis=_noise_basis(problem, scheme, noise), shape=theta.shape,
-        data_rng=data_rng, noise_rng=noise_rng, n_steps=n_steps, record_every=record_every,
+        data_rng=data_rng, noise_rng=noise_rng, move_rng=move_rng, n_steps=n_steps,
+        record_every=record_every,
         names=names, kernels=BACKENDS[backend], chunk_steps=max(1, CHUNK_NUMBERS // per_step),
         advance=_advance_numba if backend == "numba" else _advance_numpy, config=config,
         seeds={"entropy": seq.entropy, "spawn_key": list(seq.spawn_key)}, status="complete")
     return run, Frame(0.0, 0, theta, _observe(problem, scheme, theta, names, run.kernels))
 
 
+def _batch_numbers(expectation, scheme, unit) -> int:
+    """Random numbers a step draws for its batch (a fixed sample draws none, unless DA moves
+    it afresh every step)."""
+    if expectation is None:
+        return 0
+    per_sample = unit.d + unit.c + 1
+    if isinstance(expectation, FixedSample):
+        return len(expectation.x) * per_sample if scheme == "DA" else 0
+    return expectation.size * per_sample
+
+
 def cursor(run, frame: Frame) -> FlowCursor:
     """The checkpointable state of ``run`` just after ``frame`` was produced."""
-    return FlowCursor(frame.theta, frame.step, frame.t, run.data_rng.bit_generator.state,
-                      run.noise_rng.bit_generator.state)
+    return FlowCursor(frame.theta, frame.step, frame.t,
+                      *(g.bit_generator.state for g in (run.data_rng, run.noise_rng,
+                                                        run.move_rng)))
 
 
 def frames(run, start: FlowCursor):
@@ -256,6 +280,7 @@ def frames(run, start: FlowCursor):
     steps and at the end. On divergence it warns, sets ``run.status = "diverged"`` and stops."""
     run.data_rng.bit_generator.state = start.data_rng
     run.noise_rng.bit_generator.state = start.noise_rng
+    run.move_rng.bit_generator.state = start.move_rng
     problem, scheme, kernels = run.problem, run.scheme, run.kernels
     theta, k, t = start.theta, start.step, start.t
     while k < run.n_steps:
@@ -264,12 +289,14 @@ def frames(run, start: FlowCursor):
         theta, done = run.advance(run, theta, chunk)
         k, t = k + done, float(chunk.ts[done])
         obs = _observe(problem, scheme, theta, run.names, kernels) if k == frame_end else {}
-        if done < len(chunk.ts) - 1 or not np.all(np.isfinite(list(obs.values()))):
+        particles_failed = done < len(chunk.ts) - 1
+        if particles_failed or not np.all(np.isfinite(list(obs.values()))):
+            what, step, when = (("particles", k + 1, t + run.dt) if particles_failed
+                                else ("observables", k, t))
             run.status = "diverged"
-            run.message = (f"the particles or observables became NaN/inf at step {k + 1} "
-                           f"(t = {t:.4g}); the time step is probably too large for this "
-                           "step_scale: reduce dt or step_scale. Frames up to the last good one "
-                           "are kept.")
+            run.message = (f"the {what} became NaN/inf at step {step} (t = {when:.4g}); the time "
+                           "step is probably too large for this step_scale: reduce dt or "
+                           "step_scale. Frames up to the last good one are kept.")
             warnings.warn(run.message, stacklevel=3)
             return
         if k == frame_end:

@@ -9,12 +9,17 @@ and continues from it, so the finished file equals an uninterrupted run's bit fo
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 from . import config as configuration
 from .dynamics import FlowCursor, cursor, frames, prepare
-from .storage import TrajectoryFile, read_checkpoint, read_parameters, write_checkpoint
+from .storage import (
+    TrajectoryFile,
+    checkpoint_path,
+    read_checkpoint,
+    read_parameters,
+    write_checkpoint,
+)
 
 
 def _progress(total: int, initial: int, enabled: bool):
@@ -70,10 +75,10 @@ def resume_file(path, progress: bool = True) -> str:
     if params["status"] in ("complete", "diverged"):
         return params["status"]
     config = configuration.checked(params["config"])
-    if not os.path.exists(f"{path}.ckpt.npz"):
+    if not checkpoint_path(path).exists():
         raise ValueError(f"{path} has no checkpoint to resume from (it was not written by "
                          "`wgflow run`, or its checkpoint file was removed)")
-    fields, n_frames = read_checkpoint(path)
+    start, n_frames = read_checkpoint(path)
     problem, init, options = configuration.build(config)
     run, _ = prepare(problem, init, **options)
     if json.loads(json.dumps(run.config)) != params["run_config"]:
@@ -81,6 +86,4 @@ def resume_file(path, progress: bool = True) -> str:
                          "start it again with `wgflow run`")
     out = TrajectoryFile.open(path)
     out.truncate(n_frames)
-    start = FlowCursor(fields["theta"], fields["step"], fields["t"], fields["data_rng"],
-                       fields["noise_rng"])
     return _continue(run, out, path, start, config["output.checkpoint_every"], progress)

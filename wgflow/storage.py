@@ -33,12 +33,13 @@ import h5py
 import numpy as np
 
 from ._version import __version__
-from .dynamics import Frame
+from .dynamics import FlowCursor, Frame
 from .result import Result
 
 #: version of the wgflow layout inside the H5MD file (``/h5md/modules/wgflow``)
 SCHEMA_VERSION = (1, 0)
 _STR = h5py.string_dtype()
+_RNG_FIELDS = ("data_rng", "noise_rng", "move_rng")
 
 
 def _versions() -> dict:
@@ -171,21 +172,21 @@ def write_checkpoint(path, cursor, frames: int) -> None:
     ``frames`` frames were written."""
     final = checkpoint_path(path)
     tmp = final.with_name(final.name + ".tmp")
+    rngs = {name: json.dumps(getattr(cursor, name)) for name in _RNG_FIELDS}
     with open(tmp, "wb") as fh:
-        np.savez(fh, theta=cursor.theta, step=cursor.step, t=cursor.t, frames=frames,
-                 data_rng=json.dumps(cursor.data_rng), noise_rng=json.dumps(cursor.noise_rng))
+        np.savez(fh, theta=cursor.theta, step=cursor.step, t=cursor.t, frames=frames, **rngs)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, final)
 
 
 def read_checkpoint(path):
-    """``(cursor fields as a dict, frames)`` of the last checkpoint of the run in ``path``."""
+    """``(cursor, frames)``: the :class:`wgflow.dynamics.FlowCursor` of the last checkpoint of
+    the run in ``path`` and the number of frames written when it was taken."""
     with np.load(checkpoint_path(path)) as ck:
-        fields = {"theta": ck["theta"], "step": int(ck["step"]), "t": float(ck["t"]),
-                  "data_rng": json.loads(str(ck["data_rng"])),
-                  "noise_rng": json.loads(str(ck["noise_rng"]))}
-        return fields, int(ck["frames"])
+        rngs = {name: json.loads(str(ck[name])) for name in _RNG_FIELDS}
+        return (FlowCursor(ck["theta"], int(ck["step"]), float(ck["t"]), **rngs),
+                int(ck["frames"]))
 
 
 def read_parameters(path) -> dict:
