@@ -27,6 +27,7 @@ from .compiled_layered import (
     network_sum,
     vjp_into,
 )
+from .counter_rng import noise_into
 from .fast_math import JIT
 
 
@@ -34,13 +35,14 @@ from .fast_math import JIT
 def _workspace(kernel, theta, n_samples, d, c):
     """Every array a step needs, allocated once per call: orbit samples ``xo``, upstream
     ``coef``, model outputs, chunk partial ``(G·B, ·)``, residual ``(c,)``, gradient,
-    velocities and candidate ``(N, D)``, and one tile's scratch."""
+    velocities, candidate and noise increment ``(N, D)``, and one tile's scratch."""
     layers, _, tile, _ = kernel
     dtype = theta.dtype
     return (np.empty((n_samples, d), dtype), np.empty((n_samples, c), dtype),
             np.empty((n_samples, c), dtype), np.empty((n_samples, c), dtype),
             np.empty(c), np.empty_like(theta), np.empty_like(theta), np.empty_like(theta),
-            np.empty_like(theta), make_scratch(layers, theta.shape[1], tile, dtype))
+            np.empty_like(theta), np.empty_like(theta),
+            make_scratch(layers, theta.shape[1], tile, dtype))
 
 
 @njit(**JIT)
@@ -48,7 +50,7 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, out):
     """``out = v(θ)`` for one batch ``x (B, d)``, ``y (B, c)``, ``w (B,)``."""
     layers, code, tile, chunk = kernel
     rho_in, rho_out, wg, average = orbit
-    xo, coef, model, partial, residual, grad, _, _, _, scratch = work
+    xo, coef, model, partial, residual, grad, _, _, _, _, scratch = work
     n_nodes, b, d, c = wg.shape[0], x.shape[0], x.shape[1], y.shape[1]
     for g in range(n_nodes):
         for m in range(b):
@@ -93,24 +95,24 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, out):
 def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun):
     work = _workspace(kernel, theta, orbit[2].shape[0] * xs.shape[1], xs.shape[2],
                       ys.shape[2])
-    v0, v1, new = work[6], work[7], work[8]
+    v0, v1, new, xi = work[6], work[7], work[8], work[9]
+    key, first_step, basis, amps = noise
     n, dim = theta.shape
+    xi[:] = 0.0
     for k in range(scales.shape[0] - 1):
         s = k if xs.shape[0] > 1 else 0
+        if amps.shape[0] > 0:  # the noise increment of this step, drawn before the velocity
+            noise_into(key, first_step + k, basis, amps[k], xi)
         _velocity(kernel, theta, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k], work, v0)
         for i in range(n):
             for j in range(dim):
-                new[i, j] = theta[i, j] + dt * v0[i, j]
-                if noise.shape[0] > 0:
-                    new[i, j] += noise[k, i, j]
+                new[i, j] = theta[i, j] + dt * v0[i, j] + xi[i, j]
         if heun:
             _velocity(kernel, new, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k + 1], work,
                       v1)
             for i in range(n):
                 for j in range(dim):
-                    new[i, j] = theta[i, j] + 0.5 * dt * (v0[i, j] + v1[i, j])
-                    if noise.shape[0] > 0:
-                        new[i, j] += noise[k, i, j]
+                    new[i, j] = theta[i, j] + 0.5 * dt * (v0[i, j] + v1[i, j]) + xi[i, j]
         finite = True
         for i in range(n):
             for j in range(dim):
@@ -127,7 +129,10 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
 
     ``batches``: ``(x (K, B, d), y (K, B, c), w (K, B))``, or a leading axis of 1 for one fixed
     batch; ``orbit``: :class:`wgflow.schemes.OrbitTerms`; ``proj``: ``(D, D)`` or ``None``;
-    ``scales``: ``ς`` at the ``K + 1`` step times; ``noise``: ``(K, N, D)`` or ``None``.
+    ``scales``: ``ς`` at the ``K + 1`` step times; ``noise``: ``None`` or
+    ``(key, first_step, basis (D, k), amplitudes (K,))``: step ``j`` adds
+    ``amplitudes[j] · Σ_l Z_c basis[:, l]`` drawn by :func:`solvers.counter_rng.noise_into`
+    for global step ``first_step + j``.
     """
     dtype = theta.dtype
     kernel = kernel_arguments(spec, theta)
@@ -136,7 +141,10 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
              np.ascontiguousarray(orbit.rho_out, dtype=dtype),
              np.ascontiguousarray(orbit.weights, dtype=dtype), bool(orbit.average))
     proj = np.zeros((0, 0), dtype) if proj is None else np.ascontiguousarray(proj, dtype=dtype)
-    noise = (np.zeros((0, *theta.shape), dtype) if noise is None
-             else np.ascontiguousarray(noise, dtype=dtype))
+    if noise is None:
+        noise = (0, 0, np.zeros((theta.shape[1], 0)), np.zeros(0))
+    key, first_step, basis, amps = noise
+    noise = (np.uint64(key), int(first_step), np.ascontiguousarray(basis, dtype=np.float64),
+             np.asarray(amps, dtype=np.float64))
     return _advance(kernel, theta, xs, ys, ws, orbit, proj, float(tau), float(dt),
                     np.asarray(scales, dtype=np.float64), noise, bool(heun))

@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import tiles
-from .fast_math import ACTIVATION_CODES, JIT
+from .fast_math import ACTIVATION_CODES, JIT, PARALLEL
 from .layered import UnitSpec
 
 #: upper bound on the parallel chunks of ``network_output`` (each holds an ``(M, c)`` partial)
@@ -32,11 +32,6 @@ PARALLEL_MIN_WORK = 1 << 15
 TILE_BYTES = 256 * 1024
 MAX_TILE = 256
 
-
-#: parallel options: only the explicit ``prange`` loops run in parallel (numba would otherwise
-#: turn every array expression into a parallel region, each with a launch cost)
-PARALLEL = {"prange": True, "numpy": False, "reduction": False, "setitem": False,
-            "stencil": False, "fusion": False, "comprehension": False}
 
 
 @functools.lru_cache(maxsize=64)

@@ -33,6 +33,10 @@ from .activations import ACTIVATIONS
 #: (they would block vectorization), fused multiply–add allowed (``contract`` only, no
 #: reassociation: sums keep their written order), GIL released.
 JIT = {"cache": True, "error_model": "numpy", "nogil": True, "fastmath": {"contract"}}
+#: parallel options: only the explicit ``prange`` loops run in parallel (numba would otherwise
+#: turn every array expression into a parallel region, each with a launch cost)
+PARALLEL = {"prange": True, "numpy": False, "reduction": False, "setitem": False,
+            "stencil": False, "fusion": False, "comprehension": False}
 
 #: the integer code of each activation inside compiled kernels
 ACTIVATION_CODES = {name: code for code, name in enumerate(ACTIVATIONS)}
@@ -70,6 +74,11 @@ _TANH_POLY = (1.0, -0.3333333333333328, 0.13333333333325045, -0.0539682539631185
               -0.0014555330088204246, 0.0005884078649141198, -0.00023329605704104197,
               8.320274178943323e-05, -1.9428993183663042e-05)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+_SQRT2 = math.sqrt(2.0)
+_TWO_PI = 2.0 * math.pi
+_ATANH_SERIES = tuple(1.0 / (2 * k + 1) for k in range(12))
+_COS_SERIES = tuple((-1.0) ** k / math.factorial(2 * k) for k in range(9))
+_SIN_SERIES = tuple((-1.0) ** k / math.factorial(2 * k + 1) for k in range(9))
 
 
 @njit(inline="always", **JIT)
@@ -86,6 +95,46 @@ def exp(x):
     k = _float_to_bits(t) - _SHIFTER_BITS
     half = k >> 1
     return p * _bits_to_float((half + 1023) << 52) * _bits_to_float((k - half + 1023) << 52)
+
+
+@njit(inline="always", **JIT)
+def log(x):
+    """``ln x`` for normal ``x > 0`` (within a few ulp): ``x = m·2^e`` with ``m ∈ [√½, √2)``,
+    ``ln m = 2 atanh s = 2s Σ_k s^{2k}/(2k+1)``, ``s = (m − 1)/(m + 1)``, ``|s| ≤ 0.172``."""
+    bits = _float_to_bits(x)
+    e = ((bits >> 52) & 0x7FF) - 1023
+    m = _bits_to_float((bits & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000)
+    big = m > _SQRT2
+    m = 0.5 * m if big else m
+    e = e + 1 if big else e
+    s = (m - 1.0) / (m + 1.0)
+    s2 = s * s
+    p = _ATANH_SERIES[11]
+    for k in range(10, -1, -1):
+        p = p * s2 + _ATANH_SERIES[k]
+    ef = np.float64(e)
+    return ef * _LN2_HI + (2.0 * s * p + ef * _LN2_LO)
+
+
+@njit(inline="always", **JIT)
+def cos_two_pi(u):
+    """``cos(2πu)`` for ``|u| < 2⁵¹``: ``u`` reduced exactly to ``r ∈ [−⅛, ⅛]`` and a quadrant
+    ``q``, then the Taylor polynomials of ``cos``/``sin`` on ``[−π/4, π/4]`` (degree 16/17)."""
+    v = u - ((u + _SHIFTER) - _SHIFTER)
+    q = (4.0 * v + _SHIFTER) - _SHIFTER
+    x = _TWO_PI * (v - 0.25 * q)
+    x2 = x * x
+    c = _COS_SERIES[8]
+    for k in range(7, -1, -1):
+        c = c * x2 + _COS_SERIES[k]
+    sn = _SIN_SERIES[8]
+    for k in range(7, -1, -1):
+        sn = sn * x2 + _SIN_SERIES[k]
+    sn = sn * x
+    quadrant = q + 4.0 if q < 0.0 else q  # 0, 1, 2, 3 or 4 (= 0)
+    odd = quadrant == 1.0 or quadrant == 3.0
+    value = sn if odd else c
+    return -value if (quadrant == 1.0 or quadrant == 2.0) else value
 
 
 @njit(inline="always", **JIT)

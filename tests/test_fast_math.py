@@ -6,7 +6,7 @@ from conftest import TOL
 from numba import njit
 
 from solvers.activations import ACTIVATIONS
-from solvers.fast_math import ACTIVATION_CODES, activate, exp
+from solvers.fast_math import ACTIVATION_CODES, activate, cos_two_pi, exp, log
 
 TINY = np.finfo(np.float64).tiny
 SPECIAL = [0.0, -0.0, 5e-324, -5e-324, 1e-300, -1e-300, 1e-8, -1e-8, 0.55, -0.55,
@@ -79,3 +79,22 @@ def test_float32_buffers_hold_the_rounded_float64_value(name, rng):
     activate(ACTIVATION_CODES[name], b64_of_32, h_ref, d_ref, 0, z.size)
     np.testing.assert_array_equal(h32, h_ref.astype(np.float32))
     np.testing.assert_array_equal(d32, d_ref.astype(np.float32))
+
+
+@njit
+def _log_and_cos_all(x):
+    lg, cs = np.empty_like(x), np.empty_like(x)
+    for i in range(x.size):
+        lg[i], cs[i] = log(x[i]), cos_two_pi(x[i])
+    return lg, cs
+
+
+def test_log_and_cos_two_pi(rng):
+    """``log`` within a few ulp on normal positive numbers; ``cos(2πu)`` within 1e-15 of
+    numpy's (whose argument ``2πu`` is itself rounded)."""
+    x = np.concatenate([rng.uniform(0, 1, 100000), 2.0 ** -rng.uniform(0, 1000, 20000),
+                        2.0 ** rng.uniform(0, 1000, 20000), [1.0, 0.5, 2.0**-53, TINY]])
+    lg, cs = _log_and_cos_all(x)
+    _assert_within_ulp(lg, np.log(x), x)
+    u = x[:100000]
+    assert np.abs(cs[:100000] - np.cos(2 * np.pi * u)).max() <= 1e-15

@@ -120,7 +120,7 @@ def test_DA_moves_a_fixed_sample_afresh_every_step(rng):
     sample = FixedSample(*problem.data.sample(rng, 3)[:2])
     run, _ = dynamics.prepare(problem, paper.student_init(problem, 4), scheme="DA",
                               dynamics="mf", expectation=sample)
-    x = dynamics._Chunk(run, 0.0, 40).batches.x  # (steps, M, d)
+    x = dynamics._Chunk(run, 0, 0.0, 40).batches.x  # (steps, M, d)
     assert x.shape == (40, 3, 2)
     moved = np.any(x != sample.x[None], axis=2)  # (steps, M): the swap was drawn
     assert 0 < moved.mean() < 1 and len({tuple(row) for row in moved}) > 1

@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from solvers import compiled_flow, compiled_layered, layered
+from solvers import compiled_flow, compiled_layered, counter_rng, layered
 from solvers.integrators import INTEGRATORS, init
 
 from . import diagnostics
@@ -53,9 +53,9 @@ CHUNK_NUMBERS = 1 << 18
 
 
 def _noise_basis(problem, scheme, noise):
-    """Orthonormal basis ``(D, k)`` of the subspace the noise lives on, or ``None`` for ``R^D``:
-    ``ξ = Z Bᵀ`` with ``Z ~ N(0, I_k)`` has the law of ``P ξ_full`` (``P = B Bᵀ``) and needs
-    only ``k`` normal draws per particle."""
+    """Orthonormal basis ``(D, k)`` of the subspace the noise lives on (the identity for
+    ``R^D``): ``ξ = Z Bᵀ`` with ``Z ~ N(0, I_k)`` has the law of ``P ξ_full`` (``P = B Bᵀ``)
+    and needs only ``k`` normal draws per particle."""
     sym = problem.symmetry
     if isinstance(noise, str):
         choice(noise, ("full", "EG"), "noise")
@@ -63,7 +63,7 @@ def _noise_basis(problem, scheme, noise):
             raise ValueError("noise='EG' needs a problem with a symmetry")
         if noise == "EG" or scheme == "EA":
             return sym.basis
-        return None
+        return np.eye(problem.unit.dim)
     basis = np.asarray(noise, dtype=float)
     if basis.ndim != 2 or basis.shape[0] != problem.unit.dim:
         raise ValueError(f"noise must be 'full', 'EG' or a basis array of shape (D, k) with "
@@ -117,28 +117,33 @@ def default_observables(problem) -> tuple[str, ...]:
 
 
 class _Chunk:
-    """The random inputs of ``steps`` consecutive steps from step time ``t``: batches (leading
-    axis ``steps``, or 1 for a fixed sample), noise increments ``(steps, N, D)`` or ``None``, and
-    the step times ``ts (steps + 1)`` (accumulated as the integrators accumulate them)."""
+    """The random inputs of ``steps`` consecutive steps from step ``first_step`` at time ``t``:
+    batches (leading axis ``steps``, or 1 for a fixed sample), noise amplitudes
+    ``sqrt(2βς(t_j)·dt)`` (or ``None`` without noise) and the step times ``ts (steps + 1)``
+    (accumulated as the integrators accumulate them). The noise itself is counter-based
+    (:mod:`solvers.counter_rng`); :meth:`noise` draws it for the numpy reference."""
 
-    def __init__(self, run, t, steps):
-        self.ts = np.cumsum([t] + [run.dt] * steps)
+    def __init__(self, run, first_step, t, steps):
+        self.first_step, self.ts = first_step, np.cumsum([t] + [run.dt] * steps)
         self.batches = None
         if run.expectation is not None:
             raw = run.expectation.draw(run.data_rng, steps)
             if run.scheme == "DA" and len(raw.w) < steps:  # fresh moves of a fixed sample
                 raw = Batch(*(np.repeat(a, steps, axis=0) for a in raw))
             self.batches = augment(run.scheme, raw, run.problem.symmetry, run.move_rng)
-        self.noise = None
+        self.amplitudes = None
         if run.problem.beta > 0:
-            amp = np.sqrt(2.0 * run.problem.beta * run.dt * np.array([run.scale(s)
-                                                                    for s in self.ts[:-1]]))
-            n, dim = run.shape
-            basis = run.noise_basis
-            k = dim if basis is None else basis.shape[1]
-            z = run.noise_rng.standard_normal((steps * n, k))
-            xi = z if basis is None else z @ basis.T
-            self.noise = amp[:, None, None] * xi.reshape(steps, n, dim)
+            scales = np.array([run.scale(s) for s in self.ts[:-1]])
+            self.amplitudes = np.sqrt(2.0 * run.problem.beta * run.dt * scales)
+
+    def noise(self, run) -> np.ndarray | None:
+        """The noise increments ``(steps, N, D)`` (numpy reference of the compiled draw)."""
+        if self.amplitudes is None:
+            return None
+        steps, (n, _), k = len(self.amplitudes), run.shape, run.noise_basis.shape[1]
+        z = counter_rng.normals(run.noise_key, self.first_step * n * k, steps * n * k)
+        xi = z.reshape(steps, n, k) @ run.noise_basis.T
+        return self.amplitudes[:, None, None] * xi
 
 
 def _advance_numpy(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
@@ -146,7 +151,8 @@ def _advance_numpy(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
     problem, scheme, step_fn = run.problem, run.scheme, INTEGRATORS[run.integrator]
     dtype = theta.dtype
     proj = problem.symmetry and problem.symmetry.projector.astype(dtype)
-    noise = None if chunk.noise is None else chunk.noise.astype(dtype)
+    noise = chunk.noise(run)
+    noise = None if noise is None else noise.astype(dtype)
     state = init(theta, chunk.ts[0])
     for k in range(len(chunk.ts) - 1):
         batch = None
@@ -174,9 +180,11 @@ def _advance_numba(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
         batches = (np.zeros((1, 0, unit.d)), np.zeros((1, 0, unit.c)), np.zeros((1, 0)))
     proj = problem.symmetry.projector if run.scheme == "EA" else None
     theta = theta.copy()
+    noise = None if chunk.amplitudes is None else (run.noise_key, chunk.first_step,
+                                                    run.noise_basis, chunk.amplitudes)
     done = compiled_flow.advance(unit.spec, theta, batches, orbit_terms(problem, run.scheme),
                                  proj, problem.tau, run.dt, [run.scale(t) for t in chunk.ts],
-                                 chunk.noise, run.integrator == "heun")
+                                 noise, run.integrator == "heun")
     return theta, done
 
 
@@ -195,7 +203,6 @@ class FlowCursor(NamedTuple):
     step: int
     t: float
     data_rng: dict  # batches
-    noise_rng: dict  # noise increments
     move_rng: dict  # random DA moves
 
 
@@ -237,8 +244,9 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
         theta = theta @ problem.symmetry.projector
     theta = theta.astype(dtype)
     seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    data_rng, noise_rng, move_rng = (np.random.default_rng(s) for s in seq.spawn(3))
-    per_step = theta.size + _batch_numbers(expectation, scheme, problem.unit)
+    data_seq, noise_seq, move_seq = seq.spawn(3)
+    per_step = _batch_numbers(expectation, scheme, problem.unit) + (
+        theta.size if backend == "numpy" else 0)  # the compiled flow draws its noise itself
     config = {"problem": problem.describe(), "scheme": scheme, "dynamics": dynamics, "T": T,
               "dt": dt, "batch_size": batch_size, "integrator": integrator,
               "step_scale": None if callable(step_scale) else float(step_scale),
@@ -249,9 +257,11 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
         problem=problem, scheme=scheme, dt=dt, integrator=integrator, expectation=expectation,
         scale=step_scale if callable(step_scale) else (lambda t, s=float(step_scale): s),
         noise_basis=_noise_basis(problem, scheme, noise), shape=theta.shape,
-        data_rng=data_rng, noise_rng=noise_rng, move_rng=move_rng, n_steps=n_steps,
+        data_rng=np.random.default_rng(data_seq), move_rng=np.random.default_rng(move_seq),
+        noise_key=counter_rng.stream_key(noise_seq), n_steps=n_steps,
         record_every=record_every,
-        names=names, kernels=BACKENDS[backend], chunk_steps=max(1, CHUNK_NUMBERS // per_step),
+        names=names, kernels=BACKENDS[backend],
+        chunk_steps=max(1, CHUNK_NUMBERS // max(1, per_step)),
         advance=_advance_numba if backend == "numba" else _advance_numpy, config=config,
         seeds={"entropy": seq.entropy, "spawn_key": list(seq.spawn_key)}, status="complete")
     return run, Frame(0.0, 0, theta, _observe(problem, scheme, theta, names, run.kernels))
@@ -271,21 +281,19 @@ def _batch_numbers(expectation, scheme, unit) -> int:
 def cursor(run, frame: Frame) -> FlowCursor:
     """The checkpointable state of ``run`` just after ``frame`` was produced."""
     return FlowCursor(frame.theta, frame.step, frame.t,
-                      *(g.bit_generator.state for g in (run.data_rng, run.noise_rng,
-                                                        run.move_rng)))
+                      run.data_rng.bit_generator.state, run.move_rng.bit_generator.state)
 
 
 def frames(run, start: FlowCursor):
     """Yield the frames of ``run`` after ``start`` (a :func:`cursor`), one per ``record_every``
     steps and at the end. On divergence it warns, sets ``run.status = "diverged"`` and stops."""
     run.data_rng.bit_generator.state = start.data_rng
-    run.noise_rng.bit_generator.state = start.noise_rng
     run.move_rng.bit_generator.state = start.move_rng
     problem, scheme, kernels = run.problem, run.scheme, run.kernels
     theta, k, t = start.theta, start.step, start.t
     while k < run.n_steps:
         frame_end = min(run.n_steps, (k // run.record_every + 1) * run.record_every)
-        chunk = _Chunk(run, t, min(frame_end - k, run.chunk_steps))
+        chunk = _Chunk(run, k, t, min(frame_end - k, run.chunk_steps))
         theta, done = run.advance(run, theta, chunk)
         k, t = k + done, float(chunk.ts[done])
         obs = _observe(problem, scheme, theta, run.names, kernels) if k == frame_end else {}

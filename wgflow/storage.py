@@ -39,7 +39,7 @@ from .result import Result
 #: version of the wgflow layout inside the H5MD file (``/h5md/modules/wgflow``)
 SCHEMA_VERSION = (1, 0)
 _STR = h5py.string_dtype()
-_RNG_FIELDS = ("data_rng", "noise_rng", "move_rng")
+_RNG_FIELDS = ("data_rng", "move_rng")
 
 
 def _versions() -> dict:

@@ -1,0 +1,36 @@
+"""The counter-based normal generator (:mod:`solvers.counter_rng`): compiled = numpy reference,
+and the numbers are standard normal and independent."""
+
+import numpy as np
+import pytest
+from conftest import TOL
+from numba import uint64
+
+from solvers import counter_rng
+
+KEYS = (1, 0xDEADBEEF12345678, 2**64 - 1)
+
+
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize(("n", "k", "step"), [(1, 1, 0), (7, 2, 3), (5000, 4, 11)])
+def test_compiled_noise_equals_the_numpy_reference(key, n, k, step, rng):
+    basis = np.linalg.qr(rng.standard_normal((5, k)))[0]
+    out = np.empty((n, 5))
+    counter_rng.noise_into(uint64(key), step, basis, 0.3, out)
+    z = counter_rng.normals(key, step * n * k, n * k).reshape(n, k)
+    np.testing.assert_allclose(out, 0.3 * z @ basis.T, rtol=0, atol=TOL["exact"])
+    assert (n * k >= counter_rng.PARALLEL_MIN_NUMBERS) == (n == 5000)  # both paths covered
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_numbers_are_standard_normal_and_independent(key):
+    m = 400_000
+    z = counter_rng.normals(key, 10**9, m)
+    other = counter_rng.normals(key ^ 1, 10**9, m)
+    se = TOL["sigmas"] / np.sqrt(m)
+    assert abs(z.mean()) < se
+    assert abs(z.var() - 1.0) < TOL["sigmas"] * np.sqrt(2.0 / m)
+    assert abs(np.mean(z**4) - 3.0) < TOL["sigmas"] * np.sqrt(96.0 / m)
+    assert abs(np.mean(z[1:] * z[:-1])) < se  # neighbouring counters
+    assert abs(np.mean(z * other)) < se  # neighbouring keys
+    assert abs(np.mean(z > 1.959964) - 0.025) < TOL["sigmas"] * np.sqrt(0.025 * 0.975 / m)
