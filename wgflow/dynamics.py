@@ -47,9 +47,9 @@ from .schemes import SCHEMES, augment, model_output, orbit_terms, risk_gradient
 BACKENDS = {"numba": compiled_layered, "numpy": layered}
 DYNAMICS = ("mf", "sgd")
 DTYPES = ("float64", "float32")
-#: random numbers (batches and noise) drawn at once at most: bounds a chunk's memory (2 MB per
-#: array; larger chunks were measured slower, from page faults on fresh allocations)
-CHUNK_NUMBERS = 1 << 18
+#: random numbers drawn on the host at once at most (batches; and the noise for the numpy
+#: reference, which the compiled flow draws itself): bounds a chunk's memory to 8 MB per array
+CHUNK_NUMBERS = 1 << 20
 
 
 def _noise_basis(problem, scheme, noise):
