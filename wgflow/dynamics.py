@@ -10,14 +10,14 @@ expectation ``E_π`` taken by an expectation object (:mod:`wgflow.data`):
   is ``s = ε_N ς``; ``T·N`` steps reach MF time ``T``. This is Euler–Maruyama on the minibatch
   velocity: ``θ_i ← θ_i − s [J_θ σ_*ᵀ ∂₁ℓ + τ∇r] + sqrt(2βs) ξ_i``.
 
-Randomness (batches, DA moves, noise) is drawn on the host in chunks of steps, the same way for
-every backend, so the backends follow the same trajectory up to rounding and the thread count
-never changes a result. ``backend="numba"`` (default) runs each chunk in compiled, parallel code
-(:mod:`solvers.compiled_flow`); ``backend="numpy"`` steps the numpy reference one step at a time.
-
-Randomness comes from three streams spawned from the run's seed (batches, noise, DA moves), each
-drawn in step order, so a trajectory does not depend on how steps are grouped into chunks or
-frames.
+Randomness comes from three streams spawned from the run's seed. Batches and DA moves are drawn
+on the host, in step order, for a chunk of steps (at most a frame); the noise is counter-based
+(:mod:`solvers.counter_rng`: a pure function of the step, particle and direction), drawn inside
+the compiled loop and by the numpy reference alike. So the backends follow the same trajectory
+up to rounding, and neither the thread count nor the grouping of steps into chunks or frames
+changes a result. ``backend="numba"`` (default) runs each chunk in compiled, parallel code
+(:mod:`solvers.compiled_flow`); ``backend="numpy"`` steps the numpy reference one step at a
+time.
 
 Noise ``ξ`` lives on ``E^G`` (``noise="EG"``), on the span of given columns
 (``noise=array (D, k)``), or on all of ``R^D`` (``"full"``); for EA on ``E^G`` (or on
