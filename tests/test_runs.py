@@ -78,6 +78,8 @@ def test_config_default_is_valid_toml_of_the_defaults(capsys):
     (["run.scheme=XA"], "'run.scheme' must be one of"),
     (["init.N=0"], "'init.N' must be an integer ≥ 1"),
     (["run.T=-1"], "'run.T' must be a number > 0"),
+    (["run.seed=-1"], "'run.seed' must be an integer ≥ 0"),
+    (["run.T=true"], "'run.T' must be a number > 0"),
     (["run.T"], "--set expects KEY=VALUE"),
 ])
 def test_bad_config_is_rejected_naming_the_key(tmp_path, capsys, overrides, message):

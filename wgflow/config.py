@@ -18,7 +18,7 @@ from . import laws, paper
 from .dynamics import DTYPES, DYNAMICS
 from .schemes import SCHEMES
 
-#: (key, default, rule, meaning). Rules: "choice:a|b", "int>=1", "int", "num>=0", "num>0".
+#: (key, default, rule, meaning). Rules: "choice:a|b", "int>=1", "int>=0", "num>=0", "num>0".
 SCHEMA = (
     ("problem.preset", "paper", "choice:paper",
      "the problem: paper = SPEC §5 teacher–student, sigmoid(W x), W ∈ R^{2×2}, G = C₂ swap"),
@@ -31,7 +31,7 @@ SCHEMA = (
     ("init.law", "SI", "choice:SI|gaussian",
      "initial law: SI = Gaussian entries projected onto E^G, or plain gaussian"),
     ("init.std", paper.SETTINGS["init_std"], "num>0", "standard deviation of the entries"),
-    ("init.seed", 0, "int", "seed of the initial particles"),
+    ("init.seed", 0, "int>=0", "seed of the initial particles"),
     ("run.scheme", "FA", "choice:" + "|".join(SCHEMES), "training scheme"),
     ("run.dynamics", "sgd", "choice:" + "|".join(DYNAMICS),
      "sgd = finite-N SGD (dt = 1/N); mf = MF flow on the population"),
@@ -44,7 +44,7 @@ SCHEMA = (
     ("run.integrator", "euler", "choice:euler|heun", "time integrator"),
     ("run.noise", "EG", "choice:full|EG", "subspace the noise lives on"),
     ("run.frames", 20, "int>=1", "frames recorded after the initial one"),
-    ("run.seed", 1, "int", "seed of the batches and the noise"),
+    ("run.seed", 1, "int>=0", "seed of the batches and the noise"),
     ("run.backend", "numba", "choice:numba|numpy", "numba = compiled kernels; numpy = reference"),
     ("run.dtype", "float64", "choice:" + "|".join(DTYPES), "precision of particles and kernels"),
     ("output.checkpoint_every", 5, "int>=1", "frames between checkpoints"),
@@ -62,9 +62,9 @@ def _check(key: str, value):
         return value
     is_int = isinstance(value, int) and not isinstance(value, bool)
     if rule.startswith("int"):
-        if not is_int or (rule == "int>=1" and value < 1):
-            need = "an integer ≥ 1" if rule == "int>=1" else "an integer"
-            raise ValueError(f"config key {key!r} must be {need}, got {value!r}")
+        low = int(rule[len("int>="):])
+        if not is_int or value < low:
+            raise ValueError(f"config key {key!r} must be an integer ≥ {low}, got {value!r}")
         return value
     if not (is_int or isinstance(value, float)) or value < 0 or (rule == "num>0" and value == 0):
         need = "a number > 0" if rule == "num>0" else "a number ≥ 0"
