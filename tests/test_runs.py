@@ -12,7 +12,7 @@ import pytest
 
 from wgflow import config, load, paper, save, simulate
 from wgflow.cli import main
-from wgflow.storage import checkpoint_path, read_checkpoint
+from wgflow.storage import checkpoint_path, read_checkpoint, write_checkpoint
 
 SMALL = ["run.T=2", "init.N=12", "run.frames=4", "run.scheme=FA"]
 
@@ -77,9 +77,12 @@ def test_config_default_is_valid_toml_of_the_defaults(capsys):
     (["run.bogus=1"], "unknown config key 'run.bogus'"),
     (["run.scheme=XA"], "'run.scheme' must be one of"),
     (["init.N=0"], "'init.N' must be an integer ≥ 1"),
-    (["run.T=-1"], "'run.T' must be a number > 0"),
+    (["run.T=-1"], "'run.T' must be a finite number > 0"),
     (["run.seed=-1"], "'run.seed' must be an integer ≥ 0"),
-    (["run.T=true"], "'run.T' must be a number > 0"),
+    (["run.T=true"], "'run.T' must be a finite number > 0"),
+    (["run.T=inf"], "'run.T' must be a finite number > 0"),
+    (["run.dt=nan"], "'run.dt' must be a finite number ≥ 0"),
+    (["init.N=2.0"], "'init.N' must be an integer ≥ 1"),
     (["run.T"], "--set expects KEY=VALUE"),
 ])
 def test_bad_config_is_rejected_naming_the_key(tmp_path, capsys, overrides, message):
@@ -153,12 +156,34 @@ def test_killed_run_resumes_bitwise(tmp_path):
         pos = h5["particles/student/position"]
         n = pos["step"].shape[0]
         assert 7 <= n < 41 and pos["time"].shape[0] == pos["value"].shape[0] == n
+        for g in h5["observables"].values():
+            assert g["step"].shape[0] == g["time"].shape[0] == g["value"].shape[0] == n
         assert h5["parameters"].attrs["status"] == "running"
     assert main(["resume", str(killed), "--quiet"]) == 0
     assert main(["run", "--out", str(whole), "--quiet", *KILL_RUN]) == 0
     a, b = load(killed), load(whole)
     np.testing.assert_array_equal(a.particles, b.particles)
     np.testing.assert_array_equal(a.steps, b.steps)
+    np.testing.assert_array_equal(a.times, b.times)
     for k in b.observables:
         np.testing.assert_array_equal(a.observables[k], b.observables[k])
     assert a.status == "complete" and len(a.times) == 41
+
+
+def test_stale_checkpoint_and_foreign_files_are_refused(tmp_path, small_run, capsys):
+    # a new run into the same path drops the old checkpoint before writing anything
+    old = read_checkpoint(small_run)[1]
+    assert old == 5
+    assert main(["run", "--out", str(small_run), "--quiet", "--set", "run.T=0.1",
+                 "--set", "init.N=12"]) == 0
+    assert read_checkpoint(small_run)[1] == len(load(small_run).times) < old
+    # a checkpoint ahead of the file's frames is refused
+    with h5py.File(small_run, "r+") as h5:
+        h5["parameters"].attrs["status"] = "running"
+    write_checkpoint(small_run, read_checkpoint(small_run)[0], 99)
+    assert main(["resume", str(small_run)]) == 2
+    assert "ahead of its frames" in capsys.readouterr().err
+    foreign = tmp_path / "foreign.h5"
+    h5py.File(foreign, "w").close()
+    assert main(["info", str(foreign)]) == 2
+    assert "not a wgflow trajectory file" in capsys.readouterr().err

@@ -102,10 +102,13 @@ def _info(args) -> int:
     print(f"status: {params['status']}" + (f" ({params['message']})" if params["message"] else ""))
     print(f"scheme: {run['scheme']}, dynamics: {run['dynamics']}, N = {run['N']}, "
           f"backend: {run['backend']} ({run['dtype']})")
-    print(f"frames: {len(result.times)}, step {result.steps[-1]}, "
-          f"t = {result.times[-1]:.4g} of T = {run['T']:.4g}")
-    for name, values in result.observables.items():
-        print(f"{name}: {values[-1]:.6g}")
+    if len(result.times) == 0:
+        print("frames: 0")
+    else:
+        print(f"frames: {len(result.times)}, step {result.steps[-1]}, "
+              f"t = {result.times[-1]:.4g} of T = {run['T']:.4g}")
+        for name, values in result.observables.items():
+            print(f"{name}: {values[-1]:.6g}")
     print("config: " + ", ".join(f"{k}={v}" for k, v in params["config"].items()))
     return 0
 

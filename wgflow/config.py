@@ -7,6 +7,7 @@ config into ``(problem, init_particles, simulate_options)``.
 
 from __future__ import annotations
 
+import math
 import sys
 
 if sys.version_info >= (3, 11):
@@ -43,7 +44,7 @@ SCHEMA = (
      "SGD minibatch size (fresh samples per step)"),
     ("run.integrator", "euler", "choice:euler|heun", "time integrator"),
     ("run.noise", "EG", "choice:full|EG", "subspace the noise lives on"),
-    ("run.frames", 20, "int>=1", "frames recorded after the initial one"),
+    ("run.frames", 20, "int>=1", "frames recorded after the initial one (at most)"),
     ("run.seed", 1, "int>=0", "seed of the batches and the noise"),
     ("run.backend", "numba", "choice:numba|numpy", "numba = compiled kernels; numpy = reference"),
     ("run.dtype", "float64", "choice:" + "|".join(DTYPES), "precision of particles and kernels"),
@@ -66,8 +67,9 @@ def _check(key: str, value):
         if not is_int or value < low:
             raise ValueError(f"config key {key!r} must be an integer ≥ {low}, got {value!r}")
         return value
-    if not (is_int or isinstance(value, float)) or value < 0 or (rule == "num>0" and value == 0):
-        need = "a number > 0" if rule == "num>0" else "a number ≥ 0"
+    if (not (is_int or isinstance(value, float)) or not math.isfinite(value) or value < 0
+            or (rule == "num>0" and value == 0)):
+        need = "a finite number > 0" if rule == "num>0" else "a finite number ≥ 0"
         raise ValueError(f"config key {key!r} must be {need}, got {value!r}")
     return float(value)
 
@@ -147,5 +149,5 @@ def build(config: dict):
     options = {k: config[f"run.{k}"] for k in ("scheme", "dynamics", "T", "step_scale",
                                                "batch_size", "integrator", "noise", "seed",
                                                "backend", "dtype")}
-    options.update(dt=dt, record_every=max(1, n_steps // config["run.frames"]))
+    options.update(dt=dt, record_every=max(1, -(-n_steps // config["run.frames"])))
     return problem, init, options

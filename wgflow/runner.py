@@ -58,6 +58,7 @@ def run_to_file(config: dict, path, progress: bool = True) -> str:
     """Run the checked ``config`` into the trajectory file ``path``; return the status."""
     problem, init, options = configuration.build(config)
     run, first = prepare(problem, init, **options)
+    checkpoint_path(path).unlink(missing_ok=True)  # a previous run's checkpoint is not ours
     out = TrajectoryFile.create(path, config=config, run_config=run.config, seeds=run.seeds,
                                 n=first.theta.shape[0], dim=first.theta.shape[1],
                                 dtype=first.theta.dtype, observables=run.names,
@@ -76,8 +77,8 @@ def resume_file(path, progress: bool = True) -> str:
         return params["status"]
     config = configuration.checked(params["config"])
     if not checkpoint_path(path).exists():
-        raise ValueError(f"{path} has no checkpoint to resume from (it was not written by "
-                         "`wgflow run`, or its checkpoint file was removed)")
+        raise ValueError(f"{path} has no checkpoint to resume from (killed before its first "
+                         "checkpoint?); start it again with `wgflow run`")
     start, n_frames = read_checkpoint(path)
     problem, init, options = configuration.build(config)
     run, _ = prepare(problem, init, **options)
@@ -85,5 +86,9 @@ def resume_file(path, progress: bool = True) -> str:
         raise ValueError(f"{path} was written by another version of the run description; "
                          "start it again with `wgflow run`")
     out = TrajectoryFile.open(path)
+    if n_frames > out.frames:
+        out.close()
+        raise ValueError(f"the checkpoint of {path} is ahead of its frames (from another run?); "
+                         "start it again with `wgflow run`")
     out.truncate(n_frames)
     return _continue(run, out, path, start, config["output.checkpoint_every"], progress)

@@ -192,6 +192,8 @@ def read_checkpoint(path):
 def read_parameters(path) -> dict:
     """The JSON parameters and status of a run file."""
     with h5py.File(path, "r") as h5:
+        if "parameters/run_config" not in h5 or "particles/student/position" not in h5:
+            raise ValueError(f"{path} is not a wgflow trajectory file")
         par = h5["parameters"]
         out = {k: json.loads(par[k][()]) for k in ("config", "run_config", "seeds", "versions")}
         out.update(status=str(par.attrs["status"]), message=str(par.attrs["message"]))
