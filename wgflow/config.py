@@ -16,7 +16,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from . import laws, paper
-from .dynamics import DTYPES, DYNAMICS
+from .dynamics import DTYPES, DYNAMICS, step_grid
 from .schemes import SCHEMES
 
 #: (key, default, rule, meaning). Rules: "choice:a|b", "int>=1", "int>=0", "num>=0", "num>0".
@@ -143,9 +143,7 @@ def build(config: dict):
         init = laws.strongly_invariant(n, problem.symmetry, std=std, seed=seed)
     else:
         init = laws.gaussian(n, problem.unit.dim, std=std, seed=seed)
-    sgd = config["run.dynamics"] == "sgd"
-    dt = config["run.dt"] or (1.0 / n if sgd else 1e-2)
-    n_steps = max(1, round(config["run.T"] / dt))
+    dt, n_steps = step_grid(config["run.T"], config["run.dt"] or None, config["run.dynamics"], n)
     options = {k: config[f"run.{k}"] for k in ("scheme", "dynamics", "T", "step_scale",
                                                "batch_size", "integrator", "noise", "seed",
                                                "backend", "dtype")}

@@ -206,6 +206,13 @@ class FlowCursor(NamedTuple):
     move_rng: dict  # random DA moves
 
 
+def step_grid(T: float, dt: float | None, dynamics: str, n: int) -> tuple[float, int]:
+    """``(dt, number of steps)`` reaching MF time ``T``; ``dt`` defaults to ``1/N`` for SGD and
+    ``1e-2`` for the MF flow."""
+    dt = positive(dt if dt is not None else (1.0 / n if dynamics == "sgd" else 1e-2), "dt")
+    return dt, max(1, round(T / dt))
+
+
 def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
             dynamics: str = "mf", T: float = 1.0, dt: float | None = None,
             batch_size: int = 20, expectation=None, step_scale=1.0,
@@ -228,8 +235,7 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
     theta = as_particles(init_particles, problem.unit.dim, "init_particles")
     n = theta.shape[0]
     T = positive(T, "T")
-    dt = positive(dt if dt is not None else (1.0 / n if dynamics == "sgd" else 1e-2), "dt")
-    n_steps = max(1, round(T / dt))
+    dt, n_steps = step_grid(T, dt, dynamics, n)
     if record_every is None:
         record_every = max(1, n_steps // 20)
     record_every = positive(record_every, "record_every", integer=True)
