@@ -46,7 +46,8 @@ SCHEMA = (
     ("run.noise", "EG", "choice:full|EG", "subspace the noise lives on"),
     ("run.frames", 20, "int>=1", "frames recorded after the initial one (at most)"),
     ("run.seed", 1, "int>=0", "seed of the batches and the noise"),
-    ("run.backend", "numba", "choice:numba|numpy", "numba = compiled kernels; numpy = reference"),
+    ("run.backend", "numba", "choice:numba|numpy|cuda",
+     "numba = compiled CPU kernels; numpy = reference; cuda = GPU (pip install wgflow[cuda])"),
     ("run.dtype", "float64", "choice:" + "|".join(DTYPES), "precision of particles and kernels"),
     ("output.checkpoint_every", 5, "int>=1", "frames between checkpoints"),
 )
