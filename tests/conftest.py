@@ -1,7 +1,14 @@
 """Shared test configuration: every numerical tolerance of the test suite lives here."""
 
-import numpy as np
-import pytest
+import os
+
+# The CUDA backend's tests run on numba's CUDA simulator unless asked otherwise: set
+# NUMBA_ENABLE_CUDASIM=0 on a machine with a CUDA GPU to run them on the device. This must
+# happen before numba is imported.
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 #: Tolerances, by purpose. Relative unless the name says otherwise.
 TOL = {

@@ -17,7 +17,8 @@ the compiled loop and by the numpy reference alike. So the backends follow the s
 up to rounding, and neither the thread count nor the grouping of steps into chunks or frames
 changes a result. ``backend="numba"`` (default) runs each chunk in compiled, parallel code
 (:mod:`solvers.compiled_flow`); ``backend="numpy"`` steps the numpy reference one step at a
-time.
+time; ``backend="cuda"`` runs each chunk on the GPU (:mod:`solvers.cuda_driver`), the
+particles staying on the device between chunks.
 
 Noise ``ξ`` lives on ``E^G`` (``noise="EG"``), on the span of given columns
 (``noise=array (D, k)``), or on all of ``R^D`` (``"full"``); for EA on ``E^G`` (or on
@@ -33,7 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from solvers import compiled_flow, compiled_layered, counter_rng, layered
+from solvers import compiled_flow, compiled_layered, counter_rng, gpu, layered
 from solvers.integrators import INTEGRATORS, init
 
 from . import diagnostics
@@ -43,8 +44,8 @@ from .problem import Problem
 from .result import Result
 from .schemes import SCHEMES, augment, model_output, orbit_terms, risk_gradient
 
-#: the particle–sample kernels of each backend
-BACKENDS = {"numba": compiled_layered, "numpy": layered}
+#: numba = compiled CPU kernels, numpy = the reference, cuda = GPU kernels (optional extra)
+BACKENDS = ("numba", "numpy", "cuda")
 DYNAMICS = ("mf", "sgd")
 DTYPES = ("float64", "float32")
 #: random numbers drawn on the host at once at most (batches; and the noise for the numpy
@@ -72,6 +73,13 @@ def _noise_basis(problem, scheme, noise):
         basis = sym.projector @ basis
     u, s, _ = np.linalg.svd(basis, full_matrices=False)  # orthonormal basis of the span
     return u[:, s > s.max(initial=0.0) * 1e-12]
+
+
+def _kernels(backend: str):
+    """The particle–sample kernels of ``backend`` (loading the CUDA backend on demand)."""
+    if backend == "cuda":
+        return gpu.backend()
+    return compiled_layered if backend == "numba" else layered
 
 
 def _default_expectation(problem, dynamics, batch_size):
@@ -172,19 +180,35 @@ def _advance_numpy(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
     return state.theta, len(chunk.ts) - 1
 
 
-def _advance_numba(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
-    """Run ``chunk`` in compiled code (:func:`solvers.compiled_flow.advance`)."""
+def _flow_arguments(run, chunk: _Chunk) -> tuple:
+    """The arguments after ``theta`` of the compiled flows' ``advance`` for ``chunk``."""
     problem, unit = run.problem, run.problem.unit
     batches = chunk.batches
     if batches is None:  # no data term: one empty batch
         batches = (np.zeros((1, 0, unit.d)), np.zeros((1, 0, unit.c)), np.zeros((1, 0)))
     proj = problem.symmetry.projector if run.scheme == "EA" else None
-    theta = theta.copy()
     noise = None if chunk.amplitudes is None else (run.noise_key, chunk.first_step,
                                                     run.noise_basis, chunk.amplitudes)
-    done = compiled_flow.advance(unit.spec, theta, batches, orbit_terms(problem, run.scheme),
-                                 proj, problem.tau, run.dt, [run.scale(t) for t in chunk.ts],
-                                 noise, run.integrator == "heun")
+    return (batches, orbit_terms(problem, run.scheme), proj, problem.tau, run.dt,
+            [run.scale(t) for t in chunk.ts], noise, run.integrator == "heun")
+
+
+def _advance_numba(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
+    """Run ``chunk`` in compiled CPU code (:func:`solvers.compiled_flow.advance`)."""
+    theta = theta.copy()
+    return theta, compiled_flow.advance(run.problem.unit.spec, theta,
+                                        *_flow_arguments(run, chunk))
+
+
+def _advance_cuda(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
+    """Run ``chunk`` on the GPU (:func:`solvers.cuda_driver.advance`). The particles stay on
+    the device from chunk to chunk; the host gets a copy per chunk (at most a frame)."""
+    if run.on_device is None or run.on_device[0] is not theta:
+        run.on_device = (theta, run.kernels.to_device(theta))
+    particles = run.on_device[1]
+    done = run.kernels.advance(run.problem.unit.spec, particles, *_flow_arguments(run, chunk))
+    theta = particles.copy_to_host()
+    run.on_device = (theta, particles)
     return theta, done
 
 
@@ -229,9 +253,10 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
     choice(dtype, DTYPES, "dtype")
     if scheme != "vanilla" and problem.symmetry is None:
         raise ValueError(f"scheme={scheme!r} needs a problem with a symmetry (Problem(symmetry=…))")
-    if backend == "numba" and problem.loss != "squared":
-        raise ValueError(f"backend='numba' implements loss='squared' only, got {problem.loss!r}; "
-                         "use backend='numpy'")
+    if backend != "numpy" and problem.loss != "squared":
+        raise ValueError(f"backend={backend!r} implements loss='squared' only, got "
+                         f"{problem.loss!r}; use backend='numpy'")
+    kernels = _kernels(backend)
     theta = as_particles(init_particles, problem.unit.dim, "init_particles")
     n = theta.shape[0]
     T = positive(T, "T")
@@ -266,9 +291,10 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
         data_rng=np.random.default_rng(data_seq), move_rng=np.random.default_rng(move_seq),
         noise_key=counter_rng.stream_key(noise_seq), n_steps=n_steps,
         record_every=record_every,
-        names=names, kernels=BACKENDS[backend],
+        names=names, kernels=kernels, on_device=None,
         chunk_steps=max(1, CHUNK_NUMBERS // max(1, per_step)),
-        advance=_advance_numba if backend == "numba" else _advance_numpy, config=config,
+        advance={"numba": _advance_numba, "numpy": _advance_numpy,
+                 "cuda": _advance_cuda}[backend], config=config,
         seeds={"entropy": seq.entropy, "spawn_key": list(seq.spawn_key)}, status="complete")
     return run, Frame(0.0, 0, theta, _observe(problem, scheme, theta, names, run.kernels))
 
@@ -337,7 +363,8 @@ def simulate(problem: Problem, init_particles, **options) -> Result:
     (default: 20 frames after the initial one); ``observables``: names among
     ``risk, teacher_l2, distance_to_EG, distance_to_WI`` (default: all that apply);
     ``seed``: an int or ``np.random.SeedSequence`` for the noise and the batches;
-    ``backend``: ``"numba"`` (compiled, parallel) or ``"numpy"`` (the reference);
+    ``backend``: ``"numba"`` (compiled, parallel), ``"numpy"`` (the reference) or ``"cuda"``
+    (a GPU, with ``pip install 'wgflow[cuda]'``);
     ``dtype``: ``"float64"`` or ``"float32"`` for the particles and the kernels. Other options:
     ``scheme``, ``dynamics``, ``T``, ``batch_size``, ``integrator``, ``noise`` (see the module).
     """

@@ -19,6 +19,7 @@ hidden ``ρ_l``, output ``ρ̂``): ``W_l ↦ ρ_l W_l ρ_{l−1}ᵀ``, ``b_l ↦
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
@@ -36,7 +37,8 @@ class LayeredUnit:
     def __init__(self, d: int, c: int, activation: str, layers, layout: dict):
         get_activation(activation)
         self.d, self.c, self.activation = d, c, activation
-        self.spec = UnitSpec(tuple(layers), activation, sum(np.prod(s) for _, s in layout.values()))
+        self.spec = UnitSpec(tuple(layers), activation,
+                             sum(math.prod(s) for _, s in layout.values()))
         #: name -> (offset, shape) of each parameter block in θ
         self.layout = layout
 

@@ -1,0 +1,139 @@
+"""The CUDA backend: ``network_output``, ``vjp`` and ``advance`` with the signatures of the CPU
+kernels (:mod:`solvers.compiled_layered`, :mod:`solvers.compiled_flow`), launching
+:mod:`solvers.cuda_kernels`. Load it through :func:`solvers.gpu.backend`, which says what is
+missing when no GPU is usable.
+
+``advance`` takes the particles as a host array (updated in place, as on the CPU) or as a device
+array (:func:`to_device`), which then stays on the device: the caller copies it back when it
+needs the particles (once per recorded frame). A call uploads its batches once, draws the noise
+on the device, double-buffers the particles and reads back one flag at its end; a step that
+would leave non-finite particles is not applied, and no later step of the call runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import config, cuda
+
+from .cuda_kernels import NO_FAILURE, kernels_for
+
+#: threads per block of every launch (results do not depend on it); numba's simulator runs a
+#: Python thread per GPU thread, so there small blocks waste less
+THREADS_PER_BLOCK = 32 if config.ENABLE_CUDASIM else 128
+#: the particle sum of the forward pass runs in at most this many chunks of at least
+#: ``MIN_CHUNK`` particles, whose ``(chunks, M, c)`` partials take at most ``PARTIAL_BYTES``
+MAX_CHUNKS, MIN_CHUNK, PARTIAL_BYTES = 256, 32, 1 << 28
+
+
+def to_device(theta: np.ndarray):
+    """A device copy of ``theta``."""
+    return cuda.to_device(np.ascontiguousarray(theta))
+
+
+def chunk_size(n: int, samples: int, c: int, itemsize: int) -> int:
+    """Particles per chunk of the forward sum: a function of the sizes alone."""
+    n_chunks = max(1, min(MAX_CHUNKS, -(-n // MIN_CHUNK),
+                          PARTIAL_BYTES // max(1, samples * c * itemsize)))
+    return -(-n // n_chunks)
+
+
+def _blocks(count: int) -> int:
+    return max(1, -(-count // THREADS_PER_BLOCK))
+
+
+class _Forward:
+    """The forward sum over the particles for ``samples`` samples: chunk size and buffers."""
+
+    def __init__(self, kernels, n, samples, dtype):
+        self.chunk = chunk_size(n, samples, kernels.c, np.dtype(dtype).itemsize)
+        self.partial = cuda.device_array((-(-n // self.chunk), samples, kernels.c), dtype)
+        self.grid = (_blocks(samples), self.partial.shape[0])
+        self.n = kernels.real(n)
+
+    def __call__(self, kernels, theta, x):
+        kernels.forward_partials[self.grid, THREADS_PER_BLOCK](theta, x, self.chunk,
+                                                               self.partial)
+
+
+def _kernels(spec, theta):
+    return kernels_for(spec, np.dtype(theta.dtype).name)
+
+
+def network_output(spec, theta, x) -> np.ndarray:
+    """``Φ_μ(x_m) = (1/N) Σ_i σ_*(x_m, θ_i)``: ``(M, c)`` host array, in ``theta``'s dtype."""
+    theta_d = to_device(theta)
+    x_d = cuda.to_device(np.ascontiguousarray(x, dtype=theta_d.dtype))
+    kernels = _kernels(spec, theta_d)
+    forward = _Forward(kernels, theta_d.shape[0], x_d.shape[0], theta_d.dtype)
+    forward(kernels, theta_d, x_d)
+    model = cuda.device_array((x_d.shape[0], kernels.c), theta_d.dtype)
+    kernels.network_sum[_blocks(x_d.shape[0]), THREADS_PER_BLOCK](forward.partial, forward.n,
+                                                                  model)
+    return model.copy_to_host()
+
+
+def vjp(spec, theta, x, u, w) -> np.ndarray:
+    """``Σ_m w_m J_θ σ_*(x_m, θ_i)ᵀ u_m`` for every particle: ``(N, D)`` host array."""
+    theta_d = to_device(theta)
+    x_d = cuda.to_device(np.ascontiguousarray(x, dtype=theta_d.dtype))
+    coef = cuda.to_device(np.ascontiguousarray(np.asarray(w)[:, None] * u, dtype=theta_d.dtype))
+    out = cuda.device_array_like(theta_d)
+    _kernels(spec, theta_d).gradient[_blocks(theta_d.shape[0]), THREADS_PER_BLOCK](
+        theta_d, x_d, coef, out)
+    return out.copy_to_host()
+
+
+def _orbit_samples(batches, orbit, dtype):
+    """``(ρ_g x_m)`` of every step's batch, ordered ``(g, m)``: ``(K, G·B, d)``."""
+    xs = np.asarray(batches[0], dtype=np.float64)
+    xo = np.einsum("gij,kmj->kgmi", np.asarray(orbit.rho_in, dtype=np.float64), xs)
+    return xo.reshape(xs.shape[0], -1, xs.shape[2]).astype(dtype)
+
+
+def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: bool) -> int:
+    """Take ``len(scales) − 1`` steps in place on ``theta (N, D)`` (host or device array);
+    return the number taken. Arguments as :func:`solvers.compiled_flow.advance`."""
+    on_host = isinstance(theta, np.ndarray)
+    theta_d = to_device(theta) if on_host else theta
+    dtype, (n, dim) = theta_d.dtype, theta_d.shape
+    kernels = _kernels(spec, theta_d)
+    xo = cuda.to_device(_orbit_samples(batches, orbit, dtype))
+    ys, ws = (cuda.to_device(np.ascontiguousarray(a, dtype=dtype)) for a in batches[1:])
+    rho_out, wg = (cuda.to_device(np.ascontiguousarray(a, dtype=dtype))
+                   for a in (orbit.rho_out, orbit.weights))
+    proj = cuda.to_device(np.zeros((0, 0), dtype) if proj is None
+                          else np.ascontiguousarray(proj, dtype=dtype))
+    key, first_step, basis, amps = noise or (0, 0, np.zeros((dim, 0)), np.zeros(len(scales) - 1))
+    basis = cuda.to_device(np.ascontiguousarray(basis, dtype=np.float64))
+    samples, b = xo.shape[1], ys.shape[1]
+    forward = _Forward(kernels, n, samples, dtype)
+    model, coef = (cuda.device_array((samples, kernels.c), dtype) for _ in range(2))
+    buffers = (theta_d, cuda.device_array_like(theta_d))
+    stage_point, v0 = cuda.device_array_like(theta_d), cuda.device_array_like(theta_d)
+    failed = cuda.to_device(np.array([NO_FAILURE], dtype=np.int64))
+
+    def velocity_stage(k, point, base, stage, out):
+        s = k if xo.shape[0] > 1 else 0
+        forward(kernels, point, xo[s])
+        kernels.coefficients[_blocks(b), THREADS_PER_BLOCK](
+            forward.partial, forward.n, ys[s], ws[s], rho_out, wg, bool(orbit.average), model,
+            coef)
+        kernels.update[_blocks(n), THREADS_PER_BLOCK](
+            point, base, xo[s], coef, float(tau), float(scales[k + stage // 2]), proj,
+            float(dt), np.uint64(key), int(first_step) + k, basis, float(amps[k]), stage, k,
+            v0, out, failed)
+
+    steps = len(scales) - 1
+    for k in range(steps):
+        current, following = buffers[k % 2], buffers[(k + 1) % 2]
+        if heun:
+            velocity_stage(k, current, current, 1, stage_point)
+            velocity_stage(k, stage_point, current, 2, following)
+        else:
+            velocity_stage(k, current, current, 0, following)
+    done = min(steps, int(failed.copy_to_host()[0]))
+    if done % 2:
+        theta_d.copy_to_device(buffers[1])
+    if on_host:
+        theta_d.copy_to_host(theta)
+    return done
