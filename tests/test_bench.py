@@ -29,14 +29,31 @@ def test_single_case_json_rows(capsys):
 
 
 def test_sgd_case_and_table(capsys):
-    rows = bench.measure("sgd-paper", "matrix", "sigmoid", 2, 10, 20, "sgd", "float64",
-                         ["numba", "numpy"], 1)
+    rows = bench.with_speedups(bench.measure("sgd-paper", "matrix", "sigmoid", 2, 10, 20, "sgd",
+                                             "float64", ["numba", "numpy"], 1))
     assert {r["backend"] for r in rows} == {"numba", "numpy"}
     numba_row = next(r for r in rows if r["backend"] == "numba")
     assert numba_row["speedup_vs_numpy"] == pytest.approx(
         rows[1]["seconds_per_step"] / numba_row["seconds_per_step"])
     line = bench._format(numba_row)
     assert line.split()[:3] == ["sgd-paper", "float64", "numba"]
+
+
+def test_cuda_backend_adds_the_gpu_cases_against_the_cpu_backend(monkeypatch, capsys):
+    # sizes for numba's CUDA simulator; the real cases are N = M = 10⁵ and 10⁶
+    monkeypatch.setattr(bench, "SUITE", (("mf-tiny", "perceptron", "tanh", 2, 20, 10, "mf"),))
+    monkeypatch.setattr(bench, "GPU_SUITE", (("mf-gpu", "perceptron", "tanh", 3, 64, 48, "mf"),))
+    monkeypatch.setattr(bench, "CPU_REFERENCE_N", 32)
+    assert main(["bench", "--backend", "cuda", "--backend", "numba", "--dtype", "float32",
+                 "--steps", "1", "--json", "--no-sweep"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["case"], r["backend"], r["N"], r["M"]) for r in rows] == [
+        ("mf-tiny", "cuda", 20, 10), ("mf-tiny", "numba", 20, 10),
+        ("mf-gpu", "numba", 32, 32), ("mf-gpu", "cuda", 64, 48)]
+    cpu, gpu = rows[2:]
+    assert gpu["speedup_vs_numba"] == pytest.approx(
+        cpu["ns_per_interaction"] / gpu["ns_per_interaction"])
+    assert gpu["speedup_vs_numpy"] is None
 
 
 def test_sweep_projection_sums_every_run(monkeypatch):

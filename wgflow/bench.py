@@ -13,6 +13,10 @@ process's peak memory so far (run a single case to read one case's peak). The su
 projected wall time of the paper's full sweep (:func:`sweep_projection`).
 PyTorch (CPU autograd, float64/float32) is a third backend for the ``mf-*`` cases when it is
 installed; it is never a dependency.
+``--backend cuda`` adds the GPU cases (:data:`GPU_SUITE`, ``N = M`` up to 10⁶): too large for the
+numpy reference, and for the CPU backend, which is timed there at ``N = M = CPU_REFERENCE_N``
+(its time per interaction hardly depends on ``N`` and ``M`` at that size). Speedups are ratios
+of ns per interaction measured in the same run: ``vs numpy`` and ``vs numba``.
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ SUITE = (
     ("sgd-paper-N5", "matrix", "sigmoid", 2, 5, 20, "sgd"),
     ("sgd-overhead", "matrix", "sigmoid", 2, 5, 1, "sgd"),  # batch 1: the per-step fixed cost
 )
+#: the GPU cases, timed with ``--backend cuda`` (the CPU backend at ``CPU_REFERENCE_N``)
+GPU_SUITE = tuple((f"mf-d{d}-1e{k}", "perceptron", "tanh", d, 10**k, 10**k, "mf")
+                  for d in (2, 10) for k in (5, 6))
+CPU_REFERENCE_N = 20_000
 #: N values, schemes, teachers and seeds of the paper's full sweep (SPEC §5)
 SWEEP = {"N": (5, 10, 50, 100, 500, 1000, 5000), "schemes": ("vanilla", "DA", "FA", "EA"),
          "teachers": 3, "seeds": 10}
@@ -111,7 +119,7 @@ def _torch_mf_step(problem, theta):
 
 
 def measure(case, unit, activation, d, n, m, dynamics, dtype, backends, repeats) -> list[dict]:
-    """Time ``case`` on each backend; one row per backend, speedups against numpy."""
+    """Time ``case`` on each backend; one row per backend (speedups: :func:`with_speedups`)."""
     rows = []
     for backend in backends:
         run, steps = _case_runner(case, unit, activation, d, n, m, dynamics, dtype, backend)
@@ -123,10 +131,26 @@ def measure(case, unit, activation, d, n, m, dynamics, dtype, backends, repeats)
                      "ns_per_interaction": per_step / (n * m) * 1e9,
                      "first_call_s": first, "compile_s": max(0.0, first - per_step * steps),
                      "peak_rss_mb": _peak_rss_mb()})
-    numpy_time = next((r["seconds_per_step"] for r in rows if r["backend"] == "numpy"), None)
-    for r in rows:
-        r["speedup_vs_numpy"] = None if numpy_time is None else numpy_time / r["seconds_per_step"]
     return rows
+
+
+def with_speedups(rows: list[dict]) -> list[dict]:
+    """Add ``speedup_vs_numpy`` and ``speedup_vs_numba``: ratios of ns per interaction to the
+    row of that backend among ``rows`` (``None`` without one)."""
+    base = {r["backend"]: r["ns_per_interaction"] for r in rows}
+    for r in rows:
+        for backend in ("numpy", "numba"):
+            r[f"speedup_vs_{backend}"] = (base[backend] / r["ns_per_interaction"]
+                                          if backend in base else None)
+    return rows
+
+
+def measure_gpu_case(case, unit, activation, d, n, m, dynamics, dtype, repeats) -> list[dict]:
+    """A GPU case: the CUDA backend at full size, the CPU backend at ``CPU_REFERENCE_N``."""
+    cpu_n, cpu_m = min(n, CPU_REFERENCE_N), min(m, CPU_REFERENCE_N)
+    return with_speedups(
+        measure(case, unit, activation, d, cpu_n, cpu_m, dynamics, dtype, ["numba"], repeats)
+        + measure(case, unit, activation, d, n, m, dynamics, dtype, ["cuda"], repeats))
 
 
 def sweep_projection() -> dict:
@@ -172,14 +196,15 @@ def _peak_rss_mb() -> float | None:
 
 
 def _format(row) -> str:
-    speed = row["speedup_vs_numpy"]
-    return (f"{row['case']:<14}{row['dtype']:<9}{row['backend']:<7}{row['N']:>7}{row['M']:>7}"
-            f"{row['seconds_per_step'] * 1e3:>12.4f}{row['ns_per_interaction']:>10.2f}"
-            f"{'' if speed is None else f'{speed:.2f}x':>9}{row['compile_s']:>10.2f}")
+    return (f"{row['case']:<14}{row['dtype']:<9}{row['backend']:<7}{row['N']:>8}{row['M']:>8}"
+            f"{row['seconds_per_step'] * 1e3:>12.4f}{row['ns_per_interaction']:>10.3f}"
+            + "".join(f"{'' if r is None else f'{r:.2f}x':>9}" for r in
+                      (row["speedup_vs_numpy"], row["speedup_vs_numba"]))
+            + f"{row['compile_s']:>10.2f}")
 
 
-HEADER = (f"{'case':<14}{'dtype':<9}{'backend':<7}{'N':>7}{'M':>7}{'ms/step':>12}"
-          f"{'ns/inter':>10}{'vs numpy':>9}{'compile s':>10}")
+HEADER = (f"{'case':<14}{'dtype':<9}{'backend':<7}{'N':>8}{'M':>8}{'ms/step':>12}"
+          f"{'ns/inter':>10}{'vs numpy':>9}{'vs numba':>9}{'compile s':>10}")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -193,8 +218,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--activation", default="tanh", choices=sorted(ACTIVATIONS),
                    help="activation of that case (default tanh)")
     p.add_argument("--dtype", choices=["float64", "float32"], help="only this dtype")
-    p.add_argument("--backend", choices=["numba", "numpy", "torch"], action="append",
-                   help="backends to time (repeatable; default: numba, numpy, torch if installed)")
+    p.add_argument("--backend", choices=["numba", "numpy", "torch", "cuda"], action="append",
+                   help="backends to time (repeatable; default: numba, numpy, torch if installed); "
+                        "cuda adds the large GPU cases")
     p.add_argument("--steps", type=int, default=3, help="timed calls per case (median; default 3)")
     p.add_argument("--no-sweep", action="store_true", help="skip the paper-sweep projection")
     return p
@@ -219,7 +245,11 @@ def main(argv=None) -> int:
         for dtype in dtypes:
             usable = [b for b in backends if b != "torch" or
                       (case[1] == "perceptron" and case[2] in TORCH_ACTIVATIONS)]
-            for row in measure(*case, dtype, usable, args.steps):
+            for row in with_speedups(measure(*case, dtype, usable, args.steps)):
+                print(json.dumps(row) if args.json else _format(row), flush=True)
+    for case in GPU_SUITE if "cuda" in backends and args.N is None else ():
+        for dtype in dtypes:
+            for row in measure_gpu_case(*case, dtype, args.steps):
                 print(json.dumps(row) if args.json else _format(row), flush=True)
     if args.N is None and not args.no_sweep:
         proj = sweep_projection()
