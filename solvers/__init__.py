@@ -3,6 +3,12 @@
 Everything here works on plain arrays and small records; nothing imports :mod:`wgflow`
 (imports run one way, ``wgflow → solvers``).
 
+Backends, each a tier of checked calls over drivers over kernels: :mod:`solvers.layered` (the
+numpy reference), :mod:`solvers.compiled_layered` and :mod:`solvers.compiled_flow` (Numba, CPU)
+and, loaded on demand by :func:`solvers.gpu.backend`, :mod:`solvers.cuda_driver` over
+:mod:`solvers.cuda_kernels` (numba.cuda; compiled on first use per unit and dtype, not cached
+on disk: the kernels are specialized closures).
+
 The compiled kernels are cached on disk under a directory named by a hash of their sources
 (below ``NUMBA_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/wgflow/numba`` or
 ``~/.cache/wgflow/numba``): numba checks only the defining file of a cached function, so a change
