@@ -185,6 +185,8 @@ def test_without_a_gpu_the_error_says_what_is_missing(monkeypatch, tmp_path, cap
         gpu.backend()
     code = main(["run", "--out", str(tmp_path / "r.h5"), "--quiet", "--set", "run.backend=cuda"])
     assert code == 2 and "no usable CUDA GPU" in capsys.readouterr().err
+    assert main(["bench", "--backend", "cuda"]) == 2
+    assert "no usable CUDA GPU" in capsys.readouterr().err
 
 
 def test_importing_wgflow_does_not_import_cuda():

@@ -33,6 +33,7 @@ import time
 import numba
 import numpy as np
 
+from solvers import gpu
 from solvers.activations import ACTIVATIONS
 
 from . import paper
@@ -233,6 +234,12 @@ def main(argv=None) -> int:
     backends = args.backend or ["numba", "numpy"] + (
         ["torch"] if importlib.util.find_spec("torch") else [])
     dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
+    if "cuda" in backends:
+        try:
+            gpu.backend()
+        except ValueError as err:
+            print(f"wgflow bench: error: {err}", file=sys.stderr)
+            return 2
     if args.N is not None:
         if args.N < 1 or (args.M is not None and args.M < 1) or args.d < 1:
             parser().error("--N, --M and --d must be ≥ 1")
