@@ -7,8 +7,8 @@ import os
 # happen before numba is imported.
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
 #: Tolerances, by purpose. Relative unless the name says otherwise.
 TOL = {

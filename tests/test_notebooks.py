@@ -1,4 +1,5 @@
-"""Every notebook's code cells run top to bottom (figures drawn off-screen)."""
+"""Every notebook's code cells run top to bottom (figures drawn off-screen), at smoke size
+(``WGFLOW_SMOKE=1``: notebooks that run studies pick their smallest size)."""
 
 import json
 from pathlib import Path
@@ -14,7 +15,8 @@ def test_there_are_notebooks():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs(path):
+def test_notebook_runs(path, monkeypatch):
+    monkeypatch.setenv("WGFLOW_SMOKE", "1")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

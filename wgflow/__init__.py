@@ -5,7 +5,9 @@ The nouns: :mod:`groups` (groups and representations), :mod:`units` (the units `
 :mod:`symmetry` (``G`` acting on data and parameters; ``E^G``, ``P_G``), :mod:`data` (data law and
 expectations), :mod:`laws` (initial particle laws), :class:`Problem`, :mod:`schemes`
 (vanilla / DA / FA / EA), :func:`simulate` (MF flow and finite-N SGD), :mod:`diagnostics`
-(W₂, RMD, distances to SI/WI), :class:`Result`, :mod:`paper` (the paper's experiment).
+(W₂, RMD, distances to SI/WI), :class:`Result`, :mod:`paper` (the paper's experiment);
+studies at scale: :mod:`sweep` (grids × seeds on any executor), :mod:`studies` (the paper's
+experiments), :mod:`report` (their figures and tables), imported on demand.
 """
 
 from . import diagnostics, groups, laws, paper

@@ -7,6 +7,13 @@
 - ``wgflow compare``: every scheme on the paper's problem from one SI start, final risk and
   distance to ``E^G``.
 - ``wgflow bench``: time the backends (:mod:`wgflow.bench`).
+- ``wgflow sweep [CONFIG.toml] --grid KEY=V1,V2,... [--grid ...] [--seeds K] --out DIR``: the
+  Cartesian product of the grid, K replicates (:mod:`wgflow.sweep`); completed runs are skipped
+  when the same command runs again.
+- ``wgflow study paper|mf-vs-sgd [--size smoke|small|full] --out DIR``: a built-in study
+  (:mod:`wgflow.studies`); ``sweep`` and ``study`` run on ``--executor processes`` (default,
+  ``--workers K``) or ``--executor dask --scheduler ADDRESS``.
+- ``wgflow report DIR``: figures and summary tables of a sweep or study (:mod:`wgflow.report`).
 
 ``wgflow`` alone is ``wgflow run``.
 """
@@ -14,17 +21,38 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import multiprocessing
+import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from . import bench, paper, plots, storage
+from . import bench, paper, plots, storage, studies
 from . import config as configuration
+from . import sweep as sweeps
 from .dynamics import simulate
 from .runner import resume_file, run_to_file
 from .schemes import SCHEMES
 
-COMMANDS = ("run", "config", "resume", "info", "plot", "compare", "bench")
+COMMANDS = ("run", "config", "resume", "info", "plot", "compare", "bench", "sweep", "study",
+            "report")
+
+
+def _executor_options(parser) -> None:
+    parser.add_argument("--out", required=True, help="output directory (manifest, runs/)")
+    parser.add_argument("--executor", choices=("processes", "dask"), default="processes",
+                        help="processes: a local process pool (default); dask: a Dask "
+                             "scheduler (pip install 'wgflow[dask]')")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes of the local pool (default: the number of cores)")
+    parser.add_argument("--scheduler", help="address of the Dask scheduler, e.g. "
+                                            "tcp://10.0.0.1:8786 (with --executor dask)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="Numba threads per run (default: cores // workers for processes, "
+                             "1 for dask)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,6 +82,23 @@ def _parser() -> argparse.ArgumentParser:
                       help="MF time; SGD takes T·N steps (default %(default)s, the paper's)")
     cmp_.add_argument("--seed", type=int, default=0)
     sub.add_parser("bench", help="time the backends (wgflow bench --help)", add_help=False)
+    swp = sub.add_parser("sweep", help="run a config over a grid of keys and seeds")
+    swp.add_argument("config", nargs="?", help="TOML config (default: the built-in default)")
+    swp.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                     help="a key and its values, e.g. --grid init.N=10,100 (repeatable)")
+    swp.add_argument("--seeds", type=int, default=1, help="replicates K (default 1)")
+    swp.add_argument("--root-seed", type=int, default=None,
+                     help="root of the replicates' seeds (default: the config's run.seed)")
+    swp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a key of the base config (repeatable)")
+    _executor_options(swp)
+    std = sub.add_parser("study", help="run a built-in study (the paper's experiments)")
+    std.add_argument("study", help=f"one of {', '.join(studies.STUDIES)}")
+    std.add_argument("--size", default="small", help=f"one of {', '.join(studies.SIZES)} "
+                                                     "(default %(default)s)")
+    _executor_options(std)
+    rep = sub.add_parser("report", help="figures and summary tables of a sweep or study")
+    rep.add_argument("dir")
     return p
 
 
@@ -66,7 +111,8 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"run": _run, "config": _config, "resume": _resume, "info": _info,
-                "plot": _plot, "compare": _compare}[args.command](args)
+                "plot": _plot, "compare": _compare, "sweep": _sweep, "study": _study,
+                "report": _report}[args.command](args)
     except (ValueError, OSError) as err:
         print(f"wgflow {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -155,6 +201,66 @@ def _compare(args) -> int:
         print(f"{scheme:<10}{res.observables['risk'][-1]:>14.4e}"
               f"{res.observables['distance_to_EG'][-1]:>18.3e}"
               f"{time.perf_counter() - tic:>10.2f}")
+    return 0
+
+
+def _executor(args):
+    """``(context, executor, Numba threads per run)`` from the options; closing the context
+    shuts the executor down. The pool spawns its workers: fresh processes, no forked Numba
+    threads."""
+    if args.executor == "dask":
+        if not args.scheduler:
+            raise ValueError("--executor dask needs --scheduler ADDRESS (e.g. tcp://host:8786)")
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ValueError("--executor dask needs Dask distributed: "
+                             "pip install 'wgflow[dask]'") from None
+        client = Client(args.scheduler)
+        return contextlib.closing(client), client.get_executor(), args.threads or 1
+    if args.workers < 1:
+        raise ValueError(f"--workers must be ≥ 1, got {args.workers}")
+    pool = ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn"))
+    return pool, pool, args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+
+
+def _run_sweep(args, launch) -> int:
+    """Run ``launch(executor=…, progress=…, threads_per_worker=…)`` → a sweep, and summarize."""
+    context, executor, threads = _executor(args)
+    tic = time.perf_counter()
+    with context:
+        result = launch(executor=executor, progress=not args.quiet, threads_per_worker=threads)
+    counts = result.counts()
+    if not args.quiet:
+        print(f"{len(result.runs)} runs in {args.out} ({time.perf_counter() - tic:.1f} s): "
+              + ", ".join(f"{n} {status}" for status, n in counts.items()))
+        for entry in result.runs:
+            if entry["status"] == "failed":
+                print(f"failed: {entry['path']} {entry['params']}: {entry['error']}")
+    return 1 if counts.get("failed") else 0
+
+
+def _sweep(args) -> int:
+    base = configuration.load_config(args.config, args.set)
+    grid = dict(sweeps.parse_grid(item) for item in args.grid)
+    if not grid:
+        raise ValueError("sweep needs at least one --grid KEY=V1,V2,...")
+    return _run_sweep(args, lambda **kw: sweeps.run_sweep(base, grid, args.out, seeds=args.seeds,
+                                                          root_seed=args.root_seed, **kw))
+
+
+def _study(args) -> int:
+    studies.definition(args.study, args.size)  # bad names fail before any worker starts
+    return _run_sweep(args, lambda **kw: studies.run_study(args.study, args.size, args.out, **kw))
+
+
+def _report(args) -> int:
+    import matplotlib
+    matplotlib.use("Agg")  # files only, also without a display
+    from .report import write_report
+
+    for path in write_report(args.dir):
+        print(path)
     return 0
 
 

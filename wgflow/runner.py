@@ -22,12 +22,12 @@ from .storage import (
 )
 
 
-def _progress(total: int, initial: int, enabled: bool):
-    """A tqdm bar over frames when ``enabled`` and stderr is a terminal, else a no-op."""
+def progress_bar(total: int, initial: int, enabled: bool, unit: str = "frame"):
+    """A tqdm bar over ``total`` items when ``enabled`` and stderr is a terminal, else a no-op."""
     if not (enabled and sys.stderr.isatty()):
         return _NoBar()
     from tqdm import tqdm
-    return tqdm(total=total, initial=initial, unit="frame", file=sys.stderr)
+    return tqdm(total=total, initial=initial, unit=unit, file=sys.stderr)
 
 
 class _NoBar:
@@ -40,7 +40,7 @@ class _NoBar:
 
 def _continue(run, out: TrajectoryFile, path, start: FlowCursor, every: int, progress) -> str:
     total = -(-run.n_steps // run.record_every)
-    bar = _progress(total, out.frames - 1, progress)
+    bar = progress_bar(total, out.frames - 1, progress)
     try:
         for frame in frames(run, start):
             out.append(frame)

@@ -1,0 +1,197 @@
+"""Sweeps: identical results on any executor, the manifest, resume after an interrupt, errors."""
+
+import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
+import h5py
+import numpy as np
+import pytest
+
+from wgflow import config, sweep
+from wgflow.cli import main
+from wgflow.storage import read_parameters
+
+BASE = {"run.T": 1.0, "run.frames": 2, "run.backend": "numpy"}
+GRID = {"run.scheme": ["vanilla", "FA"], "init.N": [4, 6]}
+
+
+def particles(result: sweep.Sweep) -> dict:
+    return {e["id"]: result.load(e).particles for e in result.runs}
+
+
+def test_process_pool_and_dask_give_the_serial_results(tmp_path):
+    distributed = pytest.importorskip("distributed", reason="the [dask] extra is not installed")
+    serial = sweep.run_sweep(BASE, GRID, tmp_path / "serial", seeds=2, progress=False)
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=spawn) as pool:
+        pooled = sweep.run_sweep(BASE, GRID, tmp_path / "pool", seeds=2, executor=pool,
+                                 threads_per_worker=1, progress=False)
+    # threads in this process: the fastest Dask cluster to start; the task is the same
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        dasked = sweep.run_sweep(BASE, GRID, tmp_path / "dask", seeds=2,
+                                 executor=client.get_executor(), threads_per_worker=1,
+                                 progress=False)
+    reference = particles(serial)
+    assert len(reference) == 8
+    for other in (pooled, dasked):
+        assert [e["id"] for e in other.runs] == [e["id"] for e in serial.runs]
+        assert other.counts() == {"complete": 8}
+        for run_id, theta in particles(other).items():
+            np.testing.assert_array_equal(theta, reference[run_id])
+
+
+def test_manifest_describes_every_run(tmp_path):
+    result = sweep.run_sweep(BASE, GRID, tmp_path, seeds=2, root_seed=7, progress=False)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["sweep"] == {"base": config.checked(BASE), "grid": [GRID], "seeds": 2,
+                                 "root_seed": 7}
+    children = np.random.SeedSequence(7).spawn(2)
+    runs = manifest["runs"]
+    assert runs == result.runs and len(runs) == 8
+    for i, entry in enumerate(runs):
+        replicate, point = divmod(i, 4)
+        assert entry["replicate"] == replicate
+        assert entry["params"] == {"run.scheme": GRID["run.scheme"][point // 2],
+                                   "init.N": GRID["init.N"][point % 2]}
+        state = children[replicate].generate_state(2)
+        assert entry["seeds"] == {"init.seed": int(state[0]), "run.seed": int(state[1])}
+        cfg = config.checked({**BASE, **entry["params"], **entry["seeds"]})
+        assert entry["config_hash"] == sweep.config_hash(cfg)
+        assert entry["id"] == entry["config_hash"][:12]
+        assert entry["path"] == f"runs/{entry['id']}.h5"
+        assert entry["status"] == "complete" and entry["error"] == ""
+        assert entry["wall_time"] > 0
+        stored = read_parameters(tmp_path / entry["path"])
+        assert stored["config"] == cfg and stored["status"] == "complete"
+    # every grid point of a replicate starts from the same particles (the shared SI start)
+    first = [result.load(e).particles[0] for e in runs[:4] if e["params"]["init.N"] == 4]
+    np.testing.assert_array_equal(first[0], first[1])
+
+
+def test_interrupted_sweep_redoes_only_what_is_not_complete(tmp_path, monkeypatch):
+    real_run = sweep.run_to_file
+    calls = []
+
+    def interrupted(cfg, path, progress):
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the user stops the sweep during its third run
+        return real_run(cfg, path, progress)
+
+    monkeypatch.setattr(sweep, "run_to_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_sweep(BASE, GRID, tmp_path, progress=False)
+    before = sweep.read_sweep(tmp_path)
+    assert [e["status"] for e in before.runs] == ["complete", "complete", "pending", "pending"]
+    done = {e["path"]: (tmp_path / e["path"]).stat().st_mtime_ns for e in before.runs[:2]}
+
+    calls.clear()
+    monkeypatch.setattr(sweep, "run_to_file", lambda cfg, path, progress: (
+        calls.append(path), real_run(cfg, path, progress))[1])
+    after = sweep.run_sweep(BASE, GRID, tmp_path, progress=False)
+    assert after.counts() == {"complete": 4}
+    assert sorted(calls) == sorted(str(tmp_path / e["path"]) for e in before.runs[2:])
+    for path, mtime in done.items():
+        assert (tmp_path / path).stat().st_mtime_ns == mtime
+    assert sweep.read_sweep(tmp_path).runs == after.runs
+
+
+def test_failed_unreadable_and_unfinished_runs_are_redone(tmp_path, monkeypatch):
+    first = sweep.run_sweep(BASE, GRID, tmp_path, progress=False)
+    reference = particles(first)
+    failing, broken, unfinished, kept = (tmp_path / e["path"] for e in first.runs)
+    failing.unlink()
+    broken.write_bytes(b"not an HDF5 file")
+    with h5py.File(unfinished, "r+") as h5:  # killed after its last checkpoint
+        h5["parameters"].attrs["status"] = "running"
+    mtime = kept.stat().st_mtime_ns
+
+    real_run = sweep.run_to_file
+
+    def fail_one(cfg, path, progress):
+        if path == str(failing):
+            raise RuntimeError("out of memory")
+        return real_run(cfg, path, progress)
+
+    monkeypatch.setattr(sweep, "run_to_file", fail_one)
+    second = sweep.run_sweep(BASE, GRID, tmp_path, progress=False)
+    assert [e["status"] for e in second.runs] == ["failed", "complete", "complete", "complete"]
+    assert second.runs[0]["error"] == "RuntimeError: out of memory"
+    assert sweep.read_sweep(tmp_path).runs[0]["status"] == "failed"
+
+    monkeypatch.setattr(sweep, "run_to_file", real_run)
+    third = sweep.run_sweep(BASE, GRID, tmp_path, progress=False)
+    assert third.counts() == {"complete": 4}
+    assert kept.stat().st_mtime_ns == mtime
+    for run_id, theta in particles(third).items():
+        np.testing.assert_array_equal(theta, reference[run_id])
+
+
+@pytest.mark.parametrize("grid, seeds, message", [
+    ({"init.M": [1]}, 1, "grid key 'init.M' is not a config key"),
+    ({"init.N": []}, 1, "grid key 'init.N' needs a non-empty list"),
+    ({"init.N": 5}, 1, "grid key 'init.N' needs a non-empty list"),
+    ({"run.seed": [1, 2]}, 1, "grid key 'run.seed' is set per replicate"),
+    ({"init.N": [0]}, 1, "config key 'init.N' must be an integer ≥ 1"),
+    ({"init.N": [4, 4]}, 1, "two grid points give the same run"),
+    ({"init.N": [4]}, 0, r"seeds \(--seeds\) must be an integer ≥ 1"),
+    ([], 1, "non-empty list"),
+])
+def test_bad_sweeps_are_refused_naming_the_parameter(tmp_path, grid, seeds, message):
+    with pytest.raises(ValueError, match=message):
+        sweep.run_sweep(BASE, grid, tmp_path, seeds=seeds, progress=False)
+
+
+def test_another_sweep_in_the_same_directory_is_refused(tmp_path):
+    sweep.run_sweep(BASE, {"init.N": [4]}, tmp_path, progress=False)
+    with pytest.raises(ValueError, match="holds another sweep"):
+        sweep.run_sweep(BASE, {"init.N": [5]}, tmp_path, progress=False)
+
+
+def test_parse_grid():
+    assert sweep.parse_grid("init.N=5, 10") == ("init.N", [5, 10])
+    assert sweep.parse_grid("run.scheme=vanilla,FA") == ("run.scheme", ["vanilla", "FA"])
+    assert sweep.parse_grid("run.T=0.5,2") == ("run.T", [0.5, 2])
+    with pytest.raises(ValueError, match="--grid expects KEY=V1,V2"):
+        sweep.parse_grid("init.N")
+
+
+def test_cli_sweep_skips_completed_runs_and_reports(tmp_path, capsys):
+    args = ["sweep", "--grid", "run.scheme=vanilla,EA", "--grid", "init.N=4", "--seeds", "2",
+            "--set", "run.T=1", "--set", "run.frames=2", "--set", "run.backend=numpy",
+            "--out", str(tmp_path), "--workers", "2"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "4 runs" in out and "4 complete" in out
+    mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.h5")}
+    assert len(mtimes) == 4
+    assert main(args) == 0
+    assert all(p.stat().st_mtime_ns == m for p, m in mtimes.items())
+    assert main(["report", str(tmp_path)]) == 0
+    summary = (tmp_path / "report" / "summary.csv").read_text().splitlines()
+    assert len(summary) == 3 and summary[0].startswith("run.scheme,init.N,runs,")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["sweep", "--grid", "init.X=1"], "grid key 'init.X' is not a config key"),
+    (["sweep"], "needs at least one --grid"),
+    (["sweep", "--grid", "init.N=4", "--executor", "dask"], "needs --scheduler"),
+    (["sweep", "--grid", "init.N=4", "--workers", "0"], "--workers must be ≥ 1"),
+    (["sweep", "--grid", "init.N=4", "--seeds", "0"], "seeds"),
+])
+def test_cli_sweep_errors_exit_2(tmp_path, capsys, args, message):
+    assert main([*args, "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_sweep_on_a_dask_scheduler(tmp_path):
+    distributed = pytest.importorskip("distributed", reason="the [dask] extra is not installed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        assert main(["sweep", "--grid", "init.N=4,5", "--set", "run.T=1", "--set",
+                     "run.backend=numpy", "--out", str(tmp_path), "--executor", "dask",
+                     "--scheduler", cluster.scheduler_address, "--quiet"]) == 0
+    assert sweep.read_sweep(tmp_path).counts() == {"complete": 2}

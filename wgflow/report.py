@@ -1,0 +1,360 @@
+"""Reports of sweeps and studies: figures (PNG) and a summary table (markdown and CSV).
+
+``write_report(DIR)`` reads ``DIR/manifest.json``, the complete runs' files and ``DIR/study.json``
+and writes into ``DIR/report/``:
+
+- every sweep: ``summary.csv`` / ``summary.md``, one row per grid point: the number of complete
+  replicates and the final value of each observable, mean ± standard deviation over replicates;
+- the ``paper`` study, besides: the RMD of the final particles to the EA run of the same
+  teacher, N and replicate (column ``rmd_to_EA``); ``pairwise_rmd.csv``; figures
+  ``rmd_to_EG_vs_N.png`` (RMD to ``E^G`` against N per scheme, one panel per teacher, the paper's
+  layout), ``pairwise_rmd_vs_N.png`` and ``particles_<teacher>.png`` (largest N, replicate 0: the
+  ``E^G`` plane in 3-D and an edge-on view per scheme); fitted log–log slopes of the distance to
+  ``E^G`` against N;
+- the ``mf-vs-sgd`` study: one row per N at the final time T: the coupled distance
+  ``sqrt(mean_i |θ_i^SGD(T) − θ̄_i(T)|²)`` (``θ̄_i``: the reference particle started at the same
+  point; an upper bound on ``W₂`` between the two N-particle laws), ``RMD(μ^N_T, μ^ref_T)`` and
+  the risk gap ``|R(μ^N_T) − R(μ^ref_T)|``; ``mf_vs_sgd.png`` on log–log axes with the fitted
+  slopes.
+
+Slopes are least squares of ``log y`` on ``log N`` over every (N, replicate) point with ``y > 0``,
+with a t-based 95% confidence interval (``n − 2`` degrees of freedom). Spreads are standard
+deviations over replicates (``ddof = 1``; 0 for a single replicate).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from collections import defaultdict
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from scipy import stats
+
+from . import diagnostics, paper, plots
+from .storage import read_eg_basis
+from .studies import PAPER_SCHEMES, read_study
+from .sweep import read_sweep
+
+#: values below this are drawn at this height on log axes (exact zeros: EA, FA)
+LOG_FLOOR = 1e-17
+
+
+class LogFit(NamedTuple):
+    """``log y ≈ intercept + slope · log x``; ``low, high``: the confidence interval of the
+    slope (NaN with fewer than 3 points); ``points``: the number of points fitted."""
+
+    slope: float
+    intercept: float
+    low: float
+    high: float
+    points: int
+
+
+def loglog_fit(x, y, level: float = 0.95) -> LogFit:
+    """Least-squares slope of ``log y`` against ``log x`` over the points with ``y > 0``."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    keep = y > 0
+    lx, ly = np.log(x[keep]), np.log(y[keep])
+    if len(lx) < 2 or np.ptp(lx) == 0:
+        raise ValueError("a log–log fit needs positive values at two or more distinct x")
+    fit = stats.linregress(lx, ly)
+    half = (stats.t.ppf(0.5 + level / 2, len(lx) - 2) * fit.stderr if len(lx) > 2
+            else np.nan)
+    return LogFit(fit.slope, fit.intercept, fit.slope - half, fit.slope + half, len(lx))
+
+
+def _mean_std(values) -> tuple[float, float]:
+    values = np.asarray(values, float)
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def _complete(sweep) -> list:
+    """``(entry, result)`` of every complete run, in plan order."""
+    return [(e, sweep.load(e)) for e in sweep.runs if e["status"] == "complete"]
+
+
+def _summary_rows(runs, extra=None) -> list[dict]:
+    """One row per grid point: ``runs`` and the final observables (and the ``extra`` values
+    ``{run id: {name: value}}``), mean and std over replicates."""
+    groups = defaultdict(list)
+    for entry, result in runs:
+        groups[tuple(entry["params"].items())].append((entry, result))
+    rows = []
+    for point, members in groups.items():
+        row = {**dict(point), "runs": len(members)}
+        values = defaultdict(list)
+        for entry, result in members:
+            for name, series in result.observables.items():
+                values[name].append(series[-1])
+            for name, value in (extra or {}).get(entry["id"], {}).items():
+                values[name].append(value)
+        for name, vals in values.items():
+            row[f"{name}_mean"], row[f"{name}_std"] = _mean_std(vals)
+        rows.append(row)
+    return rows
+
+
+def _write_csv(rows: list[dict], path: Path) -> None:
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _cell(value) -> str:
+    return f"{value:.3e}" if isinstance(value, float) else str(value)
+
+
+def _markdown(rows: list[dict]) -> str:
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    lines = ["| " + " | ".join(fields) + " |", "|" + "---|" * len(fields)]
+    lines += ["| " + " | ".join(_cell(row.get(f, "")) for f in fields) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _band(ax, x, mean, std, label, **style):
+    """Mean line with a shaded ± std band, clipped at :data:`LOG_FLOOR`."""
+    mean, std = np.asarray(mean), np.asarray(std)
+    line, = ax.plot(x, np.maximum(mean, LOG_FLOOR), marker="o", label=label, **style)
+    ax.fill_between(x, np.maximum(mean - std, LOG_FLOOR), np.maximum(mean + std, LOG_FLOOR),
+                    color=line.get_color(), alpha=0.2)
+    return line
+
+
+def _save(fig, path: Path, written: list) -> None:
+    import matplotlib.pyplot as plt
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    written.append(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# the paper study
+
+def _by_key(runs, *keys) -> dict:
+    """``{(values of keys..., replicate): (entry, result)}``."""
+    return {(*(e["params"][k] for k in keys), e["replicate"]): (e, r) for e, r in runs}
+
+
+def scheme_distances(runs) -> list[dict]:
+    """RMD between the final particles of every pair of schemes, per teacher, N, replicate."""
+    index = _by_key(runs, "problem.teacher", "init.N", "run.scheme")
+    rows = []
+    for (teacher, n, scheme_a, rep), (_, res_a) in index.items():
+        for scheme_b in PAPER_SCHEMES[PAPER_SCHEMES.index(scheme_a) + 1:]:
+            other = index.get((teacher, n, scheme_b, rep))
+            if other is not None:
+                rows.append({"problem.teacher": teacher, "init.N": n, "pair": (scheme_a, scheme_b),
+                             "replicate": rep,
+                             "rmd": diagnostics.rmd(res_a.final, other[1].final).value})
+    return rows
+
+
+def _pairwise_rows(distances) -> list[dict]:
+    groups = defaultdict(list)
+    for d in distances:
+        groups[(d["problem.teacher"], d["init.N"], d["pair"])].append(d["rmd"])
+    return [{"problem.teacher": t, "init.N": n, "pair": "-".join(p), "runs": len(v),
+             **dict(zip(("rmd_mean", "rmd_std"), _mean_std(v), strict=True))}
+            for (t, n, p), v in sorted(groups.items())]
+
+
+def _rmd_to_ea(runs, distances) -> dict:
+    """``{run id: {"rmd_to_EA": value}}`` (EA runs: 0)."""
+    index = _by_key(runs, "problem.teacher", "init.N", "run.scheme")
+    out = {e["id"]: {"rmd_to_EA": 0.0} for e, _ in runs if e["params"]["run.scheme"] == "EA"}
+    for d in distances:
+        if d["pair"][1] == "EA":
+            entry = index[(d["problem.teacher"], d["init.N"], d["pair"][0], d["replicate"])][0]
+            out[entry["id"]] = {"rmd_to_EA": d["rmd"]}
+    return out
+
+
+def _rows_of(rows, **match) -> list[dict]:
+    """The rows whose keys equal ``match``, sorted by ``init.N``."""
+    return sorted((r for r in rows if all(r[k] == v for k, v in match.items())),
+                  key=lambda r: r["init.N"])
+
+
+def _paper_figures(summary, pairwise, runs, sweep, out: Path, written: list) -> None:
+    import matplotlib.pyplot as plt
+
+    panels = [("rmd_to_EG_vs_N.png", summary, "run.scheme", PAPER_SCHEMES, "distance_to_EG",
+               "RMD(μ_T, (P_G)#μ_T)"),
+              ("pairwise_rmd_vs_N.png", pairwise, "pair",
+               ["-".join(p) for p in itertools.combinations(PAPER_SCHEMES, 2)], "rmd",
+               "RMD between schemes at T")]
+    for name, rows, key, labels, value, ylabel in panels:
+        fig, axes = plt.subplots(1, len(paper.TEACHERS), figsize=(13, 3.8), sharey=True)
+        for ax, teacher in zip(axes, paper.TEACHERS, strict=True):
+            for label in labels:
+                sel = _rows_of(rows, **{"problem.teacher": teacher, key: label})
+                if sel:
+                    _band(ax, [r["init.N"] for r in sel], [r[f"{value}_mean"] for r in sel],
+                          [r[f"{value}_std"] for r in sel], label)
+            ax.set(xscale="log", yscale="log", xlabel="N", title=f"teacher {teacher}")
+        axes[0].set_ylabel(ylabel)
+        axes[-1].legend(fontsize=8)
+        fig.suptitle(f"mean ± std over replicates; zeros drawn at {LOG_FLOOR:g}", fontsize=9)
+        _save(fig, out / name, written)
+    _particle_figures(runs, sweep, out, written)
+
+
+def _particle_figures(runs, sweep, out: Path, written: list) -> None:
+    import matplotlib.pyplot as plt
+
+    index = _by_key(runs, "problem.teacher", "run.scheme", "init.N")
+    for teacher in paper.TEACHERS:
+        sizes = [n for (t, _, n, rep) in index if t == teacher and rep == 0]
+        if not sizes:
+            continue
+        fig = plt.figure(figsize=(4 * len(PAPER_SCHEMES), 8))
+        for i, scheme in enumerate(PAPER_SCHEMES):
+            found = index.get((teacher, scheme, max(sizes), 0))
+            if found is None:
+                continue
+            entry, result = found
+            basis = read_eg_basis(sweep.directory / entry["path"])
+            ax3 = plots.particles_3d(result, basis,
+                                     ax=fig.add_subplot(2, len(PAPER_SCHEMES), i + 1,
+                                                        projection="3d"))
+            ax3.set_title(f"{scheme}, N = {max(sizes)}, t = {result.times[-1]:.3g}")
+            edge = plots.particles_edge_on(result, basis, ax=fig.add_subplot(
+                2, len(PAPER_SCHEMES), len(PAPER_SCHEMES) + i + 1))
+            edge.set_title(f"{scheme}: edge-on view of E^G")
+        fig.suptitle(f"teacher {teacher}: e1, e2 span E^G, e3 ⊥ E^G (largest student spread)")
+        _save(fig, out / f"particles_{teacher}.png", written)
+
+
+def _paper_fits(runs) -> list[dict]:
+    """Slopes of the final distance to ``E^G`` against N, per teacher, for the schemes that
+    can leave ``E^G`` (vanilla, DA; FA and EA stay in it to rounding)."""
+    rows = []
+    for teacher, scheme in itertools.product(paper.TEACHERS, ("vanilla", "DA")):
+        sel = [(e["params"]["init.N"], r.observables["distance_to_EG"][-1])
+               for e, r in runs if e["params"]["problem.teacher"] == teacher
+               and e["params"]["run.scheme"] == scheme]
+        if len({n for n, _ in sel}) >= 2:
+            rows.append({"problem.teacher": teacher, "run.scheme": scheme,
+                         "quantity": "distance_to_EG",
+                         **_fit_columns(loglog_fit(*zip(*sel, strict=True)))})
+    return rows
+
+
+def _fit_columns(fit: LogFit) -> dict:
+    return {"slope": fit.slope, "ci_low": fit.low, "ci_high": fit.high, "points": fit.points}
+
+
+def _paper_report(sweep, runs, out: Path, written: list) -> tuple[list, str]:
+    distances = scheme_distances(runs)
+    summary = _summary_rows(runs, _rmd_to_ea(runs, distances))
+    pairwise = _pairwise_rows(distances)
+    fits = _paper_fits(runs)
+    _write_csv(pairwise, out / "pairwise_rmd.csv")
+    written.append(out / "pairwise_rmd.csv")
+    _paper_figures(summary, pairwise, runs, sweep, out, written)
+    text = ("## Pairwise RMD between schemes (final particles)\n\n" + _markdown(pairwise)
+            + "\n\n## Log–log slopes of the distance to E^G against N (95% CI)\n\n"
+            + (_markdown(fits) if fits else "(fewer than two N)"))
+    return summary, text
+
+
+# ---------------------------------------------------------------------------------------------
+# the mf-vs-sgd study
+
+MF_QUANTITIES = ("coupled_distance", "rmd_to_mf", "risk_gap")
+
+
+def sgd_against_mf(runs) -> list[dict]:
+    """Per SGD run at the last MF time it shares with the reference of its replicate: the
+    coupled distance, the RMD and the risk gap (module docstring)."""
+    references = {e["replicate"]: r for e, r in runs if e["params"]["run.dynamics"] == "mf"}
+    rows = []
+    for entry, res in runs:
+        ref = references.get(entry["replicate"])
+        if entry["params"]["run.dynamics"] != "sgd" or ref is None:
+            continue
+        n = res.particles.shape[1]
+        if not np.array_equal(res.particles[0], ref.particles[0][:n]):
+            raise ValueError(f"run {entry['id']} and its MF reference do not share their start "
+                             "(init.law and init.seed must match)")
+        i, j = _last_common_frame(res.times, ref.times)
+        sgd, mf = res.particles[i], ref.particles[j]
+        rmd = diagnostics.rmd(sgd, mf)
+        rows.append({"init.N": n, "replicate": entry["replicate"], "t": float(res.times[i]),
+                     "coupled_distance": float(np.sqrt(np.mean(np.sum((sgd - mf[:n]) ** 2, 1)))),
+                     "rmd_to_mf": rmd.value, "rmd_method": rmd.method,
+                     "risk_gap": abs(res.observables["risk"][i] - ref.observables["risk"][j])})
+    return rows
+
+
+def _last_common_frame(times, ref_times) -> tuple[int, int]:
+    """Indices of the last frame time the two runs share (to 1e-9)."""
+    close = np.isclose(times[:, None], ref_times[None, :], rtol=0, atol=1e-9)
+    pairs = np.argwhere(close)
+    if len(pairs) < 2:  # frame 0 is always shared
+        raise ValueError("the SGD runs and the MF reference share no frame time after t = 0: "
+                         "choose run.T, run.frames, N and the reference's run.dt so that T·N "
+                         "and T/dt are multiples of run.frames")
+    return tuple(pairs[-1])
+
+
+def _mf_report(runs, out: Path, written: list) -> tuple[list, str]:
+    import matplotlib.pyplot as plt
+
+    points = sgd_against_mf(runs)
+    by_n = defaultdict(list)
+    for p in points:
+        by_n[p["init.N"]].append(p)
+    summary = [{"init.N": n, "t": group[0]["t"], "runs": len(group),
+                "rmd_method": group[0]["rmd_method"],
+                **{f"{q}_{s}": v for q in MF_QUANTITIES
+                   for s, v in zip(("mean", "std"), _mean_std([g[q] for g in group]),
+                                   strict=True)}}
+               for n, group in sorted(by_n.items())]
+    fits = []
+    fig, axes = plt.subplots(1, len(MF_QUANTITIES), figsize=(13, 3.8))
+    for ax, q in zip(axes, MF_QUANTITIES, strict=True):
+        ns = np.array([r["init.N"] for r in summary])
+        line = _band(ax, ns, [r[f"{q}_mean"] for r in summary],
+                     [r[f"{q}_std"] for r in summary], "mean ± std")
+        fit = loglog_fit([p["init.N"] for p in points], [p[q] for p in points])
+        fits.append({"quantity": q, **_fit_columns(fit)})
+        ax.plot(ns, np.exp(fit.intercept) * ns ** fit.slope, "--", color=line.get_color(),
+                label=f"slope {fit.slope:.2f} [{fit.low:.2f}, {fit.high:.2f}]")
+        ax.set(xscale="log", yscale="log", xlabel="N", title=f"{q} at t = {summary[0]['t']:g}")
+        ax.legend(fontsize=8)
+    _save(fig, out / "mf_vs_sgd.png", written)
+    return summary, "## Log–log slopes against N (95% CI)\n\n" + _markdown(fits)
+
+
+# ---------------------------------------------------------------------------------------------
+
+def write_report(directory) -> list[Path]:
+    """Write the report of the sweep or study in ``directory``; return the files written."""
+    sweep = read_sweep(directory)
+    study = read_study(directory)
+    runs = _complete(sweep)
+    if not runs:
+        raise ValueError(f"{directory} has no complete run yet; run the sweep first")
+    out = sweep.directory / "report"
+    out.mkdir(exist_ok=True)
+    written = []
+    kind = study["study"] if study else None
+    if kind == "paper":
+        summary, extra = _paper_report(sweep, runs, out, written)
+    elif kind == "mf-vs-sgd":
+        summary, extra = _mf_report(runs, out, written)
+    else:
+        summary, extra = _summary_rows(runs), ""
+    title = f"study {kind}, size {study['size']}" if study else "sweep"
+    counts = ", ".join(f"{n} {s}" for s, n in sweep.counts().items())
+    _write_csv(summary, out / "summary.csv")
+    (out / "summary.md").write_text(
+        f"# Report: {title}\n\nRuns: {counts}. Final values, mean and std over replicates.\n\n"
+        + _markdown(summary) + ("\n\n" + extra if extra else "") + "\n", encoding="utf-8")
+    return [*written, out / "summary.csv", out / "summary.md"]

@@ -1,0 +1,97 @@
+"""Built-in studies: the sweeps that reproduce the paper's experiments (SPEC §5), at three sizes.
+
+- ``paper``: teachers arbitrary / WI / SI × schemes vanilla / DA / FA / EA × N, finite-N SGD in
+  MF scaling with the paper's settings (ς = 50, τ = 1e-4, β = 1e-6 with noise on ``E^G``,
+  batch 20), from an SI start shared by every scheme and teacher of a replicate.
+- ``mf-vs-sgd``: the paper's problem (arbitrary teacher, vanilla, β = 0) run as finite-N SGD for
+  a range of N, and as the MF reference: ``N_ref`` particles moved by the exact velocity field
+  (Gauss–Hermite population expectation, Heun). A replicate's runs share ``init.seed``, so the
+  first N reference particles start where the N SGD particles start; the frames of every run
+  fall at the same MF times ``T·j/frames``.
+
+Sizes: ``smoke`` (the numpy backend, tiny: well under a minute with nothing compiled), ``small``
+(minutes on two cores), ``full`` (the paper's size: N up to 5000, T = 20, 10 seeds; hours).
+:func:`run_study` writes ``DIR/study.json`` (the study and its size: what ``wgflow report``
+draws), then runs the sweep into ``DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from . import paper
+from .sweep import Sweep, run_sweep
+
+STUDIES = ("paper", "mf-vs-sgd")
+SIZES = ("smoke", "small", "full")
+STUDY_FILE = "study.json"
+#: the schemes of the paper's figures
+PAPER_SCHEMES = ("vanilla", "DA", "FA", "EA")
+
+#: paper study, by size: student sizes N, MF time T, frames, replicates, backend
+_PAPER = {
+    "smoke": dict(N=(5, 10, 20), T=2.0, frames=4, seeds=2, backend="numpy"),
+    "small": dict(N=(5, 10, 50, 100, 500, 1000), T=10.0, frames=10, seeds=3, backend="numba"),
+    "full": dict(N=(5, 10, 50, 100, 500, 1000, 5000), T=paper.SETTINGS["T"], frames=20,
+                 seeds=10, backend="numba"),
+}
+#: mf-vs-sgd study, by size: SGD sizes N, reference size N_ref and MF time step, MF time T,
+#: frames (T·N and T/dt multiples of it, so that the frames' times match), replicates, backend
+_MF_VS_SGD = {
+    "smoke": dict(N=(10, 20, 40), N_ref=200, dt=0.005, T=1.0, frames=5, seeds=2,
+                  backend="numpy"),
+    "small": dict(N=(10, 20, 50, 100, 200, 500, 1000), N_ref=2000, dt=0.002, T=2.0, frames=10,
+                  seeds=3, backend="numba"),
+    "full": dict(N=(10, 20, 50, 100, 200, 500, 1000, 2000, 5000), N_ref=20000, dt=0.002, T=5.0,
+                 frames=10, seeds=10, backend="numba"),
+}
+
+
+def _paper_study(size: dict) -> tuple[dict, dict]:
+    base = {"run.T": size["T"], "run.frames": size["frames"], "run.backend": size["backend"],
+            "init.law": "SI", "run.noise": "EG"}
+    grid = {"problem.teacher": list(paper.TEACHERS), "run.scheme": list(PAPER_SCHEMES),
+            "init.N": list(size["N"])}
+    return base, grid
+
+
+def _mf_vs_sgd_study(size: dict) -> tuple[dict, list]:
+    base = {"problem.teacher": "arbitrary", "problem.beta": 0.0, "run.scheme": "vanilla",
+            "run.T": size["T"], "run.frames": size["frames"], "run.backend": size["backend"],
+            "init.law": "SI"}
+    grid = [{"run.dynamics": ["sgd"], "init.N": list(size["N"])},
+            {"run.dynamics": ["mf"], "init.N": [size["N_ref"]], "run.dt": [size["dt"]],
+             "run.integrator": ["heun"]}]
+    return base, grid
+
+
+def definition(study: str, size: str) -> tuple[dict, object, int]:
+    """``(base config, grid, replicates)`` of the built-in ``study`` at ``size``."""
+    if study not in STUDIES:
+        raise ValueError(f"study must be one of {list(STUDIES)}, got {study!r}")
+    if size not in SIZES:
+        raise ValueError(f"size (--size) must be one of {list(SIZES)}, got {size!r}")
+    table, build = {"paper": (_PAPER, _paper_study),
+                    "mf-vs-sgd": (_MF_VS_SGD, _mf_vs_sgd_study)}[study]
+    base, grid = build(table[size])
+    return base, grid, table[size]["seeds"]
+
+
+def run_study(study: str, size: str, out_dir, **sweep_options) -> Sweep:
+    """Run the built-in ``study`` at ``size`` into ``out_dir`` (options of
+    :func:`wgflow.sweep.run_sweep`: ``executor``, ``progress``, ``threads_per_worker``)."""
+    base, grid, seeds = definition(study, size)
+    out = Path(out_dir)
+    if read_study(out) not in (None, {"study": study, "size": size}):
+        raise ValueError(f"{out} holds another study ({read_study(out)}); choose another "
+                         "output directory")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / STUDY_FILE).write_text(json.dumps({"study": study, "size": size}), encoding="utf-8")
+    return run_sweep(base, grid, out, seeds=seeds, **sweep_options)
+
+
+def read_study(directory) -> dict | None:
+    """``{"study", "size"}`` of the study in ``directory``, ``None`` for a plain sweep."""
+    path = Path(directory) / STUDY_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
