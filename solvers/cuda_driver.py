@@ -12,10 +12,16 @@ would leave non-finite particles is not applied, and no later step of the call r
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from numba import config, cuda
 
 from .cuda_kernels import NO_FAILURE, kernels_for
+
+# Small grids are intended here (the per-sample coefficients of a minibatch, small SGD runs):
+# numba-cuda's warning for grids under 128 blocks would only be noise.
+warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in GPU under-utili")
 
 #: threads per block of every launch (results do not depend on it); numba's simulator runs a
 #: Python thread per GPU thread, so there small blocks waste less

@@ -12,7 +12,13 @@ import pytest
 
 from wgflow import config, load, paper, save, simulate
 from wgflow.cli import main
-from wgflow.storage import checkpoint_path, read_checkpoint, write_checkpoint
+from wgflow.storage import (
+    TrajectoryFile,
+    checkpoint_path,
+    read_checkpoint,
+    read_parameters,
+    write_checkpoint,
+)
 
 SMALL = ["run.T=2", "init.N=12", "run.frames=4", "run.scheme=FA"]
 
@@ -168,6 +174,37 @@ def test_killed_run_resumes_bitwise(tmp_path):
     for k in b.observables:
         np.testing.assert_array_equal(a.observables[k], b.observables[k])
     assert a.status == "complete" and len(a.times) == 41
+
+
+@pytest.mark.parametrize("backend", ["numba", "cuda"])
+def test_interrupted_run_resumes_bitwise_on_the_compiled_backends(tmp_path, monkeypatch,
+                                                                    backend):
+    """In-process interrupt after 7 frames (the subprocess kill above uses the numpy backend:
+    the compiled ones finish too fast to be killed reliably); cuda runs on the simulator."""
+    options = ["--quiet", "--set", "init.N=8", "--set", "run.T=2", "--set", "run.frames=8",
+               "--set", "output.checkpoint_every=3", "--set", f"run.backend={backend}",
+               "--set", "run.scheme=DA", "--set", "problem.beta=1e-3"]
+    killed, whole = tmp_path / "killed.h5", tmp_path / "whole.h5"
+    assert main(["run", "--out", str(whole), *options]) == 0
+    appended, append = [], TrajectoryFile.append
+
+    def interrupted(self, frame):
+        if len(appended) == 7:
+            raise KeyboardInterrupt
+        appended.append(frame.step)
+        append(self, frame)
+
+    monkeypatch.setattr(TrajectoryFile, "append", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(["run", "--out", str(killed), *options])
+    monkeypatch.undo()
+    assert read_parameters(killed)["status"] == "running" and read_checkpoint(killed)[1] == 7
+    assert main(["resume", str(killed), "--quiet"]) == 0
+    a, b = load(killed), load(whole)
+    assert len(a.times) == len(b.times) == 9 and a.status == "complete"
+    np.testing.assert_array_equal(a.particles, b.particles)
+    for k in b.observables:
+        np.testing.assert_array_equal(a.observables[k], b.observables[k])
 
 
 def test_stale_checkpoint_and_foreign_files_are_refused(tmp_path, small_run, capsys):
