@@ -1,10 +1,13 @@
 """Runs users keep: the H5MD file, load/save, config checks, resume after a kill, info, plots."""
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import h5py
 import numpy as np
@@ -141,6 +144,15 @@ def test_info_and_plot(small_run, tmp_path, capsys):
         assert p.stat().st_size > 5000 and p.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_plot_draws_what_was_recorded(tmp_path):
+    problem = paper.problem("arbitrary")
+    res = simulate(problem, paper.student_init(problem, 5), dynamics="sgd", T=0.5,
+                   observables=("distance_to_EG",))
+    save(res, tmp_path / "saved.h5")
+    assert main(["plot", str(tmp_path / "saved.h5"), "--out", str(tmp_path / "figs")]) == 0
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["distance_to_EG.png"]
+
+
 KILL_RUN = ["--set", "init.N=200", "--set", "run.T=20", "--set", "run.frames=40",
             "--set", "output.checkpoint_every=2", "--set", "run.backend=numpy",
             "--set", "run.scheme=DA"]
@@ -199,7 +211,14 @@ def test_interrupted_run_resumes_bitwise_on_the_compiled_backends(tmp_path, monk
         main(["run", "--out", str(killed), *options])
     monkeypatch.undo()
     assert read_parameters(killed)["status"] == "running" and read_checkpoint(killed)[1] == 7
-    assert main(["resume", str(killed), "--quiet"]) == 0
+    with h5py.File(killed, "r+") as h5:  # as if it had started under another numba
+        stored = json.loads(h5["parameters/versions"][()])
+        del h5["parameters/versions"]
+        h5["parameters"].create_dataset("versions", data=json.dumps({**stored, "numba": "0.1"}))
+    with warnings.catch_warnings(record=True) as caught:  # pytest.warns would re-emit the
+        warnings.simplefilter("always")                  # simulator's overflow warnings
+        assert main(["resume", str(killed), "--quiet"]) == 0
+    assert any(re.search(r"numba 0\.1 → .*last bits", str(w.message)) for w in caught)
     a, b = load(killed), load(whole)
     assert len(a.times) == len(b.times) == 9 and a.status == "complete"
     np.testing.assert_array_equal(a.particles, b.particles)

@@ -168,15 +168,16 @@ def _plot(args) -> int:
     out = Path(args.out) if args.out else Path(args.file).with_suffix("")
     out.mkdir(parents=True, exist_ok=True)
     basis = storage.read_eg_basis(args.file)
-    figures = {"risk.png": lambda: plots.risk(result)}
+    figures = {}
+    if "risk" in result.observables:
+        figures["risk.png"] = lambda: plots.risk(result)
+    if "distance_to_EG" in result.observables:
+        figures["distance_to_EG.png"] = lambda: plots.distance_to_EG(result)
     if basis is not None:
         figures.update({
-            "distance_to_EG.png": lambda: plots.distance_to_EG(result),
             "particles_3d.png": lambda: plots.particles_3d(result, basis),
             "particles_edge_on.png": lambda: plots.particles_edge_on(result, basis)})
     for name, draw in figures.items():
-        if name == "risk.png" and "risk" not in result.observables:
-            continue
         ax = draw()
         ax.figure.savefig(out / name, dpi=120, bbox_inches="tight")
         plt.close(ax.figure)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 
 from . import config as configuration
 from .dynamics import FlowCursor, cursor, frames, prepare
@@ -18,6 +19,7 @@ from .storage import (
     checkpoint_path,
     read_checkpoint,
     read_parameters,
+    versions,
     write_checkpoint,
 )
 
@@ -80,6 +82,13 @@ def resume_file(path, progress: bool = True) -> str:
         raise ValueError(f"{path} has no checkpoint to resume from (killed before its first "
                          "checkpoint?); start it again with `wgflow run`")
     start, n_frames = read_checkpoint(path)
+    changed = {k: (v, versions()[k]) for k, v in params["versions"].items()
+               if versions().get(k) != v}
+    if changed:
+        warnings.warn(f"resuming {path} with other library versions than it started with "
+                      f"({', '.join(f'{k} {a} → {b}' for k, (a, b) in changed.items())}): the "
+                      "frames after the checkpoint may differ from an uninterrupted run in the "
+                      "last bits", stacklevel=2)
     problem, init, options = configuration.build(config)
     run, _ = prepare(problem, init, **options)
     if json.loads(json.dumps(run.config)) != params["run_config"]:

@@ -42,7 +42,8 @@ _STR = h5py.string_dtype()
 _RNG_FIELDS = ("data_rng", "move_rng")
 
 
-def _versions() -> dict:
+def versions() -> dict:
+    """The versions of wgflow and the libraries its results depend on."""
     import numba
     import scipy
 
@@ -106,7 +107,7 @@ class TrajectoryFile:
         par.create_dataset("config", data=json.dumps(config), dtype=_STR)
         par.create_dataset("run_config", data=json.dumps(run_config), dtype=_STR)
         par.create_dataset("seeds", data=json.dumps(seeds), dtype=_STR)
-        par.create_dataset("versions", data=json.dumps(_versions()), dtype=_STR)
+        par.create_dataset("versions", data=json.dumps(versions()), dtype=_STR)
         if symmetry is not None:  # the defining generators (a Lie generator for SO(2))
             group = symmetry.group
             gens = getattr(group, "generators", None)
