@@ -26,9 +26,12 @@ warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in 
 #: threads per block of every launch (results do not depend on it); numba's simulator runs a
 #: Python thread per GPU thread, so there small blocks waste less
 THREADS_PER_BLOCK = 32 if config.ENABLE_CUDASIM else 128
-#: the particle sum of the forward pass runs in at most this many chunks of at least
-#: ``MIN_CHUNK`` particles, whose ``(chunks, M, c)`` partials take at most ``PARTIAL_BYTES``
-MAX_CHUNKS, MIN_CHUNK, PARTIAL_BYTES = 256, 32, 1 << 28
+#: The sums over particles (forward pass) and over samples (backward pass) run in chunks, one
+#: thread per chunk and lane (sample or particle), the chunks' partial sums then added in order.
+#: Chunks: enough for about ``TARGET_THREADS`` threads per launch (fewer on the simulator), of
+#: ``MIN_CHUNK`` to ``MAX_CHUNK`` items, with partial sums of at most ``PARTIAL_BYTES``.
+TARGET_THREADS = 1 if config.ENABLE_CUDASIM else 1 << 18
+MIN_CHUNK, MAX_CHUNK, PARTIAL_BYTES = 32, 4096, 1 << 28
 
 
 def to_device(theta: np.ndarray):
@@ -36,29 +39,26 @@ def to_device(theta: np.ndarray):
     return cuda.to_device(np.ascontiguousarray(theta))
 
 
-def chunk_size(n: int, samples: int, c: int, itemsize: int) -> int:
-    """Particles per chunk of the forward sum: a function of the sizes alone."""
-    n_chunks = max(1, min(MAX_CHUNKS, -(-n // MIN_CHUNK),
-                          PARTIAL_BYTES // max(1, samples * c * itemsize)))
-    return -(-n // n_chunks)
+def chunk_size(items: int, lanes: int, width: int, itemsize: int) -> int:
+    """Items per chunk of a sum over ``items`` done for ``lanes`` lanes, with partials
+    ``(chunks, lanes, width)``: a function of the sizes alone, never of the launch."""
+    wanted = max(-(-TARGET_THREADS // max(1, lanes)), -(-items // MAX_CHUNK))
+    fits = PARTIAL_BYTES // max(1, lanes * width * itemsize)
+    return max(1, -(-items // max(1, min(-(-items // MIN_CHUNK), wanted, fits))))
 
 
 def _blocks(count: int) -> int:
     return max(1, -(-count // THREADS_PER_BLOCK))
 
 
-class _Forward:
-    """The forward sum over the particles for ``samples`` samples: chunk size and buffers."""
+class _ChunkedSum:
+    """A sum over ``items`` for ``lanes`` lanes: chunk size, partials ``(chunks, lanes, width)``
+    and the launch grid (lanes × chunks)."""
 
-    def __init__(self, kernels, n, samples, dtype):
-        self.chunk = chunk_size(n, samples, kernels.c, np.dtype(dtype).itemsize)
-        self.partial = cuda.device_array((-(-n // self.chunk), samples, kernels.c), dtype)
-        self.grid = (_blocks(samples), self.partial.shape[0])
-        self.n = kernels.real(n)
-
-    def __call__(self, kernels, theta, x):
-        kernels.forward_partials[self.grid, THREADS_PER_BLOCK](theta, x, self.chunk,
-                                                               self.partial)
+    def __init__(self, items, lanes, width, dtype):
+        self.chunk = chunk_size(items, lanes, width, np.dtype(dtype).itemsize)
+        self.partial = cuda.device_array((max(1, -(-items // self.chunk)), lanes, width), dtype)
+        self.grid = (_blocks(lanes), self.partial.shape[0])
 
 
 def _kernels(spec, theta):
@@ -69,12 +69,12 @@ def network_output(spec, theta, x) -> np.ndarray:
     """``Φ_μ(x_m) = (1/N) Σ_i σ_*(x_m, θ_i)``: ``(M, c)`` host array, in ``theta``'s dtype."""
     theta_d = to_device(theta)
     x_d = cuda.to_device(np.ascontiguousarray(x, dtype=theta_d.dtype))
-    kernels = _kernels(spec, theta_d)
-    forward = _Forward(kernels, theta_d.shape[0], x_d.shape[0], theta_d.dtype)
-    forward(kernels, theta_d, x_d)
-    model = cuda.device_array((x_d.shape[0], kernels.c), theta_d.dtype)
-    kernels.network_sum[_blocks(x_d.shape[0]), THREADS_PER_BLOCK](forward.partial, forward.n,
-                                                                  model)
+    kernels, (n, m) = _kernels(spec, theta_d), (theta_d.shape[0], x_d.shape[0])
+    forward = _ChunkedSum(n, m, kernels.c, theta_d.dtype)
+    kernels.forward_partials[forward.grid, THREADS_PER_BLOCK](theta_d, x_d, forward.chunk,
+                                                              forward.partial)
+    model = cuda.device_array((m, kernels.c), theta_d.dtype)
+    kernels.network_sum[_blocks(m), THREADS_PER_BLOCK](forward.partial, kernels.real(n), model)
     return model.copy_to_host()
 
 
@@ -83,9 +83,11 @@ def vjp(spec, theta, x, u, w) -> np.ndarray:
     theta_d = to_device(theta)
     x_d = cuda.to_device(np.ascontiguousarray(x, dtype=theta_d.dtype))
     coef = cuda.to_device(np.ascontiguousarray(np.asarray(w)[:, None] * u, dtype=theta_d.dtype))
-    out = cuda.device_array_like(theta_d)
-    _kernels(spec, theta_d).gradient[_blocks(theta_d.shape[0]), THREADS_PER_BLOCK](
-        theta_d, x_d, coef, out)
+    kernels, out = _kernels(spec, theta_d), cuda.device_array_like(theta_d)
+    backward = _ChunkedSum(x_d.shape[0], theta_d.shape[0], kernels.dim, theta_d.dtype)
+    kernels.gradient_partials[backward.grid, THREADS_PER_BLOCK](theta_d, x_d, coef,
+                                                                backward.chunk, backward.partial)
+    kernels.gradient[_blocks(theta_d.shape[0]), THREADS_PER_BLOCK](backward.partial, out)
     return out.copy_to_host()
 
 
@@ -112,7 +114,8 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     key, first_step, basis, amps = noise or (0, 0, np.zeros((dim, 0)), np.zeros(len(scales) - 1))
     basis = cuda.to_device(np.ascontiguousarray(basis, dtype=np.float64))
     samples, b = xo.shape[1], ys.shape[1]
-    forward = _Forward(kernels, n, samples, dtype)
+    forward = _ChunkedSum(n, samples, kernels.c, dtype)
+    backward = _ChunkedSum(samples, n, dim, dtype)
     model, coef = (cuda.device_array((samples, kernels.c), dtype) for _ in range(2))
     buffers = (theta_d, cuda.device_array_like(theta_d))
     stage_point, v0 = cuda.device_array_like(theta_d), cuda.device_array_like(theta_d)
@@ -120,12 +123,17 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
 
     def velocity_stage(k, point, base, stage, out):
         s = k if xo.shape[0] > 1 else 0
-        forward(kernels, point, xo[s])
+        x = xo[s]
+        kernels.forward_partials[forward.grid, THREADS_PER_BLOCK](point, x, forward.chunk,
+                                                                  forward.partial)
         kernels.coefficients[_blocks(b), THREADS_PER_BLOCK](
-            forward.partial, forward.n, ys[s], ws[s], rho_out, wg, bool(orbit.average), model,
-            coef)
+            forward.partial, kernels.real(n), ys[s], ws[s], rho_out, wg, bool(orbit.average),
+            model, coef)
+        kernels.gradient_partials[backward.grid, THREADS_PER_BLOCK](point, x, coef,
+                                                                    backward.chunk,
+                                                                    backward.partial)
         kernels.update[_blocks(n), THREADS_PER_BLOCK](
-            point, base, xo[s], coef, float(tau), float(scales[k + stage // 2]), proj,
+            point, base, backward.partial, float(tau), float(scales[k + stage // 2]), proj,
             float(dt), np.uint64(key), int(first_step) + k, basis, float(amps[k]), stage, k,
             v0, out, failed)
 

@@ -11,13 +11,15 @@ Scalar code, one thread per work item; the GPU runs threads side by side as the 
 - ``coefficients`` (one thread per batch sample ``m``): the model on the orbit samples
   ``ρ_g x_m``, the residual and the upstream coefficients ``coef[gB + m] (c,)`` of the scheme's
   group sum, exactly as in :mod:`solvers.compiled_flow`;
-- ``gradient`` / ``update`` (one thread per particle): ``Σ_s J_θ σ_*(x_s, θ_i)ᵀ coef_s`` in
-  sample order; ``update`` goes on to the velocity ``v = −ς(∇ + 2τθ)`` (times ``P`` for the
-  equivariant architecture), the counter-based noise (:mod:`solvers.counter_rng`) and one
-  Euler or Heun stage, and records the first step that leaves non-finite particles.
+- ``gradient_partials`` (grid: particles × sample chunks): thread ``(i, q)`` sums
+  ``J_θ σ_*(x_s, θ_i)ᵀ coef_s`` over the samples of chunk ``q``, in order;
+- ``gradient`` adds the chunks in order; ``update`` (one thread per particle) does too, then
+  forms the velocity ``v = −ς(∇ + 2τθ)`` (times ``P`` for the equivariant architecture), draws
+  the counter-based noise (:mod:`solvers.counter_rng`), takes one Euler or Heun stage and
+  records the first step that leaves non-finite particles.
 
-Every sum runs in an order fixed by the problem's sizes (the chunk partition depends on ``N``
-and the number of samples), never by the block size: results do not depend on the launch
+Every sum runs in an order fixed by the problem's sizes (the chunk partitions depend on ``N``
+and the number of samples only), never by the block size: results do not depend on the launch
 configuration. Kernels are built per unit and dtype (:func:`kernels_for`): the layer table,
 sizes and activation are compile-time constants, so every per-thread buffer is a local array.
 """
@@ -145,16 +147,30 @@ def kernels_for(spec: UnitSpec, dtype: str) -> SimpleNamespace:
                 for j in range(n_in):
                     g[j] = g_next[j]
 
-    @cuda.jit(device=True, inline=True)
-    def particle_gradient(theta, i, x, coef, th, grad):
-        """``th = θ_i`` and ``grad = Σ_s J_θ σ_*(x_s, θ_i)ᵀ coef_s``, samples in order."""
+    @cuda.jit
+    def gradient_partials(theta, x, coef, chunk, partial):
+        """``partial[q, i] = Σ_{s ∈ chunk q} J_θ σ_*(x_s, θ_i)ᵀ coef_s``, samples in order."""
+        i, q = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x, cuda.blockIdx.y
+        if i >= theta.shape[0]:
+            return
+        th, grad = cuda.local.array(dim, scalar), cuda.local.array(dim, scalar)
         h, dh = cuda.local.array(rows, scalar), cuda.local.array(rows, scalar)
         g, g_next = cuda.local.array(width, scalar), cuda.local.array(width, scalar)
         for k in range(dim):
             th[k] = theta[i, k]
             grad[k] = zero
-        for s in range(x.shape[0]):
+        for s in range(q * chunk, min(x.shape[0], (q + 1) * chunk)):
             add_gradient(th, x, s, coef, h, dh, g, g_next, grad)
+        for k in range(dim):
+            partial[q, i, k] = grad[k]
+
+    @cuda.jit(device=True, inline=True)
+    def gradient_at(partial, i, k):
+        """``Σ_q partial[q, i, k]``, chunks in order."""
+        acc = zero
+        for q in range(partial.shape[0]):
+            acc += partial[q, i, k]
+        return acc
 
     @cuda.jit(device=True, inline=True)
     def model_at(partial, s, n, model):
@@ -214,17 +230,14 @@ def kernels_for(spec: UnitSpec, dtype: str) -> SimpleNamespace:
                 coef[g * b + m, i] = wg[g] * w[m] * u
 
     @cuda.jit
-    def gradient(theta, x, coef, out):
+    def gradient(partial, out):
         i = cuda.grid(1)
-        if i >= theta.shape[0]:
-            return
-        th, grad = cuda.local.array(dim, scalar), cuda.local.array(dim, scalar)
-        particle_gradient(theta, i, x, coef, th, grad)
-        for k in range(dim):
-            out[i, k] = grad[k]
+        if i < out.shape[0]:
+            for k in range(dim):
+                out[i, k] = gradient_at(partial, i, k)
 
     @cuda.jit
-    def update(theta, base, x, coef, tau, scale, proj, dt, key, noise_step, basis, amp, stage,
+    def update(theta, base, partial, tau, scale, proj, dt, key, noise_step, basis, amp, stage,
                step, v0, out, failed):
         """Stage 0 (Euler): ``out = base + dt·v(θ) + ξ``; stage 1 (Heun predictor): the same,
         keeping ``v0 = v(θ)``; stage 2 (Heun corrector): ``out = base + dt(v0 + v(θ))/2 + ξ``.
@@ -234,11 +247,10 @@ def kernels_for(spec: UnitSpec, dtype: str) -> SimpleNamespace:
         i, n = cuda.grid(1), theta.shape[0]
         if i >= n or failed[0] < step:
             return
-        th, grad = cuda.local.array(dim, scalar), cuda.local.array(dim, scalar)
-        v, z = cuda.local.array(dim, scalar), cuda.local.array(dim, np.float64)
-        particle_gradient(theta, i, x, coef, th, grad)
+        grad, v = cuda.local.array(dim, scalar), cuda.local.array(dim, scalar)
+        z = cuda.local.array(dim, np.float64)
         for k in range(dim):
-            grad[k] = -scale * (grad[k] + 2.0 * tau * th[k])
+            grad[k] = -scale * (gradient_at(partial, i, k) + 2.0 * tau * theta[i, k])
         for k in range(dim):
             if proj.shape[0] > 0:
                 acc = zero
@@ -268,5 +280,5 @@ def kernels_for(spec: UnitSpec, dtype: str) -> SimpleNamespace:
             cuda.atomic.min(failed, 0, step)
 
     return SimpleNamespace(forward_partials=forward_partials, network_sum=network_sum,
-                           coefficients=coefficients, gradient=gradient, update=update,
-                           dim=dim, c=c, real=real)
+                           coefficients=coefficients, gradient_partials=gradient_partials,
+                           gradient=gradient, update=update, dim=dim, c=c, real=real)

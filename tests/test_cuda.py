@@ -36,10 +36,12 @@ requires_gpu = pytest.mark.skipif(
 
 @pytest.fixture(autouse=True)
 def small_launches(monkeypatch):
-    """Blocks of 32 threads and chunks of at least 8 particles, so that the small cases have
-    partial blocks and several chunks, one of them partial."""
+    """Blocks of 32 threads and chunks of at least 8 items, targeting 64 threads per launch, so
+    that the small cases have partial blocks and several chunks of particles (forward) and of
+    samples (backward), one of them partial."""
     monkeypatch.setattr(driver, "THREADS_PER_BLOCK", 32)
     monkeypatch.setattr(driver, "MIN_CHUNK", 8)
+    monkeypatch.setattr(driver, "TARGET_THREADS", 64)
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
@@ -57,13 +59,20 @@ def test_kernels_match_numpy_reference(kind, activation, dtype, rng):
         assert _relative_error(grad, layered.vjp(unit.spec, theta, x, u, w)) <= tol
 
 
-def test_chunks_cover_the_particles_once():
-    for n in (1, 7, 8, 33, 10**6):
-        for samples in (1, 20, 10**6):
-            chunk = driver.chunk_size(n, samples, 2, 8)
-            n_chunks = -(-n // chunk)
-            assert 1 <= n_chunks <= driver.MAX_CHUNKS and (n_chunks - 1) * chunk < n
-            assert n_chunks * samples * 2 * 8 <= max(driver.PARTIAL_BYTES, samples * 16)
+def test_chunks_partition_every_sum(monkeypatch):
+    monkeypatch.setattr(driver, "TARGET_THREADS", 1 << 18)
+    monkeypatch.setattr(driver, "MIN_CHUNK", 32)
+    assert driver.chunk_size(37, 11, 1, 8) == 19  # two chunks of at least MIN_CHUNK / 2
+    assert driver.chunk_size(10**5, 10**5, 1, 4) == 4000  # chunks of at most MAX_CHUNK
+    assert driver.chunk_size(10**6, 40, 2, 4) == 153  # a minibatch: 6554 chunks, 2¹⁸ threads
+    assert driver.chunk_size(0, 40, 2, 4) == 1  # no samples: one empty chunk
+    for items in (1, 7, 8, 33, 10**6):
+        for lanes in (1, 20, 10**6):
+            chunk = driver.chunk_size(items, lanes, 2, 8)
+            chunks = -(-items // chunk)
+            assert chunk >= 1 and (chunks - 1) * chunk < items  # every chunk holds an item
+            assert chunk <= max(driver.MAX_CHUNK, -(-items // chunks))
+            assert chunks * lanes * 2 * 8 <= max(driver.PARTIAL_BYTES, lanes * 16)
 
 
 def test_device_normals_match_the_numpy_reference():
@@ -214,9 +223,10 @@ _COMPILE_SCRIPT = textwrap.dedent("""
             "forward_partials": (a2, a2, int64, a3),
             "network_sum": (a3, real, a2),
             "coefficients": (a3, real, a2, a1, a3, a1, boolean, a2, a2),
-            "gradient": (a2, a2, a2, a2),
-            "update": (a2, a2, a2, a2, float64, float64, a2, float64, uint64, int64, f2,
-                       float64, int64, int64, a2, a2, i1),
+            "gradient_partials": (a2, a2, a2, int64, a3),
+            "gradient": (a3, a2),
+            "update": (a2, a2, a3, float64, float64, a2, float64, uint64, int64, f2, float64,
+                       int64, int64, a2, a2, i1),
         }
 
     units = [Perceptron(3, 2, a) for a in sys.argv[1].split(",")]
@@ -226,8 +236,8 @@ _COMPILE_SCRIPT = textwrap.dedent("""
         for unit in units:
             kernels = kernels_for(unit.spec, dtype)
             for name, sig in signatures(dtype).items():
-                if unit.spec.activation != "tanh" and name != "update":
-                    continue  # update holds every device function
+                if unit.spec.activation != "tanh" and name != "gradient_partials":
+                    continue  # it holds every device function of the unit
                 ptx, _ = cuda.compile_ptx(getattr(kernels, name).py_func, sig, cc=(9, 0))
                 if ".target sm_90" in ptx:
                     compiled.append([dtype, unit.spec.activation, len(unit.spec.layers), name])
@@ -252,9 +262,10 @@ def test_every_kernel_compiles_for_an_H100():
                           cwd=os.path.dirname(os.path.dirname(solvers.__file__)))
     assert done.returncode == 0, done.stderr
     compiled = {tuple(row) for row in json.loads(done.stdout)}
-    kernels = {"forward_partials", "network_sum", "coefficients", "gradient", "update"}
+    kernels = {"forward_partials", "network_sum", "coefficients", "gradient_partials",
+               "gradient", "update"}
     for dtype in ("float64", "float32"):
-        assert {(dtype, a, 2, "update") for a in ACTIVATIONS} <= compiled
+        assert {(dtype, a, 2, "gradient_partials") for a in ACTIVATIONS} <= compiled
         assert {(dtype, "tanh", 3, name) for name in kernels} <= compiled  # MLP unit
         assert {(dtype, "tanh", 2, name) for name in kernels} <= compiled
 
