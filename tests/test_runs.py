@@ -72,6 +72,12 @@ def test_save_load_round_trip(tmp_path):
     for k in res.observables:
         np.testing.assert_array_equal(back.observables[k], res.observables[k])
     assert back.config == res.config and back.seeds == res.seeds and back.status == res.status
+    for frames in (slice(-1, None), slice(2, 5), slice(None, None, 3)):  # parts of the file
+        part = load(tmp_path / "r.h5", frames=frames)
+        np.testing.assert_array_equal(part.particles, res.particles[frames])
+        np.testing.assert_array_equal(part.steps, res.steps[frames])
+        for k in res.observables:
+            np.testing.assert_array_equal(part.observables[k], res.observables[k][frames])
 
 
 def test_config_default_is_valid_toml_of_the_defaults(capsys):

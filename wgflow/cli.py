@@ -142,16 +142,16 @@ def _resume(args) -> int:
 
 def _info(args) -> int:
     params = storage.read_parameters(args.file)
-    result = storage.load(args.file)
+    result = storage.load(args.file, frames=slice(-1, None))  # not the whole trajectory
     run = params["run_config"]
     print(f"file: {args.file}")
     print(f"status: {params['status']}" + (f" ({params['message']})" if params["message"] else ""))
     print(f"scheme: {run['scheme']}, dynamics: {run['dynamics']}, N = {run['N']}, "
           f"backend: {run['backend']} ({run['dtype']})")
-    if len(result.times) == 0:
+    if params["frames"] == 0:
         print("frames: 0")
     else:
-        print(f"frames: {len(result.times)}, step {result.steps[-1]}, "
+        print(f"frames: {params['frames']}, step {result.steps[-1]}, "
               f"t = {result.times[-1]:.4g} of T = {run['T']:.4g}")
         for name, values in result.observables.items():
             print(f"{name}: {values[-1]:.6g}")

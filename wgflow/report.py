@@ -71,9 +71,9 @@ def _mean_std(values) -> tuple[float, float]:
     return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
-def _complete(sweep) -> list:
-    """``(entry, result)`` of every complete run, in plan order."""
-    return [(e, sweep.load(e)) for e in sweep.runs if e["status"] == "complete"]
+def _complete(sweep, frames: slice) -> list:
+    """``(entry, result)`` of every complete run (its ``frames``), in plan order."""
+    return [(e, sweep.load(e, frames)) for e in sweep.runs if e["status"] == "complete"]
 
 
 def _summary_rows(runs, extra=None) -> list[dict]:
@@ -338,13 +338,15 @@ def write_report(directory) -> list[Path]:
     """Write the report of the sweep or study in ``directory``; return the files written."""
     sweep = read_sweep(directory)
     study = read_study(directory)
-    runs = _complete(sweep)
+    kind = study["study"] if study else None
+    # final values only, except where frames are matched in time: a full study's runs together
+    # would not fit in memory
+    runs = _complete(sweep, slice(None) if kind == "mf-vs-sgd" else slice(-1, None))
     if not runs:
         raise ValueError(f"{directory} has no complete run yet; run the sweep first")
     out = sweep.directory / "report"
     out.mkdir(exist_ok=True)
     written = []
-    kind = study["study"] if study else None
     if kind == "paper":
         summary, extra = _paper_report(sweep, runs, out, written)
     elif kind == "mf-vs-sgd":

@@ -191,13 +191,14 @@ def read_checkpoint(path):
 
 
 def read_parameters(path) -> dict:
-    """The JSON parameters and status of a run file."""
+    """The JSON parameters, status and number of frames of a run file."""
     with h5py.File(path, "r") as h5:
         if "parameters/run_config" not in h5 or "particles/student/position" not in h5:
             raise ValueError(f"{path} is not a wgflow trajectory file")
         par = h5["parameters"]
         out = {k: json.loads(par[k][()]) for k in ("config", "run_config", "seeds", "versions")}
-        out.update(status=str(par.attrs["status"]), message=str(par.attrs["message"]))
+        out.update(status=str(par.attrs["status"]), message=str(par.attrs["message"]),
+                   frames=h5["particles/student/position/step"].shape[0])
         return out
 
 
@@ -208,14 +209,16 @@ def read_eg_basis(path):
         return None if basis is None else basis[()]
 
 
-def load(path) -> Result:
-    """The :class:`Result` stored in ``path`` (the one :func:`wgflow.simulate` returned)."""
+def load(path, frames: slice = slice(None)) -> Result:
+    """The :class:`Result` stored in ``path`` (the one :func:`wgflow.simulate` returned), or the
+    frames ``frames`` of it (a slice: ``slice(-1, None)`` reads the last frame only)."""
     params = read_parameters(path)
     with h5py.File(path, "r") as h5:
         pos = h5["particles/student/position"]
+        sel = slice(*frames.indices(params["frames"]))
         teacher = h5.get("particles/teacher/position/value")
-        return Result(times=pos["time"][()], steps=pos["step"][()], particles=pos["value"][()],
-                      observables={k: g["value"][()] for k, g in h5["observables"].items()},
+        return Result(times=pos["time"][sel], steps=pos["step"][sel], particles=pos["value"][sel],
+                      observables={k: g["value"][sel] for k, g in h5["observables"].items()},
                       config=params["run_config"], seeds=params["seeds"],
                       teacher=None if teacher is None else teacher[()], status=params["status"])
 

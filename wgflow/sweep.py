@@ -61,9 +61,10 @@ class Sweep:
         return configuration.checked({**self.description["base"], **entry["params"],
                                       **entry["seeds"]})
 
-    def load(self, entry: dict) -> Result:
-        """The :class:`Result` stored for the run ``entry``."""
-        return load(self.directory / entry["path"])
+    def load(self, entry: dict, frames: slice = slice(None)) -> Result:
+        """The :class:`Result` stored for the run ``entry`` (its ``frames`` only, as
+        :func:`wgflow.storage.load`)."""
+        return load(self.directory / entry["path"], frames)
 
     def counts(self) -> dict:
         """``{status: number of runs}``."""
