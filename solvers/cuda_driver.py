@@ -4,10 +4,11 @@ kernels (:mod:`solvers.compiled_layered`, :mod:`solvers.compiled_flow`), launchi
 missing when no GPU is usable.
 
 ``advance`` takes the particles as a host array (updated in place, as on the CPU) or as a device
-array (:func:`to_device`), which then stays on the device: the caller copies it back when it
-needs the particles (once per recorded frame). A call uploads its batches once, draws the noise
-on the device, double-buffers the particles and reads back one flag at its end; a step that
-would leave non-finite particles is not applied, and no later step of the call runs.
+array (:func:`to_device`), which then stays on the device: :class:`ResidentParticles` keeps a
+run's particles there, the host getting a copy once per chunk (at most a frame). A call uploads
+its batches once, draws the noise on the device, double-buffers the particles and reads back one
+flag at its end; a step that would leave non-finite particles is not applied, and no later step
+of the call runs.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from numba import config, cuda
 from .cuda_kernels import NO_FAILURE, kernels_for
 
 # Small grids are intended here (the per-sample coefficients of a minibatch, small SGD runs):
-# numba-cuda's warning for grids under 128 blocks would only be noise.
-warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in GPU under-utili")
+# numba-cuda's warning for grids under 128 blocks (its text starts with a terminal escape)
+# would only be noise.
+warnings.filterwarnings("ignore", message=r".*Grid size \d+ will likely result in GPU under-")
 
 #: threads per block of every launch (results do not depend on it); numba's simulator runs a
 #: Python thread per GPU thread, so there small blocks waste less
@@ -29,9 +31,10 @@ THREADS_PER_BLOCK = 32 if config.ENABLE_CUDASIM else 128
 #: The sums over particles (forward pass) and over samples (backward pass) run in chunks, one
 #: thread per chunk and lane (sample or particle), the chunks' partial sums then added in order.
 #: Chunks: enough for about ``TARGET_THREADS`` threads per launch (fewer on the simulator), of
-#: ``MIN_CHUNK`` to ``MAX_CHUNK`` items, with partial sums of at most ``PARTIAL_BYTES``.
+#: ``MIN_CHUNK`` to ``MAX_CHUNK`` items, with partial sums of at most ``PARTIAL_BYTES``, and at
+#: most ``MAX_CHUNKS`` (the limit of a grid's second dimension).
 TARGET_THREADS = 1 if config.ENABLE_CUDASIM else 1 << 18
-MIN_CHUNK, MAX_CHUNK, PARTIAL_BYTES = 32, 4096, 1 << 28
+MIN_CHUNK, MAX_CHUNK, PARTIAL_BYTES, MAX_CHUNKS = 32, 4096, 1 << 28, 65535
 
 
 def to_device(theta: np.ndarray):
@@ -39,12 +42,20 @@ def to_device(theta: np.ndarray):
     return cuda.to_device(np.ascontiguousarray(theta))
 
 
+def _on_device(array, dtype=None):
+    """``array`` if it is on the device already, else a device copy (as ``dtype``)."""
+    if isinstance(array, np.ndarray) or not hasattr(array, "copy_to_host"):
+        return cuda.to_device(np.ascontiguousarray(array, dtype=dtype))
+    return array
+
+
 def chunk_size(items: int, lanes: int, width: int, itemsize: int) -> int:
     """Items per chunk of a sum over ``items`` done for ``lanes`` lanes, with partials
     ``(chunks, lanes, width)``: a function of the sizes alone, never of the launch."""
     wanted = max(-(-TARGET_THREADS // max(1, lanes)), -(-items // MAX_CHUNK))
     fits = PARTIAL_BYTES // max(1, lanes * width * itemsize)
-    return max(1, -(-items // max(1, min(-(-items // MIN_CHUNK), wanted, fits))))
+    chunks = max(1, min(-(-items // MIN_CHUNK), wanted, fits, MAX_CHUNKS))
+    return max(1, -(-items // chunks))
 
 
 def _blocks(count: int) -> int:
@@ -53,12 +64,14 @@ def _blocks(count: int) -> int:
 
 class _ChunkedSum:
     """A sum over ``items`` for ``lanes`` lanes: chunk size, partials ``(chunks, lanes, width)``
-    and the launch grid (lanes × chunks)."""
+    (zeros for an empty sum) and the launch grid (lanes × chunks)."""
 
     def __init__(self, items, lanes, width, dtype):
         self.chunk = chunk_size(items, lanes, width, np.dtype(dtype).itemsize)
-        self.partial = cuda.device_array((max(1, -(-items // self.chunk)), lanes, width), dtype)
-        self.grid = (_blocks(lanes), self.partial.shape[0])
+        shape = (max(1, -(-items // self.chunk)), lanes, width)
+        self.partial = (cuda.device_array(shape, dtype) if items
+                        else cuda.to_device(np.zeros(shape, dtype)))
+        self.grid = (_blocks(lanes), shape[0])
 
 
 def _kernels(spec, theta):
@@ -66,12 +79,13 @@ def _kernels(spec, theta):
 
 
 def network_output(spec, theta, x) -> np.ndarray:
-    """``Φ_μ(x_m) = (1/N) Σ_i σ_*(x_m, θ_i)``: ``(M, c)`` host array, in ``theta``'s dtype."""
-    theta_d = to_device(theta)
-    x_d = cuda.to_device(np.ascontiguousarray(x, dtype=theta_d.dtype))
-    kernels, (n, m) = _kernels(spec, theta_d), (theta_d.shape[0], x_d.shape[0])
+    """``Φ_μ(x_m) = (1/N) Σ_i σ_*(x_m, θ_i)``: ``(M, c)`` host array, in ``theta``'s dtype
+    (``theta``: host or device array)."""
+    theta_d = _on_device(theta)
+    x_d = cuda.to_device(np.ascontiguousarray(x, dtype=theta_d.dtype)[None])
+    kernels, (n, m) = _kernels(spec, theta_d), (theta_d.shape[0], x_d.shape[1])
     forward = _ChunkedSum(n, m, kernels.c, theta_d.dtype)
-    kernels.forward_partials[forward.grid, THREADS_PER_BLOCK](theta_d, x_d, forward.chunk,
+    kernels.forward_partials[forward.grid, THREADS_PER_BLOCK](theta_d, x_d, 0, forward.chunk,
                                                               forward.partial)
     model = cuda.device_array((m, kernels.c), theta_d.dtype)
     kernels.network_sum[_blocks(m), THREADS_PER_BLOCK](forward.partial, kernels.real(n), model)
@@ -79,22 +93,53 @@ def network_output(spec, theta, x) -> np.ndarray:
 
 
 def vjp(spec, theta, x, u, w) -> np.ndarray:
-    """``Σ_m w_m J_θ σ_*(x_m, θ_i)ᵀ u_m`` for every particle: ``(N, D)`` host array."""
-    theta_d = to_device(theta)
-    x_d = cuda.to_device(np.ascontiguousarray(x, dtype=theta_d.dtype))
+    """``Σ_m w_m J_θ σ_*(x_m, θ_i)ᵀ u_m`` for every particle: ``(N, D)`` host array
+    (``theta``: host or device array)."""
+    theta_d = _on_device(theta)
+    x_d = cuda.to_device(np.ascontiguousarray(x, dtype=theta_d.dtype)[None])
     coef = cuda.to_device(np.ascontiguousarray(np.asarray(w)[:, None] * u, dtype=theta_d.dtype))
     kernels, out = _kernels(spec, theta_d), cuda.device_array_like(theta_d)
-    backward = _ChunkedSum(x_d.shape[0], theta_d.shape[0], kernels.dim, theta_d.dtype)
-    kernels.gradient_partials[backward.grid, THREADS_PER_BLOCK](theta_d, x_d, coef,
+    backward = _ChunkedSum(x_d.shape[1], theta_d.shape[0], kernels.dim, theta_d.dtype)
+    kernels.gradient_partials[backward.grid, THREADS_PER_BLOCK](theta_d, x_d, 0, coef,
                                                                 backward.chunk, backward.partial)
     kernels.gradient[_blocks(theta_d.shape[0]), THREADS_PER_BLOCK](backward.partial, out)
     return out.copy_to_host()
 
 
+class ResidentParticles:
+    """This backend for one run, keeping the particles on the device: when a call gets back the
+    host array that :meth:`advance` last returned, it uses the device copy instead of uploading
+    it again. So a run uploads its particles once and downloads them once per chunk."""
+
+    def __init__(self):
+        self.host = self.device = None
+
+    def particles(self, theta):
+        """The device array of ``theta``."""
+        if theta is not self.host:
+            self.host, self.device = theta, to_device(theta)
+        return self.device
+
+    def network_output(self, spec, theta, x):
+        return network_output(spec, self.particles(theta), x)
+
+    def vjp(self, spec, theta, x, u, w):
+        return vjp(spec, self.particles(theta), x, u, w)
+
+    def advance(self, spec, theta, *arguments) -> tuple[np.ndarray, int]:
+        """:func:`advance` on the device copy; returns the particles (a new host array)
+        and the number of steps taken."""
+        particles = self.particles(theta)
+        done = advance(spec, particles, *arguments)
+        self.host = particles.copy_to_host()
+        return self.host, done
+
+
 def _orbit_samples(batches, orbit, dtype):
-    """``(ρ_g x_m)`` of every step's batch, ordered ``(g, m)``: ``(K, G·B, d)``."""
-    xs = np.asarray(batches[0], dtype=np.float64)
-    xo = np.einsum("gij,kmj->kgmi", np.asarray(orbit.rho_in, dtype=np.float64), xs)
+    """``(ρ_g x_m)`` of every step's batch, ordered ``(g, m)``: ``(K, G·B, d)``, from the
+    inputs and matrices rounded to ``dtype`` and summed in float64, as on the CPU."""
+    xs, rho = (np.asarray(a, dtype=dtype).astype(np.float64) for a in (batches[0], orbit.rho_in))
+    xo = np.einsum("gij,kmj->kgmi", rho, xs)
     return xo.reshape(xs.shape[0], -1, xs.shape[2]).astype(dtype)
 
 
@@ -102,7 +147,7 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     """Take ``len(scales) − 1`` steps in place on ``theta (N, D)`` (host or device array);
     return the number taken. Arguments as :func:`solvers.compiled_flow.advance`."""
     on_host = isinstance(theta, np.ndarray)
-    theta_d = to_device(theta) if on_host else theta
+    theta_d = _on_device(theta)
     dtype, (n, dim) = theta_d.dtype, theta_d.shape
     kernels = _kernels(spec, theta_d)
     xo = cuda.to_device(_orbit_samples(batches, orbit, dtype))
@@ -112,6 +157,8 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     proj = cuda.to_device(np.zeros((0, 0), dtype) if proj is None
                           else np.ascontiguousarray(proj, dtype=dtype))
     key, first_step, basis, amps = noise or (0, 0, np.zeros((dim, 0)), np.zeros(len(scales) - 1))
+    if basis.shape != (dim, basis.shape[1]) or basis.shape[1] > dim:
+        raise ValueError(f"noise basis must be (D, k) with k ≤ D = {dim}, got {basis.shape}")
     basis = cuda.to_device(np.ascontiguousarray(basis, dtype=np.float64))
     samples, b = xo.shape[1], ys.shape[1]
     forward = _ChunkedSum(n, samples, kernels.c, dtype)
@@ -120,22 +167,22 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     buffers = (theta_d, cuda.device_array_like(theta_d))
     stage_point, v0 = cuda.device_array_like(theta_d), cuda.device_array_like(theta_d)
     failed = cuda.to_device(np.array([NO_FAILURE], dtype=np.int64))
+    # launch configurations, built once: numba-cuda checks (and warns about) each one it builds
+    forward_sum = kernels.forward_partials[forward.grid, THREADS_PER_BLOCK]
+    upstream = kernels.coefficients[_blocks(b), THREADS_PER_BLOCK]
+    backward_sum = kernels.gradient_partials[backward.grid, THREADS_PER_BLOCK]
+    update = kernels.update[_blocks(n), THREADS_PER_BLOCK]
+    n_real, average = kernels.real(n), bool(orbit.average)
 
     def velocity_stage(k, point, base, stage, out):
         s = k if xo.shape[0] > 1 else 0
-        x = xo[s]
-        kernels.forward_partials[forward.grid, THREADS_PER_BLOCK](point, x, forward.chunk,
-                                                                  forward.partial)
-        kernels.coefficients[_blocks(b), THREADS_PER_BLOCK](
-            forward.partial, kernels.real(n), ys[s], ws[s], rho_out, wg, bool(orbit.average),
-            model, coef)
-        kernels.gradient_partials[backward.grid, THREADS_PER_BLOCK](point, x, coef,
-                                                                    backward.chunk,
-                                                                    backward.partial)
-        kernels.update[_blocks(n), THREADS_PER_BLOCK](
-            point, base, backward.partial, float(tau), float(scales[k + stage // 2]), proj,
-            float(dt), np.uint64(key), int(first_step) + k, basis, float(amps[k]), stage, k,
-            v0, out, failed)
+        if samples:  # without a data term the gradient is zero (backward.partial)
+            forward_sum(point, xo, s, forward.chunk, forward.partial)
+            upstream(forward.partial, n_real, ys, ws, s, rho_out, wg, average, model, coef)
+            backward_sum(point, xo, s, coef, backward.chunk, backward.partial)
+        update(point, base, backward.partial, float(tau), float(scales[k + stage // 2]), proj,
+               float(dt), np.uint64(key), int(first_step) + k, basis, float(amps[k]), stage, k,
+               v0, out, failed)
 
     steps = len(scales) - 1
     for k in range(steps):

@@ -148,11 +148,13 @@ def kernels_for(spec: UnitSpec, dtype: str) -> SimpleNamespace:
                     g[j] = g_next[j]
 
     @cuda.jit
-    def gradient_partials(theta, x, coef, chunk, partial):
-        """``partial[q, i] = Σ_{s ∈ chunk q} J_θ σ_*(x_s, θ_i)ᵀ coef_s``, samples in order."""
+    def gradient_partials(theta, xs, step, coef, chunk, partial):
+        """``partial[q, i] = Σ_{s ∈ chunk q} J_θ σ_*(x_s, θ_i)ᵀ coef_s``, samples in order,
+        ``x = xs[step]``."""
         i, q = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x, cuda.blockIdx.y
         if i >= theta.shape[0]:
             return
+        x = xs[step]
         th, grad = cuda.local.array(dim, scalar), cuda.local.array(dim, scalar)
         h, dh = cuda.local.array(rows, scalar), cuda.local.array(rows, scalar)
         g, g_next = cuda.local.array(width, scalar), cuda.local.array(width, scalar)
@@ -181,8 +183,10 @@ def kernels_for(spec: UnitSpec, dtype: str) -> SimpleNamespace:
             model[s, k] = acc / n
 
     @cuda.jit
-    def forward_partials(theta, x, chunk, partial):
+    def forward_partials(theta, xs, step, chunk, partial):
+        """``partial[q, m] = Σ_{i ∈ chunk q} σ_*(x_m, θ_i)``, ``x = xs[step]``."""
         m, q = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x, cuda.blockIdx.y
+        x = xs[step]
         if m >= x.shape[0]:
             return
         h, dh = cuda.local.array(rows, scalar), cuda.local.array(rows, scalar)
@@ -203,15 +207,18 @@ def kernels_for(spec: UnitSpec, dtype: str) -> SimpleNamespace:
             model_at(partial, s, n, model)
 
     @cuda.jit
-    def coefficients(partial, n, y, w, rho_out, wg, average, model, coef):
+    def coefficients(partial, n, ys, ws, step, rho_out, wg, average, model, coef):
+        """The upstream ``coef`` of batch ``(ys[step], ws[step])``; per-sample arithmetic in
+        float64, as on the CPU."""
+        y, w = ys[step], ws[step]
         m, b, n_nodes = cuda.grid(1), y.shape[0], wg.shape[0]
         if m >= b:
             return
         for g in range(n_nodes):
             model_at(partial, g * b + m, n, model)
-        residual = cuda.local.array(c, scalar)
+        residual = cuda.local.array(c, np.float64)
         for j in range(c):
-            residual[j] = -y[m, j]
+            residual[j] = -float(y[m, j])
         if average:
             for g in range(n_nodes):
                 for i in range(c):
@@ -220,11 +227,11 @@ def kernels_for(spec: UnitSpec, dtype: str) -> SimpleNamespace:
         for g in range(n_nodes):
             for i in range(c):
                 if average:
-                    u = zero
+                    u = 0.0
                     for j in range(c):
                         u += rho_out[g, i, j] * residual[j]
                 else:
-                    u = model[g * b + m, i]
+                    u = float(model[g * b + m, i])
                     for j in range(c):
                         u -= rho_out[g, i, j] * y[m, j]
                 coef[g * b + m, i] = wg[g] * w[m] * u
@@ -274,8 +281,9 @@ def kernels_for(spec: UnitSpec, dtype: str) -> SimpleNamespace:
                 new = base[i, k] + dt * v[k] + xi
             if stage == 1:
                 v0[i, k] = v[k]
-            out[i, k] = new
-            finite = finite and math.isfinite(new)
+            stored = real(new)  # the value checked is the one stored (float32 may overflow)
+            out[i, k] = stored
+            finite = finite and math.isfinite(stored)
         if stage != 1 and not finite:
             cuda.atomic.min(failed, 0, step)
 

@@ -19,7 +19,7 @@ from numba import cuda
 from test_kernels import UNITS, _case, _relative_error
 
 import solvers
-from solvers import counter_rng, cuda_kernels, gpu, layered
+from solvers import compiled_flow, counter_rng, cuda_kernels, gpu, layered
 from solvers.activations import ACTIVATIONS
 from wgflow import FixedSample, dynamics, paper, simulate
 from wgflow.cli import main
@@ -36,12 +36,14 @@ requires_gpu = pytest.mark.skipif(
 
 @pytest.fixture(autouse=True)
 def small_launches(monkeypatch):
-    """Blocks of 32 threads and chunks of at least 8 items, targeting 64 threads per launch, so
-    that the small cases have partial blocks and several chunks of particles (forward) and of
-    samples (backward), one of them partial."""
-    monkeypatch.setattr(driver, "THREADS_PER_BLOCK", 32)
-    monkeypatch.setattr(driver, "MIN_CHUNK", 8)
-    monkeypatch.setattr(driver, "TARGET_THREADS", 64)
+    """On the simulator: blocks of 32 threads and chunks of at least 8 items, targeting 64
+    threads per launch, so that the small cases have partial blocks and several chunks of
+    particles (forward) and of samples (backward), one of them partial. On a GPU the
+    production settings run."""
+    if ON_SIMULATOR:
+        monkeypatch.setattr(driver, "THREADS_PER_BLOCK", 32)
+        monkeypatch.setattr(driver, "MIN_CHUNK", 8)
+        monkeypatch.setattr(driver, "TARGET_THREADS", 64)
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
@@ -66,13 +68,16 @@ def test_chunks_partition_every_sum(monkeypatch):
     assert driver.chunk_size(10**5, 10**5, 1, 4) == 4000  # chunks of at most MAX_CHUNK
     assert driver.chunk_size(10**6, 40, 2, 4) == 153  # a minibatch: 6554 chunks, 2¹⁸ threads
     assert driver.chunk_size(0, 40, 2, 4) == 1  # no samples: one empty chunk
-    for items in (1, 7, 8, 33, 10**6):
+    assert driver.chunk_size(10**7, 1, 1, 4) == 153  # 65359 chunks: a grid's limit is 65535
+    assert driver.chunk_size(10**6, 10**6, 1, 4) == 14926  # 67 partials (M, 1) fit 256 MB
+    for items in (1, 7, 8, 33, 10**6, 10**7):
         for lanes in (1, 20, 10**6):
             chunk = driver.chunk_size(items, lanes, 2, 8)
-            chunks = -(-items // chunk)
-            assert chunk >= 1 and (chunks - 1) * chunk < items  # every chunk holds an item
-            assert chunk <= max(driver.MAX_CHUNK, -(-items // chunks))
-            assert chunks * lanes * 2 * 8 <= max(driver.PARTIAL_BYTES, lanes * 16)
+            chunks, fits = -(-items // chunk), driver.PARTIAL_BYTES // (lanes * 16)
+            assert chunks <= driver.MAX_CHUNKS and chunk >= min(items, driver.MIN_CHUNK) // 2
+            assert chunks <= max(1, fits)  # the partials fit the memory cap
+            if chunks < min(fits, driver.MAX_CHUNKS):  # no cap binds: chunks are short
+                assert chunk <= driver.MAX_CHUNK
 
 
 def test_device_normals_match_the_numpy_reference():
@@ -145,7 +150,7 @@ def test_particles_stay_on_the_device_between_frames(monkeypatch):
     uploads, to_device = [], driver.to_device
     monkeypatch.setattr(driver, "to_device", lambda a: uploads.append(a.shape) or to_device(a))
     res = simulate(problem, start, dynamics="sgd", T=2.0, record_every=3, backend="cuda",
-                   observables=())
+                   observables=("risk", "teacher_l2"))  # computed on the device copy
     assert len(res.times) == 5 and uploads == [start.shape]
 
 
@@ -153,30 +158,51 @@ def test_advance_on_a_device_array_equals_the_host_call(rng):
     problem = paper.problem("arbitrary", beta=1e-3)
     run, first = dynamics.prepare(problem, paper.student_init(problem, 5, seed=1),
                                   dynamics="sgd", T=1.0, scheme="EA", backend="cuda")
-    chunk = dynamics._Chunk(run, 0, 0.0, 4)
+    chunk = dynamics._Chunk(run, 0, 0.0, 5)  # odd: the result is in the second buffer
     args = dynamics._flow_arguments(run, chunk)
     on_host = first.theta.copy()
-    assert driver.advance(problem.unit.spec, on_host, *args) == 4
+    assert driver.advance(problem.unit.spec, on_host, *args) == 5
     on_device = driver.to_device(first.theta)
-    assert driver.advance(problem.unit.spec, on_device, *args) == 4
+    assert driver.advance(problem.unit.spec, on_device, *args) == 5
     np.testing.assert_array_equal(on_device.copy_to_host(), on_host)
     assert np.abs(on_host - first.theta).max() > TOL["visible"]
 
 
-def test_a_diverging_step_is_not_applied_as_on_the_cpu():
+def test_a_diverging_run_keeps_its_good_frames_as_on_the_cpu():
     problem = paper.problem("arbitrary")
     start = paper.student_init(problem, 6, seed=1)
-    runs = {}
+    runs, messages = {}, {}
     for backend in ("numba", "cuda"):
         with warnings.catch_warnings(record=True) as caught:  # the simulator's overflows too
             warnings.simplefilter("always")
             runs[backend] = simulate(problem, start, dynamics="sgd", T=20.0, step_scale=1e9,
                                      record_every=1, backend=backend, observables=())
-        assert any("NaN/inf at step" in str(w.message) for w in caught
-                   if w.category is UserWarning)
+        messages[backend] = [str(w.message) for w in caught if w.category is UserWarning]
+    assert messages["cuda"] == messages["numba"] and "NaN/inf at step" in messages["cuda"][0]
     assert runs["cuda"].status == "diverged" and np.all(np.isfinite(runs["cuda"].particles))
     assert runs["cuda"].steps.tolist() == runs["numba"].steps.tolist()
     assert _relative_error(runs["cuda"].particles, runs["numba"].particles) <= TOL["exact"]
+
+
+@pytest.mark.parametrize(("integrator", "dtype"), [
+    ("euler", "float64"), ("heun", "float64"),
+    ("euler", "float32"),  # float32 overflows first: the stored value is the one checked
+])
+def test_a_diverging_step_within_a_call_is_not_applied_as_on_the_cpu(integrator, dtype):
+    problem = paper.problem("arbitrary")
+    run, first = dynamics.prepare(problem, paper.student_init(problem, 6, seed=1),
+                                  dynamics="sgd", T=20.0, step_scale=1e10, integrator=integrator,
+                                  dtype=dtype, backend="cuda")
+    args = dynamics._flow_arguments(run, dynamics._Chunk(run, 0, 0.0, 120))
+    on_cpu, on_gpu = first.theta.copy(), first.theta.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the simulator's overflows
+        done = driver.advance(problem.unit.spec, on_gpu, *args)
+    assert compiled_flow.advance(problem.unit.spec, on_cpu, *args) == done
+    assert 2 < done < 120  # good steps, then one that would overflow and the ones it skips
+    assert np.all(np.isfinite(on_gpu))
+    tol = TOL["exact"] if dtype == "float64" else TOL["float32"]
+    assert _relative_error(on_gpu, on_cpu) <= tol
 
 
 def test_without_numba_cuda_the_error_says_how_to_install(monkeypatch):
@@ -220,10 +246,10 @@ _COMPILE_SCRIPT = textwrap.dedent("""
         a2, a3 = Array(real, 2, "C"), Array(real, 3, "C")
         a1, f2, i1 = Array(real, 1, "C"), Array(float64, 2, "C"), Array(int64, 1, "C")
         return {
-            "forward_partials": (a2, a2, int64, a3),
+            "forward_partials": (a2, a3, int64, int64, a3),
             "network_sum": (a3, real, a2),
-            "coefficients": (a3, real, a2, a1, a3, a1, boolean, a2, a2),
-            "gradient_partials": (a2, a2, a2, int64, a3),
+            "coefficients": (a3, real, a3, a2, int64, a3, a1, boolean, a2, a2),
+            "gradient_partials": (a2, a3, int64, a2, int64, a3),
             "gradient": (a3, a2),
             "update": (a2, a2, a3, float64, float64, a2, float64, uint64, int64, f2, float64,
                        int64, int64, a2, a2, i1),
@@ -240,7 +266,8 @@ _COMPILE_SCRIPT = textwrap.dedent("""
                     continue  # it holds every device function of the unit
                 ptx, _ = cuda.compile_ptx(getattr(kernels, name).py_func, sig, cc=(9, 0))
                 if ".target sm_90" in ptx:
-                    compiled.append([dtype, unit.spec.activation, len(unit.spec.layers), name])
+                    compiled.append([dtype, unit.spec.activation, len(unit.spec.layers), name,
+                                     ".f64" in ptx, ".local" in ptx])
     print(json.dumps(compiled))
 """)
 
@@ -261,13 +288,18 @@ def test_every_kernel_compiles_for_an_H100():
                           capture_output=True, text=True, env=env,
                           cwd=os.path.dirname(os.path.dirname(solvers.__file__)))
     assert done.returncode == 0, done.stderr
-    compiled = {tuple(row) for row in json.loads(done.stdout)}
+    rows = json.loads(done.stdout)
+    compiled = {tuple(row[:4]) for row in rows}
     kernels = {"forward_partials", "network_sum", "coefficients", "gradient_partials",
                "gradient", "update"}
     for dtype in ("float64", "float32"):
         assert {(dtype, a, 2, "gradient_partials") for a in ACTIVATIONS} <= compiled
         assert {(dtype, "tanh", 3, name) for name in kernels} <= compiled  # MLP unit
         assert {(dtype, "tanh", 2, name) for name in kernels} <= compiled
+    # the float32 interaction kernels of the perceptron: no float64 arithmetic, no local memory
+    hot = [row for row in rows if row[0] == "float32" and row[2] == 2
+           and row[3] in ("forward_partials", "gradient_partials")]
+    assert len(hot) == len(ACTIVATIONS) + 1 and not any(row[4] or row[5] for row in hot)
 
 
 @pytest.mark.gpu

@@ -78,7 +78,7 @@ def _noise_basis(problem, scheme, noise):
 def _kernels(backend: str):
     """The particle–sample kernels of ``backend`` (loading the CUDA backend on demand)."""
     if backend == "cuda":
-        return gpu.backend()
+        return gpu.backend().ResidentParticles()  # one per run
     return compiled_layered if backend == "numba" else layered
 
 
@@ -201,15 +201,9 @@ def _advance_numba(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
 
 
 def _advance_cuda(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
-    """Run ``chunk`` on the GPU (:func:`solvers.cuda_driver.advance`). The particles stay on
-    the device from chunk to chunk; the host gets a copy per chunk (at most a frame)."""
-    if run.on_device is None or run.on_device[0] is not theta:
-        run.on_device = (theta, run.kernels.to_device(theta))
-    particles = run.on_device[1]
-    done = run.kernels.advance(run.problem.unit.spec, particles, *_flow_arguments(run, chunk))
-    theta = particles.copy_to_host()
-    run.on_device = (theta, particles)
-    return theta, done
+    """Run ``chunk`` on the GPU (:func:`solvers.cuda_driver.advance`); ``run.kernels`` keeps
+    the particles on the device from chunk to chunk (the host gets a copy per chunk)."""
+    return run.kernels.advance(run.problem.unit.spec, theta, *_flow_arguments(run, chunk))
 
 
 class Frame(NamedTuple):
@@ -291,7 +285,7 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
         data_rng=np.random.default_rng(data_seq), move_rng=np.random.default_rng(move_seq),
         noise_key=counter_rng.stream_key(noise_seq), n_steps=n_steps,
         record_every=record_every,
-        names=names, kernels=kernels, on_device=None,
+        names=names, kernels=kernels,
         chunk_steps=max(1, CHUNK_NUMBERS // max(1, per_step)),
         advance={"numba": _advance_numba, "numpy": _advance_numpy,
                  "cuda": _advance_cuda}[backend], config=config,
