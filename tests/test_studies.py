@@ -1,13 +1,13 @@
 """Built-in studies and reports, end to end at smoke size through the CLI; the log–log fit."""
 
 import csv
-import json
 
 import numpy as np
 import pytest
 from conftest import TOL
+from scipy import stats
 
-from wgflow import paper, studies
+from wgflow import paper, report, studies, sweep
 from wgflow.cli import main
 from wgflow.report import loglog_fit
 from wgflow.sweep import read_sweep
@@ -21,8 +21,7 @@ def rows(path) -> list[dict]:
 def test_paper_study_smoke_and_its_report(tmp_path, capsys):
     assert main(["study", "paper", "--size", "smoke", "--out", str(tmp_path), "--workers",
                  "2", "--quiet"]) == 0
-    assert json.loads((tmp_path / "study.json").read_text()) == {"study": "paper",
-                                                                "size": "smoke"}
+    assert studies.read_study(tmp_path) == {"study": "paper", "size": "smoke"}
     sizes = studies.definition("paper", "smoke")[1]["init.N"]
     sweep = read_sweep(tmp_path)
     assert sweep.counts() == {"complete": 3 * 4 * len(sizes) * 2}
@@ -92,6 +91,39 @@ def test_bad_studies_exit_2_naming_the_parameter(tmp_path, capsys, args, message
 
 
 def test_a_directory_holds_one_study(tmp_path):
-    (tmp_path / "study.json").write_text(json.dumps({"study": "paper", "size": "full"}))
-    with pytest.raises(ValueError, match="holds another study"):
+    sweep.run_sweep({"run.T": 1.0, "run.frames": 2, "run.backend": "numpy"}, {"init.N": [4]},
+                    tmp_path, progress=False)
+    with pytest.raises(ValueError, match="holds another sweep or study"):
         studies.run_study("paper", "smoke", tmp_path)
+    assert studies.read_study(tmp_path) is None  # nothing of the study was written
+
+
+def test_report_of_a_partly_finished_mf_vs_sgd_study(tmp_path, capsys):
+    base, grid, seeds = studies.definition("mf-vs-sgd", "smoke")
+    grid = [{**grid[0], "init.N": grid[0]["init.N"][:1]}, grid[1]]  # one N complete so far
+    label = {"study": "mf-vs-sgd", "size": "smoke"}
+    sweep.run_sweep(base, grid, tmp_path, seeds=seeds, label=label, progress=False)
+    assert main(["report", str(tmp_path)]) == 0
+    fits = (tmp_path / "report" / "summary.md").read_text().split("Log–log slopes")[1]
+    assert "nan" in fits  # no slope from a single N, and no crash
+    table = rows(tmp_path / "report" / "summary.csv")
+    assert len(table) == 1 and float(table[0]["rmd_at_start_mean"]) > 0
+    # without a complete reference the report says so
+    manifest = sweep.read_sweep(tmp_path)
+    for entry in manifest.runs:
+        if entry["params"]["run.dynamics"] == "mf":
+            entry["status"] = "failed"
+    sweep.write_manifest(manifest)
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no MF reference run of this study is complete" in capsys.readouterr().err
+
+
+def test_replicate_fit_uses_the_spread_between_replicates():
+    n = np.array([10, 20, 50, 100, 200])
+    slopes = (-0.4, -0.5, -0.6)
+    points = [(r, x, 2.0 * x ** b) for r, b in enumerate(slopes) for x in n]
+    fit = report.replicate_fit(points)
+    half = stats.t.ppf(0.975, 2) * np.std(slopes, ddof=1) / np.sqrt(3)
+    assert fit.slope == pytest.approx(-0.5, abs=TOL["exact"])
+    assert (fit.low, fit.high) == pytest.approx((-0.5 - half, -0.5 + half), abs=TOL["exact"])
+    assert report.replicate_fit(points[:5]).slope == pytest.approx(-0.4, abs=TOL["exact"])

@@ -2,15 +2,17 @@
 
 import json
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import h5py
+import numba
 import numpy as np
 import pytest
 
-from wgflow import config, sweep
+from wgflow import config, studies, sweep
 from wgflow.cli import main
-from wgflow.storage import read_parameters
+from wgflow.storage import TrajectoryFile, read_parameters
 
 BASE = {"run.T": 1.0, "run.frames": 2, "run.backend": "numpy"}
 GRID = {"run.scheme": ["vanilla", "FA"], "init.N": [4, 6]}
@@ -47,7 +49,7 @@ def test_manifest_describes_every_run(tmp_path):
     result = sweep.run_sweep(BASE, GRID, tmp_path, seeds=2, root_seed=7, progress=False)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["sweep"] == {"base": config.checked(BASE), "grid": [GRID], "seeds": 2,
-                                 "root_seed": 7}
+                                 "root_seed": 7, "label": None}
     children = np.random.SeedSequence(7).spawn(2)
     runs = manifest["runs"]
     assert runs == result.runs and len(runs) == 8
@@ -147,8 +149,80 @@ def test_bad_sweeps_are_refused_naming_the_parameter(tmp_path, grid, seeds, mess
 
 def test_another_sweep_in_the_same_directory_is_refused(tmp_path):
     sweep.run_sweep(BASE, {"init.N": [4]}, tmp_path, progress=False)
+    before = (tmp_path / "manifest.json").read_text()
     with pytest.raises(ValueError, match="holds another sweep"):
-        sweep.run_sweep(BASE, {"init.N": [5]}, tmp_path, progress=False)
+        sweep.run_sweep({**BASE, "run.T": 2.0}, {"init.N": [4]}, tmp_path, progress=False)
+    with pytest.raises(ValueError, match="holds another sweep or study"):
+        studies.run_study("paper", "smoke", tmp_path, progress=False)
+    assert (tmp_path / "manifest.json").read_text() == before
+    # the same sweep grown (more values, more replicates) keeps its completed runs
+    grown = sweep.run_sweep(BASE, {"init.N": [4, 5]}, tmp_path, seeds=2, progress=False)
+    assert grown.counts() == {"complete": 4}
+    assert grown.runs[0]["wall_time"] == sweep.read_sweep(tmp_path).runs[0]["wall_time"]
+
+
+def test_a_running_sweep_holds_its_directory(tmp_path):
+    fcntl = pytest.importorskip("fcntl", reason="directory locks need fcntl (not on Windows)")
+    tmp_path.mkdir(exist_ok=True)
+    with open(tmp_path / sweep.LOCK, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as another sweep process would
+        with pytest.raises(ValueError, match="another sweep is running"):
+            sweep.run_sweep(BASE, {"init.N": [4]}, tmp_path, progress=False)
+    assert sweep.run_sweep(BASE, {"init.N": [4]}, tmp_path, progress=False).counts() == {
+        "complete": 1}
+
+
+def test_a_lost_worker_fails_its_run_only(tmp_path):
+    class LosesOne(ThreadPoolExecutor):
+        """Runs tasks in threads; the task of one run dies as a killed worker would."""
+
+        def submit(self, fn, config_, path, threads):
+            if path.endswith(lost):
+                def die():
+                    raise BrokenProcessPool("a worker died")
+                return super().submit(die)
+            return super().submit(fn, config_, path, threads)
+
+    lost = sweep.plan(BASE, GRID).runs[1]["path"]
+    with LosesOne(2) as pool:
+        first = sweep.run_sweep(BASE, GRID, tmp_path, executor=pool, progress=False)
+    assert [e["status"] for e in first.runs] == ["complete", "failed", "complete", "complete"]
+    assert first.runs[1]["error"].startswith("worker lost: BrokenProcessPool")
+    assert sweep.run_sweep(BASE, GRID, tmp_path, progress=False).counts() == {"complete": 4}
+
+
+def test_a_run_interrupted_after_a_checkpoint_is_resumed(tmp_path, monkeypatch):
+    options = {**BASE, "run.frames": 6, "output.checkpoint_every": 2}
+    whole = sweep.run_sweep(options, {"init.N": [4]}, tmp_path / "whole", progress=False)
+    append, appended = TrajectoryFile.append, []
+
+    def interrupted(self, frame):
+        if len(appended) == 4:  # frames 0–3 written, checkpoint at frame 2
+            raise KeyboardInterrupt
+        appended.append(frame.step)
+        append(self, frame)
+
+    monkeypatch.setattr(TrajectoryFile, "append", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_sweep(options, {"init.N": [4]}, tmp_path / "cut", progress=False)
+    monkeypatch.undo()
+    resumed, resume = [], sweep.resume_file
+    monkeypatch.setattr(sweep, "resume_file",
+                        lambda path, progress: resumed.append(path) or resume(path, progress))
+    monkeypatch.setattr(sweep, "run_to_file", lambda *a, **k: pytest.fail("ran from the start"))
+    again = sweep.run_sweep(options, {"init.N": [4]}, tmp_path / "cut", progress=False)
+    assert len(resumed) == 1 and again.counts() == {"complete": 1}
+    np.testing.assert_array_equal(again.load(again.runs[0]).particles,
+                                  whole.load(whole.runs[0]).particles)
+
+
+def test_numba_threads_are_capped_per_run_and_restored(tmp_path, monkeypatch):
+    seen, run = [], sweep.run_to_file
+    monkeypatch.setattr(sweep, "run_to_file", lambda *a, **k: (
+        seen.append(numba.get_num_threads()), run(*a, **k))[1])
+    before = numba.get_num_threads()
+    sweep.run_sweep(BASE, {"init.N": [4, 5]}, tmp_path, threads_per_worker=1, progress=False)
+    assert seen == [1, 1] and numba.get_num_threads() == before
 
 
 def test_parse_grid():
@@ -180,7 +254,9 @@ def test_cli_sweep_skips_completed_runs_and_reports(tmp_path, capsys):
     (["sweep"], "needs at least one --grid"),
     (["sweep", "--grid", "init.N=4", "--executor", "dask"], "needs --scheduler"),
     (["sweep", "--grid", "init.N=4", "--workers", "0"], "--workers must be ≥ 1"),
-    (["sweep", "--grid", "init.N=4", "--seeds", "0"], "seeds"),
+    (["sweep", "--grid", "init.N=4", "--seeds", "0"], "seeds (--seeds) must be an integer ≥ 1"),
+    (["sweep", "--grid", "init.N=4", "--grid", "init.N=5"], "--grid init.N is given twice"),
+    (["sweep", "--grid", "init.N=4", "--threads", "0"], "--threads must be ≥ 1"),
 ])
 def test_cli_sweep_errors_exit_2(tmp_path, capsys, args, message):
     assert main([*args, "--out", str(tmp_path)]) == 2

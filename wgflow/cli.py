@@ -45,8 +45,9 @@ def _executor_options(parser) -> None:
     parser.add_argument("--executor", choices=("processes", "dask"), default="processes",
                         help="processes: a local process pool (default); dask: a Dask "
                              "scheduler (pip install 'wgflow[dask]')")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="processes of the local pool (default: the number of cores)")
+    parser.add_argument("--workers", type=int, default=_cores(),
+                        help="processes of the local pool (default: the cores this process "
+                             "may use)")
     parser.add_argument("--scheduler", help="address of the Dask scheduler, e.g. "
                                             "tcp://10.0.0.1:8786 (with --executor dask)")
     parser.add_argument("--threads", type=int, default=None,
@@ -205,10 +206,17 @@ def _compare(args) -> int:
     return 0
 
 
+def _cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _executor(args):
     """``(context, executor, Numba threads per run)`` from the options; closing the context
     shuts the executor down. The pool spawns its workers: fresh processes, no forked Numba
     threads."""
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be ≥ 1, got {args.threads}")
     if args.executor == "dask":
         if not args.scheduler:
             raise ValueError("--executor dask needs --scheduler ADDRESS (e.g. tcp://host:8786)")
@@ -222,11 +230,12 @@ def _executor(args):
     if args.workers < 1:
         raise ValueError(f"--workers must be ≥ 1, got {args.workers}")
     pool = ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn"))
-    return pool, pool, args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+    return pool, pool, args.threads or max(1, _cores() // args.workers)
 
 
 def _run_sweep(args, launch) -> int:
-    """Run ``launch(executor=…, progress=…, threads_per_worker=…)`` → a sweep, and summarize."""
+    """Run ``launch(executor=…, progress=…, threads_per_worker=…)`` → a sweep, and summarize
+    (the caller has checked the sweep's description: an executor may take seconds to start)."""
     context, executor, threads = _executor(args)
     tic = time.perf_counter()
     with context:
@@ -243,9 +252,15 @@ def _run_sweep(args, launch) -> int:
 
 def _sweep(args) -> int:
     base = configuration.load_config(args.config, args.set)
-    grid = dict(sweeps.parse_grid(item) for item in args.grid)
+    grid = {}
+    for key, values in map(sweeps.parse_grid, args.grid):
+        if key in grid:
+            raise ValueError(f"--grid {key} is given twice; list all its values in one: "
+                             f"--grid {key}=V1,V2,...")
+        grid[key] = values
     if not grid:
         raise ValueError("sweep needs at least one --grid KEY=V1,V2,...")
+    sweeps.plan(base, grid, seeds=args.seeds, root_seed=args.root_seed)  # errors before workers
     return _run_sweep(args, lambda **kw: sweeps.run_sweep(base, grid, args.out, seeds=args.seeds,
                                                           root_seed=args.root_seed, **kw))
 

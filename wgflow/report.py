@@ -1,10 +1,11 @@
 """Reports of sweeps and studies: figures (PNG) and a summary table (markdown and CSV).
 
-``write_report(DIR)`` reads ``DIR/manifest.json``, the complete runs' files and ``DIR/study.json``
-and writes into ``DIR/report/``:
+``write_report(DIR)`` reads ``DIR/manifest.json`` (runs, statuses and the study's label) and the
+complete runs' files, and writes into ``DIR/report/``:
 
 - every sweep: ``summary.csv`` / ``summary.md``, one row per grid point: the number of complete
-  replicates and the final value of each observable, mean ± standard deviation over replicates;
+  replicates (and of diverged and failed ones) and the final value of each observable, mean ±
+  standard deviation over the complete replicates;
 - the ``paper`` study, besides: the RMD of the final particles to the EA run of the same
   teacher, N and replicate (column ``rmd_to_EA``); ``pairwise_rmd.csv``; figures
   ``rmd_to_EG_vs_N.png`` (RMD to ``E^G`` against N per scheme, one panel per teacher, the paper's
@@ -13,13 +14,18 @@ and writes into ``DIR/report/``:
   ``E^G`` against N;
 - the ``mf-vs-sgd`` study: one row per N at the final time T: the coupled distance
   ``sqrt(mean_i |θ_i^SGD(T) − θ̄_i(T)|²)`` (``θ̄_i``: the reference particle started at the same
-  point; an upper bound on ``W₂`` between the two N-particle laws), ``RMD(μ^N_T, μ^ref_T)`` and
-  the risk gap ``|R(μ^N_T) − R(μ^ref_T)|``; ``mf_vs_sgd.png`` on log–log axes with the fitted
-  slopes.
+  point; it bounds ``W₂`` between the SGD particles and those N reference particles, not the
+  whole reference law), ``RMD(μ^N_T, μ^ref_T)`` beside its value at ``t = 0`` (the sampling
+  error of the N starting points, which the SGD error adds to) and the risk gap
+  ``|R(μ^N_T) − R(μ^ref_T)|``; ``mf_vs_sgd.png`` on log–log axes with the fitted slopes.
 
-Slopes are least squares of ``log y`` on ``log N`` over every (N, replicate) point with ``y > 0``,
-with a t-based 95% confidence interval (``n − 2`` degrees of freedom). Spreads are standard
-deviations over replicates (``ddof = 1``; 0 for a single replicate).
+Slopes are least squares of ``log y`` on ``log N`` (points with ``y > 0``), fitted per replicate:
+a replicate's runs share their seeds, so its points are not independent. The slope reported is
+the mean over replicates with a t-based 95% confidence interval from their spread (``K − 1``
+degrees of freedom); with one replicate, the regression's own interval (``n − 2``). Spreads
+are standard deviations over replicates (``ddof = 1``; 0 for a single replicate). Distances
+say whether they are exact or sliced (``method``: :func:`wgflow.diagnostics.rmd` is exact up to
+3000 atoms).
 """
 
 from __future__ import annotations
@@ -66,6 +72,27 @@ def loglog_fit(x, y, level: float = 0.95) -> LogFit:
     return LogFit(fit.slope, fit.intercept, fit.slope - half, fit.slope + half, len(lx))
 
 
+def replicate_fit(points, level: float = 0.95) -> LogFit:
+    """The log–log slope over replicates from ``points`` ``(replicate, x, y)``: mean of the
+    per-replicate slopes with a t interval from their spread (the module docstring);
+    ``points``: the replicates with two or more distinct ``x`` where ``y > 0``."""
+    groups = defaultdict(list)
+    for replicate, x, y in points:
+        if y > 0:
+            groups[replicate].append((x, y))
+    fits = [loglog_fit(*zip(*g, strict=True), level=level) for g in groups.values()
+            if len({x for x, _ in g}) >= 2]
+    if not fits:
+        raise ValueError("a log–log fit needs positive values at two or more distinct N")
+    if len(fits) == 1:
+        return fits[0]
+    slopes = np.array([f.slope for f in fits])
+    half = stats.t.ppf(0.5 + level / 2, len(fits) - 1) * slopes.std(ddof=1) / np.sqrt(len(fits))
+    return LogFit(float(slopes.mean()), float(np.mean([f.intercept for f in fits])),
+                  float(slopes.mean() - half), float(slopes.mean() + half),
+                  sum(f.points for f in fits))
+
+
 def _mean_std(values) -> tuple[float, float]:
     values = np.asarray(values, float)
     return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
@@ -76,15 +103,19 @@ def _complete(sweep, frames: slice) -> list:
     return [(e, sweep.load(e, frames)) for e in sweep.runs if e["status"] == "complete"]
 
 
-def _summary_rows(runs, extra=None) -> list[dict]:
-    """One row per grid point: ``runs`` and the final observables (and the ``extra`` values
-    ``{run id: {name: value}}``), mean and std over replicates."""
+def _summary_rows(sweep, runs, extra=None) -> list[dict]:
+    """One row per grid point: the numbers of complete (``runs``), diverged and failed
+    replicates, and the final observables of the complete ones (and the ``extra`` values
+    ``{run id: {name: value}}``, with their count ``<name>_n`` where some are missing), mean
+    and std over replicates."""
     groups = defaultdict(list)
     for entry, result in runs:
         groups[tuple(entry["params"].items())].append((entry, result))
     rows = []
     for point, members in groups.items():
-        row = {**dict(point), "runs": len(members)}
+        statuses = [e["status"] for e in sweep.runs if tuple(e["params"].items()) == point]
+        row = {**dict(point), "runs": len(members), "diverged": statuses.count("diverged"),
+               "failed": statuses.count("failed")}
         values = defaultdict(list)
         for entry, result in members:
             for name, series in result.observables.items():
@@ -93,6 +124,8 @@ def _summary_rows(runs, extra=None) -> list[dict]:
                 values[name].append(value)
         for name, vals in values.items():
             row[f"{name}_mean"], row[f"{name}_std"] = _mean_std(vals)
+            if len(vals) != len(members):
+                row[f"{name}_n"] = len(vals)
         rows.append(row)
     return rows
 
@@ -148,19 +181,19 @@ def scheme_distances(runs) -> list[dict]:
         for scheme_b in PAPER_SCHEMES[PAPER_SCHEMES.index(scheme_a) + 1:]:
             other = index.get((teacher, n, scheme_b, rep))
             if other is not None:
+                rmd = diagnostics.rmd(res_a.final, other[1].final)
                 rows.append({"problem.teacher": teacher, "init.N": n, "pair": (scheme_a, scheme_b),
-                             "replicate": rep,
-                             "rmd": diagnostics.rmd(res_a.final, other[1].final).value})
+                             "replicate": rep, "rmd": rmd.value, "method": rmd.method})
     return rows
 
 
 def _pairwise_rows(distances) -> list[dict]:
     groups = defaultdict(list)
     for d in distances:
-        groups[(d["problem.teacher"], d["init.N"], d["pair"])].append(d["rmd"])
-    return [{"problem.teacher": t, "init.N": n, "pair": "-".join(p), "runs": len(v),
-             **dict(zip(("rmd_mean", "rmd_std"), _mean_std(v), strict=True))}
-            for (t, n, p), v in sorted(groups.items())]
+        groups[(d["problem.teacher"], d["init.N"], d["pair"], d["method"])].append(d["rmd"])
+    return [{"problem.teacher": t, "init.N": n, "pair": "-".join(p), "method": method,
+             "runs": len(v), **dict(zip(("rmd_mean", "rmd_std"), _mean_std(v), strict=True))}
+            for (t, n, p, method), v in sorted(groups.items())]
 
 
 def _rmd_to_ea(runs, distances) -> dict:
@@ -235,23 +268,28 @@ def _paper_fits(runs) -> list[dict]:
     can leave ``E^G`` (vanilla, DA; FA and EA stay in it to rounding)."""
     rows = []
     for teacher, scheme in itertools.product(paper.TEACHERS, ("vanilla", "DA")):
-        sel = [(e["params"]["init.N"], r.observables["distance_to_EG"][-1])
+        sel = [(e["replicate"], e["params"]["init.N"], r.observables["distance_to_EG"][-1])
                for e, r in runs if e["params"]["problem.teacher"] == teacher
                and e["params"]["run.scheme"] == scheme]
-        if len({n for n, _ in sel}) >= 2:
-            rows.append({"problem.teacher": teacher, "run.scheme": scheme,
-                         "quantity": "distance_to_EG",
-                         **_fit_columns(loglog_fit(*zip(*sel, strict=True)))})
+        rows.append({"problem.teacher": teacher, "run.scheme": scheme,
+                     "quantity": "distance_to_EG", **_fit_columns(sel)})
     return rows
 
 
-def _fit_columns(fit: LogFit) -> dict:
-    return {"slope": fit.slope, "ci_low": fit.low, "ci_high": fit.high, "points": fit.points}
+def _fit_columns(points) -> dict:
+    """The :func:`replicate_fit` of ``points`` as table columns (NaN where there is none:
+    fewer than two N complete)."""
+    try:
+        fit = replicate_fit(points)
+    except ValueError:
+        fit = LogFit(np.nan, np.nan, np.nan, np.nan, 0)
+    return {"slope": fit.slope, "ci_low": fit.low, "ci_high": fit.high, "points": fit.points,
+            "intercept": fit.intercept}
 
 
 def _paper_report(sweep, runs, out: Path, written: list) -> tuple[list, str]:
     distances = scheme_distances(runs)
-    summary = _summary_rows(runs, _rmd_to_ea(runs, distances))
+    summary = _summary_rows(sweep, runs, _rmd_to_ea(runs, distances))
     pairwise = _pairwise_rows(distances)
     fits = _paper_fits(runs)
     _write_csv(pairwise, out / "pairwise_rmd.csv")
@@ -273,6 +311,9 @@ def sgd_against_mf(runs) -> list[dict]:
     """Per SGD run at the last MF time it shares with the reference of its replicate: the
     coupled distance, the RMD and the risk gap (module docstring)."""
     references = {e["replicate"]: r for e, r in runs if e["params"]["run.dynamics"] == "mf"}
+    if not references:
+        raise ValueError("no MF reference run of this study is complete yet: run the study "
+                         "again to finish it, then report")
     rows = []
     for entry, res in runs:
         ref = references.get(entry["replicate"])
@@ -288,6 +329,7 @@ def sgd_against_mf(runs) -> list[dict]:
         rows.append({"init.N": n, "replicate": entry["replicate"], "t": float(res.times[i]),
                      "coupled_distance": float(np.sqrt(np.mean(np.sum((sgd - mf[:n]) ** 2, 1)))),
                      "rmd_to_mf": rmd.value, "rmd_method": rmd.method,
+                     "rmd_at_start": diagnostics.rmd(res.particles[0], ref.particles[0]).value,
                      "risk_gap": abs(res.observables["risk"][i] - ref.observables["risk"][j])})
     return rows
 
@@ -312,7 +354,7 @@ def _mf_report(runs, out: Path, written: list) -> tuple[list, str]:
         by_n[p["init.N"]].append(p)
     summary = [{"init.N": n, "t": group[0]["t"], "runs": len(group),
                 "rmd_method": group[0]["rmd_method"],
-                **{f"{q}_{s}": v for q in MF_QUANTITIES
+                **{f"{q}_{s}": v for q in (*MF_QUANTITIES, "rmd_at_start")
                    for s, v in zip(("mean", "std"), _mean_std([g[q] for g in group]),
                                    strict=True)}}
                for n, group in sorted(by_n.items())]
@@ -322,10 +364,12 @@ def _mf_report(runs, out: Path, written: list) -> tuple[list, str]:
         ns = np.array([r["init.N"] for r in summary])
         line = _band(ax, ns, [r[f"{q}_mean"] for r in summary],
                      [r[f"{q}_std"] for r in summary], "mean ± std")
-        fit = loglog_fit([p["init.N"] for p in points], [p[q] for p in points])
-        fits.append({"quantity": q, **_fit_columns(fit)})
-        ax.plot(ns, np.exp(fit.intercept) * ns ** fit.slope, "--", color=line.get_color(),
-                label=f"slope {fit.slope:.2f} [{fit.low:.2f}, {fit.high:.2f}]")
+        fit = _fit_columns([(p["replicate"], p["init.N"], p[q]) for p in points])
+        fits.append({"quantity": q, **fit})
+        if fit["points"]:
+            ax.plot(ns, np.exp(fit["intercept"]) * ns ** fit["slope"], "--",
+                    color=line.get_color(),
+                    label=f"slope {fit['slope']:.2f} [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]")
         ax.set(xscale="log", yscale="log", xlabel="N", title=f"{q} at t = {summary[0]['t']:g}")
         ax.legend(fontsize=8)
     _save(fig, out / "mf_vs_sgd.png", written)
@@ -352,7 +396,7 @@ def write_report(directory) -> list[Path]:
     elif kind == "mf-vs-sgd":
         summary, extra = _mf_report(runs, out, written)
     else:
-        summary, extra = _summary_rows(runs), ""
+        summary, extra = _summary_rows(sweep, runs), ""
     title = f"study {kind}, size {study['size']}" if study else "sweep"
     counts = ", ".join(f"{n} {s}" for s, n in sweep.counts().items())
     _write_csv(summary, out / "summary.csv")

@@ -11,21 +11,17 @@
 
 Sizes: ``smoke`` (the numpy backend, tiny: well under a minute with nothing compiled), ``small``
 (minutes on two cores), ``full`` (the paper's size: N up to 5000, T = 20, 10 seeds; hours).
-:func:`run_study` writes ``DIR/study.json`` (the study and its size: what ``wgflow report``
-draws), then runs the sweep into ``DIR``.
+:func:`run_study` runs the sweep into ``DIR`` with the label ``{"study", "size"}`` in its manifest
+(what ``wgflow report`` draws).
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from . import paper
-from .sweep import Sweep, run_sweep
+from .sweep import Sweep, read_sweep, run_sweep
 
 STUDIES = ("paper", "mf-vs-sgd")
 SIZES = ("smoke", "small", "full")
-STUDY_FILE = "study.json"
 #: the schemes of the paper's figures
 PAPER_SCHEMES = ("vanilla", "DA", "FA", "EA")
 
@@ -82,16 +78,10 @@ def run_study(study: str, size: str, out_dir, **sweep_options) -> Sweep:
     """Run the built-in ``study`` at ``size`` into ``out_dir`` (options of
     :func:`wgflow.sweep.run_sweep`: ``executor``, ``progress``, ``threads_per_worker``)."""
     base, grid, seeds = definition(study, size)
-    out = Path(out_dir)
-    if read_study(out) not in (None, {"study": study, "size": size}):
-        raise ValueError(f"{out} holds another study ({read_study(out)}); choose another "
-                         "output directory")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / STUDY_FILE).write_text(json.dumps({"study": study, "size": size}), encoding="utf-8")
-    return run_sweep(base, grid, out, seeds=seeds, **sweep_options)
+    return run_sweep(base, grid, out_dir, seeds=seeds, label={"study": study, "size": size},
+                     **sweep_options)
 
 
 def read_study(directory) -> dict | None:
     """``{"study", "size"}`` of the study in ``directory``, ``None`` for a plain sweep."""
-    path = Path(directory) / STUDY_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return read_sweep(directory).description.get("label")

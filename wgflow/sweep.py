@@ -9,7 +9,8 @@ number of workers.
 
 Layout of the output directory ``DIR``::
 
-    DIR/manifest.json    the sweep (base config, grids, K, root seed) and one entry per run
+    DIR/manifest.json    the sweep (base config, grids, K, root seed, label) and one entry per run
+    DIR/manifest.lock    held while a sweep runs in DIR (a second one is refused)
     DIR/runs/<id>.h5     the trajectory file of a run; <id>: the first 12 hex digits of its hash
 
 An entry holds ``id``, ``config_hash`` (SHA-256 of the run's checked config as canonical JSON),
@@ -45,6 +46,7 @@ SEED_KEYS = ("init.seed", "run.seed")
 #: file statuses of runs that are done (a diverged run diverges again when rerun)
 FINISHED = ("complete", "diverged")
 MANIFEST = "manifest.json"
+LOCK = "manifest.lock"
 
 
 @dataclass(frozen=True)
@@ -153,8 +155,10 @@ def write_manifest(sweep: Sweep) -> None:
     """Write ``sweep``'s manifest atomically."""
     path = sweep.directory / MANIFEST
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"sweep": sweep.description, "runs": sweep.runs}, indent=1),
-                   encoding="utf-8")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump({"sweep": sweep.description, "runs": sweep.runs}, fh, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -169,14 +173,18 @@ def file_status(path) -> str | None:
 def execute(config: dict, path: str, threads: int | None) -> tuple[str, float, str]:
     """The task a worker runs: resume or run one sweep run into ``path`` with at most
     ``threads`` Numba threads and no progress bar; ``(status, wall seconds, error message)``."""
+    import numba
+
+    previous = numba.get_num_threads()
     if threads:
-        import numba
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     tic = time.perf_counter()
     try:
         status = _resume_or_run(config, path)
     except Exception as err:  # recorded in the manifest; the other runs go on
         return "failed", time.perf_counter() - tic, f"{type(err).__name__}: {err}"
+    finally:
+        numba.set_num_threads(previous)
     return status, time.perf_counter() - tic, ""
 
 
@@ -198,53 +206,88 @@ def _outcomes(sweep: Sweep, todo: list, executor, threads):
     futures = {executor.submit(execute, *args): entry for entry, args in tasks}
     try:
         for future in as_completed(futures):
-            yield futures[future], future.result()
+            try:
+                outcome = future.result()
+            except Exception as err:  # the worker died (memory, a crash, a lost Dask worker)
+                outcome = "failed", None, f"worker lost: {type(err).__name__}: {err}"
+            yield futures[future], outcome
     finally:  # interrupted: drop the runs not started
         for future in futures:
             future.cancel()
 
 
-def _adopt_previous(sweep: Sweep) -> None:
-    """Keep the wall times of a previous run of the same sweep; refuse another sweep's DIR."""
+def adopt_previous(sweep: Sweep) -> None:
+    """Keep the wall times of a previous run of the same sweep in ``sweep.directory``; refuse a
+    directory holding another sweep (another base config or root seed: a grown grid or more
+    replicates of the same sweep are the same sweep, extended)."""
     path = sweep.directory / MANIFEST
     if not path.is_file():
         return
-    previous = read_sweep(sweep.directory)
-    if previous.description != json.loads(json.dumps(sweep.description)):
-        raise ValueError(f"{sweep.directory} holds another sweep (its {MANIFEST} has another "
-                         "base config, grid or seeds); choose another output directory")
-    times = {entry["id"]: entry["wall_time"] for entry in previous.runs}
+    previous = read_sweep(sweep.directory).description
+    current = json.loads(json.dumps(sweep.description))
+    if any(previous.get(k) != current[k] for k in ("base", "root_seed", "label")):
+        raise ValueError(f"{sweep.directory} holds another sweep or study (its {MANIFEST} has "
+                         "another base config, root seed or study); choose another output "
+                         "directory")
+    times = {entry["id"]: entry["wall_time"] for entry in read_sweep(sweep.directory).runs}
     for entry in sweep.runs:
         entry["wall_time"] = times.get(entry["id"])
 
 
+@contextlib.contextmanager
+def _exclusive(directory: Path):
+    """Hold ``directory/manifest.lock`` while the sweep runs: a second sweep into the same
+    directory is refused. The operating system releases the lock when the process ends, even
+    when it is killed (no lock on platforms without ``fcntl``)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover  (Windows)
+        yield
+        return
+    with open(directory / LOCK, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ValueError(f"another sweep is running in {directory} (it holds {LOCK}); "
+                             "wait for it to finish or stop it") from None
+        yield
+
+
 def run_sweep(base_config: dict, grid, out_dir, *, seeds: int = 1, root_seed: int | None = None,
-              executor=None, progress: bool = True, threads_per_worker: int | None = None
-              ) -> Sweep:
+              executor=None, progress: bool = True, threads_per_worker: int | None = None,
+              label: dict | None = None) -> Sweep:
     """Run the sweep of ``base_config`` (flat dotted keys) over ``grid`` with ``seeds``
     replicates into ``out_dir``; return it with every entry's final status.
 
     ``executor``: any :class:`concurrent.futures.Executor` (``None``: serially, in this
-    process); ``threads_per_worker``: the Numba threads of each run (``None``: unchanged).
+    process); ``threads_per_worker``: the Numba threads of each run (default: 1 with an
+    executor, so that its workers do not oversubscribe the cores; unchanged without one);
+    ``label``: what the sweep is (a built-in study), kept in the manifest. Paths are absolute, so
+    workers on other machines (Dask) need ``out_dir`` on a shared file system.
     """
     sweep = replace(plan(base_config, grid, seeds=seeds, root_seed=root_seed),
-                    directory=Path(out_dir))
-    (sweep.directory / "runs").mkdir(parents=True, exist_ok=True)
-    _adopt_previous(sweep)
-    todo = []
-    for entry in sweep.runs:
-        entry["status"] = file_status(sweep.directory / entry["path"]) or "pending"
-        if entry["status"] not in FINISHED:
-            entry["status"] = "pending"
-            todo.append(entry)
-    write_manifest(sweep)
-    bar = progress_bar(len(sweep.runs), len(sweep.runs) - len(todo), progress, unit="run")
-    try:
-        with contextlib.closing(_outcomes(sweep, todo, executor, threads_per_worker)) as done:
-            for entry, (status, wall_time, error) in done:
-                entry.update(status=status, wall_time=wall_time, error=error)
-                write_manifest(sweep)
-                bar.update()
-    finally:
-        bar.close()
+                    directory=Path(out_dir).resolve())
+    sweep.description["label"] = label
+    if threads_per_worker is None and executor is not None:
+        threads_per_worker = 1
+    sweep.directory.mkdir(parents=True, exist_ok=True)
+    with _exclusive(sweep.directory):
+        adopt_previous(sweep)
+        (sweep.directory / "runs").mkdir(exist_ok=True)
+        todo = []
+        for entry in sweep.runs:
+            entry["status"] = file_status(sweep.directory / entry["path"]) or "pending"
+            if entry["status"] not in FINISHED:
+                entry["status"] = "pending"
+                todo.append(entry)
+        write_manifest(sweep)
+        bar = progress_bar(len(sweep.runs), len(sweep.runs) - len(todo), progress, unit="run")
+        try:
+            with contextlib.closing(_outcomes(sweep, todo, executor, threads_per_worker)) as done:
+                for entry, (status, wall_time, error) in done:
+                    entry.update(status=status, wall_time=wall_time, error=error)
+                    write_manifest(sweep)
+                    bar.update()
+        finally:
+            bar.close()
     return sweep
