@@ -25,7 +25,7 @@ import numba
 #: the modules whose functions are compiled with ``cache=True``, in import order
 COMPILED_MODULES = ("fast_math", "tiles", "counter_rng", "compiled_layered", "compiled_flow")
 #: the sources compiled code depends on (the activation codes come from ``activations``)
-KERNEL_SOURCES = ("activations", *COMPILED_MODULES)
+KERNEL_SOURCES = ("activations", "sample_terms", *COMPILED_MODULES)
 
 
 def kernel_cache_dir() -> Path:

@@ -29,6 +29,9 @@ from .compiled_layered import (
 )
 from .counter_rng import noise_into
 from .fast_math import JIT
+from .sample_terms import sample_coefficients
+
+_sample_coefficients = njit(inline="always", **JIT)(sample_coefficients)
 
 
 @njit(**JIT)
@@ -51,7 +54,7 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, out):
     layers, code, tile, chunk = kernel
     rho_in, rho_out, wg, average = orbit
     xo, coef, model, partial, residual, grad, _, _, _, _, scratch = work
-    n_nodes, b, d, c = wg.shape[0], x.shape[0], x.shape[1], y.shape[1]
+    n_nodes, b, d = wg.shape[0], x.shape[0], x.shape[1]
     for g in range(n_nodes):
         for m in range(b):
             for i in range(d):
@@ -63,24 +66,7 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, out):
     network_sum(layers, code, theta, xo, tile, chunk, parallel, scratch, partial, model)
     model /= theta.shape[0]
     for m in range(b):
-        for j in range(c):
-            residual[j] = -y[m, j]
-        if average:
-            for g in range(n_nodes):
-                for i in range(c):
-                    for j in range(c):
-                        residual[j] += wg[g] * rho_out[g, i, j] * model[g * b + m, i]
-        for g in range(n_nodes):
-            for i in range(c):
-                if average:
-                    u = 0.0
-                    for j in range(c):
-                        u += rho_out[g, i, j] * residual[j]
-                else:
-                    u = model[g * b + m, i]
-                    for j in range(c):
-                        u -= rho_out[g, i, j] * y[m, j]
-                coef[g * b + m, i] = wg[g] * w[m] * u
+        _sample_coefficients(m, y, w, rho_out, wg, average, model, residual, coef)
     vjp_into(layers, code, theta, xo, coef, tile, parallel, scratch, grad)
     for i in range(theta.shape[0]):
         for k in range(theta.shape[1]):

@@ -37,9 +37,11 @@ from .compiled_layered import layer_table
 from .counter_rng import _GAMMA, _INV_2_53, _M1, _M2
 from .fast_math import ACTIVATION_CODES, ERF, IDENTITY, RELU, SIGMOID, SOFTPLUS, TANH
 from .layered import UnitSpec
+from .sample_terms import sample_coefficients
 from .tiles import ACTIVATED, B_OFFSET, N_IN, N_OUT, ROW, W_OFFSET
 
 _TWO_PI = 2.0 * math.pi
+_sample_coefficients = cuda.jit(device=True, inline=True)(sample_coefficients)
 #: ``failed[0]`` while every step so far left finite particles
 NO_FAILURE = 1 << 62
 
@@ -208,8 +210,8 @@ def kernels_for(spec: UnitSpec, dtype: str) -> SimpleNamespace:
 
     @cuda.jit
     def coefficients(partial, n, ys, ws, step, rho_out, wg, average, model, coef):
-        """The upstream ``coef`` of batch ``(ys[step], ws[step])``; per-sample arithmetic in
-        float64, as on the CPU."""
+        """The upstream ``coef`` of batch ``(ys[step], ws[step])``: the model from the chunk
+        partials, then :func:`solvers.sample_terms.sample_coefficients`, as on the CPU."""
         y, w = ys[step], ws[step]
         m, b, n_nodes = cuda.grid(1), y.shape[0], wg.shape[0]
         if m >= b:
@@ -217,24 +219,7 @@ def kernels_for(spec: UnitSpec, dtype: str) -> SimpleNamespace:
         for g in range(n_nodes):
             model_at(partial, g * b + m, n, model)
         residual = cuda.local.array(c, np.float64)
-        for j in range(c):
-            residual[j] = -float(y[m, j])
-        if average:
-            for g in range(n_nodes):
-                for i in range(c):
-                    for j in range(c):
-                        residual[j] += wg[g] * rho_out[g, i, j] * model[g * b + m, i]
-        for g in range(n_nodes):
-            for i in range(c):
-                if average:
-                    u = 0.0
-                    for j in range(c):
-                        u += rho_out[g, i, j] * residual[j]
-                else:
-                    u = float(model[g * b + m, i])
-                    for j in range(c):
-                        u -= rho_out[g, i, j] * y[m, j]
-                coef[g * b + m, i] = wg[g] * w[m] * u
+        _sample_coefficients(m, y, w, rho_out, wg, average, model, residual, coef)
 
     @cuda.jit
     def gradient(partial, out):

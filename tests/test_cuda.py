@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from conftest import TOL
 from numba import cuda
-from test_kernels import UNITS, _case, _relative_error
+from test_kernels import UNITS, _case, _relative_error, assert_matches_reference
 
 import solvers
-from solvers import compiled_flow, counter_rng, cuda_kernels, gpu, layered
+from solvers import compiled_flow, counter_rng, cuda_kernels, gpu
 from solvers.activations import ACTIVATIONS
 from wgflow import FixedSample, dynamics, paper, simulate
 from wgflow.cli import main
@@ -50,15 +50,7 @@ def small_launches(monkeypatch):
 @pytest.mark.parametrize("kind", list(UNITS))
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_kernels_match_numpy_reference(kind, activation, dtype, rng):
-    unit = UNITS[kind](activation)
-    tol = TOL["exact"] if dtype == "float64" else TOL["float32"]
-    for n, m in SIZES:
-        theta, x, u, w = _case(unit, n, m, rng)
-        out = driver.network_output(unit.spec, theta.astype(dtype), x)
-        grad = driver.vjp(unit.spec, theta.astype(dtype), x, u, w)
-        assert out.dtype == grad.dtype == dtype
-        assert _relative_error(out, layered.network_output(unit.spec, theta, x)) <= tol
-        assert _relative_error(grad, layered.vjp(unit.spec, theta, x, u, w)) <= tol
+    assert_matches_reference(driver, UNITS[kind](activation), dtype, SIZES, rng)
 
 
 def test_chunks_partition_every_sum(monkeypatch):

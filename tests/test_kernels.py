@@ -31,19 +31,24 @@ def _case(unit, n, m, rng):
     return theta, x, rng.standard_normal((m, unit.c)), rng.uniform(0.1, 1.0, m)
 
 
+def assert_matches_reference(kernels, unit, dtype, sizes, rng):
+    """``kernels.network_output`` and ``kernels.vjp`` of ``unit`` in ``dtype`` against the
+    float64 numpy reference, at each ``(N, M)`` of ``sizes``."""
+    tol = TOL["exact"] if dtype == "float64" else TOL["float32"]
+    for n, m in sizes:
+        theta, x, u, w = _case(unit, n, m, rng)
+        out = kernels.network_output(unit.spec, theta.astype(dtype), x)
+        grad = kernels.vjp(unit.spec, theta.astype(dtype), x, u, w)
+        assert out.dtype == grad.dtype == dtype
+        assert _relative_error(out, layered.network_output(unit.spec, theta, x)) <= tol
+        assert _relative_error(grad, layered.vjp(unit.spec, theta, x, u, w)) <= tol
+
+
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
 @pytest.mark.parametrize("kind", list(UNITS))
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_kernels_match_numpy_reference(kind, activation, dtype, rng):
-    unit = UNITS[kind](activation)
-    tol = TOL["exact"] if dtype == "float64" else TOL["float32"]
-    for n, m in SIZES:
-        theta, x, u, w = _case(unit, n, m, rng)
-        out = compiled_layered.network_output(unit.spec, theta.astype(dtype), x)
-        grad = compiled_layered.vjp(unit.spec, theta.astype(dtype), x, u, w)
-        assert out.dtype == grad.dtype == dtype
-        assert _relative_error(out, layered.network_output(unit.spec, theta, x)) <= tol
-        assert _relative_error(grad, layered.vjp(unit.spec, theta, x, u, w)) <= tol
+    assert_matches_reference(compiled_layered, UNITS[kind](activation), dtype, SIZES, rng)
 
 
 def test_chunked_and_parallel_paths_agree_bitwise_with_the_serial_one(rng, monkeypatch):
