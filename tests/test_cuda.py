@@ -16,7 +16,13 @@ import numpy as np
 import pytest
 from conftest import TOL
 from numba import cuda
-from test_kernels import UNITS, _case, _relative_error, assert_matches_reference
+from test_kernels import (
+    UNITS,
+    _case,
+    _relative_error,
+    assert_flow_matches_reference,
+    assert_matches_reference,
+)
 
 import solvers
 from solvers import compiled_flow, counter_rng, cuda_kernels, gpu
@@ -96,14 +102,7 @@ def test_flow_follows_the_numpy_reference(scheme, integrator, dynamics_kind, rng
                "step_scale": 20.0, "seed": 8, "record_every": 5, "T": 1.0}
     if dynamics_kind == "mf":  # a fixed sample: the quadrature is slow on the simulator
         options.update(T=0.5, dt=0.05, expectation=FixedSample(*problem.data.sample(rng, 15)))
-    ref = simulate(problem, start, backend="numpy", **options)
-    gpu_run = simulate(problem, start, backend="cuda", **options)
-    assert gpu_run.steps.tolist() == ref.steps.tolist()
-    assert np.abs(ref.final - start).max() > TOL["visible"]
-    assert _relative_error(gpu_run.particles, ref.particles) <= TOL["exact"]
-    for name, values in ref.observables.items():  # risks and distances of order ≤ 1
-        np.testing.assert_allclose(gpu_run.observables[name], values, rtol=TOL["exact"],
-                                   atol=TOL["exact"])
+    assert_flow_matches_reference("cuda", problem, start, options)
 
 
 @pytest.mark.parametrize("noise", ["full", "EG"])

@@ -82,8 +82,14 @@ def test_compiled_flow_follows_the_numpy_reference(scheme, integrator, dynamics)
                "step_scale": 20.0, "seed": 8, "record_every": 5}
     if dynamics == "mf":
         options["dt"] = 0.05
+    assert_flow_matches_reference("numba", problem, start, options)
+
+
+def assert_flow_matches_reference(backend, problem, start, options):
+    """``simulate`` on ``backend`` follows the numpy reference: same frames, particles and
+    observables to rounding, and the particles did move."""
     ref = simulate(problem, start, backend="numpy", **options)
-    fast = simulate(problem, start, backend="numba", **options)
+    fast = simulate(problem, start, backend=backend, **options)
     assert fast.steps.tolist() == ref.steps.tolist()
     assert np.abs(ref.final - start).max() > TOL["visible"]
     assert _relative_error(fast.particles, ref.particles) <= TOL["exact"]
