@@ -42,11 +42,9 @@ def to_device(theta: np.ndarray):
     return cuda.to_device(np.ascontiguousarray(theta))
 
 
-def _on_device(array, dtype=None):
-    """``array`` if it is on the device already, else a device copy (as ``dtype``)."""
-    if isinstance(array, np.ndarray) or not hasattr(array, "copy_to_host"):
-        return cuda.to_device(np.ascontiguousarray(array, dtype=dtype))
-    return array
+def _on_device(theta):
+    """``theta`` if it is a device array already, else a device copy."""
+    return to_device(theta) if isinstance(theta, np.ndarray) else theta
 
 
 def chunk_size(items: int, lanes: int, width: int, itemsize: int) -> int:
