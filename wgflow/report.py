@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import csv
 import itertools
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import NamedTuple
 
@@ -41,7 +41,7 @@ from scipy import stats
 
 from . import diagnostics, paper, plots
 from .storage import read_eg_basis
-from .studies import PAPER_SCHEMES, read_study
+from .studies import PAPER_SCHEMES
 from .sweep import read_sweep
 
 #: values below this are drawn at this height on log axes (exact zeros: EA, FA)
@@ -111,11 +111,11 @@ def _summary_rows(sweep, runs, extra=None) -> list[dict]:
     groups = defaultdict(list)
     for entry, result in runs:
         groups[tuple(entry["params"].items())].append((entry, result))
+    outcomes = Counter((tuple(e["params"].items()), e["status"]) for e in sweep.runs)
     rows = []
     for point, members in groups.items():
-        statuses = [e["status"] for e in sweep.runs if tuple(e["params"].items()) == point]
-        row = {**dict(point), "runs": len(members), "diverged": statuses.count("diverged"),
-               "failed": statuses.count("failed")}
+        row = {**dict(point), "runs": len(members), "diverged": outcomes[point, "diverged"],
+               "failed": outcomes[point, "failed"]}
         values = defaultdict(list)
         for entry, result in members:
             for name, series in result.observables.items():
@@ -381,7 +381,7 @@ def _mf_report(runs, out: Path, written: list) -> tuple[list, str]:
 def write_report(directory) -> list[Path]:
     """Write the report of the sweep or study in ``directory``; return the files written."""
     sweep = read_sweep(directory)
-    study = read_study(directory)
+    study = sweep.description.get("label")  # the built-in study, None for a sweep
     kind = study["study"] if study else None
     # final values only, except where frames are matched in time: a full study's runs together
     # would not fit in memory
