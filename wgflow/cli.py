@@ -22,10 +22,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import multiprocessing
 import os
 import sys
+import tempfile
 import time
+import traceback
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -33,7 +37,7 @@ from . import bench, paper, plots, storage, studies
 from . import config as configuration
 from . import sweep as sweeps
 from .dynamics import simulate
-from .runner import resume_file, run_to_file
+from .runner import RunInterrupted, resume_file, run_to_file
 from .schemes import SCHEMES
 
 COMMANDS = ("run", "config", "resume", "info", "plot", "compare", "bench", "sweep", "study",
@@ -65,12 +69,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config key, e.g. --set run.scheme=EA (repeatable)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace an existing wgflow trajectory at --out (never another file)")
+    run.add_argument("--force", action="store_true",
+                     help="run even when the memory estimate exceeds the available memory")
     cfg = sub.add_parser("config", help="print a config")
     cfg.add_argument("--default", action="store_true", required=True,
                      help="the default config, every key commented")
     res = sub.add_parser("resume", help="continue an interrupted run in the same file")
     res.add_argument("file")
     res.add_argument("--quiet", action="store_true")
+    res.add_argument("--force", action="store_true",
+                     help="resume even when the memory estimate exceeds the available memory")
     info = sub.add_parser("info", help="summarize a trajectory file")
     info.add_argument("file")
     plot = sub.add_parser("plot", help="write the figures of a run as PNG files")
@@ -78,10 +88,11 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", default=None, help="directory (default: next to the file)")
     cmp_ = sub.add_parser("compare", help="every scheme on the paper's problem")
     cmp_.add_argument("--teacher", default="arbitrary", choices=paper.TEACHERS)
-    cmp_.add_argument("--N", type=int, default=50, help="student particles (default 50)")
-    cmp_.add_argument("--T", type=float, default=paper.SETTINGS["T"],
+    cmp_.add_argument("--N", type=_positive(int), default=50,
+                      help="student particles (default 50)")
+    cmp_.add_argument("--T", type=_positive(float), default=paper.SETTINGS["T"],
                       help="MF time; SGD takes T·N steps (default %(default)s, the paper's)")
-    cmp_.add_argument("--seed", type=int, default=0)
+    cmp_.add_argument("--seed", type=_positive(int, zero=True), default=0)
     sub.add_parser("bench", help="time the backends (wgflow bench --help)", add_help=False)
     swp = sub.add_parser("sweep", help="run a config over a grid of keys and seeds")
     swp.add_argument("config", nargs="?", help="TOML config (default: the built-in default)")
@@ -103,13 +114,52 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _positive(kind, zero: bool = False):
+    """An argparse type: a finite number of ``kind`` > 0 (≥ 0 with ``zero``)."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(f"must be a finite number {'≥' if zero else '>'} "
+                                             f"0, got {text!r}")
+        return value
+    return parse
+
+
+def _one_line_warnings(command: str):
+    """Show warnings as one line ``wgflow CMD: warning: …`` (no source line)."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"wgflow {command}: warning: {message}", file=sys.stderr)
+    warnings.showwarning = show
+
+
+def _crash_log(command: str) -> Path:
+    """Write the current exception's traceback to a log file; return its path."""
+    fd, name = tempfile.mkstemp(prefix=f"wgflow-{command}-", suffix=".log")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(f"wgflow {command} {' '.join(sys.argv[1:])}\n{storage.versions()}\n\n")
+        traceback.print_exc(file=fh)
+    return Path(name)
+
+
 def main(argv=None) -> int:
+    """Exit codes: 0 done; 1 a run diverged, a sweep has failed runs, or an internal error
+    (traceback in a log file); 2 bad input or a file problem; 130 stopped by Ctrl-C (SIGINT),
+    143 by SIGTERM."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:
         return bench.main(argv[1:])
     if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
         argv = ["run", *argv]
     args = _parser().parse_args(argv)
+    with warnings.catch_warnings():
+        _one_line_warnings(args.command)
+        return _dispatch(args)
+
+
+def _dispatch(args) -> int:
     try:
         return {"run": _run, "config": _config, "resume": _resume, "info": _info,
                 "plot": _plot, "compare": _compare, "sweep": _sweep, "study": _study,
@@ -117,12 +167,24 @@ def main(argv=None) -> int:
     except (ValueError, OSError) as err:
         print(f"wgflow {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except RunInterrupted as stopped:
+        print(f"wgflow {args.command}: {stopped}", file=sys.stderr)
+        return 128 + stopped.signal
+    except KeyboardInterrupt:
+        print(f"wgflow {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # a defect of wgflow: one line here, the traceback in a log
+        log = _crash_log(args.command)
+        print(f"wgflow {args.command}: internal error: {type(err).__name__}: {err} "
+              f"(traceback in {log}; please report it)", file=sys.stderr)
+        return 1
 
 
 def _run(args) -> int:
     config = configuration.load_config(args.config, args.set)
     tic = time.perf_counter()
-    status = run_to_file(config, args.out, progress=not args.quiet)
+    status = run_to_file(config, args.out, progress=not args.quiet, overwrite=args.overwrite,
+                         force=args.force)
     if not args.quiet:
         print(f"{status}: {args.out} ({time.perf_counter() - tic:.1f} s)")
         _info(argparse.Namespace(file=args.out))
@@ -135,7 +197,7 @@ def _config(args) -> int:
 
 
 def _resume(args) -> int:
-    status = resume_file(args.file, progress=not args.quiet)
+    status = resume_file(args.file, progress=not args.quiet, force=args.force)
     if not args.quiet:
         print(f"{status}: {args.file}")
     return 0 if status == "complete" else 1
@@ -187,8 +249,6 @@ def _plot(args) -> int:
 
 
 def _compare(args) -> int:
-    if args.N < 1:
-        _parser().error("--N must be ≥ 1")
     prob = paper.problem(args.teacher)
     start = paper.student_init(prob, args.N, seed=args.seed)
     print(f"paper teacher-student problem: teacher={args.teacher}, N={args.N}, T={args.T:g} "
@@ -229,7 +289,8 @@ def _executor(args):
         return contextlib.closing(client), client.get_executor(), args.threads or 1
     if args.workers < 1:
         raise ValueError(f"--workers must be ≥ 1, got {args.workers}")
-    pool = ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=sweeps.ignore_interrupts)
     return pool, pool, args.threads or max(1, _cores() // args.workers)
 
 

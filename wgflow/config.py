@@ -7,6 +7,8 @@ config into ``(problem, init_particles, simulate_options)``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import sys
 
@@ -15,8 +17,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from . import laws, paper
-from .dynamics import DTYPES, DYNAMICS, step_grid
+from . import laws, paper, resources
+from .dynamics import DTYPES, DYNAMICS, cost, step_grid
 from .schemes import SCHEMES
 
 #: (key, default, rule, meaning). Rules: "choice:a|b", "int>=1", "int>=0", "num>=0", "num>0".
@@ -97,6 +99,11 @@ def parse_override(item: str) -> tuple[str, object]:
     return key.strip(), value
 
 
+def config_hash(config: dict) -> str:
+    """SHA-256 hex digest of ``config`` as canonical JSON (sorted keys)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
 def checked(values: dict) -> dict:
     """The defaults updated by ``values`` (flat dotted keys), every key and value checked."""
     unknown = sorted(set(values) - set(DEFAULTS))
@@ -135,18 +142,24 @@ def default_toml() -> str:
     return "\n".join(lines) + "\n"
 
 
-def build(config: dict):
-    """``(problem, init_particles, options)`` for :func:`wgflow.simulate` from a checked config."""
+def build(config: dict, *, force: bool = False):
+    """``(problem, init_particles, options)`` for :func:`wgflow.simulate` from a checked config.
+    The run's memory and time are estimated before the particles are drawn (the frames
+    streamed to a file): one that cannot fit is refused and one that takes days gets a
+    warning, unless ``force`` (:mod:`wgflow.resources`)."""
     problem = paper.problem(config["problem.teacher"], tau=config["problem.tau"],
                             beta=config["problem.beta"])
     n, std, seed = config["init.N"], config["init.std"], config["init.seed"]
-    if config["init.law"] == "SI":
-        init = laws.strongly_invariant(n, problem.symmetry, std=std, seed=seed)
-    else:
-        init = laws.gaussian(n, problem.unit.dim, std=std, seed=seed)
     dt, n_steps = step_grid(config["run.T"], config["run.dt"] or None, config["run.dynamics"], n)
     options = {k: config[f"run.{k}"] for k in ("scheme", "dynamics", "T", "step_scale",
                                                "batch_size", "integrator", "noise", "seed",
                                                "backend", "dtype")}
     options.update(dt=dt, record_every=max(1, -(-n_steps // config["run.frames"])))
+    costs = {k: options[k] for k in ("scheme", "dynamics", "T", "dt", "batch_size",
+                                     "integrator", "backend", "dtype")}
+    resources.check(cost(problem, n, frames_in_memory=1, **costs), force=force)
+    if config["init.law"] == "SI":
+        init = laws.strongly_invariant(n, problem.symmetry, std=std, seed=seed)
+    else:
+        init = laws.gaussian(n, problem.unit.dim, std=std, seed=seed)
     return problem, init, options

@@ -28,6 +28,8 @@ orthonormal basis of that subspace: the law of the orthogonal projection of full
 
 from __future__ import annotations
 
+import math
+import time
 import warnings
 from types import SimpleNamespace
 from typing import NamedTuple
@@ -37,8 +39,8 @@ import numpy as np
 from solvers import compiled_flow, compiled_layered, counter_rng, gpu, layered
 from solvers.integrators import INTEGRATORS, init
 
-from . import diagnostics
-from ._checks import as_particles, choice, positive
+from . import diagnostics, resources
+from ._checks import as_particles, choice, numeric, positive
 from .data import Batch, FixedSample, GaussianData, Minibatch, OnlineSample
 from .problem import Problem
 from .result import Result
@@ -51,6 +53,15 @@ DTYPES = ("float64", "float32")
 #: random numbers drawn on the host at once at most (batches; and the noise for the numpy
 #: reference, which the compiled flow draws itself): bounds a chunk's memory to 8 MB per array
 CHUNK_NUMBERS = 1 << 20
+#: wall time a chunk of steps aims at: interrupts (Ctrl-C) are honoured between chunks, and
+#: chunks grow (at most doubling) or shrink towards this length; results do not depend on it
+CHUNK_SECONDS = 0.25
+#: the most steps a run may take (times and step counts stay exact integers in float64)
+MAX_STEPS = 2**53
+#: relative mismatch tolerated between ``T`` and the time the last step reaches
+LANDING_TOLERANCE = 1e-9
+#: |BᵀB − I| tolerated for a user noise basis B
+ORTHONORMAL_TOLERANCE = 1e-8
 
 
 def _noise_basis(problem, scheme, noise):
@@ -65,14 +76,25 @@ def _noise_basis(problem, scheme, noise):
         if noise == "EG" or scheme == "EA":
             return sym.basis
         return np.eye(problem.unit.dim)
-    basis = np.asarray(noise, dtype=float)
-    if basis.ndim != 2 or basis.shape[0] != problem.unit.dim:
+    basis = numeric(noise, "noise", "(D, k)")
+    if basis.ndim != 2 or basis.shape[0] != problem.unit.dim or basis.shape[1] == 0:
         raise ValueError(f"noise must be 'full', 'EG' or a basis array of shape (D, k) with "
-                         f"D = {problem.unit.dim}, got shape {basis.shape}")
-    if scheme == "EA":
-        basis = sym.projector @ basis
-    u, s, _ = np.linalg.svd(basis, full_matrices=False)  # orthonormal basis of the span
-    return u[:, s > s.max(initial=0.0) * 1e-12]
+                         f"D = {problem.unit.dim} and k ≥ 1, got shape {basis.shape}")
+    defect = np.abs(basis.T @ basis - np.eye(basis.shape[1])).max() if np.all(
+        np.isfinite(basis)) else np.inf
+    if defect > ORTHONORMAL_TOLERANCE:
+        raise ValueError(f"the noise basis (noise=array) must have orthonormal columns, but "
+                         f"max |BᵀB − I| = {defect:.3g}; orthonormalize it first, e.g. "
+                         "noise=np.linalg.qr(B)[0]")
+    if scheme != "EA":
+        return basis
+    u, s, _ = np.linalg.svd(sym.projector @ basis, full_matrices=False)
+    basis = u[:, s > 1e-12]  # orthonormal basis of P_G span(B)
+    if basis.shape[1] == 0 and problem.beta > 0:
+        raise ValueError("scheme='EA' keeps the noise in E^G, and the given noise basis is "
+                         "orthogonal to E^G: the noise would vanish although beta > 0; give a "
+                         "basis with a component in E^G, noise='EG', or beta=0")
+    return basis
 
 
 def _kernels(backend: str):
@@ -133,6 +155,7 @@ class _Chunk:
 
     def __init__(self, run, first_step, t, steps):
         self.first_step, self.ts = first_step, np.cumsum([t] + [run.dt] * steps)
+        self.scales = np.array([run.scale(s) for s in self.ts])  # ς at the step times, checked
         self.batches = None
         if run.expectation is not None:
             raw = run.expectation.draw(run.data_rng, steps)
@@ -141,8 +164,7 @@ class _Chunk:
             self.batches = augment(run.scheme, raw, run.problem.symmetry, run.move_rng)
         self.amplitudes = None
         if run.problem.beta > 0:
-            scales = np.array([run.scale(s) for s in self.ts[:-1]])
-            self.amplitudes = np.sqrt(2.0 * run.problem.beta * run.dt * scales)
+            self.amplitudes = np.sqrt(2.0 * run.problem.beta * run.dt * self.scales[:-1])
 
     def noise(self, run) -> np.ndarray | None:
         """The noise increments ``(steps, N, D)`` (numpy reference of the compiled draw)."""
@@ -190,7 +212,7 @@ def _flow_arguments(run, chunk: _Chunk) -> tuple:
     noise = None if chunk.amplitudes is None else (run.noise_key, chunk.first_step,
                                                     run.noise_basis, chunk.amplitudes)
     return (batches, orbit_terms(problem, run.scheme), proj, problem.tau, run.dt,
-            [run.scale(t) for t in chunk.ts], noise, run.integrator == "heun")
+            chunk.scales, noise, run.integrator == "heun")
 
 
 def _advance_numba(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
@@ -225,19 +247,93 @@ class FlowCursor(NamedTuple):
 
 
 def step_grid(T: float, dt: float | None, dynamics: str, n: int) -> tuple[float, int]:
-    """``(dt, number of steps)`` reaching MF time ``T``; ``dt`` defaults to ``1/N`` for SGD and
-    ``1e-2`` for the MF flow."""
+    """``(dt, number of steps)`` reaching MF time ``T`` exactly; ``dt`` defaults to ``1/N`` for
+    SGD and ``1e-2`` for the MF flow. A ``T`` that is not a whole number of steps is refused
+    (the last step would end before or after ``T``), and so is a step count beyond
+    :data:`MAX_STEPS`."""
+    T = positive(T, "T")
+    default = " (1/N for SGD: T·N must be an integer)" if dt is None and dynamics == "sgd" \
+        else ""
     dt = positive(dt if dt is not None else (1.0 / n if dynamics == "sgd" else 1e-2), "dt")
-    return dt, max(1, round(T / dt))
+    ratio = T / dt
+    if not ratio <= MAX_STEPS:
+        raise ValueError(f"T = {T:.6g} with dt = {dt:.6g} needs {ratio:.3g} steps, more than "
+                         f"{MAX_STEPS:.3g}: lower T or raise dt")
+    steps = round(ratio)
+    if steps == 0 or abs(steps * dt - T) > LANDING_TOLERANCE * T:
+        lower, upper = max(1, math.floor(ratio)), max(1, math.ceil(ratio))
+        hint = f"T = {lower * dt:.6g} or T = {upper * dt:.6g}" if lower != upper \
+            else f"T = {lower * dt:.6g}"
+        raise ValueError(f"T = {T:.6g} is not a whole number of time steps dt = {dt:.6g}"
+                         f"{default}: T/dt = {ratio:.6g}; choose {hint}, or dt = T/k for an "
+                         "integer k")
+    return dt, steps
+
+
+def _checked_scale(step_scale):
+    """``t ↦ ς(t)`` from a number or a callable, every value checked to be finite and ≥ 0."""
+    if not callable(step_scale):
+        value = positive(step_scale, "step_scale")
+        return lambda t: value
+
+    def scale(t):
+        value = step_scale(t)
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
+                                                             np.floating)) \
+                or not np.isfinite(value) or value < 0:
+            raise ValueError(f"step_scale(t) must return a finite number ≥ 0, got {value!r} "
+                             f"at t = {t:.6g}")
+        return float(value)
+    return scale
+
+
+class Interrupted(Exception):
+    """Raised by :func:`frames` when asked to stop; ``position`` is the :class:`FlowCursor`
+    from which the run continues (between two chunks, possibly inside a frame)."""
+
+    def __init__(self, position: FlowCursor):
+        super().__init__(f"interrupted at step {position.step} (t = {position.t:.6g})")
+        self.position = position
+
+
+def _next_chunk(steps: int, seconds: float) -> int:
+    """The steps of the next chunk: towards :data:`CHUNK_SECONDS`, at most doubling."""
+    if seconds <= 0:
+        return 2 * steps
+    return max(1, min(2 * steps, int(steps * CHUNK_SECONDS / seconds)))
+
+
+def cost(problem: Problem, n: int, *, scheme: str, dynamics: str, T: float, dt: float | None,
+         batch_size: int, expectation=None, integrator: str, backend: str, dtype: str,
+         frames_in_memory: int) -> resources.Estimate:
+    """The estimated memory and time (:mod:`wgflow.resources`) of a run of ``n`` particles,
+    before its particles are drawn; ``frames_in_memory``: recorded frames held at once."""
+    dt, n_steps = step_grid(T, dt, dynamics, n)
+    expectation = expectation or _default_expectation(problem, dynamics, batch_size)
+    samples = 0 if expectation is None else (
+        len(expectation.x) if isinstance(expectation, FixedSample) else expectation.size)
+    if scheme in ("FA", "DA-orbit"):
+        samples *= len(problem.symmetry.elements()[1])
+    per_step = _batch_numbers(expectation, scheme, problem.unit)
+    chunk_steps = max(1, CHUNK_NUMBERS // max(1, per_step))
+    return resources.estimate(
+        n=n, dim=problem.unit.dim, samples_per_step=samples, steps=n_steps,
+        evaluations=2 if integrator == "heun" else 1, frames_in_memory=frames_in_memory,
+        chunk_bytes=8 * per_step * min(chunk_steps, n_steps), backend=backend,
+        itemsize=np.dtype(dtype).itemsize, width=problem.unit.c)
 
 
 def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
             dynamics: str = "mf", T: float = 1.0, dt: float | None = None,
             batch_size: int = 20, expectation=None, step_scale=1.0,
             integrator: str = "euler", noise="full", record_every: int | None = None,
-            observables=None, seed=0, backend: str = "numba", dtype: str = "float64"):
+            observables=None, seed=0, backend: str = "numba", dtype: str = "float64",
+            keep_frames: bool = True, force: bool = False):
     """Check the options of :func:`simulate` and return ``(run, first_frame)``: the run
-    description that :func:`frames` steps, and the initial frame."""
+    description that :func:`frames` steps, and the initial frame. The run's memory and time
+    are estimated first (:func:`cost`, with every frame held in memory when ``keep_frames``):
+    one that cannot fit is refused and one that takes days gets a warning, unless
+    ``force``."""
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be a wgflow.Problem, got {type(problem).__name__}")
     choice(scheme, SCHEMES, "scheme")
@@ -250,7 +346,6 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
     if backend != "numpy" and problem.loss != "squared":
         raise ValueError(f"backend={backend!r} implements loss='squared' only, got "
                          f"{problem.loss!r}; use backend='numpy'")
-    kernels = _kernels(backend)
     theta = as_particles(init_particles, problem.unit.dim, "init_particles")
     n = theta.shape[0]
     T = positive(T, "T")
@@ -262,6 +357,13 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
     if problem.data is not None and not isinstance(expectation,
                                                    (FixedSample, OnlineSample, Minibatch)):
         raise ValueError("expectation must be a FixedSample, OnlineSample or Minibatch")
+    scale = _checked_scale(step_scale)
+    resources.check(cost(problem, n, scheme=scheme, dynamics=dynamics, T=T, dt=dt,
+                         batch_size=batch_size, expectation=expectation, integrator=integrator,
+                         backend=backend, dtype=dtype,
+                         frames_in_memory=n_steps // record_every + 2 if keep_frames else 1),
+                    force=force)
+    kernels = _kernels(backend)
     names = default_observables(problem) if observables is None else tuple(observables)
     for name in names:
         choice(name, default_observables(problem), "observables")
@@ -280,7 +382,7 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
               "expectation": None if expectation is None else expectation.describe()}
     run = SimpleNamespace(
         problem=problem, scheme=scheme, dt=dt, integrator=integrator, expectation=expectation,
-        scale=step_scale if callable(step_scale) else (lambda t, s=float(step_scale): s),
+        scale=scale,
         noise_basis=_noise_basis(problem, scheme, noise), shape=theta.shape,
         data_rng=np.random.default_rng(data_seq), move_rng=np.random.default_rng(move_seq),
         noise_key=counter_rng.stream_key(noise_seq), n_steps=n_steps,
@@ -310,17 +412,26 @@ def cursor(run, frame: Frame) -> FlowCursor:
                       run.data_rng.bit_generator.state, run.move_rng.bit_generator.state)
 
 
-def frames(run, start: FlowCursor):
+def frames(run, start: FlowCursor, stop=None):
     """Yield the frames of ``run`` after ``start`` (a :func:`cursor`), one per ``record_every``
-    steps and at the end. On divergence it warns, sets ``run.status = "diverged"`` and stops."""
+    steps and at the end. On divergence it warns, sets ``run.status = "diverged"`` and stops.
+    ``stop``: a callable asked between chunks (about every :data:`CHUNK_SECONDS`); when it
+    returns true, :class:`Interrupted` is raised with the position to continue from."""
     run.data_rng.bit_generator.state = start.data_rng
     run.move_rng.bit_generator.state = start.move_rng
     problem, scheme, kernels = run.problem, run.scheme, run.kernels
     theta, k, t = start.theta, start.step, start.t
+    steps = 1  # grows towards CHUNK_SECONDS of work
     while k < run.n_steps:
+        if stop is not None and stop():
+            raise Interrupted(FlowCursor(theta, k, t, run.data_rng.bit_generator.state,
+                                         run.move_rng.bit_generator.state))
         frame_end = min(run.n_steps, (k // run.record_every + 1) * run.record_every)
-        chunk = _Chunk(run, k, t, min(frame_end - k, run.chunk_steps))
+        tic = time.perf_counter()
+        chunk = _Chunk(run, k, t, min(frame_end - k, run.chunk_steps, steps))
         theta, done = run.advance(run, theta, chunk)
+        taken = len(chunk.ts) - 1  # seconds per step, extrapolated to a chunk of ``steps``
+        steps = _next_chunk(steps, (time.perf_counter() - tic) * steps / taken)
         k, t = k + done, float(chunk.ts[done])
         obs = _observe(problem, scheme, theta, run.names, kernels) if k == frame_end else {}
         particles_failed = done < len(chunk.ts) - 1

@@ -18,26 +18,25 @@ path                                                   content
 Frames are appended to chunked, resizable datasets (chunks of 4 frames × up to 2¹⁶ numbers, for
 both snapshot and per-particle reads) and the file is flushed after every frame, so a killed run
 leaves a file that plain h5py opens, holding every complete frame with ``step``, ``time`` and
-``value`` of equal length. Checkpoints (state and random-generator states) live beside the file
-(``<file>.ckpt.npz``), written to a temporary file and renamed, so a checkpoint is always whole.
+``value`` of equal length. Readers open files without HDF5's lock (:func:`open_read`), so a file
+that a run is still writing can be inspected; checkpoints live in :mod:`wgflow.checkpoints`.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
-import os
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from ._version import __version__
-from .dynamics import FlowCursor, Frame
+from .dynamics import Frame
 from .result import Result
 
 #: version of the wgflow layout inside the H5MD file (``/h5md/modules/wgflow``)
-SCHEMA_VERSION = (1, 0)
+SCHEMA_VERSION = (1, 1)
 _STR = h5py.string_dtype()
 _RNG_FIELDS = ("data_rng", "move_rng")
 
@@ -81,9 +80,12 @@ class TrajectoryFile:
 
     @classmethod
     def create(cls, path, *, config: dict, run_config: dict, seeds: dict, n: int, dim: int,
-               dtype, observables, teacher=None, symmetry=None) -> TrajectoryFile:
+               dtype, observables, teacher=None, symmetry=None,
+               identity: dict | None = None) -> TrajectoryFile:
         """A new file for a run with ``n`` particles in ``R^dim``; ``config`` is the user's
-        config (what ``resume`` rebuilds the run from), ``run_config`` what ``simulate`` saw."""
+        config (what ``resume`` rebuilds the run from), ``run_config`` what ``simulate`` saw,
+        ``identity`` the run's ``run_id`` and ``config_hash`` (:func:`new_identity`), which its
+        checkpoints carry too."""
         h5 = h5py.File(path, "w")
         meta = h5.create_group("h5md")
         meta.attrs["version"] = np.array([1, 1])
@@ -115,7 +117,7 @@ class TrajectoryFile:
                                else gens)
             par.create_dataset("actions", data=symmetry.action.images)
             par.create_dataset("EG_basis", data=symmetry.basis)
-        par.attrs.update({"status": "running", "message": ""})
+        par.attrs.update({"status": "running", "message": "", **(identity or {})})
         h5.flush()
         return cls(h5)
 
@@ -164,47 +166,65 @@ def _author() -> str:
         return "unknown"
 
 
-def checkpoint_path(path) -> Path:
-    return Path(f"{path}.ckpt.npz")
+def open_read(path) -> h5py.File:
+    """``path`` opened read-only without HDF5's file lock, so that a file a run is still
+    writing can be read (frames so far); a missing, foreign or broken file raises a
+    ``ValueError`` that names it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file" if not path.exists()
+                         else f"{path} is not a regular file")
+    try:
+        return h5py.File(path, "r", locking=False)
+    except OSError as err:
+        raise ValueError(f"{path} is not a readable HDF5 file ({err}); give a wgflow "
+                         "trajectory file") from None
 
 
-def write_checkpoint(path, cursor, frames: int) -> None:
-    """Atomically save ``cursor`` (a :class:`wgflow.dynamics.FlowCursor`) taken after
-    ``frames`` frames were written."""
-    final = checkpoint_path(path)
-    tmp = final.with_name(final.name + ".tmp")
-    rngs = {name: json.dumps(getattr(cursor, name)) for name in _RNG_FIELDS}
-    with open(tmp, "wb") as fh:
-        np.savez(fh, theta=cursor.theta, step=cursor.step, t=cursor.t, frames=frames, **rngs)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
+def is_trajectory(path) -> bool:
+    """Whether ``path`` is an HDF5 file that wgflow wrote."""
+    try:
+        with open_read(path) as h5:
+            return "parameters/config" in h5 and "h5md/modules/wgflow" in h5
+    except ValueError:
+        return False
 
 
-def read_checkpoint(path):
-    """``(cursor, frames)``: the :class:`wgflow.dynamics.FlowCursor` of the last checkpoint of
-    the run in ``path`` and the number of frames written when it was taken."""
-    with np.load(checkpoint_path(path)) as ck:
-        rngs = {name: json.loads(str(ck[name])) for name in _RNG_FIELDS}
-        return (FlowCursor(ck["theta"], int(ck["step"]), float(ck["t"]), **rngs),
-                int(ck["frames"]))
+def _frames(h5) -> int:
+    """Complete frames: the shortest series (a writer may be between two datasets' resizes)."""
+    groups = [h5["particles/student/position"], *h5["observables"].values()]
+    return min(g[key].shape[0] for g in groups for key in ("step", "time", "value"))
 
 
 def read_parameters(path) -> dict:
-    """The JSON parameters, status and number of frames of a run file."""
-    with h5py.File(path, "r") as h5:
-        if "parameters/run_config" not in h5 or "particles/student/position" not in h5:
-            raise ValueError(f"{path} is not a wgflow trajectory file")
+    """The JSON parameters, status, identity (``run_id``, ``config_hash``) and number of
+    complete frames of a run file."""
+    with open_read(path) as h5:
+        missing = [key for key in ("parameters/config", "parameters/run_config",
+                                   "parameters/seeds", "parameters/versions",
+                                   "particles/student/position", "observables")
+                   if key not in h5]
+        if missing:
+            raise ValueError(f"{path} is not a wgflow trajectory file (it has no /{missing[0]})")
         par = h5["parameters"]
-        out = {k: json.loads(par[k][()]) for k in ("config", "run_config", "seeds", "versions")}
-        out.update(status=str(par.attrs["status"]), message=str(par.attrs["message"]),
-                   frames=h5["particles/student/position/step"].shape[0])
+        try:
+            out = {k: json.loads(par[k][()]) for k in ("config", "run_config", "seeds",
+                                                       "versions")}
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{path}: /parameters holds no valid JSON ({err}); the file is "
+                             "not a wgflow trajectory or is damaged") from None
+        out.update(status=str(par.attrs.get("status", "unknown")),
+                   message=str(par.attrs.get("message", "")),
+                   run_id=str(par.attrs.get("run_id", "")),
+                   config_hash=str(par.attrs.get("config_hash", "")),
+                   frames=_frames(h5), shape=h5["particles/student/position/value"].shape[1:],
+                   dtype=str(h5["particles/student/position/value"].dtype))
         return out
 
 
 def read_eg_basis(path):
     """The orthonormal basis ``(D, dim E^G)`` stored with a run, or ``None`` without a group."""
-    with h5py.File(path, "r") as h5:
+    with open_read(path) as h5:
         basis = h5["parameters"].get("EG_basis")
         return None if basis is None else basis[()]
 
@@ -213,7 +233,7 @@ def load(path, frames: slice = slice(None)) -> Result:
     """The :class:`Result` stored in ``path`` (the one :func:`wgflow.simulate` returned), or the
     frames ``frames`` of it (a slice: ``slice(-1, None)`` reads the last frame only)."""
     params = read_parameters(path)
-    with h5py.File(path, "r") as h5:
+    with open_read(path) as h5:
         pos = h5["particles/student/position"]
         sel = slice(*frames.indices(params["frames"]))
         teacher = h5.get("particles/teacher/position/value")

@@ -15,31 +15,39 @@ Layout of the output directory ``DIR``::
 
 An entry holds ``id``, ``config_hash`` (SHA-256 of the run's checked config as canonical JSON),
 ``params`` (its grid point), ``replicate``, ``seeds`` (``init.seed``, ``run.seed``), ``status``
-(``pending``, ``complete``, ``diverged`` or ``failed``), ``path`` (relative to ``DIR``),
-``wall_time`` (seconds of its last execution) and ``error`` (why it failed). Only the parent
-process writes the manifest, atomically (temporary file + rename), after every finished run.
-Running the same sweep again skips the runs whose file is complete or diverged, resumes the
-interrupted ones from their checkpoint and runs the others from the start.
+(``pending``, ``complete``, ``diverged``, ``failed`` or ``interrupted``), ``path`` (relative
+to ``DIR``), ``wall_time`` (seconds of its last execution) and ``error`` (why it failed). Only
+the parent process writes the manifest, atomically (temporary file + rename), after every
+finished run. Running the same sweep again skips the runs whose file is complete or diverged,
+resumes the interrupted ones from their checkpoint and runs the others from the start.
+
+Ctrl-C (SIGINT) or SIGTERM stops a sweep: runs not started are cancelled, running ones are
+asked to stop (``DIR/manifest.stop``, which workers check between chunks; local workers also
+receive the terminal's signal) and checkpoint, the manifest records them as ``interrupted``,
+and :class:`wgflow.runner.RunInterrupted` says how to continue.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import json
 import os
+import signal
 import time
-from concurrent.futures import as_completed
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from . import config as configuration
+from .checkpoints import checkpoint_path
+from .config import config_hash
+from .locks import exclusive
 from .result import Result
-from .runner import progress_bar, resume_file, run_to_file
-from .storage import checkpoint_path, load, read_parameters
+from .runner import RunInterrupted, progress_bar, resume_file, run_to_file, stop_requests
+from .storage import is_trajectory, load, read_parameters
 
 #: the keys each replicate sets from the root seed
 SEED_KEYS = ("init.seed", "run.seed")
@@ -47,6 +55,10 @@ SEED_KEYS = ("init.seed", "run.seed")
 FINISHED = ("complete", "diverged")
 MANIFEST = "manifest.json"
 LOCK = "manifest.lock"
+#: created by an interrupted sweep: its workers stop their runs at the next chunk
+STOP = "manifest.stop"
+#: seconds an interrupted sweep waits for its running runs to checkpoint and stop
+STOP_GRACE = 30.0
 
 
 @dataclass(frozen=True)
@@ -81,11 +93,6 @@ def parse_grid(item: str) -> tuple[str, list]:
         raise ValueError(f"--grid expects KEY=V1,V2,... (e.g. init.N=5,10), got {item!r}")
     return key.strip(), [configuration.parse_override(f"v={v.strip()}")[1]
                          for v in text.split(",")]
-
-
-def config_hash(config: dict) -> str:
-    """SHA-256 hex digest of ``config`` as canonical JSON (sorted keys)."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
 def replicate_seeds(root_seed: int, replicates: int) -> list[dict]:
@@ -170,17 +177,23 @@ def file_status(path) -> str | None:
         return None
 
 
-def execute(config: dict, path: str, threads: int | None) -> tuple[str, float, str]:
+def execute(config: dict, path: str, threads: int | None,
+            stop_file: str | None = None) -> tuple[str, float, str]:
     """The task a worker runs: resume or run one sweep run into ``path`` with at most
-    ``threads`` Numba threads and no progress bar; ``(status, wall seconds, error message)``."""
+    ``threads`` Numba threads and no progress bar; ``(status, wall seconds, error message)``.
+    The run stops (status ``interrupted``, resumable) on SIGINT/SIGTERM or once ``stop_file``
+    exists."""
     import numba
 
     previous = numba.get_num_threads()
     if threads:
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     tic = time.perf_counter()
+    stop = None if stop_file is None else Path(stop_file).exists
     try:
-        status = _resume_or_run(config, path)
+        status = _resume_or_run(config, path, stop)
+    except RunInterrupted as stopped:
+        return "interrupted", time.perf_counter() - tic, str(stopped)
     except Exception as err:  # recorded in the manifest; the other runs go on
         return "failed", time.perf_counter() - tic, f"{type(err).__name__}: {err}"
     finally:
@@ -188,32 +201,60 @@ def execute(config: dict, path: str, threads: int | None) -> tuple[str, float, s
     return status, time.perf_counter() - tic, ""
 
 
-def _resume_or_run(config: dict, path: str) -> str:
+def _resume_or_run(config: dict, path: str, stop) -> str:
     if file_status(path) == "running" and checkpoint_path(path).exists():
         with contextlib.suppress(ValueError):  # a stale checkpoint: start again below
-            return resume_file(path, progress=False)
-    return run_to_file(config, path, progress=False)
+            return resume_file(path, progress=False, stop=stop)
+    if Path(path).exists() and not is_trajectory(path):  # the sweep's own file, unreadable
+        Path(path).unlink()
+    return run_to_file(config, path, progress=False, overwrite=True, stop=stop)
 
 
-def _outcomes(sweep: Sweep, todo: list, executor, threads):
-    """Yield ``(entry, (status, wall time, error))`` as the runs of ``todo`` finish."""
-    tasks = [(entry, (sweep.config(entry), str(sweep.directory / entry["path"]), threads))
-             for entry in todo]
+def ignore_interrupts() -> None:
+    """Initializer of local worker processes: a terminal's Ctrl-C reaches the whole process
+    group; a worker ignores it between runs (a run in progress stops gracefully itself)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _outcomes(sweep: Sweep, todo: list, executor, threads, stopping):
+    """Yield ``(entry, (status, wall time, error))`` as the runs of ``todo`` finish. When
+    ``stopping()`` turns true, the runs not started are cancelled and the running ones are
+    asked to stop (the stop file), then waited for at most :data:`STOP_GRACE` seconds."""
+    stop_file = sweep.directory / STOP
+    tasks = [(entry, (sweep.config(entry), str(sweep.directory / entry["path"]), threads,
+                      str(stop_file))) for entry in todo]
     if executor is None:
         for entry, args in tasks:
-            yield entry, execute(*args)
+            outcome = execute(*args)
+            yield entry, outcome
+            if outcome[0] == "interrupted" or stopping():
+                return
         return
     futures = {executor.submit(execute, *args): entry for entry, args in tasks}
+    pending, deadline = set(futures), None
     try:
-        for future in as_completed(futures):
-            try:
-                outcome = future.result()
-            except Exception as err:  # the worker died (memory, a crash, a lost Dask worker)
-                outcome = "failed", None, f"worker lost: {type(err).__name__}: {err}"
-            yield futures[future], outcome
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for future in done:
+                if future.cancelled():
+                    continue
+                try:
+                    outcome = future.result()
+                except Exception as err:  # the worker died (memory, a crash, a lost worker)
+                    outcome = "failed", None, f"worker lost: {type(err).__name__}: {err}"
+                yield futures[future], outcome
+            if stopping() and deadline is None:
+                stop_file.touch()
+                for future in pending:
+                    future.cancel()
+                deadline = time.monotonic() + STOP_GRACE
+            if deadline is not None and time.monotonic() > deadline:
+                return
     finally:  # interrupted: drop the runs not started
         for future in futures:
             future.cancel()
+        with contextlib.suppress(OSError):
+            stop_file.unlink()
 
 
 def adopt_previous(sweep: Sweep) -> None:
@@ -234,25 +275,6 @@ def adopt_previous(sweep: Sweep) -> None:
         entry["wall_time"] = times.get(entry["id"])
 
 
-@contextlib.contextmanager
-def _exclusive(directory: Path):
-    """Hold ``directory/manifest.lock`` while the sweep runs: a second sweep into the same
-    directory is refused. The operating system releases the lock when the process ends, even
-    when it is killed (no lock on platforms without ``fcntl``)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover  (Windows)
-        yield
-        return
-    with open(directory / LOCK, "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise ValueError(f"another sweep is running in {directory} (it holds {LOCK}); "
-                             "wait for it to finish or stop it") from None
-        yield
-
-
 def run_sweep(base_config: dict, grid, out_dir, *, seeds: int = 1, root_seed: int | None = None,
               executor=None, progress: bool = True, threads_per_worker: int | None = None,
               label: dict | None = None) -> Sweep:
@@ -271,8 +293,10 @@ def run_sweep(base_config: dict, grid, out_dir, *, seeds: int = 1, root_seed: in
     if threads_per_worker is None and executor is not None:
         threads_per_worker = 1
     sweep.directory.mkdir(parents=True, exist_ok=True)
-    with _exclusive(sweep.directory):
+    with exclusive(sweep.directory / LOCK, f"the sweep directory {sweep.directory}"), \
+            stop_requests() as stopping:
         adopt_previous(sweep)
+        (sweep.directory / STOP).unlink(missing_ok=True)  # left by a sweep killed while stopping
         (sweep.directory / "runs").mkdir(exist_ok=True)
         todo = []
         for entry in sweep.runs:
@@ -283,11 +307,19 @@ def run_sweep(base_config: dict, grid, out_dir, *, seeds: int = 1, root_seed: in
         write_manifest(sweep)
         bar = progress_bar(len(sweep.runs), len(sweep.runs) - len(todo), progress, unit="run")
         try:
-            with contextlib.closing(_outcomes(sweep, todo, executor, threads_per_worker)) as done:
+            with contextlib.closing(_outcomes(sweep, todo, executor, threads_per_worker,
+                                              stopping)) as done:
                 for entry, (status, wall_time, error) in done:
                     entry.update(status=status, wall_time=wall_time, error=error)
                     write_manifest(sweep)
                     bar.update()
         finally:
             bar.close()
+        if stopping() or any(entry["status"] == "interrupted" for entry in sweep.runs):
+            counts = sweep.counts()
+            raise RunInterrupted(
+                f"sweep interrupted: {counts.get('complete', 0)} of {len(sweep.runs)} runs "
+                f"complete, {counts.get('interrupted', 0)} stopped at a checkpoint, "
+                f"{counts.get('pending', 0)} not started; run the same command again to "
+                f"continue (manifest {sweep.directory / MANIFEST})", stopping())
     return sweep

@@ -1,0 +1,107 @@
+"""What a run will cost, estimated before it starts: memory and wall time.
+
+The estimate is deliberately simple and errs high on memory: the particles and the integrator's
+work arrays ``(N, D)``, the recorded frames held in memory (``simulate``; a run into a file
+streams them), the samples of one step (``G`` orbit nodes × batch or population), the batch
+data of a chunk, and the ``N × S`` particle–sample matrices of the numpy reference (the compiled
+backends never build them). Time counts particle–sample interactions, ``steps × evaluations ×
+N × S``, at a per-backend cost of the order measured by ``wgflow bench`` on a laptop core; it is
+an order of magnitude, not a promise. :func:`check` refuses a run that cannot fit in the
+available memory and warns about one that would take more than a day; ``force=True`` skips
+both.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+
+#: nanoseconds per particle–sample interaction (forward and backward pass) by backend:
+#: the order ``wgflow bench`` reports for small units on one CPU core, and on a GPU
+NS_PER_INTERACTION = {"numba": 10.0, "numpy": 40.0, "cuda": 0.1}
+#: a run estimated to take longer than this many seconds gets a warning
+LONG_RUN_SECONDS = 24 * 3600.0
+#: work arrays of the size of the particles that a step holds (state, velocities, candidate,
+#: noise, gradient, frame copies)
+PARTICLE_ARRAYS = 10
+#: arrays of size N × S that the numpy reference builds in one velocity evaluation
+REFERENCE_MATRICES = 4
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """``memory`` in bytes, ``seconds`` of wall time, ``steps`` and ``interactions``
+    (particle–sample pairs evaluated over the run)."""
+
+    memory: int
+    seconds: float
+    steps: int
+    interactions: float
+
+
+def estimate(*, n: int, dim: int, samples_per_step: int, steps: int, evaluations: int,
+             frames_in_memory: int, chunk_bytes: int, backend: str, itemsize: int,
+             width: int) -> Estimate:
+    """The cost of ``steps`` steps of ``n`` particles in ``R^dim``, each step evaluating the
+    velocity ``evaluations`` times on ``samples_per_step`` samples (orbit nodes included) of
+    a unit with ``width`` outputs per sample; ``frames_in_memory`` recorded frames kept."""
+    particles = n * dim * itemsize
+    memory = particles * (PARTICLE_ARRAYS + frames_in_memory) + chunk_bytes
+    memory += samples_per_step * (width + 4) * 8 * 4
+    if backend == "numpy":
+        memory += REFERENCE_MATRICES * n * samples_per_step * width * itemsize
+    interactions = float(steps) * evaluations * n * samples_per_step
+    return Estimate(int(memory), interactions * NS_PER_INTERACTION[backend] * 1e-9, steps,
+                    interactions)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (``MemAvailable`` on Linux, else the
+    physical memory)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return 1 << 62
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1024 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    raise AssertionError  # pragma: no cover
+
+
+def _duration(seconds: float) -> str:
+    for unit, length in (("years", 365 * 86400.0), ("days", 86400.0), ("hours", 3600.0),
+                         ("minutes", 60.0)):
+        if seconds >= length:
+            return f"{seconds / length:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
+def check(est: Estimate, *, force: bool = False, available: int | None = None) -> None:
+    """Raise ``ValueError`` when ``est.memory`` exceeds the available memory, and warn when the
+    run would take more than :data:`LONG_RUN_SECONDS`; ``force=True`` skips both."""
+    if force:
+        return
+    available = available_memory() if available is None else available
+    if est.memory > available:
+        raise ValueError(f"this run needs about {_bytes(est.memory)} of memory and "
+                         f"{_bytes(available)} is available: lower init.N (N), the batch or "
+                         "the number of recorded frames, or pass --force (force=True) to try "
+                         "anyway")
+    if est.seconds > LONG_RUN_SECONDS:
+        warnings.warn(f"this run takes {est.steps:.3g} steps ({est.interactions:.3g} "
+                      f"particle–sample interactions), about {_duration(est.seconds)} on one "
+                      "core by a rough estimate: lower run.T, init.N or the batch, or raise "
+                      "run.dt, unless this is intended (Ctrl-C stops it and keeps a "
+                      "checkpoint)", stacklevel=3)
