@@ -18,10 +18,13 @@ def test_default_run_prints_every_scheme(capsys):
     assert float(rows["vanilla"][1]) > 0.0
 
 
-def test_bad_arguments_exit_with_a_message(capsys):
-    with pytest.raises(SystemExit):
-        main(["compare", "--N", "0"])
-    assert "--N must be" in capsys.readouterr().err
+@pytest.mark.parametrize(("option", "value"), [("--N", "0"), ("--T", "inf"), ("--T", "-1"),
+                                               ("--T", "nan"), ("--seed", "-1")])
+def test_bad_arguments_exit_with_a_message(capsys, option, value):
+    with pytest.raises(SystemExit) as exit_:
+        main(["compare", option, value])
+    assert exit_.value.code == 2
+    assert f"argument {option}: must be a finite number" in capsys.readouterr().err
 
 
 def test_module_entry_point_runs():

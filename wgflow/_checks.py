@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 
@@ -40,9 +42,14 @@ def as_samples(x, dim: int, name: str) -> np.ndarray:
     return as_array2d(x, dim, name, "sample")
 
 
+def is_real(value) -> bool:
+    """A real number (not a bool, a string or an array)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def positive(value, name: str, integer: bool = False):
     """``value`` if it is a finite positive number (integer if asked)."""
-    ok = np.isscalar(value) and np.isfinite(value) and value > 0
+    ok = is_real(value) and np.isfinite(value) and value > 0
     if integer:
         ok = ok and float(value) == int(value)
     if not ok:
@@ -52,7 +59,7 @@ def positive(value, name: str, integer: bool = False):
 
 
 def nonnegative(value, name: str) -> float:
-    if not (np.isscalar(value) and np.isfinite(value) and value >= 0):
+    if not (is_real(value) and np.isfinite(value) and value >= 0):
         raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
     return float(value)
 

@@ -164,6 +164,9 @@ def _dispatch(args) -> int:
         return {"run": _run, "config": _config, "resume": _resume, "info": _info,
                 "plot": _plot, "compare": _compare, "sweep": _sweep, "study": _study,
                 "report": _report}[args.command](args)
+    except BrokenPipeError:  # the reader went away (`wgflow info F | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (ValueError, OSError) as err:
         print(f"wgflow {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -122,6 +122,9 @@ def load_config(path=None, overrides=()) -> dict:
                 values = _flatten(tomllib.load(fh))
             except tomllib.TOMLDecodeError as err:
                 raise ValueError(f"{path} is not valid TOML: {err}") from None
+            except UnicodeDecodeError:
+                raise ValueError(f"{path} is not a TOML config (not UTF-8 text); give the "
+                                 "config file (`wgflow config --default` prints one)") from None
     values.update(parse_override(item) for item in overrides)
     return checked(values)
 
@@ -150,7 +153,11 @@ def build(config: dict, *, force: bool = False):
     problem = paper.problem(config["problem.teacher"], tau=config["problem.tau"],
                             beta=config["problem.beta"])
     n, std, seed = config["init.N"], config["init.std"], config["init.seed"]
-    dt, n_steps = step_grid(config["run.T"], config["run.dt"] or None, config["run.dynamics"], n)
+    try:
+        dt, n_steps = step_grid(config["run.T"], config["run.dt"] or None, config["run.dynamics"],
+                                n)
+    except ValueError as err:
+        raise ValueError(f"config keys 'run.T', 'run.dt': {err}") from None
     options = {k: config[f"run.{k}"] for k in ("scheme", "dynamics", "T", "step_scale",
                                                "batch_size", "integrator", "noise", "seed",
                                                "backend", "dtype")}

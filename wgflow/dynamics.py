@@ -40,7 +40,7 @@ from solvers import compiled_flow, compiled_layered, counter_rng, gpu, layered
 from solvers.integrators import INTEGRATORS, init
 
 from . import diagnostics, resources
-from ._checks import as_particles, choice, numeric, positive
+from ._checks import as_particles, choice, is_real, numeric, positive
 from .data import Batch, FixedSample, GaussianData, Minibatch, OnlineSample
 from .problem import Problem
 from .result import Result
@@ -278,9 +278,7 @@ def _checked_scale(step_scale):
 
     def scale(t):
         value = step_scale(t)
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
-                                                             np.floating)) \
-                or not np.isfinite(value) or value < 0:
+        if not is_real(value) or not np.isfinite(value) or value < 0:
             raise ValueError(f"step_scale(t) must return a finite number ≥ 0, got {value!r} "
                              f"at t = {t:.6g}")
         return float(value)

@@ -5,10 +5,10 @@ work arrays ``(N, D)``, the recorded frames held in memory (``simulate``; a run 
 streams them), the samples of one step (``G`` orbit nodes × batch or population), the batch
 data of a chunk, and the ``N × S`` particle–sample matrices of the numpy reference (the compiled
 backends never build them). Time counts particle–sample interactions, ``steps × evaluations ×
-N × S``, at a per-backend cost of the order measured by ``wgflow bench`` on a laptop core; it is
-an order of magnitude, not a promise. :func:`check` refuses a run that cannot fit in the
-available memory and warns about one that would take more than a day; ``force=True`` skips
-both.
+N × S``, at a per-backend cost of the order measured by ``wgflow bench`` on a laptop core, plus
+a fixed cost per step; it is an order of magnitude, not a promise. :func:`check` refuses a run
+that cannot fit in the available memory and warns about one that would take more than a day;
+``force=True`` skips both.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from dataclasses import dataclass
 #: nanoseconds per particle–sample interaction (forward and backward pass) by backend:
 #: the order ``wgflow bench`` reports for small units on one CPU core, and on a GPU
 NS_PER_INTERACTION = {"numba": 10.0, "numpy": 40.0, "cuda": 0.1}
+#: nanoseconds per step whatever its size (the numpy reference steps in Python; a GPU step
+#: launches kernels)
+NS_PER_STEP = {"numba": 1e3, "numpy": 5e4, "cuda": 2e4}
 #: a run estimated to take longer than this many seconds gets a warning
 LONG_RUN_SECONDS = 24 * 3600.0
 #: work arrays of the size of the particles that a step holds (state, velocities, candidate,
@@ -52,8 +55,8 @@ def estimate(*, n: int, dim: int, samples_per_step: int, steps: int, evaluations
     if backend == "numpy":
         memory += REFERENCE_MATRICES * n * samples_per_step * width * itemsize
     interactions = float(steps) * evaluations * n * samples_per_step
-    return Estimate(int(memory), interactions * NS_PER_INTERACTION[backend] * 1e-9, steps,
-                    interactions)
+    seconds = (interactions * NS_PER_INTERACTION[backend] + steps * NS_PER_STEP[backend]) * 1e-9
+    return Estimate(int(memory), seconds, steps, interactions)
 
 
 def available_memory() -> int:

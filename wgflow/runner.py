@@ -33,7 +33,15 @@ from .checkpoints import (
 )
 from .dynamics import FlowCursor, Interrupted, cursor, frames, prepare
 from .locks import exclusive
-from .storage import TrajectoryFile, is_trajectory, open_read, read_parameters, versions
+from .storage import (
+    FRAMES_PER_CHUNK,
+    TrajectoryFile,
+    is_trajectory,
+    open_read,
+    read_parameters,
+    require_space,
+    versions,
+)
 
 #: the signals that stop a run gracefully
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -161,6 +169,7 @@ def run_to_file(config: dict, path, progress: bool = True, *, overwrite: bool = 
         problem, init, options = configuration.build(config, force=force)
         run, first = prepare(problem, init, keep_frames=False, force=True, **options)
         identity = new_identity(config)
+        require_space(path, (FRAMES_PER_CHUNK + 2) * first.theta.nbytes)
         checkpoint_path(path).unlink(missing_ok=True)  # a previous run's checkpoint is not ours
         out = TrajectoryFile.create(path, config=config, run_config=run.config, seeds=run.seeds,
                                     n=first.theta.shape[0], dim=first.theta.shape[1],
@@ -172,8 +181,10 @@ def run_to_file(config: dict, path, progress: bool = True, *, overwrite: bool = 
             out.append(first)
             start = cursor(run, first)
             write_checkpoint(path, start, out.frames, identity)
-        except BaseException:
+        except BaseException:  # the new file holds nothing yet: leave no trace of it
             out.close()
+            path.unlink(missing_ok=True)
+            checkpoint_path(path).unlink(missing_ok=True)
             raise
         return _continue(run, out, path, start, config["output.checkpoint_every"], progress,
                          identity, stopping)

@@ -24,8 +24,10 @@ that a run is still writing can be inspected; checkpoints live in :mod:`wgflow.c
 
 from __future__ import annotations
 
+import errno
 import getpass
 import json
+import os
 from pathlib import Path
 
 import h5py
@@ -55,6 +57,21 @@ def versions() -> dict:
 #: touches ``N / particles-per-chunk`` chunks, one particle's history ``frames / 4``
 FRAMES_PER_CHUNK = 4
 CHUNK_NUMBERS = 1 << 16
+
+
+#: bytes kept free beyond what a write needs (HDF5 metadata, the file system's own)
+SPARE_BYTES = 1 << 20
+
+
+def require_space(path, nbytes: int) -> None:
+    """Raise ``OSError(ENOSPC)`` unless the file system holding ``path`` has ``nbytes`` plus
+    :data:`SPARE_BYTES` free: writes stop cleanly before the disk fills, since HDF5 can lose
+    buffered data, or crash when the file is closed, once a write has failed."""
+    stats = os.statvfs(Path(path).resolve().parent)
+    free = stats.f_bavail * stats.f_frsize
+    if free < nbytes + SPARE_BYTES:
+        raise OSError(errno.ENOSPC, f"only {free} bytes free beside {path}, a frame and its "
+                                    f"checkpoint need about {nbytes + SPARE_BYTES}")
 
 
 def _timeseries(group, name, shape, dtype):
@@ -134,7 +151,9 @@ class TrajectoryFile:
         yield from self.h5["observables"].values()
 
     def append(self, frame) -> None:
-        """Write one frame (``t, step, theta, observables``) and flush."""
+        """Write one frame (``t, step, theta, observables``) and flush; refuse (``OSError``)
+        when the disk lacks room for a new chunk of frames and a checkpoint."""
+        require_space(self.h5.filename, (FRAMES_PER_CHUNK + 2) * frame.theta.nbytes)
         i = self.frames
         for g in self._series():
             name = g.name.rsplit("/", 1)[-1]

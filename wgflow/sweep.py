@@ -54,6 +54,8 @@ SEED_KEYS = ("init.seed", "run.seed")
 #: file statuses of runs that are done (a diverged run diverges again when rerun)
 FINISHED = ("complete", "diverged")
 MANIFEST = "manifest.json"
+#: the fields of a manifest entry that a sweep reads back
+ENTRY_FIELDS = ("id", "params", "replicate", "seeds", "status", "path")
 LOCK = "manifest.lock"
 #: created by an interrupted sweep: its workers stop their runs at the next chunk
 STOP = "manifest.stop"
@@ -154,8 +156,19 @@ def read_sweep(directory) -> Sweep:
     if not path.is_file():
         raise ValueError(f"{directory} has no {MANIFEST}: give the --out directory of "
                          "`wgflow sweep` or `wgflow study`")
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    return Sweep(Path(directory), manifest["sweep"], manifest["runs"])
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        sweep = Sweep(Path(directory), manifest["sweep"], manifest["runs"])
+        missing = [key for key in ("base", "grid", "seeds", "root_seed")
+                   if key not in sweep.description]
+        missing += [key for entry in sweep.runs for key in ENTRY_FIELDS if key not in entry]
+        if missing:
+            raise KeyError(missing[0])
+    except (ValueError, TypeError, KeyError) as err:
+        raise ValueError(f"{path} is not a wgflow sweep manifest ({type(err).__name__}: "
+                         f"{err}); give the --out directory of `wgflow sweep` or `wgflow "
+                         "study`, or remove the file") from None
+    return sweep
 
 
 def write_manifest(sweep: Sweep) -> None:

@@ -1,0 +1,293 @@
+"""A user's data is never lost, and wrong input never runs silently: each case a former defect."""
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from wgflow import Perceptron, Problem, dynamics, load, paper, resources, simulate, storage
+from wgflow.checkpoints import checkpoint_path, read_checkpoint
+from wgflow.cli import main
+from wgflow.locks import exclusive
+from wgflow.runner import lock_path
+
+SMALL = ["--quiet", "--set", "init.N=12", "--set", "run.T=2", "--set", "run.frames=4",
+         "--set", "run.backend=numpy"]
+
+
+def _digest(*paths) -> str:
+    return hashlib.sha256(b"".join(p.read_bytes() for p in paths)).hexdigest()
+
+
+@pytest.fixture
+def trajectory(tmp_path):
+    path = tmp_path / "run.h5"
+    assert main(["run", "--out", str(path), *SMALL]) == 0
+    return path
+
+
+def _stop_running(path):
+    """Mark a finished file as interrupted (status ``running``), as a killed run leaves it."""
+    import h5py
+    with h5py.File(path, "r+") as h5:
+        h5["parameters"].attrs["status"] = "running"
+
+
+# --- data loss ----------------------------------------------------------------------------
+
+def test_a_second_run_on_a_file_in_use_is_refused_before_touching_it(trajectory, capsys):
+    before = _digest(trajectory, checkpoint_path(trajectory))
+    with exclusive(lock_path(trajectory), "a run file"):  # another run holds the file
+        assert main(["run", "--out", str(trajectory), "--overwrite", *SMALL]) == 2
+        assert main(["resume", str(trajectory)]) == 2
+    err = capsys.readouterr().err
+    assert err.count(f"in use by another wgflow process (pid {os.getpid()}") == 2
+    assert _digest(trajectory, checkpoint_path(trajectory)) == before
+    assert not lock_path(trajectory).exists()  # released and removed
+
+
+@pytest.mark.parametrize("kind", ["text", "config", "directory", "devnull", "symlink"])
+def test_out_never_replaces_a_foreign_or_special_file(tmp_path, capsys, kind):
+    text = tmp_path / "notes.txt"
+    text.write_text("my notes\n")
+    config = tmp_path / "my.toml"
+    config.write_text("[run]\nT = 2.0\n")
+    target = {"text": text, "config": config, "directory": tmp_path,
+              "devnull": "/dev/null", "symlink": tmp_path / "link.h5"}[kind]
+    if kind == "symlink":
+        target.symlink_to(text)
+    args = ["run", str(config), "--out", str(target), *SMALL, "--overwrite"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"not a (regular file|wgflow trajectory)", err), err
+    assert text.read_text() == "my notes\n" and config.read_text() == "[run]\nT = 2.0\n"
+    assert not list(tmp_path.glob("*.ckpt.npz")) and not list(tmp_path.glob("*.lock"))
+
+
+def test_an_existing_trajectory_is_replaced_only_with_overwrite(trajectory, capsys):
+    before = _digest(trajectory)
+    assert main(["run", "--out", str(trajectory), *SMALL]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err and _digest(trajectory) == before
+    assert main(["run", "--out", str(trajectory), *SMALL, "--set", "run.seed=5",
+                 "--overwrite"]) == 0
+    assert _digest(trajectory) != before and load(trajectory).status == "complete"
+
+
+def test_another_runs_checkpoint_is_refused_before_anything_changes(tmp_path, capsys):
+    """Same N: it used to splice the trajectories; another N: it truncated, then crashed."""
+    runs = {}
+    for name, extra in (("a", []), ("same_n", ["--set", "run.seed=9"]),
+                        ("other_n", ["--set", "init.N=10"])):
+        runs[name] = tmp_path / f"{name}.h5"
+        assert main(["run", "--out", str(runs[name]), *SMALL, *extra]) == 0
+    _stop_running(runs["a"])
+    for other in ("same_n", "other_n"):
+        shutil.copy(checkpoint_path(runs[other]), checkpoint_path(runs["a"]))
+        before = _digest(runs["a"], checkpoint_path(runs["a"]))
+        assert main(["resume", str(runs["a"])]) == 2
+        assert "does not belong to it" in capsys.readouterr().err
+        assert _digest(runs["a"], checkpoint_path(runs["a"])) == before
+
+
+@pytest.mark.parametrize("garbage", [b"", b"not a zip file", b"PK\x03\x04broken"])
+def test_a_damaged_checkpoint_is_refused_with_its_name(trajectory, capsys, garbage):
+    _stop_running(trajectory)
+    checkpoint_path(trajectory).write_bytes(garbage)
+    before = _digest(trajectory)
+    assert main(["resume", str(trajectory)]) == 2
+    assert f"checkpoint {checkpoint_path(trajectory)} is unreadable" in capsys.readouterr().err
+    assert _digest(trajectory) == before
+
+
+def test_a_full_disk_stops_cleanly_and_the_run_resumes(tmp_path, monkeypatch, capsys):
+    """The disk is 'full' after 3 frames: no crash, no temporary file, every complete frame
+    and the last checkpoint kept; with room again, resume gives the uninterrupted file."""
+    args = ["--quiet", "--set", "init.N=12", "--set", "run.T=2", "--set", "run.frames=8",
+            "--set", "output.checkpoint_every=2", "--set", "run.backend=numpy"]
+    full, whole = tmp_path / "full.h5", tmp_path / "whole.h5"
+    assert main(["run", "--out", str(whole), *args]) == 0
+    real, calls = os.statvfs, []
+
+    def filling(path):
+        calls.append(path)
+        stats = real(path)
+        if len(calls) <= 4:  # before the file is created, then frames 0, 1, 2
+            return stats
+        return os.statvfs_result((*stats[:4], 0, *stats[5:]))  # f_bavail = 0
+
+    monkeypatch.setattr(storage.os, "statvfs", filling)
+    assert main(["run", "--out", str(full), *args]) == 2
+    assert re.fullmatch(r"wgflow run: error: writing .*full\.h5 failed \(\[Errno 28\] only 0 "
+                        r"bytes free .*continue with `wgflow resume .*full\.h5`\n",
+                        capsys.readouterr().err)
+    monkeypatch.undo()
+    assert not list(tmp_path.glob("*.tmp"))
+    partial = load(full)
+    assert partial.status == "running" and len(partial.times) == 3
+    assert read_checkpoint(full)[1] == 3
+    assert main(["resume", str(full), "--quiet"]) == 0
+    a, b = load(full), load(whole)
+    np.testing.assert_array_equal(a.particles, b.particles)
+    np.testing.assert_array_equal(a.times, b.times)
+
+
+def test_a_run_without_room_for_its_first_frame_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(storage, "SPARE_BYTES", 1 << 62)  # no file system has that much room
+    path = tmp_path / "r.h5"
+    assert main(["run", "--out", str(path), *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"wgflow run: error: \[Errno 28\] only \d+ bytes free beside .*r\.h5, "
+                        r"a frame and its checkpoint need about \d+\n", err), err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"),
+                    reason="mounting a small tmpfs needs root")
+def test_a_real_full_disk(tmp_path):
+    """A 1.3 MB file system, filled by the run itself: exit 2, readable file, no temporary
+    file, no crash (a write failing inside HDF5 used to end in a segmentation fault)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1300k", "tmpfs", str(mnt)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"mount refused here: {mounted.stderr.decode().strip()}")
+    try:
+        out = subprocess.run([sys.executable, "-m", "wgflow", "run", "--out", str(mnt / "r.h5"),
+                              "--quiet", "--set", "init.N=300", "--set", "run.frames=40",
+                              "--set", "run.backend=numpy"], capture_output=True, text=True)
+        assert out.returncode == 2, out.stderr
+        assert "No space left" in out.stderr or "bytes free" in out.stderr
+        assert "Traceback" not in out.stderr
+        assert 1 <= len(load(mnt / "r.h5").times) < 41
+        assert not list(mnt.glob("*.tmp"))
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+# --- bad values that used to run, crash late or blow up -----------------------------------
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("init.N=1000000000", "needs about .* of memory"),
+    ("run.T=1e308", "more than 9.01e\\+15"),
+    ("run.dt=1e-300", "more than 9.01e\\+15"),
+    ("run.dt=30", "T = 20 is not a whole number of time steps dt = 30"),
+    ("run.T=20.005", "T·N must be an integer"),
+])
+def test_runs_that_cannot_be_done_are_refused_before_they_start(tmp_path, capsys, override,
+                                                                message):
+    assert main(["run", "--out", str(tmp_path / "x.h5"), "--quiet", "--set", override]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not list(tmp_path.iterdir())
+
+
+def test_memory_refusal_and_long_run_warning_are_overridable(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(resources, "available_memory", lambda: 1000)
+    assert main(["run", "--out", str(tmp_path / "a.h5"), *SMALL]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["run", "--out", str(tmp_path / "a.h5"), *SMALL, "--force"]) == 0
+    long = resources.Estimate(memory=1, seconds=3 * 86400.0, steps=10**9, interactions=1e15)
+    with pytest.warns(UserWarning, match="about 3 days"):
+        resources.check(long)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resources.check(long, force=True)
+
+
+def test_a_long_run_is_announced_with_its_estimate(capsys):
+    problem = paper.problem("arbitrary")
+    with pytest.warns(UserWarning, match=r"1e\+10 steps .* about .* (days|years)"):
+        dynamics.prepare(problem, paper.student_init(problem, 100), dynamics="sgd", T=1e8)
+
+
+@pytest.mark.parametrize(("T", "dt"), [(0.05, 0.1), (0.25, 0.1), (1e-3, None)])
+def test_the_last_step_lands_on_T_or_the_run_is_refused(T, dt):
+    problem = paper.problem("arbitrary")
+    with pytest.raises(ValueError, match="not a whole number of time steps"):
+        simulate(problem, paper.student_init(problem, 4), T=T, dt=dt)
+
+
+@pytest.mark.parametrize("scale", [np.nan, -1.0, np.inf, "fast", lambda t: np.nan,
+                                   lambda t: -2.0, lambda t: "fast", lambda t: None])
+def test_bad_step_scales_are_refused_naming_the_parameter(scale):
+    problem = paper.problem("arbitrary")
+    with pytest.raises(ValueError, match="step_scale"):
+        simulate(problem, paper.student_init(problem, 4), T=0.1, dt=0.05, step_scale=scale,
+                 backend="numpy")
+
+
+def test_a_step_scale_that_turns_bad_later_is_caught_at_that_time():
+    problem = paper.problem("arbitrary")
+    with pytest.raises(ValueError, match=r"step_scale\(t\) .* got -1.0 at t = 0.1"):
+        simulate(problem, paper.student_init(problem, 4), T=0.2, dt=0.05,
+                 step_scale=lambda t: 1.0 if t < 0.09 else -1.0)
+
+
+def test_noise_bases_that_are_not_orthonormal_or_vanish_under_EA_are_refused():
+    problem = paper.problem("arbitrary", beta=1e-3)
+    start = paper.student_init(problem, 4)
+    with pytest.raises(ValueError, match="orthonormal columns"):
+        simulate(problem, start, T=0.1, dt=0.05, noise=2.0 * np.eye(4)[:, :2])
+    orthogonal = np.eye(4) - problem.symmetry.projector  # E^G's complement: rank 2
+    basis = np.linalg.svd(orthogonal)[0][:, :2]
+    with pytest.raises(ValueError, match="orthogonal to E\\^G: the noise would vanish"):
+        simulate(problem, start, scheme="EA", T=0.1, dt=0.05, noise=basis)
+    quiet = Problem(problem.unit, problem.data, problem.symmetry)  # beta = 0: no noise anyway
+    assert simulate(quiet, start, scheme="EA", T=0.1, dt=0.05, noise=basis).status == \
+        "complete"
+    with pytest.raises(ValueError, match="noise must be a numeric array"):
+        simulate(problem, start, T=0.1, dt=0.05, noise=[["a"]])
+
+
+def test_DA_moves_do_not_depend_on_how_steps_are_split_into_chunks(monkeypatch):
+    """Odd batches and a group of order 3: ``Generator.integers`` buffered its 32-bit draws
+    within a call, so a chunk boundary changed the moves."""
+    from wgflow import FixedSample, Symmetry, groups
+    rng = np.random.default_rng(0)
+    unit = Perceptron(3, 1, "tanh", bias=False)
+    symmetry = Symmetry(groups.cyclic(3), unit)  # C3 shifts the inputs, outputs invariant
+    x = rng.standard_normal((7, 3))
+    problem = Problem(unit, FixedSample(x, np.tanh(x.sum(1, keepdims=True))), symmetry)
+    start = rng.standard_normal((5, unit.dim))
+    options = dict(scheme="DA", dynamics="sgd", T=1.4, batch_size=3, backend="numpy", seed=3)
+    whole = simulate(problem, start, **options)
+    monkeypatch.setattr(dynamics, "CHUNK_NUMBERS", 1)  # one step per chunk
+    np.testing.assert_array_equal(simulate(problem, start, **options).particles,
+                                  whole.particles)
+
+
+# --- files users point us at -------------------------------------------------------------
+
+def test_info_reads_a_file_that_a_run_is_still_writing(trajectory):
+    """The writer holds HDF5's lock on the file; ``info`` reads it without the lock."""
+    _stop_running(trajectory)
+    writer = storage.TrajectoryFile.open(trajectory)
+    try:
+        out = subprocess.run([sys.executable, "-m", "wgflow", "info", str(trajectory)],
+                             capture_output=True, text=True)
+    finally:
+        writer.close()
+    assert out.returncode == 0, out.stderr
+    assert "status: running" in out.stdout and "frames: 5" in out.stdout
+
+
+def test_an_internal_error_is_one_line_and_a_log(tmp_path, monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a defect")
+
+    monkeypatch.setattr(dynamics, "_observe", broken)
+    assert main(["run", "--out", str(tmp_path / "x.h5"), *SMALL]) == 1
+    err = capsys.readouterr().err
+    match = re.fullmatch(r"wgflow run: internal error: ZeroDivisionError: a defect \(traceback "
+                         r"in (\S+\.log); please report it\)\n", err)
+    assert match, err
+    log = match.group(1)
+    text = open(log, encoding="utf-8").read()
+    os.unlink(log)
+    assert "Traceback (most recent call last)" in text and "ZeroDivisionError" in text
