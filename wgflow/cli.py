@@ -149,11 +149,12 @@ def main(argv=None) -> int:
     (traceback in a log file); 2 bad input or a file problem; 130 stopped by Ctrl-C (SIGINT),
     143 by SIGTERM."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["bench"]:
-        return bench.main(argv[1:])
-    if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
-        argv = ["run", *argv]
-    args = _parser().parse_args(argv)
+    if argv[:1] == ["bench"]:  # its own parser
+        args = argparse.Namespace(command="bench", argv=argv[1:])
+    else:
+        if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
+            argv = ["run", *argv]
+        args = _parser().parse_args(argv)
     with warnings.catch_warnings():
         _one_line_warnings(args.command)
         return _dispatch(args)
@@ -163,7 +164,7 @@ def _dispatch(args) -> int:
     try:
         return {"run": _run, "config": _config, "resume": _resume, "info": _info,
                 "plot": _plot, "compare": _compare, "sweep": _sweep, "study": _study,
-                "report": _report}[args.command](args)
+                "report": _report, "bench": lambda a: bench.main(a.argv)}[args.command](args)
     except BrokenPipeError:  # the reader went away (`wgflow info F | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141

@@ -31,7 +31,6 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
-import ot
 from numpy.typing import ArrayLike
 from scipy.spatial.distance import cdist
 
@@ -177,6 +176,8 @@ def _m2(theta: np.ndarray, a: np.ndarray) -> float:
 def _w2_squared(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray,
                 method: str, n_projections: int, seed: int | None) -> float:
     """``W₂²`` (exact) or ``SW₂²`` (sliced) between validated measures; ``method`` resolved."""
+    import ot  # POT loads scipy.stats: seconds that commands without a transport problem save
+
     if method == "exact":
         # cdist differences coordinates before squaring: exact zeros for coincident atoms
         # (the expansion |x|² + |y|² − 2⟨x, y⟩ would leave rounding residue of order |x|² eps).

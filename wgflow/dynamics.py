@@ -20,9 +20,10 @@ changes a result. ``backend="numba"`` (default) runs each chunk in compiled, par
 time; ``backend="cuda"`` runs each chunk on the GPU (:mod:`solvers.cuda_driver`), the
 particles staying on the device between chunks.
 
-Noise ``ξ`` lives on ``E^G`` (``noise="EG"``), on the span of given columns
+Noise ``ξ`` lives on ``E^G`` (``noise="EG"``), on the span of given orthonormal columns
 (``noise=array (D, k)``), or on all of ``R^D`` (``"full"``); for EA on ``E^G`` (or on
-``P_G`` of the given span). It is drawn as ``Z Bᵀ`` with ``Z`` standard normal and ``B`` an
+``P_G`` of the given span; a span orthogonal to ``E^G`` is refused when ``β > 0``). It is
+drawn as ``Z Bᵀ`` with ``Z`` standard normal and ``B`` an
 orthonormal basis of that subspace: the law of the orthogonal projection of full noise onto it.
 """
 

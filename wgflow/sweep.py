@@ -203,6 +203,8 @@ def execute(config: dict, path: str, threads: int | None,
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     tic = time.perf_counter()
     stop = None if stop_file is None else Path(stop_file).exists
+    if stop is not None and stop():  # the sweep is stopping: do not start
+        return "pending", None, ""
     try:
         status = _resume_or_run(config, path, stop)
     except RunInterrupted as stopped:

@@ -1,0 +1,115 @@
+"""Ctrl-C and SIGTERM stop runs and sweeps within seconds, keep a checkpoint, say how to resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from wgflow import config, load, sweep
+from wgflow.checkpoints import checkpoint_path, read_checkpoint
+from wgflow.runner import RunInterrupted, resume_file, run_to_file
+from wgflow.storage import read_parameters
+
+#: an MF run of hours whose frames are hours apart: one chunk used to be a whole frame
+LONG_MF = ["--quiet", "--set", "run.dynamics=mf", "--set", "init.N=2000", "--set",
+           "run.T=1000", "--set", "run.frames=2"]
+#: seconds a stop may take after the signal (the flow checks every ~0.25 s; the rest is the
+#: last checkpoint and the interpreter's exit)
+STOP_SECONDS = 5.0
+
+
+def _wait_for(predicate, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _wgflow(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "wgflow", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_a_long_run_within_seconds(tmp_path, signum, code):
+    warm = subprocess.run([sys.executable, "-m", "wgflow", "run", "--out",
+                           str(tmp_path / "warm.h5"), *LONG_MF, "--set", "run.T=0.02"],
+                          capture_output=True, text=True)  # compiles (cached on disk)
+    assert warm.returncode == 0, warm.stderr
+    path = tmp_path / "long.h5"
+    proc = _wgflow("run", "--out", str(path), *LONG_MF)
+    assert _wait_for(lambda: checkpoint_path(path).exists() or proc.poll() is not None)
+    time.sleep(3.0)  # loading the compiled kernels, then stepping inside the first frame
+    assert proc.poll() is None, proc.communicate()
+    tic = time.monotonic()
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - tic < STOP_SECONDS
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    assert f"continue with `wgflow resume {path}`" in err
+    cursor, frames, _ = read_checkpoint(path)
+    assert frames == 1 and cursor.step > 0  # inside the first frame
+    assert read_parameters(path)["status"] == "running"
+
+
+def test_a_run_stopped_inside_a_frame_resumes_bitwise(tmp_path):
+    """The stop request arrives between chunks (here after the 3rd check, mid-frame); the
+    resumed file equals the uninterrupted one."""
+    cfg = config.checked({"init.N": 8, "run.T": 4.0, "run.frames": 2, "run.scheme": "DA",
+                          "problem.beta": 1e-3, "output.checkpoint_every": 1})
+    run_to_file(cfg, tmp_path / "whole.h5", progress=False)
+    asked = []
+
+    def stop():
+        asked.append(1)
+        return len(asked) > 3
+
+    with pytest.raises(RunInterrupted, match="continue with `wgflow resume"):
+        run_to_file(cfg, tmp_path / "cut.h5", progress=False, stop=stop)
+    cursor, frames, _ = read_checkpoint(tmp_path / "cut.h5")
+    assert frames == 1 and 0 < cursor.step < 16  # 32 steps in 2 frames
+    assert resume_file(tmp_path / "cut.h5", progress=False) == "complete"
+    a, b = load(tmp_path / "cut.h5"), load(tmp_path / "whole.h5")
+    np.testing.assert_array_equal(a.particles, b.particles)
+    np.testing.assert_array_equal(a.steps, b.steps)
+    for k in b.observables:
+        np.testing.assert_array_equal(a.observables[k], b.observables[k])
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_sweep_and_its_workers(tmp_path):
+    """The terminal's Ctrl-C reaches the whole process group: the parent and its two worker
+    processes. Unfinished runs are marked, keep their checkpoints, and no worker prints a
+    traceback."""
+    out = tmp_path / "sweep"
+    proc = _wgflow("sweep", "--grid", "run.scheme=vanilla,FA", "--grid", "init.N=300,301",
+                   "--set", "run.backend=numpy", "--set", "run.T=60", "--set",
+                   "run.frames=600", "--workers", "2", "--quiet", "--out", str(out),
+                   start_new_session=True)
+    assert _wait_for(lambda: len(list(out.glob("runs/*.ckpt.npz"))) >= 2
+                     or proc.poll() is not None)
+    time.sleep(0.5)
+    assert proc.poll() is None, proc.communicate()
+    tic = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert time.monotonic() - tic < 3 * STOP_SECONDS, err
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "run the same command again" in err
+    runs = json.loads((out / sweep.MANIFEST).read_text())["runs"]
+    statuses = [entry["status"] for entry in runs]  # queued runs may have started meanwhile
+    assert statuses.count("interrupted") >= 2 and set(statuses) <= {"interrupted", "pending"}
+    for entry in runs:
+        if entry["status"] == "interrupted":
+            assert read_parameters(out / entry["path"])["status"] == "running"
+            assert checkpoint_path(out / entry["path"]).exists()
+    assert not (out / sweep.STOP).exists() and not (out / sweep.LOCK).exists()
