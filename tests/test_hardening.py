@@ -11,7 +11,17 @@ import warnings
 import numpy as np
 import pytest
 
-from wgflow import Perceptron, Problem, dynamics, load, paper, resources, simulate, storage
+from wgflow import (
+    Perceptron,
+    Problem,
+    dynamics,
+    load,
+    paper,
+    resources,
+    save,
+    simulate,
+    storage,
+)
 from wgflow.checkpoints import checkpoint_path, read_checkpoint
 from wgflow.cli import main
 from wgflow.locks import exclusive
@@ -77,6 +87,19 @@ def test_an_existing_trajectory_is_replaced_only_with_overwrite(trajectory, caps
     assert main(["run", "--out", str(trajectory), *SMALL, "--set", "run.seed=5",
                  "--overwrite"]) == 0
     assert _digest(trajectory) != before and load(trajectory).status == "complete"
+
+
+def test_save_never_replaces_a_foreign_file_nor_silently_a_trajectory(tmp_path, trajectory):
+    result = load(trajectory)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    with pytest.raises(ValueError, match="not a wgflow trajectory"):
+        save(result, notes)
+    assert notes.read_text() == "my notes\n"
+    with pytest.raises(ValueError, match="overwrite"):
+        save(result, trajectory)
+    save(result, trajectory, overwrite=True)
+    np.testing.assert_array_equal(load(trajectory).particles, result.particles)
 
 
 def test_another_runs_checkpoint_is_refused_before_anything_changes(tmp_path, capsys):

@@ -36,7 +36,7 @@ from .locks import exclusive
 from .storage import (
     FRAMES_PER_CHUNK,
     TrajectoryFile,
-    is_trajectory,
+    check_output,
     open_read,
     read_parameters,
     require_space,
@@ -102,27 +102,6 @@ def stop_requests(extra=None):
 
 def lock_path(path) -> Path:
     return Path(f"{path}.lock")
-
-
-def check_output(path: Path, overwrite: bool) -> None:
-    """Refuse an output path that is not a regular file, a file that is not a wgflow
-    trajectory, and a trajectory unless ``overwrite``."""
-    if not path.parent.is_dir():
-        raise ValueError(f"the output file's directory {path.parent} does not exist; create it "
-                         "or choose another --out")
-    if not (path.exists() or path.is_symlink()):
-        return
-    if not path.is_file():
-        raise ValueError(f"the output {path} exists and is not a regular file; give the path of "
-                         "a new .h5 file with --out")
-    if not is_trajectory(path):
-        raise ValueError(f"the output {path} exists and is not a wgflow trajectory file; wgflow "
-                         "never replaces it: choose another --out")
-    if not overwrite:
-        status = read_parameters(path)["status"]
-        resume = f", `wgflow resume {path}` to continue it" if status == "running" else ""
-        raise ValueError(f"the output {path} already holds a wgflow run (status {status}); "
-                         f"pass --overwrite to replace it{resume}, or choose another --out")
 
 
 def _continue(run, out: TrajectoryFile, path, start: FlowCursor, every: int, progress,

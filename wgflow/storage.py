@@ -241,6 +241,28 @@ def read_parameters(path) -> dict:
         return out
 
 
+def check_output(path, overwrite: bool) -> None:
+    """Refuse an output path that is not a regular file, a file that is not a wgflow
+    trajectory, and a trajectory unless ``overwrite``."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ValueError(f"the output file's directory {path.parent} does not exist; create it "
+                         "or choose another path (--out)")
+    if not (path.exists() or path.is_symlink()):
+        return
+    if not path.is_file():
+        raise ValueError(f"the output {path} exists and is not a regular file; give the path of "
+                         "a new .h5 file (--out)")
+    if not is_trajectory(path):
+        raise ValueError(f"the output {path} exists and is not a wgflow trajectory file; wgflow "
+                         "never replaces it: choose another path (--out)")
+    if not overwrite:
+        status = read_parameters(path)["status"]
+        resume = f", `wgflow resume {path}` to continue it" if status == "running" else ""
+        raise ValueError(f"the output {path} already holds a wgflow run (status {status}); "
+                         f"pass --overwrite to replace it{resume}, or choose another path (--out)")
+
+
 def read_eg_basis(path):
     """The orthonormal basis ``(D, dim E^G)`` stored with a run, or ``None`` without a group."""
     with open_read(path) as h5:
@@ -262,8 +284,10 @@ def load(path, frames: slice = slice(None)) -> Result:
                       teacher=None if teacher is None else teacher[()], status=params["status"])
 
 
-def save(result: Result, path, config: dict | None = None) -> None:
-    """Write ``result`` to ``path`` in the layout above (``config``: the user's config, if any)."""
+def save(result: Result, path, config: dict | None = None, overwrite: bool = False) -> None:
+    """Write ``result`` to ``path`` in the layout above (``config``: the user's config, if any);
+    an existing trajectory is replaced only with ``overwrite``, another file never."""
+    check_output(path, overwrite)
     n, dim = result.particles.shape[1:]
     out = TrajectoryFile.create(path, config=config or {}, run_config=result.config,
                                 seeds=result.seeds, n=n, dim=dim, dtype=result.particles.dtype,
