@@ -4,7 +4,8 @@ Each particle follows ``dθ = −ς(t) [∇_θ δR/δμ(μ_t)(θ) + τ ∇r(θ)]
 expectation ``E_π`` taken by an expectation object (:mod:`wgflow.data`):
 
 - ``dynamics="mf"``: the MF limit, with the population expectation by default (Gauss–Hermite
-  quadrature for Gaussian data in ``d ≤ 3``), time step ``dt``.
+  quadrature with ``n`` points per dimension for Gaussian data in ``d ≤ 3``, ``n`` from
+  ``Problem(quadrature_points=…)``), time step ``dt``.
 - ``dynamics="sgd"``: finite-N SGD in MF scaling — online minibatches of ``batch_size`` fresh
   samples and ``dt = ε_N = 1/N``, so that step ``k`` is MF time ``k ε_N`` and the per-particle step
   is ``s = ε_N ς``; ``T·N`` steps reach MF time ``T``. This is Euler–Maruyama on the minibatch
@@ -40,7 +41,7 @@ from solvers.integrators import INTEGRATORS, init
 from . import diagnostics
 from ._checks import as_particles, choice, positive
 from .data import Batch, FixedSample, GaussianData, Minibatch, OnlineSample
-from .problem import Problem
+from .problem import Problem, population_record
 from .result import Result
 from .schemes import SCHEMES, augment, model_output, orbit_terms, risk_gradient
 
@@ -290,7 +291,13 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
         advance={"numba": _advance_numba, "numpy": _advance_numpy,
                  "cuda": _advance_cuda}[backend], config=config,
         seeds={"entropy": seq.entropy, "spawn_key": list(seq.spawn_key)}, status="complete")
-    return run, Frame(0.0, 0, theta, _observe(problem, scheme, theta, names, run.kernels))
+    first = Frame(0.0, 0, theta, _observe(problem, scheme, theta, names, run.kernels))
+    uses_population = bool({"risk", "teacher_l2"} & set(names)) or (
+        expectation is not None and expectation is problem.population())
+    config["population"] = population_record(problem, theta, scheme,
+                                             layered if backend == "numpy" else compiled_layered,
+                                             estimate=uses_population)
+    return run, first
 
 
 def _batch_numbers(expectation, scheme, unit) -> int:
@@ -361,6 +368,11 @@ def simulate(problem: Problem, init_particles, **options) -> Result:
     (a GPU, with ``pip install 'wgflow[cuda]'``);
     ``dtype``: ``"float64"`` or ``"float32"`` for the particles and the kernels. Other options:
     ``scheme``, ``dynamics``, ``T``, ``batch_size``, ``integrator``, ``noise`` (see the module).
+
+    The result records how the population expectation was taken (``config["population"]``):
+    for a Gauss–Hermite quadrature that the run uses, its relative error estimated once at the
+    initial particles against twice the points (:func:`wgflow.problem.population_record`, which
+    warns above ``QUADRATURE_TOL``).
     """
     run, first = prepare(problem, init_particles, **options)
     return result_of(run, [first, *frames(run, cursor(run, first))])
