@@ -1,13 +1,96 @@
-"""The population quadrature's error estimate against a closed form, and its warning."""
+"""How observables are computed, recorded in the Result and the file; the population
+quadrature's error estimate against a closed form, and its warning."""
 
+import contextlib
 import warnings
 
+import h5py
 import numpy as np
 import pytest
 from conftest import TOL
 
-from wgflow import FixedSample, GaussianData, Perceptron, Problem, Teacher, paper, problem, simulate
+from wgflow import (
+    FixedSample,
+    GaussianData,
+    Perceptron,
+    Problem,
+    Teacher,
+    diagnostics,
+    load,
+    paper,
+    problem,
+    save,
+    simulate,
+)
+from wgflow.cli import main
 from wgflow.problem import QuadratureWarning, quadrature_error
+from wgflow.storage import read_parameters
+
+#: with EXACT_MAX = 10, distance_to_WI (N and N·|G| = 2N atoms) is exact for N = 4, sliced for 8
+SMALL_EXACT_MAX = 10
+FAST = {"run.T": 0.5, "run.frames": 2, "run.backend": "numpy", "run.scheme": "vanilla"}
+
+
+@pytest.fixture
+def small_exact_max(monkeypatch):
+    monkeypatch.setattr(diagnostics, "EXACT_MAX", SMALL_EXACT_MAX)
+
+
+def run_file(path, n: int) -> None:
+    settings = {**FAST, "init.N": n}
+    args = [a for k, v in settings.items() for a in ("--set", f"{k}={v}")]
+    assert main(["run", "--out", str(path), "--quiet", *args]) == 0
+
+
+@pytest.mark.parametrize(("n", "wi_method"), [(4, "exact"), (8, "sliced")])
+def test_the_file_says_how_each_observable_was_computed(tmp_path, small_exact_max, n,
+                                                        wi_method):
+    path = tmp_path / "run.h5"
+    run_file(path, n)
+    expected = {"risk": "quadrature", "teacher_l2": "quadrature",
+                "distance_to_EG": "closed-form", "distance_to_WI": wi_method}
+    with h5py.File(path, "r") as h5:
+        assert {k: g.attrs["method"] for k, g in h5["observables"].items()} == expected
+    assert load(path).methods == expected
+    population = read_parameters(path)["run_config"]["population"]
+    assert population["method"] == "quadrature" and population["points_per_dim"] == 32
+    assert population["error"]["reference_points_per_dim"] == 64
+    assert 0 < population["error"]["velocity"] < problem.QUADRATURE_TOL
+
+
+def test_methods_round_trip_and_old_files_read_unknown(tmp_path, small_exact_max):
+    prob = paper.problem("WI")
+    res = simulate(prob, paper.student_init(prob, 8), dynamics="sgd", T=0.5, step_scale=50.0,
+                   backend="numpy", seed=1)
+    assert res.methods["distance_to_WI"] == "sliced" and res.method("risk") == "quadrature"
+    save(res, tmp_path / "r.h5")
+    assert load(tmp_path / "r.h5").methods == res.methods
+    with h5py.File(tmp_path / "r.h5", "r+") as h5:  # a file from before methods were recorded
+        for g in h5["observables"].values():
+            del g.attrs["method"]
+    old = load(tmp_path / "r.h5")
+    assert old.methods == dict.fromkeys(res.observables, "unknown")
+    np.testing.assert_array_equal(old.observables["risk"], res.observables["risk"])
+
+
+def test_the_risk_method_names_how_the_population_is_taken(rng):
+    unit = Perceptron(4, 1, "tanh")
+    teacher = Teacher(unit, rng.normal(size=(2, unit.dim)))
+    theta = rng.normal(size=(3, unit.dim))
+    x = rng.normal(size=(50, 4))
+    cases = [(GaussianData(teacher), {}, "monte-carlo"),  # d = 4: a fixed Monte Carlo sample
+             (GaussianData(teacher), {"quadrature_points": 3}, "quadrature"),
+             (FixedSample(x, teacher(x)), {}, "fixed-sample")]
+    for data, options, method in cases:  # 3 points are too few for tanh: it says so
+        with pytest.warns(QuadratureWarning) if options else contextlib.nullcontext():
+            res = simulate(Problem(unit, data, **options), theta, T=0.02, backend="numpy")
+        assert res.methods["risk"] == method and set(res.methods.values()) == {method}
+        assert res.config["population"]["method"] == method
+        assert ("error" in res.config["population"]) == (method == "quadrature")
+
+
+# ---------------------------------------------------------------------------------------------
+# the population quadrature's error
 
 ERF_COV = np.array([[16.0, 4.0], [4.0, 9.0]])
 ERF_TEACHER = np.array([[1.0, 0.8, -0.3], [-0.7, 0.2, 0.9], [0.5, -0.6, -0.5]])  # (a, w1, w2)
