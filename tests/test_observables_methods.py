@@ -1,7 +1,8 @@
-"""How observables are computed, recorded in the Result and the file; the population
-quadrature's error estimate against a closed form, and its warning."""
+"""How observables are computed, recorded everywhere they go (Result, file, report, plots); the
+population quadrature's error estimate against a closed form, and its warning."""
 
 import contextlib
+import csv
 import warnings
 
 import h5py
@@ -18,13 +19,17 @@ from wgflow import (
     diagnostics,
     load,
     paper,
+    plots,
     problem,
+    report,
     save,
     simulate,
 )
 from wgflow.cli import main
 from wgflow.problem import QuadratureWarning, quadrature_error
+from wgflow.report import write_report
 from wgflow.storage import read_parameters
+from wgflow.sweep import run_sweep
 
 #: with EXACT_MAX = 10, distance_to_WI (N and N·|G| = 2N atoms) is exact for N = 4, sliced for 8
 SMALL_EXACT_MAX = 10
@@ -71,6 +76,45 @@ def test_methods_round_trip_and_old_files_read_unknown(tmp_path, small_exact_max
     old = load(tmp_path / "r.h5")
     assert old.methods == dict.fromkeys(res.observables, "unknown")
     np.testing.assert_array_equal(old.observables["risk"], res.observables["risk"])
+
+
+def test_plots_say_sliced_where_sliced(small_exact_max):
+    prob = paper.problem("WI")
+    for n, word in ((4, "exact W₂"), (8, "sliced W₂")):
+        res = simulate(prob, paper.student_init(prob, n), dynamics="sgd", T=0.5,
+                       backend="numpy", seed=1)
+        assert word in plots.observable(res, "distance_to_WI").get_ylabel()
+    assert "Gauss–Hermite quadrature, 32 points" in plots.risk(res).get_ylabel()
+    ax = plots.observable(res, "distance_to_EG")  # the report's curves against N: sliced points
+    report._band(ax, [4, 8], [0.1, 0.2], [0.0, 0.0], "vanilla-DA", ["exact", "sliced"])
+    assert ax.get_lines()[-2].get_label() == "vanilla-DA (sliced W₂ at N = 8)"
+    assert list(ax.get_lines()[-1].get_xdata()) == [8]  # the hollow marker
+
+
+def summary(directory) -> list[dict]:
+    with open(directory / "report" / "summary.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_report_labels_methods_and_says_when_they_mix(tmp_path, small_exact_max):
+    sweep = run_sweep(FAST, {"init.N": [4, 8]}, tmp_path, seeds=2, progress=False)
+    write_report(tmp_path)
+    rows = {int(r["init.N"]): r for r in summary(tmp_path)}
+    assert rows[4]["distance_to_WI_method"] == "exact"
+    assert rows[8]["distance_to_WI_method"] == "sliced"
+    assert rows[4]["risk_method"] == rows[8]["risk_method"] == "quadrature"
+    text = (tmp_path / "report" / "summary.md").read_text()
+    assert "`distance_to_WI_method` differs between rows (exact, sliced)" in text
+    assert "risk_method` differs" not in text
+    # one replicate of N = 4 computed otherwise: its cell says so instead of averaging silently
+    entry = next(e for e in sweep.runs if e["params"]["init.N"] == 4)
+    with h5py.File(tmp_path / entry["path"], "r+") as h5:
+        h5["observables/distance_to_WI"].attrs["method"] = "sliced"
+    write_report(tmp_path)
+    assert {int(r["init.N"]): r["distance_to_WI_method"] for r in summary(tmp_path)} == {
+        4: "mixed: 1 exact, 1 sliced", 8: "sliced"}
+    assert "in 1 row(s) the replicates were computed by different methods" in (
+        tmp_path / "report" / "summary.md").read_text()
 
 
 def test_the_risk_method_names_how_the_population_is_taken(rng):
