@@ -143,8 +143,10 @@ def _as_table(values, name: str) -> np.ndarray:
 
 
 def gauss_hermite(law: GaussianData, points_per_dim: int) -> FixedSample:
-    """Tensor Gauss–Hermite quadrature of ``law``: exact for polynomials of degree
-    ``< 2·points_per_dim`` in each coordinate."""
+    """Tensor Gauss–Hermite quadrature of ``law`` with ``n = points_per_dim`` points per
+    dimension (``n^d`` nodes ``x (n^d, d)``, labels ``y (n^d, c)``, weights ``w (n^d,)``): exact
+    for polynomials of degree ``< 2n`` in each coordinate, an approximation for other integrands
+    (:func:`wgflow.problem.quadrature_error` estimates its error)."""
     n = positive(points_per_dim, "points_per_dim", integer=True)
     if n**law.d > MAX_QUADRATURE_POINTS:
         raise ValueError(f"points_per_dim = {n} gives {n}^{law.d} quadrature points "

@@ -4,7 +4,8 @@ Each particle follows ``dθ = −ς(t) [∇_θ δR/δμ(μ_t)(θ) + τ ∇r(θ)]
 expectation ``E_π`` taken by an expectation object (:mod:`wgflow.data`):
 
 - ``dynamics="mf"``: the MF limit, with the population expectation by default (Gauss–Hermite
-  quadrature for Gaussian data in ``d ≤ 3``), time step ``dt``.
+  quadrature with ``n`` points per dimension for Gaussian data in ``d ≤ 3``, ``n`` from
+  ``Problem(quadrature_points=…)``), time step ``dt``.
 - ``dynamics="sgd"``: finite-N SGD in MF scaling — online minibatches of ``batch_size`` fresh
   samples and ``dt = ε_N = 1/N``, so that step ``k`` is MF time ``k ε_N`` and the per-particle step
   is ``s = ε_N ς``; ``T·N`` steps reach MF time ``T``. This is Euler–Maruyama on the minibatch
@@ -43,7 +44,7 @@ from solvers.integrators import INTEGRATORS, init
 from . import diagnostics, resources
 from ._checks import as_particles, choice, is_real, numeric, positive
 from .data import Batch, FixedSample, GaussianData, Minibatch, OnlineSample
-from .problem import Problem
+from .problem import Problem, population_record
 from .result import Result
 from .schemes import SCHEMES, augment, model_output, orbit_terms, risk_gradient
 
@@ -51,6 +52,12 @@ from .schemes import SCHEMES, augment, model_output, orbit_terms, risk_gradient
 BACKENDS = ("numba", "numpy", "cuda")
 DYNAMICS = ("mf", "sgd")
 DTYPES = ("float64", "float32")
+#: how an observable is computed (:attr:`wgflow.Result.methods`, the ``method`` attribute of
+#: ``/observables/<name>`` in a file): risk and teacher_l2 by the population expectation
+#: (Gauss–Hermite ``quadrature``, ``monte-carlo`` sample, or the ``fixed-sample`` data),
+#: distances by an ``exact`` or ``sliced`` W₂ or in ``closed-form``; ``unknown`` in old files
+OBSERVABLE_METHODS = ("quadrature", "monte-carlo", "fixed-sample", "exact", "sliced",
+                      "closed-form", "unknown")
 #: random numbers drawn on the host at once at most (batches; and the noise for the numpy
 #: reference, which the compiled flow draws itself): bounds a chunk's memory to 8 MB per array
 CHUNK_NUMBERS = 1 << 20
@@ -116,8 +123,10 @@ def _default_expectation(problem, dynamics, batch_size):
     return Minibatch(data, batch_size)
 
 
-def _observe(problem, scheme, theta, names, kernels) -> dict:
-    pop, out = problem.population(), {}
+def _observe(problem, scheme, theta, names, kernels, methods: dict | None = None) -> dict:
+    """The observables ``names`` at the particles ``theta (N, D)``; ``methods``, when given, is
+    filled with how each was computed (:data:`OBSERVABLE_METHODS`)."""
+    pop, out, how = problem.population(), {}, {}
     if pop is not None and {"risk", "teacher_l2"} & set(names):
         b = pop.batch
         phi = model_output(problem, scheme, theta, b.x, kernels).astype(float)
@@ -125,12 +134,17 @@ def _observe(problem, scheme, theta, names, kernels) -> dict:
             out["risk"] = float(b.w @ problem.loss_value(phi, b.y))
         if "teacher_l2" in names:
             out["teacher_l2"] = float(np.sqrt(b.w @ np.sum((phi - problem.teacher(b.x)) ** 2, 1)))
+        how.update(dict.fromkeys(("risk", "teacher_l2"), problem.population_method))
     sym = problem.symmetry
     if "distance_to_EG" in names:
-        out["distance_to_EG"] = diagnostics.distance_to_subspace(theta, sym.projector).value
+        d = diagnostics.distance_to_subspace(theta, sym.projector)
+        out["distance_to_EG"], how["distance_to_EG"] = d.value, d.method
     if "distance_to_WI" in names:
         m = sym.action.matrices(sym.elements()[0])
-        out["distance_to_WI"] = diagnostics.distance_to_orbit_average(theta, m).value
+        d = diagnostics.distance_to_orbit_average(theta, m)
+        out["distance_to_WI"], how["distance_to_WI"] = d.value, d.method
+    if methods is not None:
+        methods.update({k: v for k, v in how.items() if k in out})
     return out
 
 
@@ -391,7 +405,15 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
         advance={"numba": _advance_numba, "numpy": _advance_numpy,
                  "cuda": _advance_cuda}[backend], config=config,
         seeds={"entropy": seq.entropy, "spawn_key": list(seq.spawn_key)}, status="complete")
-    return run, Frame(0.0, 0, theta, _observe(problem, scheme, theta, names, run.kernels))
+    methods = {}
+    first = Frame(0.0, 0, theta, _observe(problem, scheme, theta, names, run.kernels, methods))
+    config["observable_methods"] = methods
+    uses_population = bool({"risk", "teacher_l2"} & set(names)) or (
+        expectation is not None and expectation is problem.population())
+    config["population"] = population_record(problem, theta, scheme,
+                                             layered if backend == "numpy" else compiled_layered,
+                                             estimate=uses_population)
+    return run, first
 
 
 def _batch_numbers(expectation, scheme, unit) -> int:
@@ -455,7 +477,8 @@ def result_of(run, recorded: list[Frame]) -> Result:
         particles=np.stack([f.theta for f in recorded]),
         observables={k: np.array([f.observables[k] for f in recorded]) for k in run.names},
         config=run.config, seeds=run.seeds,
-        teacher=None if problem.teacher is None else problem.teacher.particles, status=run.status)
+        teacher=None if problem.teacher is None else problem.teacher.particles, status=run.status,
+        methods=dict(run.config["observable_methods"]))
 
 
 def simulate(problem: Problem, init_particles, **options) -> Result:
@@ -471,6 +494,11 @@ def simulate(problem: Problem, init_particles, **options) -> Result:
     (a GPU, with ``pip install 'wgflow[cuda]'``);
     ``dtype``: ``"float64"`` or ``"float32"`` for the particles and the kernels. Other options:
     ``scheme``, ``dynamics``, ``T``, ``batch_size``, ``integrator``, ``noise`` (see the module).
+
+    The result records how each observable was computed (``Result.methods``) and how the
+    population expectation was taken (``config["population"]``): for a Gauss–Hermite quadrature
+    that the run uses, its relative error estimated once at the initial particles against twice
+    the points (:func:`wgflow.problem.population_record`, which warns above ``QUADRATURE_TOL``).
     """
     run, first = prepare(problem, init_particles, **options)
     return result_of(run, [first, *frames(run, cursor(run, first))])

@@ -3,29 +3,52 @@
 Particle views use coordinates in an orthonormal basis adapted to ``E^G``: ``e₁, e₂`` span (part
 of) ``E^G``, ``e₃`` is the direction orthogonal to ``E^G`` along which the students spread most.
 The 3-D view shows the ``E^G`` plane; the edge-on view looks along ``e₂`` so that ``E^G`` is a line
-(``e₃ = 0``) and any distance from it is visible.
+(``e₃ = 0``) and any distance from it is visible. Curves of observables say in their axis label
+how the observable was computed (:attr:`wgflow.Result.methods`: sliced W₂, Gauss–Hermite
+quadrature with its points, …).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+#: axis labels of the observables
+LABELS = {"risk": "population risk", "teacher_l2": "teacher–student L² error",
+          "distance_to_EG": "distance to E^G", "distance_to_WI": "distance to WI"}
+
+
+def method_label(result, name: str) -> str:
+    """How ``result`` computed the observable ``name``, in words: ``"sliced W₂ (a lower bound)"``,
+    ``"exact W₂"``, ``"Gauss–Hermite quadrature, 32 points per dimension"``, …"""
+    method = result.method(name)
+    if method in ("exact", "sliced"):
+        return f"{method} W₂" + (" (a lower bound)" if method == "sliced" else "")
+    if method == "quadrature":
+        points = (result.config.get("population") or {}).get("points_per_dim")
+        return "Gauss–Hermite quadrature" + (f", {points} points per dimension"
+                                             if points else "")
+    return method.replace("-", " ")
+
+
+def observable(result, name: str, ax=None):
+    """The observable ``name`` against MF time (log scale; exact zeros drawn at the smallest
+    positive float), its axis label saying how it was computed."""
+    ax = ax or _axes()
+    values = np.maximum(result.observable(name), np.finfo(float).tiny)
+    ax.semilogy(result.times, values, marker=".")
+    label = LABELS.get(name, name)
+    ax.set(xlabel="MF time t", ylabel=f"{label}\n({method_label(result, name)})", title=label)
+    return ax
+
 
 def risk(result, ax=None):
     """Population risk against MF time (log scale)."""
-    ax = ax or _axes()
-    ax.semilogy(result.times, result.observables["risk"], marker=".")
-    ax.set(xlabel="MF time t", ylabel="population risk", title="risk")
-    return ax
+    return observable(result, "risk", ax)
 
 
 def distance_to_EG(result, ax=None):
     """``RMD(μ_t, (P_G)_# μ_t)`` against MF time."""
-    ax = ax or _axes()
-    values = np.maximum(result.observables["distance_to_EG"], np.finfo(float).tiny)
-    ax.semilogy(result.times, values, marker=".")
-    ax.set(xlabel="MF time t", ylabel="distance to E^G", title="distance to E^G")
-    return ax
+    return observable(result, "distance_to_EG", ax)
 
 
 def view_basis(eg_basis: np.ndarray, particles: np.ndarray) -> np.ndarray:

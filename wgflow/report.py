@@ -5,7 +5,9 @@ complete runs' files, and writes into ``DIR/report/``:
 
 - every sweep: ``summary.csv`` / ``summary.md``, one row per grid point: the number of complete
   replicates (and of diverged and failed ones) and the final value of each observable, mean ±
-  standard deviation over the complete replicates;
+  standard deviation over the complete replicates, and how it was computed (``<name>_method``:
+  :func:`method_label` of the replicates' methods, which says ``mixed`` when they differ;
+  ``summary.md`` notes every column whose rows differ in method);
 - the ``paper`` study, besides: the RMD of the final particles to the EA run of the same
   teacher, N and replicate (column ``rmd_to_EA``); ``pairwise_rmd.csv``; figures
   ``rmd_to_EG_vs_N.png`` (RMD to ``E^G`` against N per scheme, one panel per teacher, the paper's
@@ -25,7 +27,8 @@ the mean over replicates with a t-based 95% confidence interval from their sprea
 degrees of freedom); with one replicate, the regression's own interval (``n − 2``). Spreads
 are standard deviations over replicates (``ddof = 1``; 0 for a single replicate). Distances
 say whether they are exact or sliced (``method``: :func:`wgflow.diagnostics.rmd` is exact up to
-3000 atoms).
+``EXACT_MAX`` atoms), in the tables and in the figures (hollow markers and a legend note where
+sliced: ``SW₂ ≤ W₂``, so sliced and exact values are not comparable).
 """
 
 from __future__ import annotations
@@ -98,6 +101,36 @@ def _mean_std(values) -> tuple[float, float]:
     return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
+def method_label(methods) -> str:
+    """One cell for the methods of the values averaged in it: the method when they agree,
+    ``"mixed: 2 exact, 1 sliced"`` when they do not."""
+    counts = Counter(methods)
+    if len(counts) == 1:
+        return next(iter(counts))
+    return "mixed: " + ", ".join(f"{n} {m}" for m, n in sorted(counts.items()))
+
+
+def _method_notes(rows: list[dict]) -> str:
+    """Markdown notes on the ``*_method`` columns whose rows differ, or that mix methods."""
+    notes = []
+    columns = dict.fromkeys(k for row in rows for k in row if k.endswith("method"))
+    for col in columns:
+        labels = [row[col] for row in rows if col in row]
+        mixed = sum(label.startswith("mixed") for label in labels)
+        if mixed:
+            notes.append(f"- `{col}`: in {mixed} row(s) the replicates were computed by "
+                         "different methods (the cell says which); their mean combines them.")
+        if len(set(labels)) > 1:
+            notes.append(f"- `{col}` differs between rows ({', '.join(sorted(set(labels)))}): "
+                         "values computed by different methods are not comparable (sliced W₂ "
+                         "is a lower bound on W₂).")
+    return "\n".join(notes)
+
+
+def _is_sliced(label: str) -> bool:
+    return "sliced" in label
+
+
 def _complete(sweep, frames: slice) -> list:
     """``(entry, result)`` of every complete run (its ``frames``), in plan order."""
     return [(e, sweep.load(e, frames)) for e in sweep.runs if e["status"] == "complete"]
@@ -107,7 +140,8 @@ def _summary_rows(sweep, runs, extra=None) -> list[dict]:
     """One row per grid point: the numbers of complete (``runs``), diverged and failed
     replicates, and the final observables of the complete ones (and the ``extra`` values
     ``{run id: {name: value}}``, with their count ``<name>_n`` where some are missing), mean
-    and std over replicates."""
+    and std over replicates, each with its ``<name>_method`` (a value that is a
+    :class:`wgflow.diagnostics.Distance` brings its own method)."""
     groups = defaultdict(list)
     for entry, result in runs:
         groups[tuple(entry["params"].items())].append((entry, result))
@@ -116,14 +150,19 @@ def _summary_rows(sweep, runs, extra=None) -> list[dict]:
     for point, members in groups.items():
         row = {**dict(point), "runs": len(members), "diverged": outcomes[point, "diverged"],
                "failed": outcomes[point, "failed"]}
-        values = defaultdict(list)
+        values, methods = defaultdict(list), defaultdict(list)
         for entry, result in members:
             for name, series in result.observables.items():
                 values[name].append(series[-1])
+                methods[name].append(result.method(name))
             for name, value in (extra or {}).get(entry["id"], {}).items():
-                values[name].append(value)
+                values[name].append(float(value))
+                if isinstance(value, diagnostics.Distance):
+                    methods[name].append(value.method)
         for name, vals in values.items():
             row[f"{name}_mean"], row[f"{name}_std"] = _mean_std(vals)
+            if methods[name]:
+                row[f"{name}_method"] = method_label(methods[name])
             if len(vals) != len(members):
                 row[f"{name}_n"] = len(vals)
         rows.append(row)
@@ -149,10 +188,17 @@ def _markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _band(ax, x, mean, std, label, **style):
-    """Mean line with a shaded ± std band, clipped at :data:`LOG_FLOOR`."""
-    mean, std = np.asarray(mean), np.asarray(std)
+def _band(ax, x, mean, std, label, methods=None, **style):
+    """Mean line with a shaded ± std band, clipped at :data:`LOG_FLOOR`; the points whose
+    ``methods`` label says sliced are hollow and the legend lists their x."""
+    x, mean, std = np.asarray(x), np.asarray(mean), np.asarray(std)
+    sliced = np.array([_is_sliced(m) for m in methods]) if methods else np.zeros(len(x), bool)
+    if sliced.any():
+        label = f"{label} (sliced W₂ at N = {', '.join(str(v) for v in x[sliced])})"
     line, = ax.plot(x, np.maximum(mean, LOG_FLOOR), marker="o", label=label, **style)
+    if sliced.any():
+        ax.plot(x[sliced], np.maximum(mean[sliced], LOG_FLOOR), "o", markerfacecolor="white",
+                color=line.get_color())
     ax.fill_between(x, np.maximum(mean - std, LOG_FLOOR), np.maximum(mean + std, LOG_FLOOR),
                     color=line.get_color(), alpha=0.2)
     return line
@@ -197,13 +243,15 @@ def _pairwise_rows(distances) -> list[dict]:
 
 
 def _rmd_to_ea(runs, distances) -> dict:
-    """``{run id: {"rmd_to_EA": value}}`` (EA runs: 0)."""
+    """``{run id: {"rmd_to_EA": Distance}}`` (:class:`wgflow.diagnostics.Distance`, with its
+    method; EA runs: 0 in closed form)."""
     index = _by_key(runs, "problem.teacher", "init.N", "run.scheme")
-    out = {e["id"]: {"rmd_to_EA": 0.0} for e, _ in runs if e["params"]["run.scheme"] == "EA"}
+    out = {e["id"]: {"rmd_to_EA": diagnostics.Distance(0.0, "closed-form")} for e, _ in runs
+           if e["params"]["run.scheme"] == "EA"}
     for d in distances:
         if d["pair"][1] == "EA":
             entry = index[(d["problem.teacher"], d["init.N"], d["pair"][0], d["replicate"])][0]
-            out[entry["id"]] = {"rmd_to_EA": d["rmd"]}
+            out[entry["id"]] = {"rmd_to_EA": diagnostics.Distance(d["rmd"], d["method"])}
     return out
 
 
@@ -217,22 +265,26 @@ def _paper_figures(summary, pairwise, runs, sweep, out: Path, written: list) -> 
     import matplotlib.pyplot as plt
 
     panels = [("rmd_to_EG_vs_N.png", summary, "run.scheme", PAPER_SCHEMES, "distance_to_EG",
-               "RMD(μ_T, (P_G)#μ_T)"),
+               "distance_to_EG_method", "RMD(μ_T, (P_G)#μ_T)"),
               ("pairwise_rmd_vs_N.png", pairwise, "pair",
-               ["-".join(p) for p in itertools.combinations(PAPER_SCHEMES, 2)], "rmd",
+               ["-".join(p) for p in itertools.combinations(PAPER_SCHEMES, 2)], "rmd", "method",
                "RMD between schemes at T")]
-    for name, rows, key, labels, value, ylabel in panels:
+    for name, rows, key, labels, value, method, ylabel in panels:
         fig, axes = plt.subplots(1, len(paper.TEACHERS), figsize=(13, 3.8), sharey=True)
         for ax, teacher in zip(axes, paper.TEACHERS, strict=True):
             for label in labels:
                 sel = _rows_of(rows, **{"problem.teacher": teacher, key: label})
                 if sel:
                     _band(ax, [r["init.N"] for r in sel], [r[f"{value}_mean"] for r in sel],
-                          [r[f"{value}_std"] for r in sel], label)
+                          [r[f"{value}_std"] for r in sel], label,
+                          [r.get(method, "unknown") for r in sel])
             ax.set(xscale="log", yscale="log", xlabel="N", title=f"teacher {teacher}")
-        axes[0].set_ylabel(ylabel)
+        used = sorted({r.get(method, "unknown") for r in rows})
+        axes[0].set_ylabel(f"{ylabel} ({', '.join(used)})")
         axes[-1].legend(fontsize=8)
-        fig.suptitle(f"mean ± std over replicates; zeros drawn at {LOG_FLOOR:g}", fontsize=9)
+        fig.suptitle(f"mean ± std over replicates; zeros drawn at {LOG_FLOOR:g}"
+                     + ("; hollow markers: sliced W₂, a lower bound"
+                        if any(_is_sliced(m) for m in used) else ""), fontsize=9)
         _save(fig, out / name, written)
     _particle_figures(runs, sweep, out, written)
 
@@ -329,6 +381,7 @@ def sgd_against_mf(runs) -> list[dict]:
         rows.append({"init.N": n, "replicate": entry["replicate"], "t": float(res.times[i]),
                      "coupled_distance": float(np.sqrt(np.mean(np.sum((sgd - mf[:n]) ** 2, 1)))),
                      "rmd_to_mf": rmd.value, "rmd_method": rmd.method,
+                     "risk_method": method_label([res.method("risk"), ref.method("risk")]),
                      "rmd_at_start": diagnostics.rmd(res.particles[0], ref.particles[0]).value,
                      "risk_gap": abs(res.observables["risk"][i] - ref.observables["risk"][j])})
     return rows
@@ -353,7 +406,8 @@ def _mf_report(runs, out: Path, written: list) -> tuple[list, str]:
     for p in points:
         by_n[p["init.N"]].append(p)
     summary = [{"init.N": n, "t": group[0]["t"], "runs": len(group),
-                "rmd_method": group[0]["rmd_method"],
+                "rmd_method": method_label([g["rmd_method"] for g in group]),
+                "risk_method": method_label([g["risk_method"] for g in group]),
                 **{f"{q}_{s}": v for q in (*MF_QUANTITIES, "rmd_at_start")
                    for s, v in zip(("mean", "std"), _mean_std([g[q] for g in group]),
                                    strict=True)}}
@@ -363,14 +417,18 @@ def _mf_report(runs, out: Path, written: list) -> tuple[list, str]:
     for ax, q in zip(axes, MF_QUANTITIES, strict=True):
         ns = np.array([r["init.N"] for r in summary])
         line = _band(ax, ns, [r[f"{q}_mean"] for r in summary],
-                     [r[f"{q}_std"] for r in summary], "mean ± std")
+                     [r[f"{q}_std"] for r in summary], "mean ± std",
+                     [r["rmd_method"] for r in summary] if q == "rmd_to_mf" else None)
         fit = _fit_columns([(p["replicate"], p["init.N"], p[q]) for p in points])
         fits.append({"quantity": q, **fit})
         if fit["points"]:
             ax.plot(ns, np.exp(fit["intercept"]) * ns ** fit["slope"], "--",
                     color=line.get_color(),
                     label=f"slope {fit['slope']:.2f} [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]")
-        ax.set(xscale="log", yscale="log", xlabel="N", title=f"{q} at t = {summary[0]['t']:g}")
+        how = {"rmd_to_mf": "rmd_method", "risk_gap": "risk_method"}.get(q)
+        used = f" ({', '.join(sorted({r[how] for r in summary}))})" if how else ""
+        ax.set(xscale="log", yscale="log", xlabel="N",
+               title=f"{q} at t = {summary[0]['t']:g}{used}")
         ax.legend(fontsize=8)
     _save(fig, out / "mf_vs_sgd.png", written)
     return summary, "## Log–log slopes against N (95% CI)\n\n" + _markdown(fits)
@@ -400,7 +458,9 @@ def write_report(directory) -> list[Path]:
     title = f"study {kind}, size {study['size']}" if study else "sweep"
     counts = ", ".join(f"{n} {s}" for s, n in sweep.counts().items())
     _write_csv(summary, out / "summary.csv")
+    notes = _method_notes(summary)
     (out / "summary.md").write_text(
         f"# Report: {title}\n\nRuns: {counts}. Final values, mean and std over replicates.\n\n"
-        + _markdown(summary) + ("\n\n" + extra if extra else "") + "\n", encoding="utf-8")
+        + _markdown(summary) + ("\n\nMethods:\n\n" + notes if notes else "")
+        + ("\n\n" + extra if extra else "") + "\n", encoding="utf-8")
     return [*written, out / "summary.csv", out / "summary.md"]

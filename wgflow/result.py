@@ -12,9 +12,14 @@ class Result:
     """A recorded trajectory.
 
     ``times (F,)`` MF times and ``steps (F,)`` step counts of the ``F`` recorded frames;
-    ``particles (F, N, D)``; ``observables[name] (F,)``; ``config``: the JSON-able description
-    of the problem and every option; ``seeds``: the entropy of the root ``SeedSequence``;
-    ``teacher (K, D)`` or ``None``; ``status``: ``"complete"`` or ``"diverged"``.
+    ``particles (F, N, D)``; ``observables[name] (F,)``; ``methods[name]``: how that observable
+    was computed (:data:`wgflow.dynamics.OBSERVABLE_METHODS`: e.g. ``"quadrature"`` for the risk,
+    ``"exact"`` or ``"sliced"`` W₂ for ``distance_to_WI``; ``"unknown"`` from files written before
+    methods were recorded); ``config``: the JSON-able description of the problem and every
+    option, with ``config["population"]`` saying how ``E_π`` was taken and, for a quadrature, its
+    estimated relative error (:func:`wgflow.problem.quadrature_error`); ``seeds``: the entropy
+    of the root ``SeedSequence``; ``teacher (K, D)`` or ``None``; ``status``: ``"complete"`` or
+    ``"diverged"``.
     """
 
     times: np.ndarray
@@ -25,11 +30,16 @@ class Result:
     seeds: dict = field(default_factory=dict)
     teacher: np.ndarray | None = None
     status: str = "complete"
+    methods: dict = field(default_factory=dict)
 
     @property
     def final(self) -> np.ndarray:
         """Particles at the last recorded frame, ``(N, D)``."""
         return self.particles[-1]
+
+    def method(self, name: str) -> str:
+        """How the observable ``name`` was computed (``"unknown"`` when not recorded)."""
+        return self.methods.get(name, "unknown")
 
     def observable(self, name: str) -> np.ndarray:
         try:

@@ -8,7 +8,8 @@ path                                                   content
 ``/particles/student/position/{step,time,value}``      ``value (frames, N, D)``
 ``/particles/student/box``                             ``dimension = D``, ``boundary = none``
 ``/particles/teacher/position/value``                  ``(K, D)`` (when there is a teacher)
-``/observables/<name>/{step,time,value}``              ``risk``, ``distance_to_EG``, …
+``/observables/<name>/{step,time,value}``              ``risk``, ``distance_to_EG``, …;
+                                                       attribute ``method`` (how it is computed)
 ``/parameters``                                        ``config`` (JSON), ``run_config`` (JSON),
                                                        ``seeds``, ``versions``, group
                                                        ``generators``, ``actions``, ``EG_basis``;
@@ -98,11 +99,14 @@ class TrajectoryFile:
     @classmethod
     def create(cls, path, *, config: dict, run_config: dict, seeds: dict, n: int, dim: int,
                dtype, observables, teacher=None, symmetry=None,
+               methods: dict | None = None,
                identity: dict | None = None) -> TrajectoryFile:
         """A new file for a run with ``n`` particles in ``R^dim``; ``config`` is the user's
-        config (what ``resume`` rebuilds the run from), ``run_config`` what ``simulate`` saw,
-        ``identity`` the run's ``run_id`` and ``config_hash`` (:func:`new_identity`), which its
-        checkpoints carry too."""
+        config (what ``resume`` rebuilds the run from), ``run_config`` what ``simulate`` saw;
+        ``methods``: how each observable is computed (default: ``run_config``'s
+        ``observable_methods``), stored as the ``method`` attribute of its group;
+        ``identity``: the run's ``run_id`` and ``config_hash``
+        (:func:`wgflow.checkpoints.new_identity`), which its checkpoints carry too."""
         h5 = h5py.File(path, "w")
         meta = h5.create_group("h5md")
         meta.attrs["version"] = np.array([1, 1])
@@ -120,8 +124,10 @@ class TrajectoryFile:
                                                  "boundary": np.array(["none"] * dim, "S4")})
             t.create_group("position").create_dataset("value", data=np.asarray(teacher))
         obs = h5.create_group("observables")
+        if methods is None:
+            methods = run_config.get("observable_methods", {})
         for name in observables:
-            _timeseries(obs, name, (), "f8")
+            _timeseries(obs, name, (), "f8").attrs["method"] = methods.get(name, "unknown")
         par = h5.create_group("parameters")
         par.create_dataset("config", data=json.dumps(config), dtype=_STR)
         par.create_dataset("run_config", data=json.dumps(run_config), dtype=_STR)
@@ -272,16 +278,19 @@ def read_eg_basis(path):
 
 def load(path, frames: slice = slice(None)) -> Result:
     """The :class:`Result` stored in ``path`` (the one :func:`wgflow.simulate` returned), or the
-    frames ``frames`` of it (a slice: ``slice(-1, None)`` reads the last frame only)."""
+    frames ``frames`` of it (a slice: ``slice(-1, None)`` reads the last frame only). Each
+    observable's method is its group's ``method`` attribute (``"unknown"`` in files without)."""
     params = read_parameters(path)
     with open_read(path) as h5:
         pos = h5["particles/student/position"]
         sel = slice(*frames.indices(params["frames"]))
         teacher = h5.get("particles/teacher/position/value")
+        obs = h5["observables"]
         return Result(times=pos["time"][sel], steps=pos["step"][sel], particles=pos["value"][sel],
-                      observables={k: g["value"][sel] for k, g in h5["observables"].items()},
+                      observables={k: g["value"][sel] for k, g in obs.items()},
                       config=params["run_config"], seeds=params["seeds"],
-                      teacher=None if teacher is None else teacher[()], status=params["status"])
+                      teacher=None if teacher is None else teacher[()], status=params["status"],
+                      methods={k: str(g.attrs.get("method", "unknown")) for k, g in obs.items()})
 
 
 def save(result: Result, path, config: dict | None = None, overwrite: bool = False) -> None:
@@ -291,7 +300,8 @@ def save(result: Result, path, config: dict | None = None, overwrite: bool = Fal
     n, dim = result.particles.shape[1:]
     out = TrajectoryFile.create(path, config=config or {}, run_config=result.config,
                                 seeds=result.seeds, n=n, dim=dim, dtype=result.particles.dtype,
-                                observables=list(result.observables), teacher=result.teacher)
+                                observables=list(result.observables), teacher=result.teacher,
+                                methods=result.methods)
     try:
         for i, (t, step) in enumerate(zip(result.times, result.steps, strict=True)):
             out.append(Frame(float(t), int(step), result.particles[i],

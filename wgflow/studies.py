@@ -4,10 +4,11 @@
   MF scaling with the paper's settings (ς = 50, τ = 1e-4, β = 1e-6 with noise on ``E^G``,
   batch 20), from an SI start shared by every scheme and teacher of a replicate.
 - ``mf-vs-sgd``: the paper's problem (arbitrary teacher, vanilla, β = 0) run as finite-N SGD for
-  a range of N, and as the MF reference: ``N_ref`` particles moved by the exact velocity field
-  (Gauss–Hermite population expectation, Heun). A replicate's runs share ``init.seed``, so the
-  first N reference particles start where the N SGD particles start; the frames of every run
-  fall at the same MF times ``T·j/frames``.
+  a range of N, and as the MF reference: ``N_ref`` particles moved by the MF velocity field with
+  the population expectation by Gauss–Hermite quadrature (32 points per dimension, its error
+  estimated in each run's ``population`` parameters), Heun. A replicate's runs share
+  ``init.seed``, so the first N reference particles start where the N SGD particles start; the
+  frames of every run fall at the same MF times ``T·j/frames``.
 
 Sizes: ``smoke`` (the numpy backend, tiny: well under a minute with nothing compiled), ``small``
 (minutes on two cores), ``full`` (the paper's size: N up to 5000, T = 20, 10 seeds; hours).
