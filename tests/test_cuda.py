@@ -122,7 +122,7 @@ def test_results_do_not_depend_on_the_launch_configuration(rng, monkeypatch):
     theta, x, u, w = _case(unit, 37, 11, rng)
     problem = paper.problem("arbitrary", beta=1e-3)
     start = paper.student_init(problem, 37, seed=3)
-    options = {"scheme": "FA", "dynamics": "sgd", "T": 0.2, "step_scale": 20.0, "seed": 1,
+    options = {"scheme": "FA", "dynamics": "sgd", "T": 7 / 37, "step_scale": 20.0, "seed": 1,
                "observables": (), "backend": "cuda"}
     runs = []
     for threads in (32, 64, 1):

@@ -77,11 +77,11 @@ def test_interrupted_sweep_redoes_only_what_is_not_complete(tmp_path, monkeypatc
     real_run = sweep.run_to_file
     calls = []
 
-    def interrupted(cfg, path, progress):
+    def interrupted(cfg, path, progress, **options):
         calls.append(path)
         if len(calls) == 3:
             raise KeyboardInterrupt  # the user stops the sweep during its third run
-        return real_run(cfg, path, progress)
+        return real_run(cfg, path, progress, **options)
 
     monkeypatch.setattr(sweep, "run_to_file", interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -91,8 +91,8 @@ def test_interrupted_sweep_redoes_only_what_is_not_complete(tmp_path, monkeypatc
     done = {e["path"]: (tmp_path / e["path"]).stat().st_mtime_ns for e in before.runs[:2]}
 
     calls.clear()
-    monkeypatch.setattr(sweep, "run_to_file", lambda cfg, path, progress: (
-        calls.append(path), real_run(cfg, path, progress))[1])
+    monkeypatch.setattr(sweep, "run_to_file", lambda cfg, path, progress, **options: (
+        calls.append(path), real_run(cfg, path, progress, **options))[1])
     after = sweep.run_sweep(BASE, GRID, tmp_path, progress=False)
     assert after.counts() == {"complete": 4}
     assert sorted(calls) == sorted(str(tmp_path / e["path"]) for e in before.runs[2:])
@@ -113,10 +113,10 @@ def test_failed_unreadable_and_unfinished_runs_are_redone(tmp_path, monkeypatch)
 
     real_run = sweep.run_to_file
 
-    def fail_one(cfg, path, progress):
+    def fail_one(cfg, path, progress, **options):
         if path == str(failing):
             raise RuntimeError("out of memory")
-        return real_run(cfg, path, progress)
+        return real_run(cfg, path, progress, **options)
 
     monkeypatch.setattr(sweep, "run_to_file", fail_one)
     second = sweep.run_sweep(BASE, GRID, tmp_path, progress=False)
@@ -166,7 +166,7 @@ def test_a_running_sweep_holds_its_directory(tmp_path):
     tmp_path.mkdir(exist_ok=True)
     with open(tmp_path / sweep.LOCK, "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as another sweep process would
-        with pytest.raises(ValueError, match="another sweep is running"):
+        with pytest.raises(ValueError, match=r"sweep directory .* is in use by another wgflow"):
             sweep.run_sweep(BASE, {"init.N": [4]}, tmp_path, progress=False)
     assert sweep.run_sweep(BASE, {"init.N": [4]}, tmp_path, progress=False).counts() == {
         "complete": 1}
@@ -176,12 +176,12 @@ def test_a_lost_worker_fails_its_run_only(tmp_path):
     class LosesOne(ThreadPoolExecutor):
         """Runs tasks in threads; the task of one run dies as a killed worker would."""
 
-        def submit(self, fn, config_, path, threads):
+        def submit(self, fn, config_, path, *options):
             if path.endswith(lost):
                 def die():
                     raise BrokenProcessPool("a worker died")
                 return super().submit(die)
-            return super().submit(fn, config_, path, threads)
+            return super().submit(fn, config_, path, *options)
 
     lost = sweep.plan(BASE, GRID).runs[1]["path"]
     with LosesOne(2) as pool:
@@ -207,8 +207,8 @@ def test_a_run_interrupted_after_a_checkpoint_is_resumed(tmp_path, monkeypatch):
         sweep.run_sweep(options, {"init.N": [4]}, tmp_path / "cut", progress=False)
     monkeypatch.undo()
     resumed, resume = [], sweep.resume_file
-    monkeypatch.setattr(sweep, "resume_file",
-                        lambda path, progress: resumed.append(path) or resume(path, progress))
+    monkeypatch.setattr(sweep, "resume_file", lambda path, progress, **options: (
+        resumed.append(path) or resume(path, progress, **options)))
     monkeypatch.setattr(sweep, "run_to_file", lambda *a, **k: pytest.fail("ran from the start"))
     again = sweep.run_sweep(options, {"init.N": [4]}, tmp_path / "cut", progress=False)
     assert len(resumed) == 1 and again.counts() == {"complete": 1}

@@ -221,7 +221,13 @@ def _info(args) -> int:
         print(f"frames: {params['frames']}, step {result.steps[-1]}, "
               f"t = {result.times[-1]:.4g} of T = {run['T']:.4g}")
         for name, values in result.observables.items():
-            print(f"{name}: {values[-1]:.6g}")
+            print(f"{name}: {values[-1]:.6g} ({result.methods.get(name, 'unknown')})")
+    population = run.get("population")
+    if population:
+        error = population.get("error") or {}
+        print(f"population: {population['method']}, {population['size']} points"
+              + (f", estimated relative error {error['risk']:.1e} (risk), "
+                 f"{error['velocity']:.1e} (velocity)" if "risk" in error else ""))
     print("config: " + ", ".join(f"{k}={v}" for k, v in params["config"].items()))
     return 0
 

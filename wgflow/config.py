@@ -30,6 +30,8 @@ SCHEMA = (
     ("problem.tau", paper.SETTINGS["tau"], "num>=0", "weight decay τ (term τ ∫|θ|² dμ)"),
     ("problem.beta", paper.SETTINGS["beta"], "num>=0",
      "temperature β (entropy weight; noise sqrt(2βς·dt) per step)"),
+    ("problem.quadrature_points", 0, "int>=0",
+     "Gauss–Hermite points per input dimension of the population expectation (0 = 32 in d = 2)"),
     ("init.N", 100, "int>=1", "number of student particles"),
     ("init.law", "SI", "choice:SI|gaussian",
      "initial law: SI = Gaussian entries projected onto E^G, or plain gaussian"),
@@ -151,7 +153,8 @@ def build(config: dict, *, force: bool = False):
     streamed to a file): one that cannot fit is refused and one that takes days gets a
     warning, unless ``force`` (:mod:`wgflow.resources`)."""
     problem = paper.problem(config["problem.teacher"], tau=config["problem.tau"],
-                            beta=config["problem.beta"])
+                            beta=config["problem.beta"],
+                            quadrature_points=config["problem.quadrature_points"] or None)
     n, std, seed = config["init.N"], config["init.std"], config["init.seed"]
     try:
         dt, n_steps = step_grid(config["run.T"], config["run.dt"] or None, config["run.dynamics"],

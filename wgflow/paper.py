@@ -47,11 +47,13 @@ def teacher_particles(kind: str) -> np.ndarray:
 
 
 def problem(teacher: str = "arbitrary", tau: float = SETTINGS["tau"],
-            beta: float = SETTINGS["beta"]) -> Problem:
-    """The paper's problem with the given teacher."""
+            beta: float = SETTINGS["beta"], quadrature_points: int | None = None) -> Problem:
+    """The paper's problem with the given teacher (``quadrature_points``: Gauss–Hermite points
+    per dimension of the population expectation, as :class:`wgflow.Problem`)."""
     unit = MatrixUnit(2, 2, "sigmoid")
     data = GaussianData(Teacher(unit, teacher_particles(teacher)), cov=SETTINGS["input_variance"])
-    return Problem(unit, data, Symmetry(swap(), unit), tau=tau, beta=beta)
+    return Problem(unit, data, Symmetry(swap(), unit), tau=tau, beta=beta,
+                   quadrature_points=quadrature_points)
 
 
 def student_init(prob: Problem, n: int, seed=0) -> np.ndarray:

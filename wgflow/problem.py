@@ -228,7 +228,8 @@ def population_record(problem: Problem, theta, scheme: str = "vanilla", kernels=
         warnings.warn(f"the Gauss–Hermite population quadrature ({n} points per dimension) has an "
                       f"estimated relative error {error['risk']:.1e} on the risk and "
                       f"{error['velocity']:.1e} on the velocity field at the initial particles "
-                      f"(tolerance QUADRATURE_TOL = {QUADRATURE_TOL:g}); raise "
-                      f"Problem(quadrature_points=...) (now {n})", QuadratureWarning,
+                      f"(tolerance QUADRATURE_TOL = {QUADRATURE_TOL:g}); raise the points per "
+                      f"dimension, now {n}: Problem(quadrature_points=...), config key "
+                      "problem.quadrature_points", QuadratureWarning,
                       stacklevel=4)
     return record
