@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import checks
 from .compiled_layered import (
     PARALLEL_MIN_WORK,
     kernel_arguments,
@@ -118,8 +119,10 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     ``scales``: ``ς`` at the ``K + 1`` step times; ``noise``: ``None`` or
     ``(key, first_step, basis (D, k), amplitudes (K,))``: step ``j`` adds
     ``amplitudes[j] · Σ_l Z_c basis[:, l]`` drawn by :func:`solvers.counter_rng.noise_into`
-    for global step ``first_step + j``.
+    for global step ``first_step + j``. Wrong shapes or dtypes raise ``ValueError``
+    (:func:`solvers.checks.flow`).
     """
+    checks.flow(spec, theta, batches, orbit, proj, scales, noise)
     dtype = theta.dtype
     kernel = kernel_arguments(spec, theta)
     xs, ys, ws = (np.ascontiguousarray(a, dtype=dtype) for a in batches)
