@@ -48,7 +48,8 @@ def particles(spec, theta, in_place: bool = False) -> Sizes:
     sizes = Sizes(spec)
     if sizes.check("theta", theta, ("N", "D")).shape[0] == 0:
         raise ValueError("theta must hold at least one particle, got shape (0, D)")
-    if in_place and not (theta.flags["C_CONTIGUOUS"] and theta.flags["WRITEABLE"]):
+    writeable = not isinstance(theta, np.ndarray) or theta.flags.writeable  # device: always
+    if in_place and not (theta.flags["C_CONTIGUOUS"] and writeable):
         raise ValueError("theta is updated in place: it must be a C-contiguous, writeable array "
                          "(pass np.ascontiguousarray(theta) or a copy)")
     return sizes
