@@ -13,15 +13,12 @@ UNIT = Perceptron(3, 2, "tanh")  # d = 3, c = 2, D = 6
 N, M, K, B = 5, 4, 3, 2  # particles, samples, steps, batch samples; two orbit nodes
 
 
-def backends():
-    """``(network_output and vjp, advance)`` of each backend."""
-    return {"numba": (compiled_layered, compiled_flow),
-            "cuda": (gpu.backend(),) * 2}
-
-
 @pytest.fixture(params=["numba", "cuda"])
 def kernels(request):
-    return backends()[request.param]
+    """``(module of network_output and vjp, module of advance)`` of a backend."""
+    if request.param == "cuda":
+        return (gpu.backend(),) * 2
+    return compiled_layered, compiled_flow
 
 
 def sample_arguments():
@@ -48,10 +45,10 @@ def flow_arguments(**changes):
 
 
 def test_valid_arguments_pass(kernels):
-    layered, flow = kernels
+    outputs, flow = kernels
     args = sample_arguments()
-    assert layered.network_output(UNIT.spec, args["theta"], args["x"]).shape == (M, 2)
-    assert layered.vjp(UNIT.spec, *args.values()).shape == (N, UNIT.dim)
+    assert outputs.network_output(UNIT.spec, args["theta"], args["x"]).shape == (M, 2)
+    assert outputs.vjp(UNIT.spec, *args.values()).shape == (N, UNIT.dim)
     for changes in ({}, {"proj": None, "noise": None},
                     {"batches": lambda b: tuple(a[:1] for a in b)}):  # one fixed batch
         args = flow_arguments(**changes)
@@ -75,14 +72,14 @@ SAMPLE_CASES = [
 
 @pytest.mark.parametrize(("name", "change", "message"), SAMPLE_CASES)
 def test_network_output_and_vjp_name_the_bad_argument(kernels, name, change, message):
-    layered = kernels[0]
+    outputs = kernels[0]
     args = sample_arguments()
     args[name] = change(args[name])
     if name in ("theta", "x"):
         with pytest.raises(ValueError, match=message):
-            layered.network_output(UNIT.spec, args["theta"], args["x"])
+            outputs.network_output(UNIT.spec, args["theta"], args["x"])
     with pytest.raises(ValueError, match=message):
-        layered.vjp(UNIT.spec, *args.values())
+        outputs.vjp(UNIT.spec, *args.values())
 
 
 def _batch(index, change):
