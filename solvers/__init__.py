@@ -7,7 +7,8 @@ Backends, each a tier of checked calls over drivers over kernels: :mod:`solvers.
 numpy reference), :mod:`solvers.compiled_layered` and :mod:`solvers.compiled_flow` (Numba, CPU)
 and, loaded on demand by :func:`solvers.gpu.backend`, :mod:`solvers.cuda_driver` over
 :mod:`solvers.cuda_kernels` (numba.cuda; compiled on first use per unit and dtype, not cached
-on disk: the kernels are specialized closures).
+on disk: the kernels are specialized closures). The compiled entry points check their arguments'
+shapes and dtypes once per call (:mod:`solvers.checks`): compiled code has no bounds checks.
 
 The compiled kernels are cached on disk under a directory named by a hash of their sources
 (below ``NUMBA_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/wgflow/numba`` or

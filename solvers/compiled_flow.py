@@ -18,8 +18,9 @@ drawn by the caller, so the steps are a pure function of their inputs.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
+from . import checks
 from .compiled_layered import (
     PARALLEL_MIN_WORK,
     kernel_arguments,
@@ -28,10 +29,12 @@ from .compiled_layered import (
     vjp_into,
 )
 from .counter_rng import noise_into
-from .fast_math import JIT
+from .fast_math import JIT, PARALLEL
 from .sample_terms import sample_coefficients
 
 _sample_coefficients = njit(inline="always", **JIT)(sample_coefficients)
+#: particles per block of the parallel projection ``v P`` (EA)
+PROJECT_BLOCK = 1024
 
 
 @njit(**JIT)
@@ -46,6 +49,25 @@ def _workspace(kernel, theta, n_samples, d, c):
             np.empty(c), np.empty_like(theta), np.empty_like(theta), np.empty_like(theta),
             np.empty_like(theta), np.empty_like(theta),
             make_scratch(layers, theta.shape[1], tile, dtype))
+
+
+@njit(**JIT)
+def _project(v, proj, start, stop, out):
+    """``out[i] = v[i] P`` for ``start ≤ i < stop``, each sum in index order and in ``v``'s
+    dtype (as the GPU kernel), so no result depends on the thread that computes it."""
+    for i in range(start, stop):
+        for k in range(proj.shape[1]):
+            acc = v[i, 0] * proj[0, k]
+            for j in range(1, proj.shape[0]):
+                acc += v[i, j] * proj[j, k]
+            out[i, k] = acc
+
+
+@njit(parallel=PARALLEL, **JIT)
+def _project_in_parallel(v, proj, out):
+    n = v.shape[0]
+    for b in prange((n + PROJECT_BLOCK - 1) // PROJECT_BLOCK):
+        _project(v, proj, b * PROJECT_BLOCK, min(n, (b + 1) * PROJECT_BLOCK), out)
 
 
 @njit(**JIT)
@@ -71,10 +93,12 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, out):
     for i in range(theta.shape[0]):
         for k in range(theta.shape[1]):
             grad[i, k] = -scale * (grad[i, k] + 2.0 * tau * theta[i, k])
-    if proj.shape[0] > 0:
-        np.dot(grad, proj, out)
-    else:
+    if proj.shape[0] == 0:
         out[:] = grad
+    elif parallel:
+        _project_in_parallel(grad, proj, out)
+    else:
+        _project(grad, proj, 0, theta.shape[0], out)
 
 
 @njit(**JIT)
@@ -118,8 +142,10 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     ``scales``: ``ς`` at the ``K + 1`` step times; ``noise``: ``None`` or
     ``(key, first_step, basis (D, k), amplitudes (K,))``: step ``j`` adds
     ``amplitudes[j] · Σ_l Z_c basis[:, l]`` drawn by :func:`solvers.counter_rng.noise_into`
-    for global step ``first_step + j``.
+    for global step ``first_step + j``. Wrong shapes or dtypes raise ``ValueError``
+    (:func:`solvers.checks.flow`).
     """
+    checks.flow(spec, theta, batches, orbit, proj, scales, noise)
     dtype = theta.dtype
     kernel = kernel_arguments(spec, theta)
     xs, ys, ws = (np.ascontiguousarray(a, dtype=dtype) for a in batches)

@@ -20,7 +20,7 @@ import functools
 import numpy as np
 from numba import njit, prange
 
-from . import tiles
+from . import checks, tiles
 from .fast_math import ACTIVATION_CODES, JIT, PARALLEL
 from .layered import UnitSpec
 
@@ -166,6 +166,7 @@ def _parallel(theta, x) -> bool:
 def network_output(spec: UnitSpec, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``Φ_μ(x_m) = (1/N) Σ_i σ_*(x_m, θ_i)``: ``(M, c)``, in ``theta``'s dtype."""
     theta = np.ascontiguousarray(theta)
+    checks.samples(spec, theta, x)
     x = np.ascontiguousarray(x, dtype=theta.dtype)
     layers, code, tile, chunk = kernel_arguments(spec, theta)
     total = np.empty((x.shape[0], spec.layers[-1].n_out), theta.dtype)
@@ -178,6 +179,7 @@ def network_output(spec: UnitSpec, theta: np.ndarray, x: np.ndarray) -> np.ndarr
 def vjp(spec: UnitSpec, theta, x, u, w) -> np.ndarray:
     """``Σ_m w_m J_θ σ_*(x_m, θ_i)ᵀ u_m`` for every particle: ``(N, D)``."""
     theta = np.ascontiguousarray(theta)
+    checks.samples(spec, theta, x, u, w)
     x = np.ascontiguousarray(x, dtype=theta.dtype)
     coef = np.ascontiguousarray(np.asarray(w)[:, None] * u, dtype=theta.dtype)
     layers, code, tile, _ = kernel_arguments(spec, theta)

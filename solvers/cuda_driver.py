@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 from numba import config, cuda
 
+from . import checks
 from .cuda_kernels import NO_FAILURE, kernels_for
 
 # Small grids are intended here (the per-sample coefficients of a minibatch, small SGD runs):
@@ -80,6 +81,7 @@ def network_output(spec, theta, x) -> np.ndarray:
     """``Φ_μ(x_m) = (1/N) Σ_i σ_*(x_m, θ_i)``: ``(M, c)`` host array, in ``theta``'s dtype
     (``theta``: host or device array)."""
     theta_d = _on_device(theta)
+    checks.samples(spec, theta_d, x)
     x_d = cuda.to_device(np.ascontiguousarray(x, dtype=theta_d.dtype)[None])
     kernels, (n, m) = _kernels(spec, theta_d), (theta_d.shape[0], x_d.shape[1])
     forward = _ChunkedSum(n, m, kernels.c, theta_d.dtype)
@@ -94,6 +96,7 @@ def vjp(spec, theta, x, u, w) -> np.ndarray:
     """``Σ_m w_m J_θ σ_*(x_m, θ_i)ᵀ u_m`` for every particle: ``(N, D)`` host array
     (``theta``: host or device array)."""
     theta_d = _on_device(theta)
+    checks.samples(spec, theta_d, x, u, w)
     x_d = cuda.to_device(np.ascontiguousarray(x, dtype=theta_d.dtype)[None])
     coef = cuda.to_device(np.ascontiguousarray(np.asarray(w)[:, None] * u, dtype=theta_d.dtype))
     kernels, out = _kernels(spec, theta_d), cuda.device_array_like(theta_d)
@@ -144,6 +147,7 @@ def _orbit_samples(batches, orbit, dtype):
 def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: bool) -> int:
     """Take ``len(scales) − 1`` steps in place on ``theta (N, D)`` (host or device array);
     return the number taken. Arguments as :func:`solvers.compiled_flow.advance`."""
+    checks.flow(spec, theta, batches, orbit, proj, scales, noise)
     on_host = isinstance(theta, np.ndarray)
     theta_d = _on_device(theta)
     dtype, (n, dim) = theta_d.dtype, theta_d.shape
@@ -155,8 +159,6 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     proj = cuda.to_device(np.zeros((0, 0), dtype) if proj is None
                           else np.ascontiguousarray(proj, dtype=dtype))
     key, first_step, basis, amps = noise or (0, 0, np.zeros((dim, 0)), np.zeros(len(scales) - 1))
-    if basis.shape != (dim, basis.shape[1]) or basis.shape[1] > dim:
-        raise ValueError(f"noise basis must be (D, k) with k ≤ D = {dim}, got {basis.shape}")
     basis = cuda.to_device(np.ascontiguousarray(basis, dtype=np.float64))
     samples, b = xo.shape[1], ys.shape[1]
     forward = _ChunkedSum(n, samples, kernels.c, dtype)

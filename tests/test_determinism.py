@@ -7,37 +7,47 @@ import textwrap
 
 import pytest
 
+THREADS = (1, 2, 3, 4)
 RUN = textwrap.dedent("""
-    import hashlib, numba, numpy as np
-    from wgflow import Perceptron, FixedSample, Problem, paper, simulate
-    from solvers import compiled_layered
-    assert numba.get_num_threads() == {threads}
-    # MF step large enough for the parallel path, with several chunks and partial tiles
-    rng = np.random.default_rng(0)
-    unit = Perceptron(2, 1, "tanh")
-    x = rng.standard_normal((300, 2))
-    prob = Problem(unit, FixedSample(x, np.sin(x[:, :1])), beta=1e-3)
-    theta = rng.standard_normal((1500, unit.dim))
-    assert 1500 * 300 >= compiled_layered.PARALLEL_MIN_WORK
-    mf = simulate(prob, theta, T=0.05, dt=0.01, seed=1).particles
-    # finite-N SGD with random DA moves, feature averaging, EA projection and noise, parallel
-    paper_prob = paper.problem("arbitrary")
-    start = paper.student_init(paper_prob, 2000, seed=0)
-    sgd = [simulate(paper_prob, start, scheme=scheme, dynamics="sgd", T=0.05, noise="EG",
-                    step_scale=50.0, seed=2).particles for scheme in ("DA", "FA", "EA")]
-    print(hashlib.sha256(b"".join(a.tobytes() for a in (mf, *sgd))).hexdigest())
+    import hashlib, sys, numba, numpy as np
+    from solvers import compiled_flow, compiled_layered, counter_rng
+    from wgflow import FixedSample, paper, simulate
+    from wgflow.schemes import SCHEMES
+    assert numba.get_num_threads() == int(sys.argv[1])
+    # sizes for every parallel path: velocity, noise on E^G (k = 2), EA projection; 65 tiles
+    # of 256 lanes, the last one partial, in 33 chunks of two tiles
+    N, M = 16500, 16
+    assert N * M >= compiled_layered.PARALLEL_MIN_WORK and N > compiled_flow.PROJECT_BLOCK
+    assert N * 2 >= counter_rng.PARALLEL_MIN_NUMBERS
+    problem = paper.problem("arbitrary", beta=1e-3)
+    start = paper.student_init(problem, N, seed=0) + 0.01  # off E^G: every scheme moves it
+    sample = FixedSample(*problem.data.sample(np.random.default_rng(1), M)[:2])
+    runs = ({"dynamics": "mf", "T": 0.03, "dt": 0.01, "integrator": "heun",
+             "expectation": sample},
+            {"dynamics": "sgd", "T": 10 / N, "dtype": "float32"})  # 10 steps, batches of 20
+    digest = hashlib.sha256()
+    for scheme in SCHEMES:
+        for options in runs:
+            res = simulate(problem, start, scheme=scheme, step_scale=20.0, seed=2,
+                           observables=("risk",), **options)
+            digest.update(res.particles.tobytes() + res.observables["risk"].tobytes())
+    print(digest.hexdigest())
 """)
 
 
-def _digest(threads: int) -> str:
-    env = {**os.environ, "NUMBA_NUM_THREADS": str(threads)}
-    out = subprocess.run([sys.executable, "-c", RUN.format(threads=threads)], env=env,
-                         capture_output=True, text=True, check=True)
-    return out.stdout.strip()
-
-
 def test_results_do_not_depend_on_the_thread_count():
-    assert _digest(1) == _digest(2)
+    """Every scheme, MF (Heun, float64) and SGD (Euler–Maruyama, float32) with noise, at 1–4
+    Numba threads (more than the cores is allowed): the particles and risks agree bitwise."""
+    runs = [subprocess.Popen([sys.executable, "-c", RUN, str(threads)],
+                             env={**os.environ, "NUMBA_NUM_THREADS": str(threads)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for threads in THREADS]
+    digests = []
+    for run in runs:
+        out, err = run.communicate()
+        assert run.returncode == 0, err
+        digests.append(out.strip())
+    assert len(digests[0]) == 64 and digests == digests[:1] * len(THREADS)
 
 
 MEMORY = textwrap.dedent("""

@@ -45,6 +45,30 @@ def test_process_pool_and_dask_give_the_serial_results(tmp_path):
             np.testing.assert_array_equal(theta, reference[run_id])
 
 
+@pytest.mark.slow
+def test_dask_worker_processes_on_numba_give_the_serial_files(tmp_path):
+    """Dask workers in processes of their own, one Numba thread each, against a serial sweep in
+    this process at its default thread count: the same particles (bitwise) and observables.
+    N = 1700 against batches of 20 takes the parallel kernels."""
+    distributed = pytest.importorskip("distributed", reason="the [dask] extra is not installed")
+    base = {**BASE, "run.backend": "numba", "run.T": 0.03}
+    grid = {"run.scheme": ["vanilla", "DA", "FA", "EA"], "init.N": [20, 1700]}
+    serial = sweep.run_sweep(base, grid, tmp_path / "serial", progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        dasked = sweep.run_sweep(base, grid, tmp_path / "dask", executor=client.get_executor(),
+                                 threads_per_worker=1, progress=False)
+    assert serial.counts() == dasked.counts() == {"complete": 8}
+    for ours, theirs in zip(serial.runs, dasked.runs, strict=True):
+        assert theirs["id"] == ours["id"]
+        expected, got = serial.load(ours), dasked.load(theirs)
+        np.testing.assert_array_equal(got.particles, expected.particles)
+        assert got.observables.keys() == expected.observables.keys() != set()
+        for name, values in expected.observables.items():
+            np.testing.assert_array_equal(got.observables[name], values, err_msg=name)
+
+
 def test_manifest_describes_every_run(tmp_path):
     result = sweep.run_sweep(BASE, GRID, tmp_path, seeds=2, root_seed=7, progress=False)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
