@@ -51,7 +51,7 @@ def test_dask_worker_processes_on_numba_give_the_serial_files(tmp_path):
     this process at its default thread count: the same particles (bitwise) and observables.
     N = 1700 against batches of 20 takes the parallel kernels."""
     distributed = pytest.importorskip("distributed", reason="the [dask] extra is not installed")
-    base = {**BASE, "run.backend": "numba", "run.T": 0.03}
+    base = {**BASE, "run.backend": "numba", "run.T": 0.05}
     grid = {"run.scheme": ["vanilla", "DA", "FA", "EA"], "init.N": [20, 1700]}
     serial = sweep.run_sweep(base, grid, tmp_path / "serial", progress=False)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,

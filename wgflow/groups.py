@@ -152,10 +152,7 @@ class FiniteGroup(Group):
         return np.arange(self.order), np.full(self.order, 1.0 / self.order)
 
     def sample(self, rng, size):
-        """Uniform indices from one uniform double each: ``Generator.integers`` buffers 32-bit
-        draws within a call, so its stream would depend on how draws are split into calls
-        (chunks of steps); this one does not."""
-        return np.minimum((rng.random(size) * self.order).astype(np.int64), self.order - 1)
+        return rng.integers(0, self.order, size=size)
 
     def _trivial_images(self, dim):
         return np.broadcast_to(np.eye(dim), (len(self.generators), dim, dim)).copy()
