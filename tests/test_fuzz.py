@@ -17,9 +17,9 @@ from pathlib import Path
 import h5py
 import pytest
 
-from wgflow.checkpoints import checkpoint_path
 from wgflow.cli import main
-from wgflow.locks import exclusive
+from wgflow.files.checkpoints import checkpoint_path
+from wgflow.files.locks import exclusive
 from wgflow.runner import lock_path
 
 QUICK = ["--quiet", "--set", "init.N=6", "--set", "run.T=1", "--set", "run.frames=2",

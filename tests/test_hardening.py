@@ -20,11 +20,11 @@ from wgflow import (
     resources,
     save,
     simulate,
-    storage,
 )
-from wgflow.checkpoints import checkpoint_path, read_checkpoint
 from wgflow.cli import main
-from wgflow.locks import exclusive
+from wgflow.files import h5md
+from wgflow.files.checkpoints import checkpoint_path, read_checkpoint
+from wgflow.files.locks import exclusive
 from wgflow.runner import lock_path
 
 SMALL = ["--quiet", "--set", "init.N=12", "--set", "run.T=2", "--set", "run.frames=4",
@@ -144,7 +144,7 @@ def test_a_full_disk_stops_cleanly_and_the_run_resumes(tmp_path, monkeypatch, ca
             return stats
         return os.statvfs_result((*stats[:4], 0, *stats[5:]))  # f_bavail = 0
 
-    monkeypatch.setattr(storage.os, "statvfs", filling)
+    monkeypatch.setattr(h5md.os, "statvfs", filling)
     assert main(["run", "--out", str(full), *args]) == 2
     assert re.fullmatch(r"wgflow run: error: writing .*full\.h5 failed \(\[Errno 28\] only 0 "
                         r"bytes free .*continue with `wgflow resume .*full\.h5`\n",
@@ -161,7 +161,7 @@ def test_a_full_disk_stops_cleanly_and_the_run_resumes(tmp_path, monkeypatch, ca
 
 
 def test_a_run_without_room_for_its_first_frame_writes_nothing(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(storage, "SPARE_BYTES", 1 << 62)  # no file system has that much room
+    monkeypatch.setattr(h5md, "SPARE_BYTES", 1 << 62)  # no file system has that much room
     path = tmp_path / "r.h5"
     assert main(["run", "--out", str(path), *SMALL]) == 2
     err = capsys.readouterr().err
@@ -292,7 +292,7 @@ def test_DA_moves_do_not_depend_on_how_steps_are_split_into_chunks(monkeypatch):
 def test_info_reads_a_file_that_a_run_is_still_writing(trajectory):
     """The writer holds HDF5's lock on the file; ``info`` reads it without the lock."""
     _stop_running(trajectory)
-    writer = storage.TrajectoryFile.open(trajectory)
+    writer = h5md.TrajectoryFile.open(trajectory)
     try:
         out = subprocess.run([sys.executable, "-m", "wgflow", "info", str(trajectory)],
                              capture_output=True, text=True)

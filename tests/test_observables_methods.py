@@ -26,9 +26,9 @@ from wgflow import (
     simulate,
 )
 from wgflow.cli import main
+from wgflow.files.h5md import read_parameters
 from wgflow.problem import QuadratureWarning, quadrature_error
 from wgflow.report import write_report
-from wgflow.storage import read_parameters
 from wgflow.sweep import run_sweep
 
 #: with EXACT_MAX = 10, distance_to_WI (N and N·|G| = 2N atoms) is exact for N = 4, sliced for 8

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from wgflow import config, load, paper, save, simulate
-from wgflow.checkpoints import checkpoint_path, read_checkpoint, write_checkpoint
 from wgflow.cli import main
-from wgflow.storage import TrajectoryFile, read_parameters
+from wgflow.files.checkpoints import checkpoint_path, read_checkpoint, write_checkpoint
+from wgflow.files.h5md import TrajectoryFile, read_parameters
 
 SMALL = ["run.T=2", "init.N=12", "run.frames=4", "run.scheme=FA"]
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from wgflow import config, load, sweep
-from wgflow.checkpoints import checkpoint_path, read_checkpoint
+from wgflow.files.checkpoints import checkpoint_path, read_checkpoint
+from wgflow.files.h5md import read_parameters
 from wgflow.runner import RunInterrupted, resume_file, run_to_file
-from wgflow.storage import read_parameters
 
 #: an MF run of hours whose frames are hours apart: one chunk used to be a whole frame
 LONG_MF = ["--quiet", "--set", "run.dynamics=mf", "--set", "init.N=2000", "--set",

@@ -12,7 +12,7 @@ import pytest
 
 from wgflow import config, studies, sweep
 from wgflow.cli import main
-from wgflow.storage import TrajectoryFile, read_parameters
+from wgflow.files.h5md import TrajectoryFile, read_parameters
 
 BASE = {"run.T": 1.0, "run.frames": 2, "run.backend": "numpy"}
 GRID = {"run.scheme": ["vanilla", "FA"], "init.N": [4, 6]}

@@ -14,10 +14,10 @@ from . import diagnostics, groups, laws, paper
 from ._version import __version__
 from .data import FixedSample, GaussianData, Minibatch, OnlineSample, Teacher, gauss_hermite
 from .dynamics import simulate
+from .files.h5md import load, save
 from .groups import SO2, FiniteGroup
 from .problem import Problem
 from .result import Result
-from .storage import load, save
 from .symmetry import Symmetry
 from .units import MatrixUnit, MLPUnit, Perceptron
 

@@ -33,10 +33,11 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from . import bench, paper, plots, storage, studies
+from . import bench, paper, plots, studies
 from . import config as configuration
 from . import sweep as sweeps
 from .dynamics import simulate
+from .files import h5md
 from .runner import RunInterrupted, resume_file, run_to_file
 from .schemes import SCHEMES
 
@@ -139,7 +140,7 @@ def _crash_log(command: str) -> Path:
     """Write the current exception's traceback to a log file; return its path."""
     fd, name = tempfile.mkstemp(prefix=f"wgflow-{command}-", suffix=".log")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(f"wgflow {command} {' '.join(sys.argv[1:])}\n{storage.versions()}\n\n")
+        fh.write(f"wgflow {command} {' '.join(sys.argv[1:])}\n{h5md.versions()}\n\n")
         traceback.print_exc(file=fh)
     return Path(name)
 
@@ -208,8 +209,8 @@ def _resume(args) -> int:
 
 
 def _info(args) -> int:
-    params = storage.read_parameters(args.file)
-    result = storage.load(args.file, frames=slice(-1, None))  # not the whole trajectory
+    params = h5md.read_parameters(args.file)
+    result = h5md.load(args.file, frames=slice(-1, None))  # not the whole trajectory
     run = params["run_config"]
     print(f"file: {args.file}")
     print(f"status: {params['status']}" + (f" ({params['message']})" if params["message"] else ""))
@@ -237,10 +238,10 @@ def _plot(args) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    result = storage.load(args.file)
+    result = h5md.load(args.file)
     out = Path(args.out) if args.out else Path(args.file).with_suffix("")
     out.mkdir(parents=True, exist_ok=True)
-    basis = storage.read_eg_basis(args.file)
+    basis = h5md.read_eg_basis(args.file)
     figures = {}
     if "risk" in result.observables:
         figures["risk.png"] = lambda: plots.risk(result)

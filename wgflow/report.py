@@ -43,7 +43,7 @@ import numpy as np
 from scipy import stats
 
 from . import diagnostics, paper, plots
-from .storage import read_eg_basis
+from .files.h5md import read_eg_basis
 from .studies import PAPER_SCHEMES
 from .sweep import read_sweep
 

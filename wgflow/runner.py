@@ -1,10 +1,10 @@
 """Runs that users keep: a config run into a trajectory file, checkpointed, resumable.
 
-``run_to_file`` takes the file's lock (``<file>.lock``, :mod:`wgflow.locks`) before it touches
+``run_to_file`` takes the file's lock (``<file>.lock``, :mod:`wgflow.files.locks`) before it touches
 anything, refuses to replace a file that is not a wgflow trajectory (and a trajectory unless
 ``overwrite``), writes the initial frame, then every frame as it is produced (flushed), and a
 checkpoint every ``output.checkpoint_every`` frames and at the end. ``resume_file`` checks that
-the checkpoint belongs to the file (:func:`wgflow.checkpoints.check_resumable`) before it
+the checkpoint belongs to the file (:func:`wgflow.files.checkpoints.check_resumable`) before it
 modifies anything, truncates the frames written after the checkpoint and continues from it, so
 the finished file equals an uninterrupted run's bit for bit.
 
@@ -24,16 +24,15 @@ import warnings
 from pathlib import Path
 
 from . import config as configuration
-from .checkpoints import (
+from .dynamics import FlowCursor, Interrupted, cursor, frames, prepare
+from .files.checkpoints import (
     check_resumable,
     checkpoint_path,
     new_identity,
     read_checkpoint,
     write_checkpoint,
 )
-from .dynamics import FlowCursor, Interrupted, cursor, frames, prepare
-from .locks import exclusive
-from .storage import (
+from .files.h5md import (
     FRAMES_PER_CHUNK,
     TrajectoryFile,
     check_output,
@@ -42,6 +41,7 @@ from .storage import (
     require_space,
     versions,
 )
+from .files.locks import exclusive
 
 #: the signals that stop a run gracefully
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -42,12 +42,12 @@ from pathlib import Path
 import numpy as np
 
 from . import config as configuration
-from .checkpoints import checkpoint_path
 from .config import config_hash
-from .locks import exclusive
+from .files.checkpoints import checkpoint_path
+from .files.h5md import is_trajectory, load, read_parameters
+from .files.locks import exclusive
 from .result import Result
 from .runner import RunInterrupted, progress_bar, resume_file, run_to_file, stop_requests
-from .storage import is_trajectory, load, read_parameters
 
 #: the keys each replicate sets from the root seed
 SEED_KEYS = ("init.seed", "run.seed")
@@ -79,7 +79,7 @@ class Sweep:
 
     def load(self, entry: dict, frames: slice = slice(None)) -> Result:
         """The :class:`Result` stored for the run ``entry`` (its ``frames`` only, as
-        :func:`wgflow.storage.load`)."""
+        :func:`wgflow.files.h5md.load`)."""
         return load(self.directory / entry["path"], frames)
 
     def counts(self) -> dict:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import config_hash
-from .dynamics import FlowCursor
+from ..config import config_hash
+from ..dynamics import FlowCursor
 
 _RNG_FIELDS = ("data_rng", "move_rng")
 _FIELDS = ("theta", "step", "t", "frames", "run_id", "config_hash", *_RNG_FIELDS)
@@ -81,7 +81,7 @@ def read_checkpoint(path) -> tuple[FlowCursor, int, dict]:
 def check_resumable(path, params: dict, config: dict, cursor: FlowCursor, frames: int,
                     identity: dict, last_frame) -> None:
     """Raise ``ValueError`` unless the checkpoint ``(cursor, frames, identity)`` belongs to the
-    run whose file ``path`` has the parameters ``params`` (:func:`wgflow.storage.
+    run whose file ``path`` has the parameters ``params`` (:func:`wgflow.files.h5md.
     read_parameters`) and checked ``config``; ``last_frame(i)`` reads ``(step, theta)`` of
     frame ``i`` of the file."""
     def refuse(why):

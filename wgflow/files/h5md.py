@@ -20,7 +20,7 @@ Frames are appended to chunked, resizable datasets (chunks of 4 frames × up to 
 both snapshot and per-particle reads) and the file is flushed after every frame, so a killed run
 leaves a file that plain h5py opens, holding every complete frame with ``step``, ``time`` and
 ``value`` of equal length. Readers open files without HDF5's lock (:func:`open_read`), so a file
-that a run is still writing can be inspected; checkpoints live in :mod:`wgflow.checkpoints`.
+that a run is still writing can be inspected; checkpoints live in :mod:`wgflow.files.checkpoints`.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ._version import __version__
-from .dynamics import Frame
-from .result import Result
+from .._version import __version__
+from ..dynamics import Frame
+from ..result import Result
 
 #: version of the wgflow layout inside the H5MD file (``/h5md/modules/wgflow``)
 SCHEMA_VERSION = (1, 1)
@@ -106,7 +106,7 @@ class TrajectoryFile:
         ``methods``: how each observable is computed (default: ``run_config``'s
         ``observable_methods``), stored as the ``method`` attribute of its group;
         ``identity``: the run's ``run_id`` and ``config_hash``
-        (:func:`wgflow.checkpoints.new_identity`), which its checkpoints carry too."""
+        (:func:`wgflow.files.checkpoints.new_identity`), which its checkpoints carry too."""
         h5 = h5py.File(path, "w")
         meta = h5.create_group("h5md")
         meta.attrs["version"] = np.array([1, 1])
