@@ -148,6 +148,8 @@ def _cases(f: dict) -> list:
         (["study", "paper", "--size", "huge", "--out", str(f["emptydir"] / "s")], 2, "huge"),
         (["compare", "--T", "inf"], 2, "argument --T: must be a finite number"),
         (["compare", "--N", "0"], 2, "argument --N: must be a finite number"),
+        (["compare", "--N", "1000000000"], 2, "needs about .* of memory"),
+        (["compare", "--T", "0.123"], 2, "T = 0.123 is not a whole number of time steps"),
         (["compare", "--teacher", "bogus"], 2, "argument --teacher: invalid choice"),
         (["bench", "--N", "0", "--no-sweep"], 2, "--N, --M and --d must be ≥ 1"),
         (["bench", "--backend", "tpu"], 2, "argument --backend: invalid choice"),

@@ -33,10 +33,10 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from . import bench, paper, plots, studies
+from . import bench, paper, plots, resources, studies
 from . import config as configuration
 from . import sweep as sweeps
-from .dynamics import simulate
+from .dynamics import cost, simulate
 from .files import h5md
 from .runner import RunInterrupted, resume_file, run_to_file
 from .schemes import SCHEMES
@@ -94,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--T", type=_positive(float), default=paper.SETTINGS["T"],
                       help="MF time; SGD takes T·N steps (default %(default)s, the paper's)")
     cmp_.add_argument("--seed", type=_positive(int, zero=True), default=0)
+    cmp_.add_argument("--force", action="store_true",
+                      help="run even when the memory estimate exceeds the available memory")
     sub.add_parser("bench", help="time the backends (wgflow bench --help)", add_help=False)
     swp = sub.add_parser("sweep", help="run a config over a grid of keys and seeds")
     swp.add_argument("config", nargs="?", help="TOML config (default: the built-in default)")
@@ -171,6 +173,10 @@ def _dispatch(args) -> int:
         return 141
     except (ValueError, OSError) as err:
         print(f"wgflow {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except MemoryError as err:
+        print(f"wgflow {args.command}: error: out of memory ({err or 'an allocation failed'}); "
+              "lower N, the batch or the number of frames", file=sys.stderr)
         return 2
     except RunInterrupted as stopped:
         print(f"wgflow {args.command}: {stopped}", file=sys.stderr)
@@ -261,6 +267,10 @@ def _plot(args) -> int:
 
 def _compare(args) -> int:
     prob = paper.problem(args.teacher)
+    resources.check(cost(prob, args.N, scheme="FA", dynamics="sgd", T=args.T, dt=None,
+                         batch_size=paper.SETTINGS["batch_size"], integrator="euler",
+                         backend="numba", dtype="float64", frames_in_memory=2),
+                    force=args.force)
     start = paper.student_init(prob, args.N, seed=args.seed)
     print(f"paper teacher-student problem: teacher={args.teacher}, N={args.N}, T={args.T:g} "
           f"({round(args.T * args.N)} SGD steps), dim E^G={prob.symmetry.dim_EG}")
@@ -270,7 +280,8 @@ def _compare(args) -> int:
         res = simulate(prob, start, scheme=scheme, dynamics="sgd", T=args.T,
                        step_scale=paper.SETTINGS["step_scale"],
                        batch_size=paper.SETTINGS["batch_size"], noise="EG", seed=args.seed,
-                       observables=("risk", "distance_to_EG"), record_every=10**9)
+                       observables=("risk", "distance_to_EG"), record_every=10**9,
+                       force=args.force)
         print(f"{scheme:<10}{res.observables['risk'][-1]:>14.4e}"
               f"{res.observables['distance_to_EG'][-1]:>18.3e}"
               f"{time.perf_counter() - tic:>10.2f}")
