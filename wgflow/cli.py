@@ -38,6 +38,7 @@ from . import config as configuration
 from . import sweep as sweeps
 from .dynamics import cost, simulate
 from .files import h5md
+from .files.checkpoints import read_checkpoint
 from .runner import RunInterrupted, resume_file, run_to_file
 from .schemes import SCHEMES
 
@@ -229,6 +230,13 @@ def _info(args) -> int:
               f"t = {result.times[-1]:.4g} of T = {run['T']:.4g}")
         for name, values in result.observables.items():
             print(f"{name}: {values[-1]:.6g} ({result.methods.get(name, 'unknown')})")
+    if params["status"] == "running":
+        try:
+            position, _, _ = read_checkpoint(args.file)
+            print(f"checkpoint: step {position.step}, t = {position.t:.4g} (`wgflow resume` "
+                  "continues from there)")
+        except ValueError as err:
+            print(f"checkpoint: none usable ({err})")
     population = run.get("population")
     if population:
         error = population.get("error") or {}

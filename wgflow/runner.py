@@ -119,8 +119,9 @@ def _continue(run, out: TrajectoryFile, path, start: FlowCursor, every: int, pro
             write_checkpoint(path, stopped.position, out.frames, identity)
             raise RunInterrupted(
                 f"interrupted at step {stopped.position.step} of {run.n_steps} (t = "
-                f"{stopped.position.t:.6g}); {path} keeps its {out.frames} frames and a "
-                f"checkpoint: continue with `wgflow resume {path}`", stop()) from None
+                f"{stopped.position.t:.6g}); {path} keeps its {out.frames} "
+                f"frame{'s' * (out.frames != 1)} and a checkpoint: continue with "
+                f"`wgflow resume {path}`", stop()) from None
         except OSError as err:
             raise OSError(f"writing {path} failed ({err}); the frames and the checkpoint "
                           "written before are kept: make room (a full disk?) and continue with "
