@@ -16,7 +16,8 @@ particles approximate, in parameter spaces of dimension 1 or 2.
 
 Both return a :class:`PDEResult`. ``initial`` is a density callable (of grid coordinates
 ``z (P, k)``, returning ``(P,)``; normalized on the grid), a Gaussian ``(mean (k,), cov
-(k, k) or a variance)`` in grid coordinates, or particles ``(N, D)`` binned into the cells.
+(k, k) or a variance)`` in grid coordinates, or particles ``(N, D)`` binned into the cells
+(those outside the box, a fraction ``outside_tol`` at most, are dropped).
 ``box``: ``(low, high)`` for every axis or one such pair per axis; ``cells``: an integer or one
 per axis (at least 3). ``dt=None`` takes ``cfl`` times the stable step at every step;
 ``record_every``: MF time between frames (default ``T/20``).
