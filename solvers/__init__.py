@@ -24,7 +24,8 @@ from pathlib import Path
 import numba
 
 #: the modules whose functions are compiled with ``cache=True``, in import order
-COMPILED_MODULES = ("fast_math", "tiles", "counter_rng", "compiled_layered", "compiled_flow")
+COMPILED_MODULES = ("fast_math", "tiles", "counter_rng", "compiled_layered", "compiled_flow",
+                    "pde/compiled")
 #: the sources compiled code depends on (the activation codes come from ``activations``)
 KERNEL_SOURCES = ("activations", "sample_terms", *COMPILED_MODULES)
 
@@ -50,3 +51,4 @@ def _caching_into(path: Path):
 
 with _caching_into(kernel_cache_dir()):
     from . import compiled_flow, compiled_layered, counter_rng, fast_math, tiles  # noqa: F401
+    from .pde import compiled as _pde_compiled  # noqa: F401

@@ -1,0 +1,165 @@
+"""The grid scheme's kernels in Numba, parallel and allocation-light: same calls, shapes and
+meaning as the numpy reference :mod:`solvers.pde.reference`.
+
+- :func:`transport`: rows of cells in parallel (``prange``); a row adds the fluxes through its
+  faces, each face flux a pure function of the neighbouring cells, so that the two rows of a
+  face use the same number and the scheme conserves mass.
+- :func:`weighted_output`: blocks of samples in parallel, each owning its rows of the output,
+  tiles of particles (:mod:`solvers.tiles`) summed in order.
+- :func:`first_variation`: tiles of particles in parallel, samples summed in order.
+
+Every sum runs in a fixed order, so results do not depend on the thread count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .. import checks, tiles
+from ..compiled_layered import kernel_arguments, make_scratch
+from ..fast_math import JIT, PARALLEL
+
+#: samples per parallel block of ``weighted_output``
+SAMPLE_BLOCK = 8
+
+
+@njit(inline="always", **JIT)
+def _minmod(a, b):
+    """``minmod(a, (a + b)/4, b)`` without branches (so that the loops vectorize)."""
+    c = 0.25 * (a + b)
+    return max(0.0, min(min(a, b), c)) + min(0.0, max(max(a, b), c))
+
+
+@njit(inline="always", **JIT)
+def _half_jumps_across(rho, i, s):
+    """``s[j]``: the minmod half-jumps of row ``i`` along axis 0 (zero in the first and last
+    rows)."""
+    if i == 0 or i == rho.shape[0] - 1:
+        s[:] = 0.0
+        return
+    for j in range(rho.shape[1]):
+        s[j] = _minmod(rho[i, j] - rho[i - 1, j], rho[i + 1, j] - rho[i, j])
+
+
+@njit(inline="always", **JIT)
+def _flux(u, left, right):
+    """``u⁺ ρ^E_left + u⁻ ρ^W_right``."""
+    return max(u, 0.0) * left + min(u, 0.0) * right
+
+
+@njit(parallel=PARALLEL, **JIT)
+def _transport(rho, xi, h0, h1, rate, speed):
+    """Row ``i`` (in parallel): the fluxes through its faces along axis 1, then through the
+    faces to the rows below and above, each computed from the same cells by both rows."""
+    n0, n1 = rho.shape
+    for i in prange(n0):
+        s_row, s_lo, s_hi = np.zeros(n1), np.empty(n1), np.empty(n1)
+        for j in range(1, n1 - 1):
+            s_row[j] = _minmod(rho[i, j] - rho[i, j - 1], rho[i, j + 1] - rho[i, j])
+        rate[i, :] = 0.0
+        s1 = 0.0
+        for j in range(n1 - 1):
+            u = (xi[i, j] - xi[i, j + 1]) / h1
+            f = _flux(u, rho[i, j] + s_row[j], rho[i, j + 1] - s_row[j + 1]) / h1
+            rate[i, j] -= f
+            rate[i, j + 1] += f
+            s1 = max(s1, abs(u))
+        s0 = 0.0
+        _half_jumps_across(rho, i, s_row)
+        if i > 0:
+            _half_jumps_across(rho, i - 1, s_lo)
+            for j in range(n1):
+                u = (xi[i - 1, j] - xi[i, j]) / h0
+                rate[i, j] += _flux(u, rho[i - 1, j] + s_lo[j], rho[i, j] - s_row[j]) / h0
+        if i + 1 < n0:
+            _half_jumps_across(rho, i + 1, s_hi)
+            for j in range(n1):
+                u = (xi[i, j] - xi[i + 1, j]) / h0
+                rate[i, j] -= _flux(u, rho[i, j] + s_row[j], rho[i + 1, j] - s_hi[j]) / h0
+                s0 = max(s0, abs(u))
+        speed[i, 0] = s0
+        speed[i, 1] = s1
+
+
+def transport(rho: np.ndarray, xi: np.ndarray, spacing) -> tuple[np.ndarray, np.ndarray]:
+    """``∇_h·(ρ ∇_h ξ)`` (shape of ``rho``, ``(n_1[, n_2])``, float64) with no flux through the
+    box's boundary, and the face speeds ``max |u|`` per axis ``(k,)``."""
+    if rho.shape != xi.shape or rho.ndim != len(spacing) or rho.ndim not in (1, 2):
+        raise ValueError(f"rho and xi must have one shape (n_1[, n_2]) matching spacing "
+                         f"{tuple(spacing)}, got {rho.shape} and {xi.shape}")
+    plane = (1, -1) if rho.ndim == 1 else rho.shape
+    r2 = np.ascontiguousarray(rho, dtype=np.float64).reshape(plane)
+    x2 = np.ascontiguousarray(xi, dtype=np.float64).reshape(plane)
+    h0, h1 = (1.0, float(spacing[0])) if rho.ndim == 1 else map(float, spacing)
+    rate, speed = np.empty_like(r2), np.empty((plane[0], 2))
+    _transport(r2, x2, h0, h1, rate, speed)
+    speeds = speed.max(axis=0)
+    return rate.reshape(rho.shape), (speeds[1:] if rho.ndim == 1 else speeds)
+
+
+@njit(parallel=PARALLEL, **JIT)
+def _weighted_output(layers, code, theta, weights, x, tile, out):
+    n, n_samples, c = theta.shape[0], x.shape[0], out.shape[1]
+    top = layers[-1, tiles.ROW]
+    for b in prange((n_samples + SAMPLE_BLOCK - 1) // SAMPLE_BLOCK):
+        tt, z, h, dh, _, _, _ = make_scratch(layers, theta.shape[1], tile, theta.dtype)
+        weighted = np.empty((c, tile))
+        lo, hi = b * SAMPLE_BLOCK, min(n_samples, (b + 1) * SAMPLE_BLOCK)
+        out[lo:hi] = 0.0
+        for s in range(0, n, tile):
+            k = min(tile, n - s)
+            lanes = tiles.load_tile(theta, s, k, tt)
+            for m in range(lo, hi):
+                tiles.forward(layers, code, tt, x, m, lanes, z, h, dh)
+                for q in range(c):
+                    for p in range(k):
+                        weighted[q, p] = weights[s + p] * h[top + q, p]
+                    out[m, q] += tiles.lane_sum(weighted, q, k)
+
+
+@njit(parallel=PARALLEL, **JIT)
+def _first_variation(layers, code, theta, x, coef, tile, out):
+    n, c = theta.shape[0], coef.shape[1]
+    top = layers[-1, tiles.ROW]
+    for t in prange((n + tile - 1) // tile):
+        tt, z, h, dh, _, _, _ = make_scratch(layers, theta.shape[1], tile, theta.dtype)
+        s = t * tile
+        k = min(tile, n - s)
+        lanes = tiles.load_tile(theta, s, k, tt)
+        acc = np.zeros(lanes)
+        for m in range(x.shape[0]):
+            tiles.forward(layers, code, tt, x, m, lanes, z, h, dh)
+            for q in range(c):
+                cq = coef[m, q]
+                for p in range(lanes):
+                    acc[p] += cq * h[top + q, p]
+        out[s : s + k] = acc[:k]
+
+
+def _arguments(spec, theta, x):
+    theta = np.ascontiguousarray(theta, dtype=np.float64)
+    checks.samples(spec, theta, x)
+    return theta, np.ascontiguousarray(x, dtype=np.float64), kernel_arguments(spec, theta)
+
+
+def weighted_output(spec, theta, weights, x) -> np.ndarray:
+    """``Σ_i a_i σ_*(x_m, θ_i)``: ``(M, c)`` for ``theta (N, D)``, ``weights (N,)``,
+    ``x (M, d)``."""
+    theta, x, (layers, code, tile, _) = _arguments(spec, theta, x)
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    checks.Sizes(spec).check("weights", weights, (str(len(theta)),))
+    out = np.empty((len(x), spec.layers[-1].n_out))
+    _weighted_output(layers, code, theta, weights, x, tile, out)
+    return out
+
+
+def first_variation(spec, theta, x, coef) -> np.ndarray:
+    """``Σ_m ⟨q_m, σ_*(x_m, θ_i)⟩``: ``(N,)`` for ``theta (N, D)``, ``x (M, d)``,
+    ``coef (M, c)``."""
+    theta, x, (layers, code, tile, _) = _arguments(spec, theta, x)
+    coef = np.ascontiguousarray(coef, dtype=np.float64)
+    checks.Sizes(spec).check("coef", coef, (str(len(x)), "c"))
+    out = np.empty(len(theta))
+    _first_variation(layers, code, theta, x, coef, tile, out)
+    return out

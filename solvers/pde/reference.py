@@ -1,0 +1,70 @@
+"""The grid scheme's kernels in plain numpy: the reference the compiled ones
+(:mod:`solvers.pde.compiled`, same calls) are tested against.
+
+- :func:`transport`: the finite-volume divergence ``∇_h·(ρ ∇_h ξ)`` of the upwind scheme
+  described in :mod:`solvers.pde`, and the largest face speed ``max |u|`` per axis.
+- :func:`weighted_output`: ``Σ_i a_i σ_*(x_m, θ_i)`` ``(M, c)``: the model of the law with
+  atoms ``θ_i`` (cell centres) of masses ``a_i``.
+- :func:`first_variation`: ``Σ_m ⟨q_m, σ_*(x_m, θ_i)⟩`` ``(N,)``; with ``q_m = w_m ∂₁ℓ(Φ(x_m),
+  y_m)`` it is ``δR/δμ(θ_i)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..layered import unit_outputs
+
+#: particle–sample–output numbers held at once by the unit contractions
+_BLOCK_ELEMENTS = 1 << 22
+
+
+def half_jumps(rho: np.ndarray, axis: int) -> np.ndarray:
+    """``s_j = minmod(ρ_j − ρ_{j−1}, (ρ_{j+1} − ρ_{j−1})/4, ρ_{j+1} − ρ_j)`` along ``axis``
+    (zero in the first and last cells), so that the face values ``ρ_j ± s_j`` lie between
+    the neighbouring averages: non-negative when ``ρ`` is."""
+    r = np.moveaxis(rho, axis, 0)
+    a, b = r[1:-1] - r[:-2], r[2:] - r[1:-1]
+    size = np.minimum(np.minimum(np.abs(a), np.abs(b)), 0.25 * np.abs(a + b))
+    s = np.where(a * b > 0, np.sign(a) * size, 0.0)
+    s = np.pad(s, [(1, 1)] + [(0, 0)] * (r.ndim - 1))
+    return np.moveaxis(s, 0, axis)
+
+
+def transport(rho: np.ndarray, xi: np.ndarray, spacing) -> tuple[np.ndarray, np.ndarray]:
+    """``∇_h·(ρ ∇_h ξ)`` (shape of ``rho``, ``(n_1[, n_2])``) with no flux through the box's
+    boundary, and the face speeds ``max |u|`` per axis ``(k,)``."""
+    rate, speeds = np.zeros_like(rho), []
+    for axis, h in enumerate(spacing):
+        s = half_jumps(rho, axis)
+        n = rho.shape[axis]
+        east = np.take(rho + s, np.arange(n - 1), axis=axis)
+        west = np.take(rho - s, np.arange(1, n), axis=axis)
+        u = -np.diff(xi, axis=axis) / h
+        flux = np.maximum(u, 0.0) * east + np.minimum(u, 0.0) * west
+        pad = [(0, 0)] * rho.ndim
+        pad[axis] = (1, 1)
+        rate -= np.diff(np.pad(flux, pad), axis=axis) / h
+        speeds.append(float(np.abs(u).max(initial=0.0)))
+    return rate, np.array(speeds)
+
+
+def _blocks(n: int, m: int, c: int):
+    step = max(1, _BLOCK_ELEMENTS // max(1, m * c))
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+def weighted_output(spec, theta, weights, x) -> np.ndarray:
+    """``Σ_i a_i σ_*(x_m, θ_i)``: ``(M, c)`` for ``theta (N, D)``, ``weights (N,)``,
+    ``x (M, d)``."""
+    out = 0.0
+    for blk in _blocks(len(theta), len(x), spec.layers[-1].n_out):
+        out = out + np.einsum("i,imk->mk", weights[blk], unit_outputs(spec, theta[blk], x))
+    return out
+
+
+def first_variation(spec, theta, x, coef) -> np.ndarray:
+    """``Σ_m ⟨q_m, σ_*(x_m, θ_i)⟩``: ``(N,)`` for ``theta (N, D)``, ``x (M, d)``,
+    ``coef (M, c)``."""
+    return np.concatenate([np.einsum("mk,imk->i", coef, unit_outputs(spec, theta[blk], x))
+                           for blk in _blocks(len(theta), len(x), coef.shape[1])])

@@ -1,0 +1,237 @@
+"""The grid PDE solver: kernels against the numpy reference, the scheme's invariants (mass,
+positivity, free-energy decay), closed forms with their convergence orders, and the particle
+MF flow approaching the PDE as N grows."""
+
+import numpy as np
+import pytest
+import scipy.optimize
+from conftest import TOL
+
+from solvers.pde import compiled, reference
+from wgflow import (
+    GaussianData,
+    MatrixUnit,
+    Perceptron,
+    Problem,
+    Symmetry,
+    Teacher,
+    groups,
+    paper,
+    pde,
+    simulate,
+)
+
+OU_A = np.array([1.0, 2.0])
+OU_BETA, OU_START, OU_VAR = 0.1, np.array([1.0, -0.5]), 0.05
+
+
+def _ou(cells, **options):
+    """2-D Ornstein–Uhlenbeck: U = ½ zᵀ A z, A = diag(1, 2), from N((1, −½), 0.05 I)."""
+    return pde.solve_energy(lambda z: 0.5 * (OU_A * z**2).sum(1), initial=(OU_START, OU_VAR),
+                            beta=OU_BETA, box=[(-3, 3), (-3, 3)], cells=cells, T=1.0,
+                            **options)
+
+
+def _ou_l1(res) -> float:
+    """L1 distance to the exact Gaussian N(m e^{−At}, v₀ e^{−2At} + β/A (1 − e^{−2At}))."""
+    t = res.times[-1]
+    mean = OU_START * np.exp(-OU_A * t)
+    var = OU_VAR * np.exp(-2 * OU_A * t) + OU_BETA / OU_A * (1 - np.exp(-2 * OU_A * t))
+    z = res.points()
+    exact = np.exp(-0.5 * ((z - mean) ** 2 / var).sum(1)) / (2 * np.pi * np.sqrt(var.prod()))
+    return float(np.abs(res.final.ravel() - exact).sum() * res.cell_volume)
+
+
+def _order(cells, errors) -> float:
+    return -np.polyfit(np.log(cells), np.log(errors), 1)[0]
+
+
+def _bumps(z):
+    return np.exp(-((z[:, 0] - 1) ** 2) / 0.1) + 0.5 * np.exp(-((z[:, 0] + 1) ** 2) / 0.05)
+
+
+def _tanh_problem(beta):
+    """A 1-D parameter space: σ_*(x, w) = tanh(w x), x ~ N(0, 1), teacher w* = 1.5."""
+    unit = MatrixUnit(1, 1, "tanh")
+    return Problem(unit, GaussianData(Teacher(unit, [[1.5]])), tau=0.05, beta=beta)
+
+
+@pytest.mark.parametrize("shape", [(9,), (40,), (7, 11), (33, 20)])
+def test_transport_matches_reference(rng, shape):
+    rho = rng.random(shape) * (rng.random(shape) > 0.2)  # with empty cells
+    xi = rng.standard_normal(shape)
+    spacing = tuple(0.1 + 0.05 * np.arange(len(shape)))
+    rate, speeds = compiled.transport(rho, xi, spacing)
+    ref_rate, ref_speeds = reference.transport(rho, xi, spacing)
+    scale = np.abs(ref_rate).max()
+    assert np.abs(rate - ref_rate).max() <= TOL["exact"] * scale
+    np.testing.assert_allclose(speeds, ref_speeds, rtol=TOL["exact"])
+    assert abs(rate.sum()) <= TOL["exact"] * np.abs(rate).sum()  # fluxes telescope
+
+
+@pytest.mark.parametrize("unit", [MatrixUnit(2, 2, "sigmoid"), Perceptron(1, 2, "tanh")],
+                         ids=["matrix", "perceptron"])
+def test_unit_contractions_match_reference(rng, unit):
+    theta = rng.standard_normal((300, unit.dim))
+    x, weights = 2 * rng.standard_normal((37, unit.d)), rng.random(300)
+    coef = rng.standard_normal((37, unit.c))
+    out = compiled.weighted_output(unit.spec, theta, weights, x)
+    ref = reference.weighted_output(unit.spec, theta, weights, x)
+    assert np.abs(out - ref).max() <= TOL["exact"] * np.abs(ref).max()
+    fv = compiled.first_variation(unit.spec, theta, x, coef)
+    ref = reference.first_variation(unit.spec, theta, x, coef)
+    assert np.abs(fv - ref).max() <= TOL["exact"] * np.abs(ref).max()
+
+
+INVARIANT_CASES = {
+    "1d-double-well": lambda: pde.solve_energy(
+        lambda z: (z[:, 0] ** 2 - 1) ** 2, initial=_bumps, beta=0.1, box=(-2.5, 2.5), cells=80,
+        T=1.0),
+    "1d-aggregation-no-diffusion": lambda: pde.solve_energy(
+        lambda z: 0.1 * z[:, 0] ** 2, lambda z: -np.exp(-(z[:, 0] ** 2)), initial=_bumps,
+        beta=0.0, box=(-3, 3), cells=90, T=1.0),
+    "1d-porous-medium": lambda: pde.solve_energy(
+        None, None, initial=lambda z: np.maximum(1 - z[:, 0] ** 2, 0), beta=0.0, m=2,
+        box=(-3, 3), cells=60, T=0.5),
+    "2d-ou": lambda: _ou(24),
+    "2d-nonlocal-no-diffusion": lambda: pde.solve_energy(
+        lambda z: 0.5 * (z**2).sum(1), lambda z: np.log1p((z**2).sum(1)), beta=0.0,
+        initial=((0.3, -0.2), 0.1), box=[(-2, 2), (-2, 2)], cells=(20, 24), T=0.5),
+    "1d-network": lambda: pde.solve(_tanh_problem(0.02), (0.5, 0.1), box=(-1.5, 3.0),
+                                    cells=60, T=1.0),
+    "2d-paper-EG": lambda: pde.solve(paper.problem(beta=1e-3, quadrature_points=8),
+                                     ((0, 0), 1 / 16), coordinates="EG", box=(-1.5, 1.5),
+                                     cells=16, T=0.02, step_scale=50.0),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INVARIANT_CASES))
+def test_mass_positivity_and_energy_decay(case):
+    res = INVARIANT_CASES[case]()
+    obs = res.observables
+    assert len(res.times) == 21
+    mass = res.density.reshape(len(res.times), -1).sum(1) * res.cell_volume
+    assert np.abs(mass - 1).max() <= TOL["mass"]
+    assert res.density.min() >= 0 and obs["min_density"].min() >= 0
+    energy = obs["free_energy"]
+    assert np.all(np.diff(energy) <= TOL["invariant"] * np.abs(energy).max())
+    assert energy[-1] < energy[0]  # the flow moved
+
+
+def test_ou_converges_at_second_order_in_space():
+    cells = np.array([32, 64, 128])
+    errors = [_ou_l1(_ou(int(n))) for n in cells]
+    assert errors[-1] <= TOL["pde_ou_l1_128"]
+    assert _order(cells, errors) >= 2 - TOL["order"]
+
+
+def test_ssp_rk2_is_second_order_in_time():
+    def run(dt):
+        return pde.solve_energy(lambda z: 0.5 * z[:, 0] ** 2, initial=((1.0,), 0.05), beta=0.1,
+                                box=(-3, 3), cells=64, T=0.5, dt=dt, record_every=0.5)
+
+    dts = np.array([0.008, 0.004, 0.002])
+    ref = run(dts[-1] / 16).final
+    errors = [np.abs(run(dt).final - ref).sum() for dt in dts]
+    assert _order(1 / dts, errors) >= 2 - TOL["order"]
+
+
+def test_aggregation_moments():
+    """W(x) = x²/2, β = 0.05: the mean is conserved and dVar/dt = −2 Var + 2β; the scheme
+    reproduces both up to its spatial error, which falls at second order or better."""
+    beta, cells = 0.05, np.array([64, 128, 256])
+    var_errors, mean_drifts = [], []
+    for n in cells:
+        res = pde.solve_energy(None, lambda z: 0.5 * z[:, 0] ** 2, initial=_bumps, beta=beta,
+                               box=(-3, 3), cells=int(n), T=1.0)
+        mean = res.observables["mean"][:, 0]
+        var = res.observables["second_moment"][:, 0, 0] - mean**2
+        exact = beta + (var[0] - beta) * np.exp(-2 * res.times)
+        var_errors.append(np.abs(var - exact).max())
+        mean_drifts.append(np.ptp(mean))
+    assert var_errors[-1] <= TOL["pde_aggregation_var_256"]
+    assert _order(cells, var_errors) >= 2 - TOL["order"]
+    assert _order(cells, mean_drifts) >= 2 - TOL["order"]
+
+
+def test_stationary_gibbs_state_of_a_linear_unit():
+    """σ_*(x, w) = w x, x ~ N(0, 1), y = x: δR/δμ(w) = w (m − 1) with m = ∫ w dμ, so the
+    stationary law is ρ ∝ exp(−(w (m − 1) + τ w²)/β) with m = 1/(1 + 2τ) self-consistent; the
+    scheme's stationary state is the same formula at the cell centres, with the grid's mean."""
+    tau, beta = 0.5, 0.05
+    unit = MatrixUnit(1, 1, "identity")
+    problem = Problem(unit, GaussianData(Teacher(unit, [[1.0]])), tau=tau, beta=beta)
+    res = pde.solve(problem, (0.5, 0.05), box=(-1, 2), cells=60, T=12.0)
+    w = res.centers[0]
+
+    def gibbs(m):
+        rho = np.exp(-(w * (m - 1) + tau * w**2) / beta)
+        return rho / (rho.sum() * res.cell_volume)
+
+    m_grid = scipy.optimize.brentq(lambda m: w @ gibbs(m) * res.cell_volume - m, 0, 1,
+                                   xtol=1e-15)
+    assert np.abs(res.final - gibbs(m_grid)).sum() * res.cell_volume <= TOL["pde_stationary"]
+    assert abs(m_grid - 1 / (1 + 2 * tau)) <= TOL["pde_stationary"]
+    energy = res.observables["free_energy"]
+    assert energy[-1] <= energy.min() + TOL["invariant"] * abs(energy[-1])
+
+
+def test_particles_approach_the_pde():
+    """The particle MF flow (Euler–Maruyama) from N i.i.d. draws of the initial law: its exact
+    1-D W₂ to the PDE density falls as N grows."""
+    problem, T = _tanh_problem(0.02), 0.5
+    res = pde.solve(problem, (0.5, 0.1), box=(-1.5, 3.0), cells=200, T=T, record_every=T)
+    distances = []
+    for n in (100, 1000, 10000):
+        start = 0.5 + np.sqrt(0.1) * np.random.default_rng(n).standard_normal((n, 1))
+        particles = simulate(problem, start, dynamics="mf", T=T, dt=T / 100,
+                             noise="full", seed=n).final
+        distances.append(pde.w2_1d(res, particles))
+    assert distances[0] > distances[1] > distances[2]
+    assert _order([100, 1000, 10000], distances) >= TOL["pde_particle_rate"]
+
+
+def test_w2_1d_against_a_fine_quantile_sum(rng):
+    res = pde.solve_energy(None, initial=_bumps, beta=0.0, box=(-3, 3), cells=30, T=1e-6,
+                           record_every=1e-6)
+    particles = rng.standard_normal(7)
+    u = (np.arange(200_000) + 0.5) / 200_000
+    cdf = np.concatenate([[0], np.cumsum(res.final) * res.cell_volume])
+    edges = np.linspace(-3, 3, 31)
+    w2 = np.sqrt(np.mean((np.sort(particles)[(u * 7).astype(int)] - np.interp(u, cdf, edges))**2))
+    assert abs(pde.w2_1d(res, particles) - w2) <= TOL["sqrt_exact"] * 10 * w2
+
+
+def _perceptron_with_swap():
+    unit = Perceptron(2, 1, "tanh")  # θ = (a, w1, w2, b): E^G = {w1 = w2}, dim 3
+    return Problem(unit, GaussianData(Teacher(unit, [[1, 1, 1, 0]])),
+                   Symmetry(groups.swap(), unit))
+
+
+ENERGY = {"potential": lambda z: z[:, 0] ** 2, "initial": (0.0, 0.1), "beta": 0.1,
+          "box": (-2, 2), "cells": 20, "T": 0.1}
+ERRORS = {
+    "coordinates": lambda: pde.solve(_perceptron_with_swap(), (0, 1), box=(-2, 2), cells=10,
+                                     T=0.1),
+    "1 ≤ dim E": lambda: pde.solve(_perceptron_with_swap(), (0, 1), coordinates="EG",
+                                 box=(-2, 2), cells=10, T=0.1),
+    "outside the box": lambda: pde.solve_energy(**{**ENERGY, "initial": (1.5, 0.1)}),
+    "particles .* outside": lambda: pde.solve_energy(
+        **{**ENERGY, "initial": np.array([[0.0], [2.5]])}),
+    "cells": lambda: pde.solve_energy(**{**ENERGY, "cells": 2}),
+    "dt": lambda: pde.solve_energy(**ENERGY, dt=0.5),
+    "non-negative": lambda: pde.solve_energy(**{**ENERGY, "initial": lambda z: z[:, 0]}),
+    "positive, finite mass": lambda: pde.solve_energy(
+        **{**ENERGY, "initial": lambda z: 0 * z[:, 0]}),
+    "cuts the law": lambda: pde.solve_energy(**{**ENERGY, "initial": lambda z: 1 + 0 * z[:, 0]}),
+    "potential is not finite": lambda: pde.solve_energy(
+        **{**ENERGY, "potential": lambda z: np.where(z[:, 0] > 1, np.inf, 0.0)}),
+    "W is not finite": lambda: pde.solve_energy(
+        **ENERGY, interaction=lambda z: np.where(z[:, 0] == 0, np.nan, 1.0)),
+}
+
+
+@pytest.mark.parametrize("match", sorted(ERRORS))
+def test_bad_input_names_the_parameter(match):
+    with pytest.raises(ValueError, match=match):
+        ERRORS[match]()
