@@ -14,7 +14,11 @@ particles approximate, in parameter spaces of dimension 1 or 2.
 - :func:`solve_energy`: a general gradient flow, ``ξ = U + W ⋆ ρ + β log ρ + H'(ρ)`` with
   ``H(ρ) = ρ^m/(m − 1)`` (porous medium), ``W ⋆ ρ`` by FFT on the grid.
 
-Both return a :class:`PDEResult`. ``initial`` is a density callable (of grid coordinates
+Both return a :class:`PDEResult`. :func:`prepare` (or :func:`prepare_energy`) gives
+``(run, first_frame)`` instead, to step a run frame by frame from a plain state
+(:func:`frames` from ``cursor(run, frame)``, a :class:`solvers.pde.integrators.GridState`: the
+density, time and step), as files and checkpoints do (:mod:`wgflow.runner`); ``solve`` collects
+those frames. ``initial`` is a density callable (of grid coordinates
 ``z (P, k)``, returning ``(P,)``; normalized on the grid), a Gaussian ``(mean (k,), cov
 (k, k) or a variance)`` in grid coordinates, or particles ``(N, D)`` binned into the cells
 (those outside the box, a fraction ``outside_tol`` at most, are dropped).
@@ -25,7 +29,11 @@ per axis (at least 3). ``dt=None`` takes ``cfl`` times the stable step at every 
 
 from __future__ import annotations
 
+import time
+import warnings
 from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,6 +41,7 @@ from solvers.pde import grid as grids
 from solvers.pde import integrators, reference
 
 from ._checks import as_array2d, choice, is_real, nonnegative, positive
+from .dynamics import Interrupted, _next_chunk
 from .problem import Problem
 
 BACKENDS = ("numba", "numpy")
@@ -52,7 +61,8 @@ class PDEResult:
     parts, ``risk``, ``min_density``, ``boundary_mass``: the mass in the outermost cells),
     ``mean (F, k)``, ``second_moment (F, k, k)`` (``∫ z zᵀ ρ``, grid coordinates); ``basis``:
     ``B (D, k)`` with ``θ = B z`` for ``coordinates="EG"``, else ``None``; ``config``: every
-    option, JSON-able.
+    option, JSON-able; ``status``: ``"complete"``, or ``"diverged"`` or ``"running"`` for a
+    file (:func:`wgflow.load`) whose run diverged or has not finished.
     """
 
     times: np.ndarray
@@ -63,10 +73,30 @@ class PDEResult:
     observables: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
     basis: np.ndarray | None = None
+    status: str = "complete"
 
     @property
     def final(self) -> np.ndarray:
         return self.density[-1]
+
+    def observable(self, name: str) -> np.ndarray:
+        try:
+            return self.observables[name]
+        except KeyError:
+            raise KeyError(f"observable {name!r} was not recorded; recorded: "
+                           f"{sorted(self.observables)}") from None
+
+    def method(self, name: str) -> str:
+        """How the observable ``name`` was computed (:func:`observable_methods`)."""
+        return observable_methods(self.config, [name])[name]
+
+
+def observable_methods(config: dict, names) -> dict:
+    """``{name: method}`` for the observables of a run with ``config`` (``PDEResult.config``):
+    the population expectation's method for the risk (``quadrature``, ``monte-carlo``, …),
+    ``grid`` (sums over the cells) for the others."""
+    population = (config.get("population") or {}).get("method") or "unknown"
+    return {name: population if name == "risk" else "grid" for name in names}
 
     def points(self) -> np.ndarray:
         """Every cell centre ``(cells, k)``, in the order of ``density[f].ravel()``."""
@@ -220,7 +250,15 @@ def _observables(eq, field, rho, points, volume) -> dict:
             "min_density": float(rho.min()), "boundary_mass": _boundary_mass(rho, volume)}
 
 
-def _run(eq, field, rho0, grid, T, dt, record_every, cfl, config, basis) -> PDEResult:
+class DensityFrame(NamedTuple):
+    t: float  # MF time
+    step: int  # steps taken
+    rho: np.ndarray  # (n_1[, n_2]) cell averages
+    observables: dict
+
+
+def _prepare(eq, field, rho0, grid, T, dt, record_every, cfl, config, basis):
+    """The run description that :func:`frames` steps, and its initial frame."""
     T = positive(T, "T")
     if dt is not None:
         dt = positive(dt, "dt")
@@ -229,32 +267,87 @@ def _run(eq, field, rho0, grid, T, dt, record_every, cfl, config, basis) -> PDER
     if cfl >= 1:
         raise ValueError(f"cfl must be in (0, 1), got {cfl}")
     points = grid.points()
+    config = {**config, "box": [list(b) for b in zip(grid.lower, grid.upper, strict=True)],
+              "cells": list(grid.shape), "T": T, "dt": dt, "record_every": every, "cfl": cfl}
+    run = SimpleNamespace(
+        eq=eq, field=field, grid=grid, points=points, basis=basis, dt=dt, cfl=cfl, T=T,
+        targets=np.append(np.arange(1, int(np.ceil(T / every - 1e-9))) * every, T),
+        n_steps=None, config=config, status="complete", message="")
     state = integrators.init(rho0)
-    frames = [(state, _observables(eq, field, state.rho, points, grid.cell_volume))]
-    targets = np.append(np.arange(1, int(np.ceil(T / every - 1e-9))) * every, T)
-    for target in targets:
-        while state.t < target:
-            state = integrators.step(state, eq, dt, until=target, cfl=cfl)
-        obs = _observables(eq, field, state.rho, points, grid.cell_volume)
+    return run, DensityFrame(state.t, state.step, state.rho, _observe(run, state.rho))
+
+
+def _observe(run, rho) -> dict:
+    return _observables(run.eq, run.field, rho, run.points, run.grid.cell_volume)
+
+
+def cursor(run, frame: DensityFrame) -> integrators.GridState:
+    """The checkpointable state of ``run`` at ``frame``: density, time and step."""
+    return integrators.GridState(frame.rho, frame.t, frame.step)
+
+
+def frames(run, start: integrators.GridState, stop=None):
+    """Yield the frames of ``run`` after ``start`` (a :func:`cursor`), one per ``record_every``
+    of MF time and at ``T``. A density or free energy that turns non-finite warns, sets
+    ``run.status = "diverged"`` and stops. ``stop``: a callable asked between chunks of steps
+    (about every :data:`~wgflow.dynamics.CHUNK_SECONDS`); when it returns true,
+    :class:`~wgflow.dynamics.Interrupted` is raised with the state to continue from. The steps
+    do not depend on the chunking, so a run continued from that state equals an uninterrupted
+    one bit for bit."""
+    state = start
+    i = int(np.searchsorted(run.targets, state.t, side="right"))
+    steps = 1  # grows towards CHUNK_SECONDS of work
+    while i < len(run.targets):
+        if stop is not None and stop():
+            raise Interrupted(state)
+        target, taken, tic = run.targets[i], 0, time.perf_counter()
+        while taken < steps and state.t < target:
+            state = integrators.step(state, run.eq, run.dt, until=target, cfl=run.cfl)
+            taken += 1
+        steps = _next_chunk(steps, (time.perf_counter() - tic) * steps / max(taken, 1))
+        if state.t < target:
+            continue
+        obs = _observe(run, state.rho)
         if not (np.all(np.isfinite(state.rho)) and np.isfinite(obs["free_energy"])):
-            raise FloatingPointError(f"the density or the free energy became non-finite by "
-                                     f"t = {state.t:.6g}; lower cfl or dt")
-        frames.append((state, obs))
-    observables = {name: np.array([o[name] for _, o in frames]) for name in frames[0][1]}
-    return PDEResult(np.array([s.t for s, _ in frames]), np.array([s.step for s, _ in frames]),
-                     grid.centers(), grid.cell_volume, np.array([s.rho for s, _ in frames]),
-                     observables, {**config, "box": [list(b) for b in zip(
-                         grid.lower, grid.upper, strict=True)], "cells": list(grid.shape),
-                         "T": T, "dt": dt, "record_every": every, "cfl": cfl}, basis)
+            run.status = "diverged"
+            run.message = (f"the density or the free energy became non-finite by t = "
+                           f"{state.t:.6g} (step {state.step}); lower cfl or dt. Frames up to "
+                           "the last good one are kept.")
+            warnings.warn(run.message, stacklevel=2)
+            return
+        yield DensityFrame(state.t, state.step, state.rho, obs)
+        i += 1
 
 
-def solve(problem: Problem, initial, *, box, cells, T, dt=None, coordinates=None,
-          record_every=None, step_scale=1.0, cfl=integrators.CFL, outside_tol=OUTSIDE_TOL,
-          backend="numba") -> PDEResult:
+def result_of(run, recorded: list) -> PDEResult:
+    """The :class:`PDEResult` of ``run`` from its recorded frames."""
+    grid = run.grid
+    return PDEResult(np.array([f.t for f in recorded]), np.array([f.step for f in recorded]),
+                     grid.centers(), grid.cell_volume, np.array([f.rho for f in recorded]),
+                     {name: np.array([f.observables[name] for f in recorded])
+                      for name in recorded[0].observables}, run.config, run.basis, run.status)
+
+
+def _collect(run, first) -> PDEResult:
+    recorded = [first, *frames(run, cursor(run, first))]
+    if run.status == "diverged":
+        raise FloatingPointError(run.message)
+    return result_of(run, recorded)
+
+
+def solve(problem: Problem, initial, **options) -> PDEResult:
     """The MF flow of ``problem`` (squared loss, population expectation) from ``initial`` up to
     time ``T``, as a density on ``cells`` cells of ``box``: ``D = problem.unit.dim ≤ 2``, or
     ``coordinates="EG"`` (``dim E^G ≤ 2``; ``initial`` particles must lie in ``E^G``).
-    ``step_scale``: a constant ς. See the module for the other arguments."""
+    ``step_scale``: a constant ς. Options as :func:`prepare`; see the module."""
+    return _collect(*prepare(problem, initial, **options))
+
+
+def prepare(problem: Problem, initial, *, box, cells, T, dt=None, coordinates=None,
+            record_every=None, step_scale=1.0, cfl=integrators.CFL, outside_tol=OUTSIDE_TOL,
+            backend="numba"):
+    """Check the options of :func:`solve` and return ``(run, first_frame)``: the run that
+    :func:`frames` steps from ``cursor(run, first_frame)``, and the initial frame."""
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be a wgflow.Problem, got {type(problem).__name__}")
     if problem.loss != "squared":
@@ -284,13 +377,19 @@ def solve(problem: Problem, initial, *, box, cells, T, dt=None, coordinates=None
               "step_scale": eq.scale, "backend": backend,
               "population": {"method": problem.population_method,
                              "size": None if field.batch is None else len(field.batch.w)}}
-    return _run(eq, field, rho0, grid, T, dt, record_every, cfl, config, basis)
+    return _prepare(eq, field, rho0, grid, T, dt, record_every, cfl, config, basis)
 
 
-def solve_energy(potential=None, interaction=None, *, initial, beta, m=None, box, cells, T,
-                 dt=None, record_every=None, step_scale=1.0, cfl=integrators.CFL,
-                 outside_tol=OUTSIDE_TOL, backend="numba") -> PDEResult:
-    """The gradient flow of ``F(ρ) = ∫ U ρ + ½ ∫∫ W(z − z') ρ ρ' + β ∫ ρ log ρ + ∫ H(ρ)``,
+def solve_energy(potential=None, interaction=None, **options) -> PDEResult:
+    """The gradient flow of ``F`` (:func:`prepare_energy`) as one :class:`PDEResult`."""
+    return _collect(*prepare_energy(potential, interaction, **options))
+
+
+def prepare_energy(potential=None, interaction=None, *, initial, beta, m=None, box, cells, T,
+                   dt=None, record_every=None, step_scale=1.0, cfl=integrators.CFL,
+                   outside_tol=OUTSIDE_TOL, backend="numba"):
+    """``(run, first_frame)`` of the gradient flow of
+    ``F(ρ) = ∫ U ρ + ½ ∫∫ W(z − z') ρ ρ' + β ∫ ρ log ρ + ∫ H(ρ)``,
     ``H(ρ) = ρ^m/(m − 1)`` (``m > 1``, or ``None``), on a grid of dimension ``k = 1, 2``
     (the length of ``box`` when it holds one pair per axis, else 1). ``potential`` ``U`` and
     ``interaction`` ``W``: callables of ``z (P, k)`` returning ``(P,)``, or ``None``."""
@@ -310,7 +409,7 @@ def solve_energy(potential=None, interaction=None, *, initial, beta, m=None, box
     eq = integrators.Equation(field, tuple(grid.spacing), beta, float(m or 0.0),
                               positive(step_scale, "step_scale"), _kernels(backend).transport)
     config = {"kind": "energy", "beta": beta, "m": m, "step_scale": eq.scale, "backend": backend}
-    return _run(eq, field, rho0, grid, T, dt, record_every, cfl, config, None)
+    return _prepare(eq, field, rho0, grid, T, dt, record_every, cfl, config, None)
 
 
 def w2_1d(result: PDEResult, particles, frame: int = -1) -> float:
