@@ -2,7 +2,18 @@
 
 ``load_config(path, overrides)`` reads a file (or the defaults), applies ``KEY=VALUE`` overrides
 and checks every key and value, naming the key in any error; ``build(config)`` turns a checked
-config into ``(problem, init_particles, simulate_options)``.
+config into ``(problem, init_particles, simulate_options)``, or for ``run.solver = "pde"`` into
+``(problem, initial law, wgflow.pde.prepare options)``.
+
+A grid PDE run (``run.solver = "pde"``, the ``[pde]`` table) solves the MF flow
+(``run.dynamics = "mf"``) as a density: in ``E^G`` coordinates from an SI start (``init.law =
+"SI"``, the initial law ``N(0, init.std² I)`` in the coordinates of the basis of ``E^G``), or
+in the parameters themselves when ``D ≤ 2``; on ``[−L, L]`` per axis, ``L = pde.box`` or, for
+0, ``PDE_BOX_STDS · init.std`` (the initial law up to ``e^{−18}``); with ``pde.cells`` cells
+per axis. ``run.T``, ``run.step_scale``, ``run.frames``, ``run.backend`` (numba or numpy) keep
+their meaning; ``run.dt = 0`` takes the stable step; the scheme does not enter (every scheme
+has the same MF flow from an SI start), nor do the integrator (SSP-RK2), the batch and
+``run.seed`` (the flow is deterministic).
 """
 
 from __future__ import annotations
@@ -11,6 +22,8 @@ import hashlib
 import json
 import math
 import sys
+
+import numpy as np
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -53,9 +66,20 @@ SCHEMA = (
     ("run.backend", "numba", "choice:numba|numpy|cuda",
      "numba = compiled CPU kernels; numpy = reference; cuda = GPU (pip install wgflow[cuda])"),
     ("run.dtype", "float64", "choice:" + "|".join(DTYPES), "precision of particles and kernels"),
+    ("run.solver", "particles", "choice:particles|pde",
+     "particles = the particle system; pde = the MF flow as a density on a grid (run.dynamics "
+     "= mf; [pde] table)"),
+    ("pde.cells", 32, "int>=3", "cells per axis of the PDE grid"),
+    ("pde.box", 0.0, "num>=0",
+     "half-width L of the PDE box [-L, L] per axis; 0 = automatic (6 init.std: the initial law)"),
+    ("pde.coordinates", "auto", "choice:auto|EG|parameters",
+     "PDE grid coordinates: EG = the basis of E^G (SI start), parameters = θ itself (D ≤ 2); "
+     "auto = EG for an SI start, else parameters"),
     ("output.checkpoint_every", 5, "int>=1", "frames between checkpoints"),
 )
 DEFAULTS = {key: default for key, default, _, _ in SCHEMA}
+#: the automatic PDE box: this many init.std on each side of the initial mean
+PDE_BOX_STDS = 6.0
 _RULES = {key: rule for key, _, rule, _ in SCHEMA}
 
 
@@ -102,7 +126,12 @@ def parse_override(item: str) -> tuple[str, object]:
 
 
 def config_hash(config: dict) -> str:
-    """SHA-256 hex digest of ``config`` as canonical JSON (sorted keys)."""
+    """SHA-256 hex digest of ``config`` as canonical JSON (sorted keys). A particle run's hash
+    leaves out ``run.solver`` and the ``[pde]`` table, which it does not read: so files and
+    sweeps written before those keys existed keep their identity."""
+    if config.get("run.solver", "particles") == "particles":
+        config = {k: v for k, v in config.items()
+                  if k != "run.solver" and not k.startswith("pde.")}
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
@@ -112,7 +141,40 @@ def checked(values: dict) -> dict:
     if unknown:
         raise ValueError(f"unknown config key {unknown[0]!r}; known keys: {sorted(DEFAULTS)}")
     config = {**DEFAULTS, **values}
-    return {key: _check(key, value) for key, value in config.items()}
+    config = {key: _check(key, value) for key, value in config.items()}
+    if config["run.solver"] == "pde":
+        _pde_coordinates(config)
+    return config
+
+
+def _pde_coordinates(config: dict) -> str | None:
+    """The coordinates of the PDE run of the checked ``config`` (``"EG"`` or ``None``: the
+    parameters); refuse, naming the keys, what the grid solver cannot run."""
+    def refuse(keys, why):
+        raise ValueError(f"config keys {', '.join(repr(k) for k in keys)}: {why}")
+
+    if config["run.dynamics"] != "mf":
+        refuse(("run.solver", "run.dynamics"), "the PDE solver computes the MF flow; set "
+               "run.dynamics=mf (finite-N SGD runs with run.solver=particles)")
+    if config["run.backend"] == "cuda" or config["run.dtype"] != "float64":
+        refuse(("run.solver", "run.backend", "run.dtype"), "the PDE solver runs on the CPU in "
+               "float64: set run.backend=numba or numpy and run.dtype=float64")
+    problem = paper.problem(config["problem.teacher"])
+    dim, si = problem.unit.dim, config["init.law"] == "SI"
+    coordinates = config["pde.coordinates"]
+    if coordinates == "auto":
+        coordinates = "EG" if si else "parameters"
+    if coordinates == "EG" and not si:
+        refuse(("pde.coordinates", "init.law"), f"E^G coordinates need an SI start "
+               f"(init.law=SI), got init.law={config['init.law']}")
+    if coordinates == "parameters" and dim > 2:
+        refuse(("pde.coordinates", "init.law"), f"the grid solver runs in 1 or 2 dimensions "
+               f"and this problem has D = {dim} parameters: start from an SI law "
+               "(init.law=SI) and solve on E^G (pde.coordinates=EG or auto)")
+    if coordinates == "EG" and config["run.noise"] != "EG" and config["problem.beta"] > 0:
+        refuse(("run.noise", "problem.beta"), "the PDE on E^G is the flow with noise on E^G; "
+               "set run.noise=EG (or problem.beta=0)")
+    return "EG" if coordinates == "EG" else None
 
 
 def load_config(path=None, overrides=()) -> dict:
@@ -147,14 +209,32 @@ def default_toml() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _pde_law_and_options(config: dict, problem) -> tuple[tuple, dict]:
+    """The initial Gaussian ``(mean, variance)`` in grid coordinates and the options of
+    :func:`wgflow.pde.prepare` of a PDE config (the module docstring)."""
+    coordinates = _pde_coordinates(config)
+    k = problem.symmetry.dim_EG if coordinates == "EG" else problem.unit.dim
+    std = config["init.std"]
+    half = config["pde.box"] or PDE_BOX_STDS * std
+    options = {"box": (-half, half), "cells": config["pde.cells"], "T": config["run.T"],
+               "dt": config["run.dt"] or None, "coordinates": coordinates,
+               "record_every": config["run.T"] / config["run.frames"],
+               "step_scale": config["run.step_scale"], "backend": config["run.backend"]}
+    return (np.zeros(k), std**2), options
+
+
 def build(config: dict, *, force: bool = False):
-    """``(problem, init_particles, options)`` for :func:`wgflow.simulate` from a checked config.
+    """``(problem, init_particles, options)`` for :func:`wgflow.simulate` from a checked config
+    (for ``run.solver = "pde"``: ``(problem, initial law, options)`` for
+    :func:`wgflow.pde.prepare`).
     The run's memory and time are estimated before the particles are drawn (the frames
     streamed to a file): one that cannot fit is refused and one that takes days gets a
     warning, unless ``force`` (:mod:`wgflow.resources`)."""
     problem = paper.problem(config["problem.teacher"], tau=config["problem.tau"],
                             beta=config["problem.beta"],
                             quadrature_points=config["problem.quadrature_points"] or None)
+    if config["run.solver"] == "pde":
+        return problem, *_pde_law_and_options(config, problem)
     n, std, seed = config["init.N"], config["init.std"], config["init.seed"]
     try:
         dt, n_steps = step_grid(config["run.T"], config["run.dt"] or None, config["run.dynamics"],

@@ -8,6 +8,11 @@ the checkpoint belongs to the file (:func:`wgflow.files.checkpoints.check_resuma
 modifies anything, truncates the frames written after the checkpoint and continues from it, so
 the finished file equals an uninterrupted run's bit for bit.
 
+The config's ``run.solver`` picks what is stepped: the particle system
+(:func:`wgflow.dynamics.prepare`, :func:`~wgflow.dynamics.frames`) into a particle trajectory,
+or the grid PDE (:func:`wgflow.pde.prepare`, :func:`~wgflow.pde.frames`) into a density file;
+the file, its lock, checkpoints, space checks and stops are the same.
+
 SIGINT (Ctrl-C) and SIGTERM stop a run between two chunks of steps (a fraction of a second),
 after a last checkpoint: :class:`RunInterrupted` says how to resume. A second signal stops at
 once; the file then holds every complete frame and resumes from the previous checkpoint.
@@ -21,21 +26,28 @@ import signal
 import sys
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
 
 from . import config as configuration
-from .dynamics import FlowCursor, Interrupted, cursor, frames, prepare
+from . import pde
+from .dynamics import Interrupted, cursor, frames, prepare
 from .files.checkpoints import (
     check_resumable,
     checkpoint_path,
     new_identity,
     read_checkpoint,
+    state_of,
     write_checkpoint,
 )
 from .files.h5md import (
     FRAMES_PER_CHUNK,
     TrajectoryFile,
     check_output,
+    main_series,
     open_read,
     read_parameters,
     require_space,
@@ -100,25 +112,67 @@ def stop_requests(extra=None):
             signal.signal(s, h)
 
 
+class Solver(NamedTuple):
+    """How a run file is stepped: ``frames(run, start, stop)`` yields the frames after the
+    checkpointable ``start``, ``cursor(run, frame)`` gives the state after a frame,
+    ``total(run)`` the number of frames after the initial one."""
+
+    frames: Callable
+    cursor: Callable
+    total: Callable
+
+
+SOLVERS = {
+    "particles": Solver(frames, cursor, lambda run: -(-run.n_steps // run.record_every)),
+    "pde": Solver(pde.frames, pde.cursor, lambda run: len(run.targets)),
+}
+
+
+def _prepare(config: dict, force: bool):
+    """``(solver, problem, run, first frame)`` of the checked ``config``."""
+    problem, init, options = configuration.build(config, force=force)
+    if config["run.solver"] == "pde":
+        return (SOLVERS["pde"], problem, *pde.prepare(problem, init, **options))
+    return (SOLVERS["particles"], problem,
+            *prepare(problem, init, keep_frames=False, force=True, **options))
+
+
+def _create(path, config: dict, problem, run, first, identity: dict) -> TrajectoryFile:
+    """The new run file for ``run``, whose initial frame is ``first``."""
+    if isinstance(first, pde.DensityFrame):
+        return TrajectoryFile.create_density(
+            path, config=config, run_config=run.config, centers=run.grid.centers(),
+            cell_volume=run.grid.cell_volume, box=run.config["box"], basis=run.basis,
+            observables={k: np.shape(v) for k, v in first.observables.items()},
+            symmetry=problem.symmetry, identity=identity)
+    return TrajectoryFile.create(path, config=config, run_config=run.config, seeds=run.seeds,
+                                 n=first.theta.shape[0], dim=first.theta.shape[1],
+                                 dtype=first.theta.dtype, observables=run.names,
+                                 teacher=None if problem.teacher is None
+                                 else problem.teacher.particles, symmetry=problem.symmetry,
+                                 identity=identity)
+
+
 def lock_path(path) -> Path:
     return Path(f"{path}.lock")
 
 
-def _continue(run, out: TrajectoryFile, path, start: FlowCursor, every: int, progress,
+def _continue(solver: Solver, run, out: TrajectoryFile, path, start, every: int, progress,
               identity: dict, stop) -> str:
-    total = -(-run.n_steps // run.record_every)
+    total = solver.total(run)
     bar = progress_bar(total, out.frames - 1, progress)
     try:
         try:
-            for frame in frames(run, start, stop):
+            for frame in solver.frames(run, start, stop):
                 out.append(frame)
                 bar.update()
-                if (out.frames - 1) % every == 0 or frame.step == run.n_steps:
-                    write_checkpoint(path, cursor(run, frame), out.frames, identity)
+                if (out.frames - 1) % every == 0 or out.frames - 1 == total:
+                    write_checkpoint(path, solver.cursor(run, frame), out.frames, identity)
         except Interrupted as stopped:
             write_checkpoint(path, stopped.position, out.frames, identity)
+            of = "" if run.n_steps is None else f" of {run.n_steps}"
             raise RunInterrupted(
-                f"interrupted at step {stopped.position.step} of {run.n_steps} (t = "
+                f"interrupted at step {stopped.position.step}{of} (t = "
                 f"{stopped.position.t:.6g}); {path} keeps its {out.frames} "
                 f"frame{'s' * (out.frames != 1)} and a checkpoint: continue with "
                 f"`wgflow resume {path}`", stop()) from None
@@ -146,36 +200,30 @@ def run_to_file(config: dict, path, progress: bool = True, *, overwrite: bool = 
     check_output(path, overwrite)
     with exclusive(lock_path(path), f"the run file {path}"), stop_requests(stop) as stopping:
         check_output(path, overwrite)  # again, now that no other run can write it
-        problem, init, options = configuration.build(config, force=force)
-        run, first = prepare(problem, init, keep_frames=False, force=True, **options)
+        solver, problem, run, first = _prepare(config, force)
         identity = new_identity(config)
-        require_space(path, (FRAMES_PER_CHUNK + 2) * first.theta.nbytes)
+        start = solver.cursor(run, first)
+        require_space(path, (FRAMES_PER_CHUNK + 2) * state_of(start)[1].nbytes)
         checkpoint_path(path).unlink(missing_ok=True)  # a previous run's checkpoint is not ours
-        out = TrajectoryFile.create(path, config=config, run_config=run.config, seeds=run.seeds,
-                                    n=first.theta.shape[0], dim=first.theta.shape[1],
-                                    dtype=first.theta.dtype, observables=run.names,
-                                    teacher=None if problem.teacher is None
-                                    else problem.teacher.particles, symmetry=problem.symmetry,
-                                    identity=identity)
+        out = _create(path, config, problem, run, first, identity)
         try:
             out.append(first)
-            start = cursor(run, first)
             write_checkpoint(path, start, out.frames, identity)
         except BaseException:  # the new file holds nothing yet: leave no trace of it
             out.close()
             path.unlink(missing_ok=True)
             checkpoint_path(path).unlink(missing_ok=True)
             raise
-        return _continue(run, out, path, start, config["output.checkpoint_every"], progress,
-                         identity, stopping)
+        return _continue(solver, run, out, path, start, config["output.checkpoint_every"],
+                         progress, identity, stopping)
 
 
 def _frame_reader(path):
-    """``(step, theta)`` of frame ``i`` of the file ``path``."""
+    """``(step, theta)`` (or ``(step, rho)``) of frame ``i`` of the file ``path``."""
     def read(i):
         with open_read(path) as h5:
-            pos = h5["particles/student/position"]
-            return int(pos["step"][i]), pos["value"][i]
+            series = h5[main_series(h5)]
+            return int(series["step"][i]), series["value"][i]
     return read
 
 
@@ -201,8 +249,7 @@ def resume_file(path, progress: bool = True, *, force: bool = False, stop=None) 
                           f"({', '.join(f'{k} {a} → {b}' for k, (a, b) in changed.items())}): "
                           "the frames after the checkpoint may differ from an uninterrupted "
                           "run in the last bits", stacklevel=2)
-        problem, init, options = configuration.build(config, force=force)
-        run, _ = prepare(problem, init, keep_frames=False, force=True, **options)
+        solver, _, run, _ = _prepare(config, force)
         if json.loads(json.dumps(run.config)) != params["run_config"]:
             raise ValueError(f"{path} was written by another version of the run description; "
                              "start it again with `wgflow run --overwrite`")
@@ -212,5 +259,5 @@ def resume_file(path, progress: bool = True, *, force: bool = False, stop=None) 
         except BaseException:
             out.close()
             raise
-        return _continue(run, out, path, start, config["output.checkpoint_every"], progress,
-                         identity, stopping)
+        return _continue(solver, run, out, path, start, config["output.checkpoint_every"],
+                         progress, identity, stopping)
