@@ -33,15 +33,20 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
+
 from . import bench, paper, plots, resources, studies
 from . import config as configuration
 from . import sweep as sweeps
 from .dynamics import cost, simulate
 from .files import h5md
 from .files.checkpoints import read_checkpoint
+from .pde import PDEResult
 from .runner import RunInterrupted, resume_file, run_to_file
 from .schemes import SCHEMES
 
+#: times of a PDE run and a particle run match to this, relative to max(1, T)
+PLOT_TIME_TOL = 1e-9
 COMMANDS = ("run", "config", "resume", "info", "plot", "compare", "bench", "sweep", "study",
             "report")
 
@@ -88,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="write the figures of a run as PNG files")
     plot.add_argument("file")
     plot.add_argument("--out", default=None, help="directory (default: next to the file)")
+    plot.add_argument("--particles", default=None, metavar="FILE.h5",
+                      help="a particle run of the same problem: its particles at the last time "
+                           "both runs recorded are drawn over a PDE run's density")
     cmp_ = sub.add_parser("compare", help="every scheme on the paper's problem")
     cmp_.add_argument("--teacher", default="arbitrary", choices=paper.TEACHERS)
     cmp_.add_argument("--N", type=_positive(int), default=50,
@@ -221,15 +229,20 @@ def _info(args) -> int:
     run = params["run_config"]
     print(f"file: {args.file}")
     print(f"status: {params['status']}" + (f" ({params['message']})" if params["message"] else ""))
-    print(f"scheme: {run['scheme']}, dynamics: {run['dynamics']}, N = {run['N']}, "
-          f"backend: {run['backend']} ({run['dtype']})")
+    if params["kind"] == "density":
+        print(_grid_line(run))
+    else:
+        print(f"scheme: {run['scheme']}, dynamics: {run['dynamics']}, N = {run['N']}, "
+              f"backend: {run['backend']} ({run['dtype']})")
     if params["frames"] == 0:
         print("frames: 0")
     else:
         print(f"frames: {params['frames']}, step {result.steps[-1]}, "
               f"t = {result.times[-1]:.4g} of T = {run['T']:.4g}")
         for name, values in result.observables.items():
-            print(f"{name}: {values[-1]:.6g} ({result.methods.get(name, 'unknown')})")
+            value = ", ".join(f"{v:.6g}" for v in np.ravel(values[-1]))
+            print(f"{name}: {value if np.ndim(values[-1]) == 0 else f'[{value}]'} "
+                  f"({result.method(name)})")
     if params["status"] == "running":
         try:
             position, _, _ = read_checkpoint(args.file)
@@ -247,15 +260,7 @@ def _info(args) -> int:
     return 0
 
 
-def _plot(args) -> int:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    result = h5md.load(args.file)
-    out = Path(args.out) if args.out else Path(args.file).with_suffix("")
-    out.mkdir(parents=True, exist_ok=True)
-    basis = h5md.read_eg_basis(args.file)
+def _particle_figures(result, basis) -> dict:
     figures = {}
     if "risk" in result.observables:
         figures["risk.png"] = lambda: plots.risk(result)
@@ -265,6 +270,56 @@ def _plot(args) -> int:
         figures.update({
             "particles_3d.png": lambda: plots.particles_3d(result, basis),
             "particles_edge_on.png": lambda: plots.particles_edge_on(result, basis)})
+    return figures
+
+
+def _density_figures(result, particles_file) -> dict:
+    """The PNGs of a PDE run: the density (with the particles of ``particles_file`` at the last
+    time both runs recorded), the risk and the free energy."""
+    frame, particles = -1, None
+    if particles_file:
+        other = h5md.load(particles_file)
+        if isinstance(other, PDEResult):
+            raise ValueError(f"--particles {particles_file} is a PDE run; give a particle run")
+        dim = len(result.centers) if result.basis is None else result.basis.shape[0]
+        if other.particles.shape[2] != dim:
+            raise ValueError(f"--particles {particles_file} has D = {other.particles.shape[2]}"
+                             " parameters, not those of the PDE run's problem")
+        shared = np.isclose(result.times[:, None], other.times[None, :], rtol=0,
+                            atol=PLOT_TIME_TOL * max(1.0, float(result.times[-1])))
+        if not shared.any():
+            raise ValueError(f"--particles {particles_file} has no frame at a time of the PDE "
+                             "run's frames; run both with the same run.T and run.frames")
+        frame, j = np.argwhere(shared)[-1]
+        particles = plots.grid_coordinates(result, other.particles[j])
+    return {"density.png": lambda: plots.density(result, frame, particles),
+            **{f"{name}.png": (lambda name=name: plots.observable(result, name))
+               for name in ("risk", "free_energy") if name in result.observables}}
+
+
+def _grid_line(run: dict) -> str:
+    """A PDE run's solver, grid and backend in one line."""
+    box = " × ".join(f"[{lo:g}, {hi:g}]" for lo, hi in run["box"])
+    where = "E^G coordinates" if run.get("coordinates") == "EG" else "parameter coordinates"
+    return (f"solver: pde, {' × '.join(map(str, run['cells']))} cells on {box} ({where}), "
+            f"backend: {run['backend']}")
+
+
+def _plot(args) -> int:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    result = h5md.load(args.file)
+    out = Path(args.out) if args.out else Path(args.file).with_suffix("")
+    if isinstance(result, PDEResult):
+        figures = _density_figures(result, args.particles)
+    elif args.particles:
+        raise ValueError(f"--particles draws particles over a PDE run's density, and {args.file} "
+                         "is a particle run; plot it without --particles")
+    else:
+        figures = _particle_figures(result, h5md.read_eg_basis(args.file))
+    out.mkdir(parents=True, exist_ok=True)
     for name, draw in figures.items():
         ax = draw()
         ax.figure.savefig(out / name, dpi=120, bbox_inches="tight")

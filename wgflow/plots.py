@@ -5,7 +5,9 @@ of) ``E^G``, ``e₃`` is the direction orthogonal to ``E^G`` along which the stu
 The 3-D view shows the ``E^G`` plane; the edge-on view looks along ``e₂`` so that ``E^G`` is a line
 (``e₃ = 0``) and any distance from it is visible. Curves of observables say in their axis label
 how the observable was computed (:attr:`wgflow.Result.methods`: sliced W₂, Gauss–Hermite
-quadrature with its points, …).
+quadrature with its points, …). A grid PDE run's density (:class:`wgflow.pde.PDEResult`) is a
+heat map in 2-D and a curve in 1-D, with particles overlaid in the grid's coordinates
+(:func:`density`, :func:`grid_coordinates`).
 """
 
 from __future__ import annotations
@@ -101,6 +103,43 @@ def particles_edge_on(result, eg_basis, frame: int = -1, ax=None):
     ax.scatter(s[:, 0], s[:, 2], s=8, color="tab:blue", label="students")
     ax.set(xlabel="e1 (E^G)", ylabel="e3 (⊥ E^G)", title="edge-on view of E^G")
     ax.legend()
+    return ax
+
+
+def grid_coordinates(result, particles: np.ndarray) -> np.ndarray:
+    """Particles ``(N, D)`` in the coordinates of the grid of the PDE ``result``: ``θ B`` (the
+    orthogonal projection onto ``E^G``, in the basis ``B``) for ``E^G`` coordinates, else
+    ``θ`` itself."""
+    particles = np.asarray(particles, dtype=float)
+    return particles if result.basis is None else particles @ result.basis
+
+
+def density(result, frame: int = -1, particles=None, ax=None):
+    """The density of ``frame`` of a PDE ``result``: a heat map in 2-D, a curve in 1-D, with
+    ``particles (N, k)`` in grid coordinates (:func:`grid_coordinates`) overlaid as dots (2-D)
+    or a histogram on the grid's cells (1-D)."""
+    ax = ax or _axes()
+    rho, centers = result.density[frame], result.centers
+    axis = "z" if result.basis is not None else "θ"
+    where = " (E^G coordinates)" if result.basis is not None else ""
+    if rho.ndim == 1:
+        ax.plot(centers[0], rho, color="tab:blue", label="PDE density")
+        if particles is not None:
+            h = centers[0][1] - centers[0][0]
+            edges = np.append(centers[0] - h / 2, centers[0][-1] + h / 2)
+            ax.hist(particles[:, 0], bins=edges, density=True, alpha=0.4, color="tab:orange",
+                    label=f"{len(particles)} particles")
+        ax.set(xlabel=f"{axis}{where}", ylabel="density")
+        ax.legend()
+    else:
+        mesh = ax.pcolormesh(centers[0], centers[1], rho.T, shading="nearest", cmap="viridis")
+        ax.figure.colorbar(mesh, ax=ax, label="density")
+        if particles is not None:
+            ax.scatter(particles[:, 0], particles[:, 1], s=5, color="white", edgecolors="black",
+                       linewidths=0.3, label=f"{len(particles)} particles")
+            ax.legend(loc="upper right")
+        ax.set(xlabel=f"{axis}1{where}", ylabel=f"{axis}2", aspect="equal")
+    ax.set_title(f"density at t = {result.times[frame]:.3g}")
     return ax
 
 
