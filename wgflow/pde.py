@@ -90,6 +90,11 @@ class PDEResult:
         """How the observable ``name`` was computed (:func:`observable_methods`)."""
         return observable_methods(self.config, [name])[name]
 
+    def points(self) -> np.ndarray:
+        """Every cell centre ``(cells, k)``, in the order of ``density[f].ravel()``."""
+        mesh = np.meshgrid(*self.centers, indexing="ij")
+        return np.stack([m.ravel() for m in mesh], axis=1)
+
 
 def observable_methods(config: dict, names) -> dict:
     """``{name: method}`` for the observables of a run with ``config`` (``PDEResult.config``):
@@ -97,11 +102,6 @@ def observable_methods(config: dict, names) -> dict:
     ``grid`` (sums over the cells) for the others."""
     population = (config.get("population") or {}).get("method") or "unknown"
     return {name: population if name == "risk" else "grid" for name in names}
-
-    def points(self) -> np.ndarray:
-        """Every cell centre ``(cells, k)``, in the order of ``density[f].ravel()``."""
-        mesh = np.meshgrid(*self.centers, indexing="ij")
-        return np.stack([m.ravel() for m in mesh], axis=1)
 
 
 def _kernels(backend):
