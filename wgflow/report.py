@@ -20,6 +20,12 @@ complete runs' files, and writes into ``DIR/report/``:
   whole reference law), ``RMD(μ^N_T, μ^ref_T)`` beside its value at ``t = 0`` (the sampling
   error of the N starting points, which the SGD error adds to) and the risk gap
   ``|R(μ^N_T) − R(μ^ref_T)|``; ``mf_vs_sgd.png`` on log–log axes with the fitted slopes.
+- the ``particles-vs-pde`` study: one row per N: the exact ``W₂`` (POT, the density's cells as
+  atoms at their centres weighted by their masses) between the particles in ``E^G``
+  coordinates and the PDE density of their replicate at the last time both recorded, beside
+  its value at ``t = 0`` (the sampling error of the start, and the floor of the cells' size);
+  ``particles_vs_pde.png``: both against N on log–log axes with the fitted slopes, and the
+  density with the largest N's particles.
 
 Slopes are least squares of ``log y`` on ``log N`` (points with ``y > 0``), fitted per replicate:
 a replicate's runs share their seeds, so its points are not independent. The slope reported is
@@ -153,6 +159,8 @@ def _summary_rows(sweep, runs, extra=None) -> list[dict]:
         values, methods = defaultdict(list), defaultdict(list)
         for entry, result in members:
             for name, series in result.observables.items():
+                if np.ndim(series[-1]):  # a PDE run's mean and second moment matrix
+                    continue
                 values[name].append(series[-1])
                 methods[name].append(result.method(name))
             for name, value in (extra or {}).get(entry["id"], {}).items():
@@ -435,6 +443,81 @@ def _mf_report(runs, out: Path, written: list) -> tuple[list, str]:
 
 
 # ---------------------------------------------------------------------------------------------
+# the particles-vs-pde study
+
+PDE_QUANTITIES = ("w2_to_pde", "w2_at_start")
+
+
+def w2_to_density(result, particles, frame: int = -1) -> diagnostics.Distance:
+    """Exact ``W₂`` between ``particles (N, D)`` (projected to the grid's coordinates) and the
+    density of ``frame`` of the PDE ``result``, its cells atoms at their centres weighted by
+    their masses (the empty cells left out)."""
+    mass = result.density[frame].ravel() * result.cell_volume
+    keep = mass > 0
+    return diagnostics.wasserstein2(plots.grid_coordinates(result, particles),
+                                    result.points()[keep], nu_weights=mass[keep] / mass.sum(),
+                                    method="exact")
+
+
+def particles_against_pde(runs) -> list[dict]:
+    """Per particle run: ``W₂`` to the PDE density of its replicate at the last MF time both
+    recorded, and at ``t = 0``."""
+    references = {e["replicate"]: r for e, r in runs if e["params"]["run.solver"] == "pde"}
+    if not references:
+        raise ValueError("no PDE reference run of this study is complete yet: run the study "
+                         "again to finish it, then report")
+    rows = []
+    for entry, res in runs:
+        ref = references.get(entry["replicate"])
+        if entry["params"]["run.solver"] != "particles" or ref is None:
+            continue
+        i, j = _last_common_frame(res.times, ref.times)
+        rows.append({"init.N": res.particles.shape[1], "replicate": entry["replicate"],
+                     "t": float(res.times[i]), "method": "exact",
+                     "w2_to_pde": w2_to_density(ref, res.particles[i], j).value,
+                     "w2_at_start": w2_to_density(ref, res.particles[0], 0).value})
+    return rows
+
+
+def _pde_report(runs, out: Path, written: list) -> tuple[list, str]:
+    import matplotlib.pyplot as plt
+
+    points = particles_against_pde(runs)
+    by_n = defaultdict(list)
+    for p in points:
+        by_n[p["init.N"]].append(p)
+    summary = [{"init.N": n, "t": group[0]["t"], "runs": len(group), "method": "exact",
+                **{f"{q}_{s}": v for q in PDE_QUANTITIES
+                   for s, v in zip(("mean", "std"), _mean_std([g[q] for g in group]),
+                                   strict=True)}}
+               for n, group in sorted(by_n.items())]
+    fig, (ax, picture) = plt.subplots(1, 2, figsize=(11, 4.2))
+    ns, fits = np.array([r["init.N"] for r in summary]), []
+    for q, label in zip(PDE_QUANTITIES, (f"at t = {summary[0]['t']:g}", "at t = 0"),
+                        strict=True):
+        line = _band(ax, ns, [r[f"{q}_mean"] for r in summary], [r[f"{q}_std"] for r in summary],
+                     label)
+        fit = _fit_columns([(p["replicate"], p["init.N"], p[q]) for p in points])
+        fits.append({"quantity": q, **fit})
+        if fit["points"]:
+            ax.plot(ns, np.exp(fit["intercept"]) * ns ** fit["slope"], "--",
+                    color=line.get_color(),
+                    label=f"slope {fit['slope']:.2f} [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]")
+    ax.set(xscale="log", yscale="log", xlabel="N", ylabel="exact W₂(particles, PDE density)",
+           title="particle MF flow against the grid PDE (E^G coordinates)")
+    ax.legend(fontsize=8)
+    largest = max((e["params"]["init.N"], e["replicate"] == 0, e, r) for e, r in runs
+                  if e["params"]["run.solver"] == "particles")[2:]
+    reference = next(r for e, r in runs if e["params"]["run.solver"] == "pde"
+                     and e["replicate"] == largest[0]["replicate"])
+    i, j = _last_common_frame(largest[1].times, reference.times)
+    plots.density(reference, j, plots.grid_coordinates(reference, largest[1].particles[i]),
+                  ax=picture)
+    _save(fig, out / "particles_vs_pde.png", written)
+    return summary, "## Log–log slopes against N (95% CI)\n\n" + _markdown(fits)
+
+
+# ---------------------------------------------------------------------------------------------
 
 def write_report(directory) -> list[Path]:
     """Write the report of the sweep or study in ``directory``; return the files written."""
@@ -443,7 +526,8 @@ def write_report(directory) -> list[Path]:
     kind = study["study"] if study else None
     # final values only, except where frames are matched in time: a full study's runs together
     # would not fit in memory
-    runs = _complete(sweep, slice(None) if kind == "mf-vs-sgd" else slice(-1, None))
+    runs = _complete(sweep, slice(None) if kind in ("mf-vs-sgd", "particles-vs-pde")
+                     else slice(-1, None))
     if not runs:
         raise ValueError(f"{directory} has no complete run yet; run the sweep first")
     out = sweep.directory / "report"
@@ -453,6 +537,8 @@ def write_report(directory) -> list[Path]:
         summary, extra = _paper_report(sweep, runs, out, written)
     elif kind == "mf-vs-sgd":
         summary, extra = _mf_report(runs, out, written)
+    elif kind == "particles-vs-pde":
+        summary, extra = _pde_report(runs, out, written)
     else:
         summary, extra = _summary_rows(sweep, runs), ""
     title = f"study {kind}, size {study['size']}" if study else "sweep"

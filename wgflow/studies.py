@@ -9,6 +9,12 @@
   estimated in each run's ``population`` parameters), Heun. A replicate's runs share
   ``init.seed``, so the first N reference particles start where the N SGD particles start; the
   frames of every run fall at the same MF times ``T·j/frames``.
+- ``particles-vs-pde``: the paper's problem (arbitrary teacher, vanilla, the paper's β with
+  noise on ``E^G``) from the SI start, as the grid PDE on ``E^G`` (:mod:`wgflow.pde`: the MF
+  limit from an SI law) and as the particle MF flow (Heun, the same population quadrature) for
+  a range of N, frames at the same MF times; the report measures the exact ``W₂`` between the
+  particles (in ``E^G`` coordinates) and the density (cell centres weighted by their masses)
+  against N. Every replicate runs its own PDE reference (deterministic: the same density).
 
 Sizes: ``smoke`` (the numpy backend, tiny: well under a minute with nothing compiled), ``small``
 (minutes on two cores), ``full`` (the paper's size: N up to 5000, T = 20, 10 seeds; hours).
@@ -21,7 +27,7 @@ from __future__ import annotations
 from . import paper
 from .sweep import Sweep, read_sweep, run_sweep
 
-STUDIES = ("paper", "mf-vs-sgd")
+STUDIES = ("paper", "mf-vs-sgd", "particles-vs-pde")
 SIZES = ("smoke", "small", "full")
 #: the schemes of the paper's figures
 PAPER_SCHEMES = ("vanilla", "DA", "FA", "EA")
@@ -45,6 +51,19 @@ _MF_VS_SGD = {
 }
 
 
+#: particles-vs-pde study, by size: particle sizes N and MF time step, the PDE's cells per axis,
+#: Gauss–Hermite points per input dimension, MF time T, frames (T/dt a multiple of it),
+#: replicates, backend
+_PARTICLES_VS_PDE = {
+    "smoke": dict(N=(16, 32, 64, 128), dt=0.02, cells=32, quadrature_points=0, T=0.4, frames=2,
+                  seeds=2, backend="numba"),
+    "small": dict(N=(16, 32, 64, 128, 256, 512, 1024), dt=0.01, cells=64, quadrature_points=0,
+                  T=1.0, frames=4, seeds=3, backend="numba"),
+    "full": dict(N=(16, 32, 64, 128, 256, 512, 1024, 2048), dt=0.005, cells=128,
+                 quadrature_points=0, T=2.0, frames=4, seeds=5, backend="numba"),
+}
+
+
 def _paper_study(size: dict) -> tuple[dict, dict]:
     base = {"run.T": size["T"], "run.frames": size["frames"], "run.backend": size["backend"],
             "init.law": "SI", "run.noise": "EG"}
@@ -63,6 +82,16 @@ def _mf_vs_sgd_study(size: dict) -> tuple[dict, list]:
     return base, grid
 
 
+def _particles_vs_pde_study(size: dict) -> tuple[dict, list]:
+    base = {"problem.teacher": "arbitrary", "problem.quadrature_points": size["quadrature_points"],
+            "run.scheme": "vanilla", "run.dynamics": "mf", "run.noise": "EG", "init.law": "SI",
+            "run.T": size["T"], "run.frames": size["frames"], "run.backend": size["backend"]}
+    grid = [{"run.solver": ["pde"], "pde.cells": [size["cells"]]},
+            {"run.solver": ["particles"], "init.N": list(size["N"]), "run.dt": [size["dt"]],
+             "run.integrator": ["heun"]}]
+    return base, grid
+
+
 def definition(study: str, size: str) -> tuple[dict, object, int]:
     """``(base config, grid, replicates)`` of the built-in ``study`` at ``size``."""
     if study not in STUDIES:
@@ -70,7 +99,8 @@ def definition(study: str, size: str) -> tuple[dict, object, int]:
     if size not in SIZES:
         raise ValueError(f"size (--size) must be one of {list(SIZES)}, got {size!r}")
     table, build = {"paper": (_PAPER, _paper_study),
-                    "mf-vs-sgd": (_MF_VS_SGD, _mf_vs_sgd_study)}[study]
+                    "mf-vs-sgd": (_MF_VS_SGD, _mf_vs_sgd_study),
+                    "particles-vs-pde": (_PARTICLES_VS_PDE, _particles_vs_pde_study)}[study]
     base, grid = build(table[size])
     return base, grid, table[size]["seeds"]
 
