@@ -1,6 +1,7 @@
 """Grid PDE runs users keep: the density file path by path, load/save round trips, an
 interrupted run resumed bit for bit, the config's PDE keys and refusals, info and plot."""
 
+import csv
 import json
 import os
 import re
@@ -258,3 +259,37 @@ def _no_common_time(tmp_path):
     with h5py.File(path, "r+") as h5:  # move frame 0 off t = 0: no time in common
         h5["particles/student/position/time"][0] = 0.01
     return path
+
+
+@pytest.mark.slow
+def test_the_smoke_study_and_its_report(tmp_path):
+    """``particles-vs-pde`` at smoke size: every run complete, the report's W₂ equal to POT's
+    on the files, falling with N."""
+    from wgflow.report import write_report
+    from wgflow.studies import run_study
+
+    sweep = run_study("particles-vs-pde", "smoke", tmp_path, progress=False)
+    assert sweep.counts() == {"complete": 10}
+    written = {p.name for p in write_report(tmp_path)}
+    assert written == {"particles_vs_pde.png", "summary.csv", "summary.md"}
+    with open(tmp_path / "report" / "summary.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["init.N"]) for r in rows] == [16, 32, 64, 128]
+    w2 = [float(r["w2_to_pde_mean"]) for r in rows]
+    assert w2[-1] < w2[0] and all(r["method"] == "exact" for r in rows)
+    runs = {(e["params"].get("init.N"), e["replicate"]): sweep.load(e) for e in sweep.runs}
+    by_pot = [_pot_w2(runs[16, r].particles[-1], runs[None, r]) for r in (0, 1)]
+    assert abs(w2[0] - np.mean(by_pot)) <= TOL["sqrt_exact"] * w2[0]
+    assert "study particles-vs-pde, size smoke" in (tmp_path / "report" / "summary.md").read_text(
+        encoding="utf-8")
+
+
+def _pot_w2(theta, density) -> float:
+    """W₂ between particles θ (N, D), projected onto E^G, and the final density (cells as
+    atoms at their centres, weighted by their masses), by POT directly."""
+    import ot
+
+    z = theta @ density.basis
+    mass = density.final.ravel() * density.cell_volume
+    cost = ((z[:, None, :] - density.points()[None]) ** 2).sum(-1)
+    return float(np.sqrt(ot.emd2(np.full(len(z), 1 / len(z)), mass / mass.sum(), cost)))
