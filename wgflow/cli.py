@@ -1,10 +1,10 @@
 """The ``wgflow`` command line.
 
 - ``wgflow run [CONFIG.toml] [--out FILE.h5] [--set KEY=VALUE ...] [--quiet]``: run a config
-  (the built-in default without one: the paper's teacher–student problem) into a trajectory file.
-- ``wgflow config --default``: the default config as commented TOML.
+  (the built-in default without one: the paper's teacher–student problem) into a trajectory file;
   ``--set run.solver=pde --set run.dynamics=mf`` solves the MF flow as a density on a grid
   (:mod:`wgflow.pde`) into the same kind of file.
+- ``wgflow config --default``: the default config as commented TOML.
 - ``wgflow resume FILE.h5``, ``wgflow info FILE.h5``, ``wgflow plot FILE.h5 [--out DIR]
   [--particles RUN.h5]`` (a PDE run's density, with the particles of a particle run).
 - ``wgflow compare``: every scheme on the paper's problem from one SI start, final risk and
@@ -14,9 +14,8 @@
   Cartesian product of the grid, K replicates (:mod:`wgflow.sweep`); completed runs are skipped
   when the same command runs again.
 - ``wgflow study paper|mf-vs-sgd|particles-vs-pde [--size smoke|small|full] --out DIR``: a
-  built-in study
-  (:mod:`wgflow.studies`); ``sweep`` and ``study`` run on ``--executor processes`` (default,
-  ``--workers K``) or ``--executor dask --scheduler ADDRESS``.
+  built-in study (:mod:`wgflow.studies`); ``sweep`` and ``study`` run on ``--executor
+  processes`` (default, ``--workers K``) or ``--executor dask --scheduler ADDRESS``.
 - ``wgflow report DIR``: figures and summary tables of a sweep or study (:mod:`wgflow.report`).
 
 ``wgflow`` alone is ``wgflow run``.
