@@ -183,6 +183,27 @@ def test_a_full_disk_stops_a_pde_run_cleanly_and_it_resumes(pde_file, tmp_path, 
     _assert_same(load(full), load(pde_file))
 
 
+def test_a_diverging_pde_run_keeps_its_good_frames_and_says_so(tmp_path, monkeypatch, capsys):
+    observe, calls = pde._observe, []
+
+    def nan_from_the_third_call(run, rho):  # frames at t = 0, 0.25, then NaN at t = 0.5
+        calls.append(None)
+        obs = observe(run, rho)
+        return obs if len(calls) < 3 else {**obs, "free_energy": np.nan}
+
+    monkeypatch.setattr(pde, "_observe", nan_from_the_third_call)
+    path = tmp_path / "div.h5"
+    assert main(["run", "--out", str(path), "--quiet", *_args(PDE)]) == 1
+    assert re.fullmatch(r"wgflow run: warning: the density or the free energy became non-finite"
+                        r" by t = 0\.5 .*kept\.\n", capsys.readouterr().err)
+    monkeypatch.undo()
+    res = load(path)
+    assert res.status == "diverged" and len(res.times) == 2
+    assert np.all(np.isfinite(res.observables["free_energy"]))
+    assert main(["info", str(path)]) == 0
+    assert "status: diverged (the density or the free energy" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_the_default_config_runs_as_a_pde(tmp_path, capsys):
     path = tmp_path / "default.h5"
