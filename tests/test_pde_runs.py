@@ -16,7 +16,7 @@ from conftest import TOL
 from solvers.pde.integrators import GridState
 from wgflow import config, load, pde, save
 from wgflow.cli import main
-from wgflow.dynamics import FlowCursor
+from wgflow.dynamics import FlowCursor, Interrupted
 from wgflow.files import h5md
 from wgflow.files.checkpoints import read_checkpoint, write_checkpoint
 from wgflow.files.h5md import read_parameters
@@ -56,6 +56,23 @@ def _assert_same(a: pde.PDEResult, b: pde.PDEResult):
         np.testing.assert_array_equal(a.observables[name], b.observables[name], err_msg=name)
     assert json.loads(json.dumps(a.config)) == json.loads(json.dumps(b.config))
     assert a.status == b.status
+
+
+def test_frames_stopped_and_continued_from_their_state_equal_solve():
+    """pde.prepare/frames/cursor: a stop between chunks raises Interrupted with the state;
+    the frames continued from it, after those before, are solve's bit for bit."""
+    options = dict(initial=(0.5, 0.05), beta=0.1, box=(-2, 2), cells=40, T=1.0)
+    whole = pde.solve_energy(lambda z: z[:, 0] ** 2, **options)
+    run, first = pde.prepare_energy(lambda z: z[:, 0] ** 2, **options)
+    recorded, asked = [first], []
+    with pytest.raises(Interrupted) as stopped:
+        for frame in pde.frames(run, pde.cursor(run, first), stop=lambda: asked.append(0) or
+                                len(asked) == 4):  # after 1 + 2 + 4 steps at most
+            recorded.append(frame)
+    position = stopped.value.position
+    assert isinstance(position, GridState) and 0 < position.step < whole.steps[-1]
+    recorded += pde.frames(run, position)
+    _assert_same(pde.result_of(run, recorded), whole)
 
 
 def test_file_layout_path_by_path(pde_file):
