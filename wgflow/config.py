@@ -126,13 +126,15 @@ def parse_override(item: str) -> tuple[str, object]:
 
 
 def config_hash(config: dict) -> str:
-    """SHA-256 hex digest of ``config`` as canonical JSON (sorted keys). A particle run's hash
-    leaves out ``run.solver`` and the ``[pde]`` table, which it does not read: so files and
-    sweeps written before those keys existed keep their identity."""
-    if config.get("run.solver", "particles") == "particles":
-        config = {k: v for k, v in config.items()
-                  if k != "run.solver" and not k.startswith("pde.")}
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+    """SHA-256 hex digest of the keys of ``config`` that differ from their defaults and that its
+    solver reads, as canonical JSON (sorted keys): a key added to the schema later (with a
+    default) leaves the identity of existing runs and sweeps unchanged, and a particle run does
+    not depend on the ``[pde]`` table."""
+    particles = config.get("run.solver", "particles") == "particles"
+    used = {k: v for k, v in config.items()
+            if (k not in DEFAULTS or v != DEFAULTS[k])
+            and not (particles and (k == "run.solver" or k.startswith("pde.")))}
+    return hashlib.sha256(json.dumps(used, sort_keys=True).encode()).hexdigest()
 
 
 def checked(values: dict) -> dict:
