@@ -20,7 +20,9 @@ Both return a :class:`PDEResult`. ``initial`` is a density callable (of grid coo
 (those outside the box, a fraction ``outside_tol`` at most, are dropped).
 ``box``: ``(low, high)`` for every axis or one such pair per axis; ``cells``: an integer or one
 per axis (at least 3). ``dt=None`` takes ``cfl`` times the stable step at every step;
-``record_every``: MF time between frames (default ``T/20``).
+``record_every``: MF time between frames (default ``T/20``). ``diffusion``: ``"explicit"``
+(second order in time, step ``∝ h²`` where diffusion dominates) or ``"implicit"`` (backward
+Euler for ``β Δρ``, first order in time, step ``∝ h``): :mod:`solvers.pde.integrators`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from ._checks import as_array2d, choice, is_real, nonnegative, positive
 from .problem import Problem
 
 BACKENDS = ("numba", "numpy")
+DIFFUSION = ("explicit", "implicit")
 #: mass of the initial law allowed outside the box (and in the outermost cells for a callable)
 OUTSIDE_TOL = 1e-6
 #: |θ − P_G θ| / (1 + |θ|) tolerated for initial particles given to ``coordinates="EG"``
@@ -81,6 +84,11 @@ def _kernels(backend):
     from solvers.pde import compiled
 
     return compiled
+
+
+def _diffuse(kernels, diffusion):
+    """The implicit diffusion solve for ``diffusion="implicit"``, else ``None``."""
+    return kernels.diffuse if choice(diffusion, DIFFUSION, "diffusion") == "implicit" else None
 
 
 def _grid(box, cells, k: int) -> grids.Grid:
@@ -250,7 +258,7 @@ def _run(eq, field, rho0, grid, T, dt, record_every, cfl, config, basis) -> PDER
 
 def solve(problem: Problem, initial, *, box, cells, T, dt=None, coordinates=None,
           record_every=None, step_scale=1.0, cfl=integrators.CFL, outside_tol=OUTSIDE_TOL,
-          backend="numba") -> PDEResult:
+          backend="numba", diffusion="explicit") -> PDEResult:
     """The MF flow of ``problem`` (squared loss, population expectation) from ``initial`` up to
     time ``T``, as a density on ``cells`` cells of ``box``: ``D = problem.unit.dim ≤ 2``, or
     ``coordinates="EG"`` (``dim E^G ≤ 2``; ``initial`` particles must lie in ``E^G``).
@@ -279,9 +287,10 @@ def solve(problem: Problem, initial, *, box, cells, T, dt=None, coordinates=None
     field = _Risk(problem, np.ascontiguousarray(theta), grid, kernels)
     rho0 = _initial(initial, grid, basis, nonnegative(outside_tol, "outside_tol"))
     eq = integrators.Equation(field, tuple(grid.spacing), problem.beta, 0.0,
-                              positive(step_scale, "step_scale"), kernels.transport)
+                              positive(step_scale, "step_scale"), kernels.transport,
+                              _diffuse(kernels, diffusion))
     config = {"kind": "problem", "problem": problem.describe(), "coordinates": coordinates,
-              "step_scale": eq.scale, "backend": backend,
+              "step_scale": eq.scale, "backend": backend, "diffusion": diffusion,
               "population": {"method": problem.population_method,
                              "size": None if field.batch is None else len(field.batch.w)}}
     return _run(eq, field, rho0, grid, T, dt, record_every, cfl, config, basis)
@@ -289,7 +298,7 @@ def solve(problem: Problem, initial, *, box, cells, T, dt=None, coordinates=None
 
 def solve_energy(potential=None, interaction=None, *, initial, beta, m=None, box, cells, T,
                  dt=None, record_every=None, step_scale=1.0, cfl=integrators.CFL,
-                 outside_tol=OUTSIDE_TOL, backend="numba") -> PDEResult:
+                 outside_tol=OUTSIDE_TOL, backend="numba", diffusion="explicit") -> PDEResult:
     """The gradient flow of ``F(ρ) = ∫ U ρ + ½ ∫∫ W(z − z') ρ ρ' + β ∫ ρ log ρ + ∫ H(ρ)``,
     ``H(ρ) = ρ^m/(m − 1)`` (``m > 1``, or ``None``), on a grid of dimension ``k = 1, 2``
     (the length of ``box`` when it holds one pair per axis, else 1). ``potential`` ``U`` and
@@ -307,9 +316,12 @@ def solve_energy(potential=None, interaction=None, *, initial, beta, m=None, box
     conv = None if interaction is None else grids.convolution(grid, interaction)
     field = _Energy(u.reshape(grid.shape), conv, grid.cell_volume)
     rho0 = _initial(initial, grid, None, nonnegative(outside_tol, "outside_tol"))
+    kernels = _kernels(backend)
     eq = integrators.Equation(field, tuple(grid.spacing), beta, float(m or 0.0),
-                              positive(step_scale, "step_scale"), _kernels(backend).transport)
-    config = {"kind": "energy", "beta": beta, "m": m, "step_scale": eq.scale, "backend": backend}
+                              positive(step_scale, "step_scale"), kernels.transport,
+                              _diffuse(kernels, diffusion))
+    config = {"kind": "energy", "beta": beta, "m": m, "step_scale": eq.scale, "backend": backend,
+              "diffusion": diffusion}
     return _run(eq, field, rho0, grid, T, dt, record_every, cfl, config, None)
 
 

@@ -4,6 +4,8 @@ meaning as the numpy reference :mod:`solvers.pde.reference`.
 - :func:`transport`: rows of cells in parallel (``prange``); a row adds the fluxes through its
   faces, each face flux a pure function of the neighbouring cells, so that the two rows of a
   face use the same number and the scheme conserves mass.
+- :func:`diffuse`: the implicit diffusion step, lines of cells in parallel (blocks of
+  columns for axis 0, rows for axis 1), each line swept in order.
 - :func:`weighted_output`: blocks of samples in parallel, each owning its rows of the output,
   tiles of particles (:mod:`solvers.tiles`) summed in order.
 - :func:`first_variation`: tiles of particles in parallel, samples summed in order.
@@ -19,9 +21,12 @@ from numba import njit, prange
 from .. import checks, tiles
 from ..compiled_layered import kernel_arguments, make_scratch
 from ..fast_math import JIT, PARALLEL
+from .grid import neumann_factors
 
 #: samples per parallel block of ``weighted_output``
 SAMPLE_BLOCK = 8
+#: columns per parallel block of the diffusion sweeps along axis 0
+COLUMN_BLOCK = 16
 
 
 @njit(inline="always", **JIT)
@@ -96,6 +101,46 @@ def transport(rho: np.ndarray, xi: np.ndarray, spacing) -> tuple[np.ndarray, np.
     _transport(r2, x2, h0, h1, rate, speed)
     speeds = speed.max(axis=0)
     return rate.reshape(rho.shape), (speeds[1:] if rho.ndim == 1 else speeds)
+
+
+@njit(parallel=PARALLEL, **JIT)
+def _sweep_columns(x, lam, inv_pivot, ratio):
+    """``x ← (I − λ D)⁻¹ x`` along axis 0 of ``x (n_0, n_1)``, blocks of columns in parallel."""
+    n0, n1 = x.shape
+    for b in prange((n1 + COLUMN_BLOCK - 1) // COLUMN_BLOCK):
+        lo, hi = b * COLUMN_BLOCK, min(n1, (b + 1) * COLUMN_BLOCK)
+        for j in range(lo, hi):
+            x[0, j] *= inv_pivot[0]
+        for i in range(1, n0):
+            for j in range(lo, hi):
+                x[i, j] = (x[i, j] + lam * x[i - 1, j]) * inv_pivot[i]
+        for i in range(n0 - 2, -1, -1):
+            for j in range(lo, hi):
+                x[i, j] += ratio[i] * x[i + 1, j]
+
+
+@njit(parallel=PARALLEL, **JIT)
+def _sweep_rows(x, lam, inv_pivot, ratio):
+    """``x ← (I − λ D)⁻¹ x`` along axis 1 of ``x (n_0, n_1)``, rows in parallel."""
+    n0, n1 = x.shape
+    for i in prange(n0):
+        x[i, 0] *= inv_pivot[0]
+        for j in range(1, n1):
+            x[i, j] = (x[i, j] + lam * x[i, j - 1]) * inv_pivot[j]
+        for j in range(n1 - 2, -1, -1):
+            x[i, j] += ratio[j] * x[i, j + 1]
+
+
+def diffuse(rho: np.ndarray, lam) -> np.ndarray:
+    """``Π_i (I − λ_i D_i)⁻¹ ρ`` for ``rho (n_1[, n_2])`` (float64) and ``lam (k,)``."""
+    if rho.ndim not in (1, 2) or len(lam) != rho.ndim:
+        raise ValueError(f"rho must be (n_1[, n_2]) with one λ per axis, got {rho.shape} and "
+                         f"{len(lam)} values")
+    x = np.array(rho, dtype=np.float64).reshape((1, -1) if rho.ndim == 1 else rho.shape)
+    for sweep, lam_i, n in zip((_sweep_columns, _sweep_rows)[2 - rho.ndim:], lam, rho.shape,
+                               strict=True):
+        sweep(x, float(lam_i), *neumann_factors(float(lam_i), n))
+    return x.reshape(rho.shape)
 
 
 @njit(parallel=PARALLEL, **JIT)
