@@ -2,6 +2,7 @@
 positivity, free-energy decay), closed forms with their convergence orders, and the particle
 MF flow approaching the PDE as N grows."""
 
+import json
 import os
 import subprocess
 import sys
@@ -20,11 +21,13 @@ from wgflow import (
     Problem,
     Symmetry,
     Teacher,
+    bench,
     groups,
     paper,
     pde,
     simulate,
 )
+from wgflow.cli import main
 
 OU_A = np.array([1.0, 2.0])
 OU_BETA, OU_START, OU_VAR = 0.1, np.array([1.0, -0.5]), 0.05
@@ -394,3 +397,18 @@ def test_pde_kernels_do_not_depend_on_the_thread_count():
         assert run.returncode == 0, err
         digests.append(out.strip())
     assert len(digests[0]) == 64 and digests == digests[:1] * 3
+
+
+def test_bench_pde_cases_report_time_and_accuracy(monkeypatch, capsys):
+    """``wgflow bench --pde``: one JSON row per case, with the CPU, the timings and each case's
+    accuracy (sizes shrunk; the suite runs at 256 cells per axis)."""
+    monkeypatch.setattr(bench, "PDE_SUITE", (("pde-ou-24", 24), ("pde-aggregation-32", 32),
+                                             ("pde-paper-EG-16", 16)))
+    assert main(["bench", "--pde", "--json", "--steps", "1"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["case"] for r in rows] == ["pde-ou-24", "pde-aggregation-32", "pde-paper-EG-16"]
+    ou, aggregation, paper_eg = rows
+    assert all(r["cpu"] == bench.cpu_name() and r["wall_s"] > 0 for r in rows)
+    assert 0 < ou["l1_error"] < 1 and ou["min_density"] >= 0 and ou["steps"] > 1
+    assert 0 < aggregation["variance_error"] < TOL["visible"] and aggregation["min_density"] >= 0
+    assert paper_eg["seconds_per_step"] > 0
