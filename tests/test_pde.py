@@ -2,6 +2,12 @@
 positivity, free-energy decay), closed forms with their convergence orders, and the particle
 MF flow approaching the PDE as N grows."""
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 import scipy.optimize
@@ -15,11 +21,13 @@ from wgflow import (
     Problem,
     Symmetry,
     Teacher,
+    bench,
     groups,
     paper,
     pde,
     simulate,
 )
+from wgflow.cli import main
 
 OU_A = np.array([1.0, 2.0])
 OU_BETA, OU_START, OU_VAR = 0.1, np.array([1.0, -0.5]), 0.05
@@ -99,6 +107,12 @@ INVARIANT_CASES = {
         initial=((0.3, -0.2), 0.1), box=[(-2, 2), (-2, 2)], cells=(20, 24), T=0.5),
     "1d-network": lambda: pde.solve(_tanh_problem(0.02), (0.5, 0.1), box=(-1.5, 3.0),
                                     cells=60, T=1.0),
+    "1d-double-well-implicit": lambda: pde.solve_energy(
+        lambda z: (z[:, 0] ** 2 - 1) ** 2, initial=_bumps, beta=0.1, box=(-2.5, 2.5), cells=80,
+        T=1.0, diffusion="implicit"),
+    "2d-ou-implicit": lambda: _ou(24, diffusion="implicit"),
+    "1d-network-implicit": lambda: pde.solve(_tanh_problem(0.02), (0.5, 0.1), box=(-1.5, 3.0),
+                                             cells=60, T=1.0, diffusion="implicit"),
     "2d-paper-EG": lambda: pde.solve(paper.problem(beta=1e-3, quadrature_points=8),
                                      ((0, 0), 1 / 16), coordinates="EG", box=(-1.5, 1.5),
                                      cells=16, T=0.02, step_scale=50.0),
@@ -220,6 +234,7 @@ ERRORS = {
         **{**ENERGY, "initial": np.array([[0.0], [2.5]])}),
     "cells": lambda: pde.solve_energy(**{**ENERGY, "cells": 2}),
     "dt": lambda: pde.solve_energy(**ENERGY, dt=0.5),
+    "diffusion": lambda: pde.solve_energy(**ENERGY, diffusion="crank-nicolson"),
     "non-negative": lambda: pde.solve_energy(**{**ENERGY, "initial": lambda z: z[:, 0]}),
     "positive, finite mass": lambda: pde.solve_energy(
         **{**ENERGY, "initial": lambda z: 0 * z[:, 0]}),
@@ -235,3 +250,165 @@ ERRORS = {
 def test_bad_input_names_the_parameter(match):
     with pytest.raises(ValueError, match=match):
         ERRORS[match]()
+
+
+@pytest.mark.parametrize("shape", [(9,), (40,), (7, 11), (33, 20)])
+def test_implicit_diffusion_solve(rng, shape):
+    """``Π_i (I − λ_i D_i)⁻¹ ρ`` by both kernels against dense solves: exact up to rounding,
+    mass-conserving, and non-negative on a density with empty cells and denormal values."""
+    rho = rng.random(shape) * (rng.random(shape) > 0.5)
+    rho.flat[::5] = 1e-310
+    lam = 0.3 + 7 * np.arange(len(shape))
+    expected = rho
+    for axis, (n, lam_i) in enumerate(zip(shape, lam, strict=True)):
+        d = np.diag(np.full(n - 1, 1.0), 1) + np.diag(np.full(n - 1, 1.0), -1) - 2 * np.eye(n)
+        d[0, 0] = d[-1, -1] = -1.0
+        expected = np.moveaxis(np.linalg.solve(np.eye(n) - lam_i * d,
+                                               np.moveaxis(expected, axis, 0).reshape(n, -1)
+                                               ).reshape(np.moveaxis(expected, axis, 0).shape),
+                               0, axis)
+    for kernels in (reference, compiled):
+        x = kernels.diffuse(rho, lam)
+        assert np.abs(x - expected).max() <= TOL["exact"] * rho.max()
+        assert abs(x.sum() - rho.sum()) <= TOL["exact"] * rho.sum()
+        assert x.min() >= 0
+
+
+def test_implicit_diffusion_steps_past_the_explicit_bound():
+    """Pure diffusion at 256 cells: the explicit step is bounded by h²/(2β) (a given dt above it
+    raises); the implicit one takes 20 times that, keeps the mass and ρ ≥ 0, and lowers the
+    entropy at every step."""
+    dt = 20 * (6 / 256) ** 2 / (2 * 0.1)
+    options = {"initial": _bumps, "beta": 0.1, "box": (-3, 3), "cells": 256, "T": 10 * dt,
+               "record_every": 2 * dt}
+    with pytest.raises(ValueError, match="dt"):
+        pde.solve_energy(**options, dt=dt)
+    res = pde.solve_energy(**options, dt=dt, diffusion="implicit")
+    mass = res.density.sum(1) * res.cell_volume
+    assert np.abs(mass - 1).max() <= TOL["mass"] and res.density.min() >= 0
+    assert np.all(np.diff(res.observables["free_energy"]) < 0)
+
+
+def test_implicit_diffusion_is_first_order_in_time():
+    def run(dt):
+        return pde.solve_energy(lambda z: 0.5 * z[:, 0] ** 2, initial=((1.0,), 0.05), beta=0.1,
+                                box=(-3, 3), cells=64, T=0.5, dt=dt, record_every=0.5,
+                                diffusion="implicit")
+
+    dts = np.array([0.008, 0.004, 0.002])
+    ref = run(dts[-1] / 16).final
+    errors = [np.abs(run(dt).final - ref).sum() for dt in dts]
+    assert _order(1 / dts, errors) >= 1 - TOL["order"]
+
+
+BARENBLATT_C = (3 / (4 * np.sqrt(12))) ** (2 / 3)  # unit mass
+
+
+def _barenblatt_cell_averages(t, edges):
+    """Cell averages of the Barenblatt solution of ∂_t ρ = ∂²_x ρ² (m = 2, 1-D),
+    ``ρ = t^{−1/3} (C − x² t^{−2/3}/12)₊``, from its exact antiderivative."""
+    half_width = np.sqrt(12 * BARENBLATT_C) * t ** (1 / 3)
+    x = np.clip(edges, -half_width, half_width)
+    cdf = t ** (-1 / 3) * (BARENBLATT_C * x - x**3 / (36 * t ** (2 / 3)))
+    return np.diff(cdf) / np.diff(edges)
+
+
+def test_porous_medium_converges_to_the_barenblatt_solution():
+    """m = 2 from the Barenblatt profile at t₀ = 0.05 up to t₀ + ½: the L1 error against the
+    exact cell averages falls at second order (the profile has a kink at its front, yet the
+    flux vanishes there)."""
+    t0, T, cells = 0.05, 0.5, np.array([50, 100, 200])
+    errors = []
+    for n in cells:
+        res = pde.solve_energy(
+            initial=lambda z: np.maximum(BARENBLATT_C - z[:, 0] ** 2 / (12 * t0 ** (2 / 3)), 0),
+            beta=0.0, m=2, box=(-2.5, 2.5), cells=int(n), T=T, record_every=T)
+        exact = _barenblatt_cell_averages(t0 + T, np.linspace(-2.5, 2.5, n + 1))
+        errors.append(np.abs(res.final - exact).sum() * res.cell_volume)
+        assert res.density.min() >= 0
+    assert errors[-1] <= TOL["pde_barenblatt_l1_200"]
+    assert _order(cells, errors) >= 2 - TOL["order"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("teacher,scheme", [("arbitrary", "EA"), ("WI", "vanilla")])
+def test_particles_approach_the_pde_on_the_paper_problem_in_EG(teacher, scheme):
+    """The paper's problem from the SI start (noise on E^G, β = 10⁻³), as a 2-D PDE on E^G and as
+    N particles of the MF flow, which stay in E^G: for any teacher under EA, and under vanilla
+    for the WI teacher (G-invariant data). The exact W₂ between the particles projected to E^G
+    (``z = θ B``) and the grid density, the cells as atoms, falls as N grows. The rate is below
+    ½: the 2-D empirical measure converges as ``(log N / N)^{1/2}``, and the cell atoms add a
+    floor ``h (2/12)^{1/2}`` = 0.022 at 48²."""
+    problem, T, scale = paper.problem(teacher, beta=1e-3, quadrature_points=8), 0.02, 50.0
+    res = pde.solve(problem, ((0, 0), 1 / 16), coordinates="EG", box=(-1.3, 1.3), cells=48,
+                    T=T, step_scale=scale, record_every=T)
+    distances = []
+    for n in (100, 400, 1600):
+        start = paper.student_init(problem, n, seed=n)
+        with pytest.warns(UserWarning, match="quadrature"):  # the same quadrature for both
+            particles = simulate(problem, start, scheme=scheme, dynamics="mf", T=T, dt=T / 50,
+                                 noise="EG", step_scale=scale, seed=n).final
+        assert np.abs(particles - particles @ res.basis @ res.basis.T).max() <= TOL["exact"]
+        distances.append(pde.w2_grid(particles @ res.basis, res))
+    assert distances[0] > distances[1] > distances[2]
+    assert _order([100, 400, 1600], distances) >= TOL["pde_particle_rate_EG"]
+
+
+def test_w2_grid_against_w2_1d(rng):
+    """In 1-D, W₂ with the cells as atoms is the quantile-function W₂ to the density with
+    each cell's mass at its centre: within the cell floor ``h/√12`` of :func:`pde.w2_1d`."""
+    res = pde.solve_energy(None, initial=_bumps, beta=0.0, box=(-3, 3), cells=60, T=1e-6,
+                           record_every=1e-6)
+    particles = rng.standard_normal((50, 1))
+    exact, atoms = pde.w2_1d(res, particles), pde.w2_grid(particles, res)
+    h = res.centers[0][1] - res.centers[0][0]
+    assert abs(atoms - exact) <= h / np.sqrt(12) and abs(atoms - exact) > TOL["exact"]
+
+
+THREADS_RUN = textwrap.dedent("""
+    import hashlib, sys, numba, numpy as np
+    from solvers.pde import compiled
+    from wgflow import paper, pde
+    assert numba.get_num_threads() == int(sys.argv[1])
+    rng = np.random.default_rng(0)
+    rho, xi = rng.random((37, 70)), rng.standard_normal((37, 70))
+    digest = hashlib.sha256()
+    digest.update(compiled.transport(rho, xi, (0.1, 0.2))[0].tobytes())
+    digest.update(compiled.diffuse(rho, (0.3, 2.0)).tobytes())  # 5 blocks of columns
+    problem = paper.problem(beta=1e-3, quadrature_points=8)
+    for diffusion in ("explicit", "implicit"):
+        res = pde.solve(problem, ((0, 0), 1 / 16), coordinates="EG", box=(-1.5, 1.5), cells=24,
+                        T=0.005, step_scale=50.0, record_every=0.005, diffusion=diffusion)
+        digest.update(res.density.tobytes() + res.observables["risk"].tobytes())
+    print(digest.hexdigest())
+""")
+
+
+def test_pde_kernels_do_not_depend_on_the_thread_count():
+    """Transport, implicit diffusion and the unit contractions (576 cells: 3 tiles, 8 blocks
+    of samples) in a PDE run of the paper's problem at 1–3 Numba threads: bitwise equal."""
+    runs = [subprocess.Popen([sys.executable, "-c", THREADS_RUN, str(threads)],
+                             env={**os.environ, "NUMBA_NUM_THREADS": str(threads)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for threads in (1, 2, 3)]
+    digests = []
+    for run in runs:
+        out, err = run.communicate()
+        assert run.returncode == 0, err
+        digests.append(out.strip())
+    assert len(digests[0]) == 64 and digests == digests[:1] * 3
+
+
+def test_bench_pde_cases_report_time_and_accuracy(monkeypatch, capsys):
+    """``wgflow bench --pde``: one JSON row per case, with the CPU, the timings and each case's
+    accuracy (sizes shrunk; the suite runs at 256 cells per axis)."""
+    monkeypatch.setattr(bench, "PDE_SUITE", (("pde-ou-24", 24), ("pde-aggregation-32", 32),
+                                             ("pde-paper-EG-16", 16)))
+    assert main(["bench", "--pde", "--json", "--steps", "1"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["case"] for r in rows] == ["pde-ou-24", "pde-aggregation-32", "pde-paper-EG-16"]
+    ou, aggregation, paper_eg = rows
+    assert all(r["cpu"] == bench.cpu_name() and r["wall_s"] > 0 for r in rows)
+    assert 0 < ou["l1_error"] < 1 and ou["min_density"] >= 0 and ou["steps"] > 1
+    assert 0 < aggregation["variance_error"] < TOL["visible"] and aggregation["min_density"] >= 0
+    assert paper_eg["seconds_per_step"] > 0

@@ -13,6 +13,15 @@ process's peak memory so far (run a single case to read one case's peak). The su
 projected wall time of the paper's full sweep (:func:`sweep_projection`).
 PyTorch (CPU autograd, float64/float32) is a third backend for the ``mf-*`` cases when it is
 installed; it is never a dependency.
+``pde-*`` cases (:data:`PDE_SUITE`, :func:`measure_pde`) time the grid solver
+(:mod:`wgflow.pde`, numba backend, float64) on the peer problems of its issue, with their
+accuracy: ``pde-ou-256``, the 2-D Ornstein–Uhlenbeck flow (``A = diag(1, 2)``, ``β = 0.1``, box
+``[−3, 3]²``, ``T = 1``; L1 error to the exact Gaussian, least density);
+``pde-aggregation-256``, the 1-D aggregation ``W = x²/2``, ``β = 0.05``, two bumps on
+``[−3, 3]`` (largest error of the variance against ``dVar/dt = −2 Var + 2β``);
+``pde-paper-EG-256``, steps of the paper's SI problem on ``E^G`` (seconds per step: the time of
+``PDE_STEPS + 1`` steps less that of one); ``--pde`` runs them instead of the particle suite.
+Every table starts with the CPU it ran on.
 ``--backend cuda`` adds the GPU cases (:data:`GPU_SUITE`, ``N = M`` up to 10⁶): too large for the
 numpy reference, and for the CPU backend, which is timed there at ``N = M = CPU_REFERENCE_N``
 (its time per interaction hardly depends on ``N`` and ``M`` at that size). Speedups are ratios
@@ -26,6 +35,7 @@ import functools
 import importlib.util
 import json
 import os
+import platform
 import statistics
 import sys
 import time
@@ -36,7 +46,7 @@ import numpy as np
 from solvers import gpu
 from solvers.activations import ACTIVATIONS
 
-from . import paper
+from . import paper, pde
 from .data import FixedSample
 from .dynamics import simulate
 from .problem import Problem
@@ -62,6 +72,10 @@ SWEEP = {"N": (5, 10, 50, 100, 500, 1000, 5000), "schemes": ("vanilla", "DA", "F
 TORCH_ACTIVATIONS = ("tanh", "sigmoid", "relu", "erf")
 #: SGD steps per timed call
 SGD_STEPS = 2000
+#: the PDE cases: (case, cells per axis)
+PDE_SUITE = (("pde-ou-256", 256), ("pde-aggregation-256", 256), ("pde-paper-EG-256", 256))
+#: steps timed by ``pde-paper-EG-*`` beyond the first one
+PDE_STEPS = 2
 
 
 def _mf_problem(unit_kind, activation, d, n, m, dtype, seed=0):
@@ -186,6 +200,98 @@ def sweep_projection() -> dict:
             "core_seconds": core_seconds, "projected_seconds": core_seconds / workers}
 
 
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    except OSError:
+        names = []
+    return names[0] if names else (platform.processor() or platform.machine() or "unknown")
+
+
+def _pde_ou(cells):
+    """``(run, metrics)`` of ``pde-ou-*``: the density's L1 error to the exact Gaussian
+    ``N(m₀ e^{−At}, v₀ e^{−2At} + β/A (1 − e^{−2At}))``."""
+    a, beta, m0, v0 = np.array([1.0, 2.0]), 0.1, np.array([1.0, -0.5]), 0.05
+
+    def run():
+        return pde.solve_energy(lambda z: 0.5 * (a * z**2).sum(1), initial=(m0, v0), beta=beta,
+                                box=[(-3, 3), (-3, 3)], cells=cells, T=1.0, record_every=1.0)
+
+    def metrics(res):
+        t, z = res.times[-1], res.points()
+        mean = m0 * np.exp(-a * t)
+        var = v0 * np.exp(-2 * a * t) + beta / a * (1 - np.exp(-2 * a * t))
+        exact = np.exp(-0.5 * ((z - mean) ** 2 / var).sum(1)) / (2 * np.pi * np.sqrt(var.prod()))
+        return {"l1_error": float(np.abs(res.final.ravel() - exact).sum() * res.cell_volume)}
+
+    return run, metrics
+
+
+def _pde_aggregation(cells):
+    """``(run, metrics)`` of ``pde-aggregation-*``: the variance's largest error against
+    ``Var(t) = β + (Var(0) − β) e^{−2t}`` over 20 frames, and the drift of the mean."""
+    beta = 0.05
+
+    def bumps(z):
+        return np.exp(-((z[:, 0] - 1) ** 2) / 0.1) + 0.5 * np.exp(-((z[:, 0] + 1) ** 2) / 0.05)
+
+    def run():
+        return pde.solve_energy(None, lambda z: 0.5 * z[:, 0] ** 2, initial=bumps, beta=beta,
+                                box=(-3, 3), cells=cells, T=1.0)
+
+    def metrics(res):
+        mean = res.observables["mean"][:, 0]
+        var = res.observables["second_moment"][:, 0, 0] - mean**2
+        exact = beta + (var[0] - beta) * np.exp(-2 * res.times)
+        return {"variance_error": float(np.abs(var - exact).max()),
+                "mean_drift": float(np.ptp(mean))}
+
+    return run, metrics
+
+
+def _pde_paper_eg(cells, steps=1):
+    """``run`` of ``steps`` steps of ``pde-paper-EG-*`` (the paper's problem, SI start
+    ``N(0, I/16)`` on ``E^G``, ``ς = 50``, step ``10⁻⁴``)."""
+    problem = paper.problem()
+    dt = 1e-4
+    return lambda: pde.solve(problem, ((0, 0), 1 / 16), coordinates="EG", box=(-1.5, 1.5),
+                             cells=cells, T=steps * dt, dt=dt, record_every=steps * dt,
+                             step_scale=paper.SETTINGS["step_scale"])
+
+
+def measure_pde(case: str, cells: int, repeats: int) -> dict:
+    """Time ``case`` (numba backend, float64): a first call, then the median of ``repeats``;
+    ``compile_s`` is the first call's excess. Accuracy metrics come from the last result."""
+    if case.startswith("pde-paper-EG"):
+        one, more = _pde_paper_eg(cells), _pde_paper_eg(cells, 1 + PDE_STEPS)
+        first = _timed_call(one)
+        wall = statistics.median(_timed_call(one) for _ in range(repeats))
+        longer = statistics.median(_timed_call(more) for _ in range(repeats))
+        extra = {"seconds_per_step": max(longer - wall, 0.0) / PDE_STEPS}
+    else:
+        run, metrics = (_pde_ou if case.startswith("pde-ou") else _pde_aggregation)(cells)
+        first = _timed_call(run)
+        walls, results = [], []
+        for _ in range(repeats):
+            tic = time.perf_counter()
+            results.append(run())
+            walls.append(time.perf_counter() - tic)
+        wall, res = statistics.median(walls), results[-1]
+        extra = {**metrics(res), "steps": int(res.steps[-1]),
+                 "min_density": float(res.density.min())}
+    return {"case": case, "cells": cells, "dtype": "float64", "backend": "numba",
+            "wall_s": wall, "first_call_s": first, "compile_s": max(0.0, first - wall),
+            **extra, "cpu": cpu_name(), "threads": numba.get_num_threads()}
+
+
+def _format_pde(row) -> str:
+    skip = {"case", "cells", "dtype", "backend", "cpu", "threads", "first_call_s"}
+    return f"{row['case']:<22}" + "  ".join(f"{k} {v:.3g}" for k, v in row.items()
+                                            if k not in skip)
+
+
 def _peak_rss_mb() -> float | None:
     """Peak resident memory of this process so far, in MB (``None`` where unavailable)."""
     try:
@@ -224,6 +330,8 @@ def parser() -> argparse.ArgumentParser:
                         "cuda adds the large GPU cases")
     p.add_argument("--steps", type=int, default=3, help="timed calls per case (median; default 3)")
     p.add_argument("--no-sweep", action="store_true", help="skip the paper-sweep projection")
+    p.add_argument("--pde", action="store_true",
+                   help="run the grid PDE cases (pde-*) instead of the particle suite")
     return p
 
 
@@ -246,6 +354,13 @@ def main(argv=None) -> int:
         cases = [("custom", args.unit, args.activation, args.d, args.N, args.M or args.N, "mf")]
     else:
         cases = SUITE
+    if not args.json:
+        print(f"CPU: {cpu_name()}, {numba.get_num_threads()} numba threads")
+    if args.pde:
+        for case, cells in PDE_SUITE:
+            row = measure_pde(case, cells, args.steps)
+            print(json.dumps(row) if args.json else _format_pde(row), flush=True)
+        return 0
     if not args.json:
         print(HEADER)
     for case in cases:

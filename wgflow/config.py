@@ -11,9 +11,10 @@ A grid PDE run (``run.solver = "pde"``, the ``[pde]`` table) solves the MF flow
 in the parameters themselves when ``D ≤ 2``; on ``[−L, L]`` per axis, ``L = pde.box`` or, for
 0, ``PDE_BOX_STDS · init.std`` (the initial law up to ``e^{−18}``); with ``pde.cells`` cells
 per axis. ``run.T``, ``run.step_scale``, ``run.frames``, ``run.backend`` (numba or numpy) keep
-their meaning; ``run.dt = 0`` takes the stable step; the scheme does not enter (every scheme
-has the same MF flow from an SI start), nor do the integrator (SSP-RK2), the batch and
-``run.seed`` (the flow is deterministic).
+their meaning; ``run.dt = 0`` takes the stable step; on ``E^G`` the flow is that of EA and
+FA from an SI start (and of every scheme for the G-invariant WI and SI teachers: vanilla, DA
+and DA-orbit with the arbitrary teacher are refused, since their flow leaves ``E^G``); the
+integrator (SSP-RK2), the batch and ``run.seed`` do not enter (the flow is deterministic).
 """
 
 from __future__ import annotations
@@ -173,6 +174,11 @@ def _pde_coordinates(config: dict) -> str | None:
         refuse(("pde.coordinates", "init.law"), f"the grid solver runs in 1 or 2 dimensions "
                f"and this problem has D = {dim} parameters: start from an SI law "
                "(init.law=SI) and solve on E^G (pde.coordinates=EG or auto)")
+    if coordinates == "EG" and config["run.scheme"] not in ("EA", "FA") \
+            and config["problem.teacher"] == "arbitrary":
+        refuse(("run.scheme", "problem.teacher"), f"with the arbitrary teacher (data not "
+               f"G-invariant) the {config['run.scheme']} flow leaves E^G, so the PDE on E^G is "
+               "not its limit: use run.scheme=EA or FA, or the WI or SI teacher")
     if coordinates == "EG" and config["run.noise"] != "EG" and config["problem.beta"] > 0:
         refuse(("run.noise", "problem.beta"), "the PDE on E^G is the flow with noise on E^G; "
                "set run.noise=EG (or problem.beta=0)")

@@ -1,9 +1,11 @@
 """The grid scheme's kernels in Numba, parallel and allocation-light: same calls, shapes and
 meaning as the numpy reference :mod:`solvers.pde.reference`.
 
-- :func:`transport`: rows of cells in parallel (``prange``); a row adds the fluxes through its
-  faces, each face flux a pure function of the neighbouring cells, so that the two rows of a
-  face use the same number and the scheme conserves mass.
+- :func:`transport`: the fluxes across rows first, one per face, then rows of cells in parallel
+  (``prange``), each adding the fluxes through its faces; every face flux is computed once and
+  used by both its cells, so the scheme conserves mass.
+- :func:`diffuse`: the implicit diffusion step, lines of cells in parallel (blocks of
+  columns for axis 0, rows for axis 1), each line swept in order.
 - :func:`weighted_output`: blocks of samples in parallel, each owning its rows of the output,
   tiles of particles (:mod:`solvers.tiles`) summed in order.
 - :func:`first_variation`: tiles of particles in parallel, samples summed in order.
@@ -19,9 +21,14 @@ from numba import njit, prange
 from .. import checks, tiles
 from ..compiled_layered import kernel_arguments, make_scratch
 from ..fast_math import JIT, PARALLEL
+from .grid import neumann_factors
 
 #: samples per parallel block of ``weighted_output``
 SAMPLE_BLOCK = 8
+#: rows per parallel block of ``transport``
+ROW_BLOCK = 8
+#: columns per parallel block of the diffusion sweeps along axis 0
+COLUMN_BLOCK = 16
 
 
 @njit(inline="always", **JIT)
@@ -32,54 +39,51 @@ def _minmod(a, b):
 
 
 @njit(inline="always", **JIT)
-def _half_jumps_across(rho, i, s):
-    """``s[j]``: the minmod half-jumps of row ``i`` along axis 0 (zero in the first and last
-    rows)."""
-    if i == 0 or i == rho.shape[0] - 1:
-        s[:] = 0.0
-        return
-    for j in range(rho.shape[1]):
-        s[j] = _minmod(rho[i, j] - rho[i - 1, j], rho[i + 1, j] - rho[i, j])
-
-
-@njit(inline="always", **JIT)
 def _flux(u, left, right):
     """``u⁺ ρ^E_left + u⁻ ρ^W_right``."""
     return max(u, 0.0) * left + min(u, 0.0) * right
 
 
 @njit(parallel=PARALLEL, **JIT)
-def _transport(rho, xi, h0, h1, rate, speed):
-    """Row ``i`` (in parallel): the fluxes through its faces along axis 1, then through the
-    faces to the rows below and above, each computed from the same cells by both rows."""
+def _fluxes_across(rho, xi, h0, across, speed):
+    """``across[i, j]``: the flux through the face between rows ``i − 1`` and ``i`` over
+    ``h0`` (zero at the walls ``i = 0, n_0``), faces in parallel by row; ``speed[i]``: their
+    largest ``|u|``. Row indices are clamped at the walls, where the half-jumps then vanish."""
     n0, n1 = rho.shape
-    for i in prange(n0):
-        s_row, s_lo, s_hi = np.zeros(n1), np.empty(n1), np.empty(n1)
-        for j in range(1, n1 - 1):
-            s_row[j] = _minmod(rho[i, j] - rho[i, j - 1], rho[i, j + 1] - rho[i, j])
-        rate[i, :] = 0.0
-        s1 = 0.0
-        for j in range(n1 - 1):
-            u = (xi[i, j] - xi[i, j + 1]) / h1
-            f = _flux(u, rho[i, j] + s_row[j], rho[i, j + 1] - s_row[j + 1]) / h1
-            rate[i, j] -= f
-            rate[i, j + 1] += f
-            s1 = max(s1, abs(u))
+    for i in prange(n0 + 1):
         s0 = 0.0
-        _half_jumps_across(rho, i, s_row)
-        if i > 0:
-            _half_jumps_across(rho, i - 1, s_lo)
+        if i == 0 or i == n0:
+            across[i, :] = 0.0
+        else:
+            a, b, c, d = max(i - 2, 0), i - 1, i, min(i + 1, n0 - 1)
             for j in range(n1):
-                u = (xi[i - 1, j] - xi[i, j]) / h0
-                rate[i, j] += _flux(u, rho[i - 1, j] + s_lo[j], rho[i, j] - s_row[j]) / h0
-        if i + 1 < n0:
-            _half_jumps_across(rho, i + 1, s_hi)
-            for j in range(n1):
-                u = (xi[i, j] - xi[i + 1, j]) / h0
-                rate[i, j] -= _flux(u, rho[i, j] + s_row[j], rho[i + 1, j] - s_hi[j]) / h0
+                lo = _minmod(rho[b, j] - rho[a, j], rho[c, j] - rho[b, j])
+                hi = _minmod(rho[c, j] - rho[b, j], rho[d, j] - rho[c, j])
+                u = (xi[b, j] - xi[c, j]) / h0
+                across[i, j] = _flux(u, rho[b, j] + lo, rho[c, j] - hi) / h0
                 s0 = max(s0, abs(u))
-        speed[i, 0] = s0
-        speed[i, 1] = s1
+        speed[i] = s0
+
+
+@njit(parallel=PARALLEL, **JIT)
+def _transport(rho, xi, h1, across, rate, speed):
+    """Blocks of ``ROW_BLOCK`` rows in parallel: per row, the half-jumps and the fluxes through
+    its faces along axis 1 (each computed once), then the rate with the fluxes ``across`` to
+    the rows below and above."""
+    n0, n1 = rho.shape
+    for b in prange((n0 + ROW_BLOCK - 1) // ROW_BLOCK):
+        s, f = np.zeros(n1), np.zeros(n1 + 1)  # f[j]: flux through the west face of cell j
+        for i in range(b * ROW_BLOCK, min(n0, (b + 1) * ROW_BLOCK)):
+            for j in range(1, n1 - 1):
+                s[j] = _minmod(rho[i, j] - rho[i, j - 1], rho[i, j + 1] - rho[i, j])
+            s1 = 0.0
+            for j in range(n1 - 1):
+                u = (xi[i, j] - xi[i, j + 1]) / h1
+                f[j + 1] = _flux(u, rho[i, j] + s[j], rho[i, j + 1] - s[j + 1]) / h1
+                s1 = max(s1, abs(u))
+            for j in range(n1):
+                rate[i, j] = (f[j] - f[j + 1]) + (across[i, j] - across[i + 1, j])
+            speed[i] = s1
 
 
 def transport(rho: np.ndarray, xi: np.ndarray, spacing) -> tuple[np.ndarray, np.ndarray]:
@@ -92,10 +96,52 @@ def transport(rho: np.ndarray, xi: np.ndarray, spacing) -> tuple[np.ndarray, np.
     r2 = np.ascontiguousarray(rho, dtype=np.float64).reshape(plane)
     x2 = np.ascontiguousarray(xi, dtype=np.float64).reshape(plane)
     h0, h1 = (1.0, float(spacing[0])) if rho.ndim == 1 else map(float, spacing)
-    rate, speed = np.empty_like(r2), np.empty((plane[0], 2))
-    _transport(r2, x2, h0, h1, rate, speed)
-    speeds = speed.max(axis=0)
+    across, speed0 = np.empty((plane[0] + 1, r2.shape[1])), np.empty(plane[0] + 1)
+    rate, speed1 = np.empty_like(r2), np.empty(plane[0])
+    _fluxes_across(r2, x2, h0, across, speed0)
+    _transport(r2, x2, h1, across, rate, speed1)
+    speeds = np.array([speed0.max(), speed1.max()])
     return rate.reshape(rho.shape), (speeds[1:] if rho.ndim == 1 else speeds)
+
+
+@njit(parallel=PARALLEL, **JIT)
+def _sweep_columns(x, lam, inv_pivot, ratio):
+    """``x ← (I − λ D)⁻¹ x`` along axis 0 of ``x (n_0, n_1)``, blocks of columns in parallel."""
+    n0, n1 = x.shape
+    for b in prange((n1 + COLUMN_BLOCK - 1) // COLUMN_BLOCK):
+        lo, hi = b * COLUMN_BLOCK, min(n1, (b + 1) * COLUMN_BLOCK)
+        for j in range(lo, hi):
+            x[0, j] *= inv_pivot[0]
+        for i in range(1, n0):
+            for j in range(lo, hi):
+                x[i, j] = (x[i, j] + lam * x[i - 1, j]) * inv_pivot[i]
+        for i in range(n0 - 2, -1, -1):
+            for j in range(lo, hi):
+                x[i, j] += ratio[i] * x[i + 1, j]
+
+
+@njit(parallel=PARALLEL, **JIT)
+def _sweep_rows(x, lam, inv_pivot, ratio):
+    """``x ← (I − λ D)⁻¹ x`` along axis 1 of ``x (n_0, n_1)``, rows in parallel."""
+    n0, n1 = x.shape
+    for i in prange(n0):
+        x[i, 0] *= inv_pivot[0]
+        for j in range(1, n1):
+            x[i, j] = (x[i, j] + lam * x[i, j - 1]) * inv_pivot[j]
+        for j in range(n1 - 2, -1, -1):
+            x[i, j] += ratio[j] * x[i, j + 1]
+
+
+def diffuse(rho: np.ndarray, lam) -> np.ndarray:
+    """``Π_i (I − λ_i D_i)⁻¹ ρ`` for ``rho (n_1[, n_2])`` (float64) and ``lam (k,)``."""
+    if rho.ndim not in (1, 2) or len(lam) != rho.ndim:
+        raise ValueError(f"rho must be (n_1[, n_2]) with one λ per axis, got {rho.shape} and "
+                         f"{len(lam)} values")
+    x = np.array(rho, dtype=np.float64).reshape((1, -1) if rho.ndim == 1 else rho.shape)
+    for sweep, lam_i, n in zip((_sweep_columns, _sweep_rows)[2 - rho.ndim:], lam, rho.shape,
+                               strict=True):
+        sweep(x, float(lam_i), *neumann_factors(float(lam_i), n))
+    return x.reshape(rho.shape)
 
 
 @njit(parallel=PARALLEL, **JIT)

@@ -3,6 +3,12 @@
 A grid on ``[a_1, b_1] × … × [a_k, b_k]`` (``k = 1, 2``) with ``n_i`` cells per axis has spacing
 ``h_i = (b_i − a_i)/n_i``, centres ``a_i + (j + ½) h_i`` and cell volume ``|C| = Π h_i``.
 Densities are cell averages ``ρ (n_1[, n_2])``; the mass is ``Σ ρ |C|``.
+
+The implicit diffusion step solves ``(I − λ D) x = r`` along one axis, ``D`` the second
+difference with no flux through the walls (``(Dx)_j = x_{j−1} − 2x_j + x_{j+1}``, ``x_{−1} = x_0``,
+``x_n = x_{n−1}``): a symmetric M-matrix whose columns sum to one, so the solve conserves
+``Σ x`` (in exact arithmetic) and, by elimination without pivoting (:func:`neumann_factors`),
+keeps ``x ≥ 0`` in floating point: every operation adds or divides non-negative numbers.
 """
 
 from __future__ import annotations
@@ -70,3 +76,17 @@ def convolve(conv: Convolution, rho: np.ndarray) -> np.ndarray:
     padded = tuple(2 * n for n in conv.shape)
     out = scipy.fft.irfftn(scipy.fft.rfftn(rho, padded) * conv.kernel_hat, padded)
     return out[tuple(slice(0, n) for n in conv.shape)]
+
+
+def neumann_factors(lam: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian elimination of ``I − λ D`` (``n`` cells, ``λ ≥ 0``), the same for every line:
+    ``pivot⁻¹ (n,)`` and ``ratio (n,)`` with ``ratio_j = λ pivot_j⁻¹``, ``pivot_0 = 1 + λ``,
+    ``pivot_j = 1 + (2 − [j = n−1]) λ − λ ratio_{j−1}``. The sweeps are then
+    ``y_j = (r_j + λ y_{j−1}) pivot_j⁻¹`` (forward) and ``x_j = y_j + ratio_j x_{j+1}``."""
+    inv_pivot, ratio = np.empty(n), np.empty(n)
+    previous = 0.0
+    for j in range(n):
+        pivot = 1.0 + (1.0 if j in (0, n - 1) else 2.0) * lam - lam * previous
+        inv_pivot[j] = 1.0 / pivot
+        previous = ratio[j] = lam * inv_pivot[j]
+    return inv_pivot, ratio

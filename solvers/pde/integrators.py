@@ -7,13 +7,25 @@ the entropy ``β ∫ ρ log ρ`` and the porous-medium energy ``H(ρ) = ρ^m/(m 
 taken here. ``log ρ`` is evaluated as ``log max(ρ, LOG_FLOOR)`` so that empty cells have a finite
 chemical potential.
 
-The step is the strong-stability-preserving Runge–Kutta method of order 2 (Heun):
-``ρ¹ = ρ + Δt L(ρ)``, ``ρ' = ½ρ + ½(ρ¹ + Δt L(ρ¹))``, a convex combination of explicit Euler
-stages. Each stage keeps ``ρ ≥ 0`` when ``Δt ≤ 1/(2 Σ_i a_i/h_i)`` (``a_i`` the largest face
-speed on axis ``i``: the outflow of a cell is then at most its mass), and the diffusion is
-stable when ``Δt ≤ 1/(2 Σ_i D/h_i²)`` with ``D = β + m max ρ^{m−1}``: :func:`stable_dt` is
-the smaller bound. With ``dt=None`` the step is ``cfl`` times it, checked again at the
-predictor (and shortened when the predictor's bound is smaller).
+The step is the strong-stability-preserving Runge–Kutta method of order 2 (Heun) over stages
+``E``: ``ρ¹ = E(ρ)``, ``ρ' = ½ρ + ½E(ρ¹)``, a convex combination of stages.
+
+- ``diffusion="explicit"`` (``Equation.diffuse is None``): ``E(ρ) = ρ + Δt L(ρ)``, the explicit
+  Euler step of the whole flux, ``β log ρ`` in ``ξ``. Each stage keeps ``ρ ≥ 0`` when
+  ``Δt ≤ 1/(2 Σ_i a_i/h_i)`` (``a_i`` the largest face speed on axis ``i``: the outflow of a cell
+  is then at most its mass), and the diffusion is stable when ``Δt ≤ 1/(2 Σ_i D/h_i²)`` with
+  ``D = β + m max ρ^{m−1}``. Second order in time.
+- ``diffusion="implicit"``: the linear diffusion ``ς β Δρ`` leaves ``ξ`` and is taken by backward
+  Euler after the explicit transport stage, ``E(ρ) = Π_i (I − λ_i D_i)⁻¹ (ρ + Δt L_d(ρ))`` with
+  ``λ_i = ς β Δt/h_i²`` and ``D_i`` the no-flux second difference (one tridiagonal solve per line
+  of cells, :func:`solvers.pde.grid.neumann_factors`; the factors commute). The solve keeps
+  ``ρ ≥ 0`` and the mass for every ``Δt``, so only the transport bound above (with ``D`` its
+  porous-medium part) limits the step: ``∝ h``, not ``h²``. First order in time where ``β > 0``
+  (no linear scheme is both unconditionally positive and of order two: Bolley & Crouzeix,
+  RAIRO Anal. Numér. 12, 1978); with ``β = 0`` it is the explicit scheme.
+
+:func:`stable_dt` is the smaller bound. With ``dt=None`` the step is ``cfl`` times it, checked
+again at the predictor (and shortened when the predictor's bound is smaller).
 """
 
 from __future__ import annotations
@@ -36,6 +48,7 @@ class Equation(NamedTuple):
     m: float  # porous-medium exponent m > 1, or 0 for none
     scale: float  # ς
     transport: Callable  # reference.transport or compiled.transport
+    diffuse: Callable | None = None  # implicit diffusion: reference.diffuse or compiled.diffuse
 
 
 class GridState(NamedTuple):
@@ -49,9 +62,10 @@ def init(rho, t: float = 0.0, step: int = 0) -> GridState:
 
 
 def chemical_potential(eq: Equation, rho: np.ndarray) -> np.ndarray:
-    """``ξ = field(ρ) + β log ρ + m ρ^{m−1}/(m − 1)`` at the centres."""
+    """``ξ = field(ρ) + β log ρ + m ρ^{m−1}/(m − 1)`` at the centres (without ``β log ρ`` when
+    the diffusion is implicit)."""
     xi = eq.field(rho)
-    if eq.beta > 0:
+    if eq.beta > 0 and eq.diffuse is None:
         xi = xi + eq.beta * np.log(np.maximum(rho, LOG_FLOOR))
     if eq.m:
         xi = xi + eq.m / (eq.m - 1.0) * rho ** (eq.m - 1.0)
@@ -68,9 +82,10 @@ def local_energy(eq: Equation, rho: np.ndarray) -> tuple[float, float]:
 
 
 def stable_dt(eq: Equation, rho: np.ndarray, speeds: np.ndarray) -> float:
-    """The largest step keeping each Euler stage non-negative and its diffusion stable."""
+    """The largest step keeping each explicit stage non-negative and its diffusion stable."""
     h = np.asarray(eq.spacing)
-    diffusion = eq.beta + (eq.m * float(rho.max()) ** (eq.m - 1.0) if eq.m else 0.0)
+    diffusion = ((eq.beta if eq.diffuse is None else 0.0)
+                 + (eq.m * float(rho.max()) ** (eq.m - 1.0) if eq.m else 0.0))
     rate = eq.scale * max(2.0 * float(np.sum(speeds / h)), 2.0 * diffusion * float(np.sum(h**-2)))
     return 1.0 / rate if rate > 0 else np.inf
 
@@ -78,6 +93,17 @@ def stable_dt(eq: Equation, rho: np.ndarray, speeds: np.ndarray) -> float:
 def _rate(eq: Equation, rho: np.ndarray):
     rate, speeds = eq.transport(rho, chemical_potential(eq, rho), eq.spacing)
     return eq.scale * rate, stable_dt(eq, rho, speeds)
+
+
+def _stage(eq: Equation, rho: np.ndarray, rate: np.ndarray, tau: float) -> np.ndarray:
+    """``E(ρ)``: the explicit Euler stage, then the implicit diffusion solve if any. The solve
+    conserves the mass in exact arithmetic; its rounding, the same in every line of cells (the
+    factors are shared), would add up over steps, so the mass is restored by a scalar factor."""
+    out = rho + tau * rate
+    if eq.diffuse is None:
+        return out
+    solved = eq.diffuse(out, eq.scale * eq.beta * tau / np.asarray(eq.spacing) ** 2)
+    return solved * (out.sum() / solved.sum())
 
 
 def step(state: GridState, eq: Equation, dt: float | None = None, until: float = np.inf,
@@ -90,11 +116,11 @@ def step(state: GridState, eq: Equation, dt: float | None = None, until: float =
                          f"{state.t:.6g}; pass a smaller dt, or dt=None for an automatic step")
     tau = min(cfl * limit if dt is None else dt, until - state.t)
     while True:
-        predictor = state.rho + tau * rate0
+        predictor = _stage(eq, state.rho, rate0, tau)
         rate1, limit1 = _rate(eq, predictor)
         if dt is not None or tau <= limit1:
             break
         tau = cfl * limit1
-    rho = 0.5 * state.rho + 0.5 * (predictor + tau * rate1)
+    rho = 0.5 * state.rho + 0.5 * _stage(eq, predictor, rate1, tau)
     t = until if tau == until - state.t else state.t + tau
     return GridState(rho, t, state.step + 1)

@@ -3,6 +3,8 @@
 
 - :func:`transport`: the finite-volume divergence ``∇_h·(ρ ∇_h ξ)`` of the upwind scheme
   described in :mod:`solvers.pde`, and the largest face speed ``max |u|`` per axis.
+- :func:`diffuse`: the implicit diffusion step, ``x = Π_i (I − λ_i D_i)⁻¹ ρ`` (``D_i`` the
+  no-flux second difference along axis ``i``, :func:`solvers.pde.grid.neumann_factors`).
 - :func:`weighted_output`: ``Σ_i a_i σ_*(x_m, θ_i)`` ``(M, c)``: the model of the law with
   atoms ``θ_i`` (cell centres) of masses ``a_i``.
 - :func:`first_variation`: ``Σ_m ⟨q_m, σ_*(x_m, θ_i)⟩`` ``(N,)``; with ``q_m = w_m ∂₁ℓ(Φ(x_m),
@@ -14,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..layered import unit_outputs
+from .grid import neumann_factors
 
 #: particle–sample–output numbers held at once by the unit contractions
 _BLOCK_ELEMENTS = 1 << 22
@@ -47,6 +50,21 @@ def transport(rho: np.ndarray, xi: np.ndarray, spacing) -> tuple[np.ndarray, np.
         rate -= np.diff(np.pad(flux, pad), axis=axis) / h
         speeds.append(float(np.abs(u).max(initial=0.0)))
     return rate, np.array(speeds)
+
+
+def diffuse(rho: np.ndarray, lam) -> np.ndarray:
+    """``Π_i (I − λ_i D_i)⁻¹ ρ`` for ``rho (n_1[, n_2])`` and ``lam (k,)``, one axis after the
+    other (the factors commute), every line of an axis swept at once."""
+    x = np.array(rho, dtype=float)
+    for axis, lam_i in enumerate(lam):
+        r = np.moveaxis(x, axis, 0)  # a view: the sweeps write into x
+        inv_pivot, ratio = neumann_factors(float(lam_i), r.shape[0])
+        r[0] *= inv_pivot[0]
+        for j in range(1, r.shape[0]):
+            r[j] = (r[j] + lam_i * r[j - 1]) * inv_pivot[j]
+        for j in range(r.shape[0] - 2, -1, -1):
+            r[j] += ratio[j] * r[j + 1]
+    return x
 
 
 def _blocks(n: int, m: int, c: int):
