@@ -62,6 +62,20 @@ def test_a_second_run_on_a_file_in_use_is_refused_before_touching_it(trajectory,
     assert not lock_path(trajectory).exists()  # released and removed
 
 
+def test_a_symlink_to_a_file_in_use_takes_the_same_lock(trajectory, capsys):
+    """``--out LINK`` where LINK points to a file another run writes: the lock is the target's,
+    so the second run is refused instead of truncating the first one's file."""
+    link = trajectory.with_name("link.h5")
+    link.symlink_to(trajectory.name)
+    before = _digest(trajectory, checkpoint_path(trajectory))
+    with exclusive(lock_path(trajectory), "a run file"):
+        assert main(["run", "--out", str(link), "--overwrite", *SMALL]) == 2
+        assert main(["resume", str(link)]) == 2
+    err = capsys.readouterr().err
+    assert err.count(f"in use by another wgflow process (pid {os.getpid()}") == 2, err
+    assert _digest(trajectory, checkpoint_path(trajectory)) == before
+
+
 @pytest.mark.parametrize("kind", ["text", "config", "directory", "devnull", "symlink"])
 def test_out_never_replaces_a_foreign_or_special_file(tmp_path, capsys, kind):
     text = tmp_path / "notes.txt"

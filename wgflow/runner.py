@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -101,7 +102,9 @@ def stop_requests(extra=None):
 
 
 def lock_path(path) -> Path:
-    return Path(f"{path}.lock")
+    """The lock of the run file ``path``, beside the file a symlink ``path`` points to: two
+    names of one file take one lock."""
+    return Path(f"{os.path.realpath(path)}.lock")
 
 
 def _continue(run, out: TrajectoryFile, path, start: FlowCursor, every: int, progress,
