@@ -76,6 +76,20 @@ def test_a_symlink_to_a_file_in_use_takes_the_same_lock(trajectory, capsys):
     assert _digest(trajectory, checkpoint_path(trajectory)) == before
 
 
+def test_a_sweep_never_removes_a_run_file_that_another_run_holds(tmp_path):
+    """A sweep replaces its own unreadable run file, but not while a run writes it (a file
+    being created, or between two flushes, is not yet readable): it is refused instead."""
+    from wgflow import config, sweep
+    path = tmp_path / "runs" / "0123456789ab.h5"
+    path.parent.mkdir()
+    path.write_bytes(b"")  # what another run is creating
+    cfg = config.checked({"init.N": 4, "run.T": 1.0, "run.backend": "numpy"})
+    with exclusive(lock_path(path), "a run file"), \
+            pytest.raises(ValueError, match="in use by another wgflow process"):
+        sweep._resume_or_run(cfg, str(path), None)
+    assert path.exists() and path.read_bytes() == b""
+
+
 @pytest.mark.parametrize("kind", ["text", "config", "directory", "devnull", "symlink"])
 def test_out_never_replaces_a_foreign_or_special_file(tmp_path, capsys, kind):
     text = tmp_path / "notes.txt"

@@ -47,7 +47,14 @@ from .files.checkpoints import checkpoint_path
 from .files.h5md import is_trajectory, load, read_parameters
 from .files.locks import exclusive
 from .result import Result
-from .runner import RunInterrupted, progress_bar, resume_file, run_to_file, stop_requests
+from .runner import (
+    RunInterrupted,
+    lock_path,
+    progress_bar,
+    resume_file,
+    run_to_file,
+    stop_requests,
+)
 
 #: the keys each replicate sets from the root seed
 SEED_KEYS = ("init.seed", "run.seed")
@@ -221,7 +228,9 @@ def _resume_or_run(config: dict, path: str, stop) -> str:
         with contextlib.suppress(ValueError):  # a stale checkpoint: start again below
             return resume_file(path, progress=False, stop=stop)
     if Path(path).exists() and not is_trajectory(path):  # the sweep's own file, unreadable
-        Path(path).unlink()
+        with exclusive(lock_path(path), f"the run file {path}"):  # unless a run writes it
+            if not is_trajectory(path):
+                Path(path).unlink(missing_ok=True)
     return run_to_file(config, path, progress=False, overwrite=True, stop=stop)
 
 
