@@ -344,3 +344,24 @@ def test_an_internal_error_is_one_line_and_a_log(tmp_path, monkeypatch, capsys):
     text = open(log, encoding="utf-8").read()
     os.unlink(log)
     assert "Traceback (most recent call last)" in text and "ZeroDivisionError" in text
+
+
+def test_a_manifest_write_on_a_full_disk_names_the_manifest_and_leaves_no_temporary(
+        tmp_path, monkeypatch, capsys):
+    import errno
+    import json as jsonlib
+
+    from wgflow import sweep
+    args = ["sweep", "--grid", "init.N=4,5", "--set", "run.T=1", "--set", "run.frames=2",
+            "--set", "run.backend=numpy", "--out", str(tmp_path), "--workers", "1", "--quiet"]
+
+    def full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sweep.json, "dump", full)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"wgflow sweep: error: writing .*manifest\.json failed \(\[Errno 28\] "
+                        r"No space left on device\).*\n", err), err
+    monkeypatch.setattr(sweep.json, "dump", jsonlib.dump)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]

@@ -179,14 +179,23 @@ def read_sweep(directory) -> Sweep:
 
 
 def write_manifest(sweep: Sweep) -> None:
-    """Write ``sweep``'s manifest atomically."""
+    """Write ``sweep``'s manifest atomically; a write that fails (a full disk) removes its
+    temporary file and leaves the previous manifest in place."""
     path = sweep.directory / MANIFEST
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump({"sweep": sweep.description, "runs": sweep.runs}, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump({"sweep": sweep.description, "runs": sweep.runs}, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(err, OSError):
+            raise OSError(f"writing {path} failed ({err}); the run files are kept: make room "
+                          "(a full disk?) and run the same command again") from None
+        raise
 
 
 def file_status(path) -> str | None:
