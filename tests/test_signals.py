@@ -113,3 +113,18 @@ def test_ctrl_c_stops_a_sweep_and_its_workers(tmp_path):
             assert read_parameters(out / entry["path"])["status"] == "running"
             assert checkpoint_path(out / entry["path"]).exists()
     assert not (out / sweep.STOP).exists() and not (out / sweep.LOCK).exists()
+
+
+def test_a_run_stopped_by_a_signal_the_sweep_did_not_receive_exits_130(tmp_path, monkeypatch):
+    """A worker's run stopped by a signal sent to the worker alone (or, in a serial sweep, to
+    the run's own handler): the sweep still ends with the stop-request code, not 128 + 0."""
+    def stopped(cfg, path, progress, **options):
+        raise RunInterrupted(f"interrupted; continue with `wgflow resume {path}`",
+                             signal.SIGTERM)
+
+    monkeypatch.setattr(sweep, "run_to_file", stopped)
+    with pytest.raises(RunInterrupted, match="sweep interrupted") as info:
+        sweep.run_sweep({"run.T": 1.0, "run.backend": "numpy"}, {"init.N": [4, 5]}, tmp_path,
+                        progress=False)
+    assert info.value.signal == signal.SIGINT
+    assert [e["status"] for e in sweep.read_sweep(tmp_path).runs] == ["interrupted", "pending"]

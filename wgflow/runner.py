@@ -50,11 +50,12 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 class RunInterrupted(KeyboardInterrupt):
     """A run stopped on request after saving a checkpoint; ``str()`` says how to resume;
-    ``signal`` is the signal number that asked (``SIGINT`` for a stop request)."""
+    ``signal`` is the signal number that asked (``SIGINT`` for a stop request, or when the
+    signal went to another process: a sweep's worker)."""
 
     def __init__(self, message: str, signum: int = signal.SIGINT):
         super().__init__(message)
-        self.signal = signum
+        self.signal = signum or signal.SIGINT
 
 
 def progress_bar(total: int, initial: int, enabled: bool, unit: str = "frame"):
