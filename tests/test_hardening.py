@@ -365,3 +365,45 @@ def test_a_manifest_write_on_a_full_disk_names_the_manifest_and_leaves_no_tempor
                         r"No space left on device\).*\n", err), err
     monkeypatch.setattr(sweep.json, "dump", jsonlib.dump)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+
+
+@pytest.mark.parametrize("damage", ["run_config_list", "config_list", "run_config_empty",
+                                    "no_frames"])
+def test_info_and_plot_on_an_odd_trajectory_fail_cleanly_naming_it(trajectory, capsys,
+                                                                      damage):
+    """A file with parameters that are not JSON objects (or lack keys), or with no frames yet
+    (a run killed as it created its file): one line naming the file, never an internal
+    error; ``info`` shows what there is."""
+    import json as jsonlib
+
+    import h5py
+    with h5py.File(trajectory, "r+") as h5:
+        par = h5["parameters"]
+        if damage.endswith("_list"):
+            key = damage[:-len("_list")]
+            del par[key]
+            par.create_dataset(key, data=jsonlib.dumps([1, 2]), dtype=h5py.string_dtype())
+        elif damage == "run_config_empty":
+            del par["run_config"]
+            par.create_dataset("run_config", data="{}", dtype=h5py.string_dtype())
+        else:
+            for group in [h5["particles/student/position"], *h5["observables"].values()]:
+                for key in ("step", "time", "value"):
+                    group[key].resize(0, axis=0)
+    before = _digest(trajectory)
+    codes = {command: main([command, str(trajectory)]) for command in ("info", "plot")}
+    out, err = capsys.readouterr()
+    assert "internal error" not in err, err
+    if damage.endswith("_list"):
+        assert codes == {"info": 2, "plot": 2}
+        assert err.count(f"{trajectory}: /parameters/{damage[:-5]} is not a JSON object") == 2
+    elif damage == "run_config_empty":
+        assert codes == {"info": 0, "plot": 0}
+        assert "scheme: ?, dynamics: ?, N = ?" in out
+    else:
+        assert codes == {"info": 0, "plot": 2}
+        assert re.fullmatch(f"wgflow plot: error: {re.escape(str(trajectory))} holds no frames "
+                            r"yet: nothing to plot\n", err), err
+    assert _digest(trajectory) == before
+    # no figure directory left for a file that cannot be plotted
+    assert trajectory.with_suffix("").exists() == (damage == "run_config_empty")

@@ -220,13 +220,15 @@ def _info(args) -> int:
     run = params["run_config"]
     print(f"file: {args.file}")
     print(f"status: {params['status']}" + (f" ({params['message']})" if params["message"] else ""))
+    run = {k: "?" for k in ("scheme", "dynamics", "N", "backend", "dtype", "T")} | run
     print(f"scheme: {run['scheme']}, dynamics: {run['dynamics']}, N = {run['N']}, "
           f"backend: {run['backend']} ({run['dtype']})")
     if params["frames"] == 0:
         print("frames: 0")
     else:
         print(f"frames: {params['frames']}, step {result.steps[-1]}, "
-              f"t = {result.times[-1]:.4g} of T = {run['T']:.4g}")
+              f"t = {result.times[-1]:.4g} of T = "
+              + (f"{run['T']:.4g}" if isinstance(run["T"], (int, float)) else str(run["T"])))
         for name, values in result.observables.items():
             print(f"{name}: {values[-1]:.6g} ({result.methods.get(name, 'unknown')})")
     population = run.get("population")
@@ -245,6 +247,8 @@ def _plot(args) -> int:
     import matplotlib.pyplot as plt
 
     result = h5md.load(args.file)
+    if len(result.times) == 0:
+        raise ValueError(f"{args.file} holds no frames yet: nothing to plot")
     out = Path(args.out) if args.out else Path(args.file).with_suffix("")
     out.mkdir(parents=True, exist_ok=True)
     basis = h5md.read_eg_basis(args.file)
