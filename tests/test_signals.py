@@ -128,3 +128,24 @@ def test_a_run_stopped_by_a_signal_the_sweep_did_not_receive_exits_130(tmp_path,
                         progress=False)
     assert info.value.signal == signal.SIGINT
     assert [e["status"] for e in sweep.read_sweep(tmp_path).runs] == ["interrupted", "pending"]
+
+
+def test_a_second_ctrl_c_leaves_the_runs_still_going_their_stop_file(tmp_path, monkeypatch):
+    """The second Ctrl-C raises in the sweep before it has written the stop file: the runs
+    still going (and those queued in a process pool, which cannot be cancelled) must still be
+    told to stop, or the sweep waits for them to finish (hours) although it said it stopped."""
+    from concurrent.futures import ThreadPoolExecutor
+    saw_stop = []
+
+    def first_run(config, path, threads, stop_file):
+        os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C twice
+        time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+        saw_stop.append(_wait_for(lambda: os.path.exists(stop_file), timeout=10.0))
+        return "interrupted", 0.0, ""
+
+    monkeypatch.setattr(sweep, "execute", first_run)
+    with ThreadPoolExecutor(1) as pool, pytest.raises(KeyboardInterrupt):
+        sweep.run_sweep({"run.T": 1.0, "run.backend": "numpy"}, {"init.N": [4]}, tmp_path,
+                        executor=pool, progress=False)
+    assert saw_stop == [True]

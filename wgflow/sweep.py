@@ -11,6 +11,7 @@ Layout of the output directory ``DIR``::
 
     DIR/manifest.json    the sweep (base config, grids, K, root seed, label) and one entry per run
     DIR/manifest.lock    held while a sweep runs in DIR (a second one is refused)
+    DIR/manifest.stop    while a sweep stops (after a second Ctrl-C, until the next sweep)
     DIR/runs/<id>.h5     the trajectory file of a run; <id>: the first 12 hex digits of its hash
 
 An entry holds ``id``, ``config_hash`` (SHA-256 of the run's checked config as canonical JSON),
@@ -287,7 +288,10 @@ def _outcomes(sweep: Sweep, todo: list, executor, threads, stopping):
         for future in futures:
             future.cancel()
         with contextlib.suppress(OSError):
-            stop_file.unlink()
+            if all(future.done() for future in futures):
+                stop_file.unlink(missing_ok=True)
+            else:  # runs still going or queued (a second Ctrl-C): they stop, or do not start
+                stop_file.touch()  # removed by the next sweep in this directory
 
 
 def adopt_previous(sweep: Sweep) -> None:
