@@ -149,3 +149,27 @@ def test_a_second_ctrl_c_leaves_the_runs_still_going_their_stop_file(tmp_path, m
         sweep.run_sweep({"run.T": 1.0, "run.backend": "numpy"}, {"init.N": [4]}, tmp_path,
                         executor=pool, progress=False)
     assert saw_stop == [True]
+
+
+def test_a_second_signal_stops_at_once_and_still_says_how_to_resume(tmp_path):
+    """The second Ctrl-C raises wherever the run is (here between two chunks, after a
+    checkpoint): the message names the file and the resume command, and the file resumes to
+    the uninterrupted result."""
+    cfg = config.checked({"init.N": 8, "run.T": 4.0, "run.frames": 4, "run.scheme": "DA",
+                          "problem.beta": 1e-3, "output.checkpoint_every": 1})
+    run_to_file(cfg, tmp_path / "whole.h5", progress=False)
+    asked = []
+
+    def second_signal():
+        asked.append(1)
+        if len(asked) == 7:
+            raise KeyboardInterrupt  # what the handler raises on a second signal
+        return False
+
+    path = tmp_path / "cut.h5"
+    with pytest.raises(RunInterrupted, match=f"continue with `wgflow resume {path}`") as info:
+        run_to_file(cfg, path, progress=False, stop=second_signal)
+    assert info.value.signal == signal.SIGINT
+    assert read_parameters(path)["status"] == "running"
+    assert resume_file(path, progress=False) == "complete"
+    np.testing.assert_array_equal(load(path).particles, load(tmp_path / "whole.h5").particles)

@@ -130,6 +130,12 @@ def _continue(run, out: TrajectoryFile, path, start: FlowCursor, every: int, pro
                           "written before are kept: make room (a full disk?) and continue with "
                           f"`wgflow resume {path}`") from None
         out.set_status(run.status, getattr(run, "message", ""))
+    except KeyboardInterrupt as err:  # a second signal: stopped at once, no new checkpoint
+        if isinstance(err, RunInterrupted):
+            raise
+        raise RunInterrupted(f"stopped at once; {path} keeps its complete frames and its last "
+                             f"checkpoint: continue with `wgflow resume {path}`",
+                             stop()) from None
     finally:
         bar.close()
         with contextlib.suppress(OSError):  # a failed write can fail the close too
