@@ -173,3 +173,19 @@ def test_a_second_signal_stops_at_once_and_still_says_how_to_resume(tmp_path):
     assert read_parameters(path)["status"] == "running"
     assert resume_file(path, progress=False) == "complete"
     np.testing.assert_array_equal(load(path).particles, load(tmp_path / "whole.h5").particles)
+
+
+def test_an_idle_sweep_worker_survives_the_terminal_s_signals():
+    """``kill -TERM`` to the process group (a batch system's time limit, ``timeout``) reaches
+    idle workers too: one that died would break the pool, and the pool's own termination of
+    the others (a second SIGTERM to a run that is checkpointing) used to hang the sweep."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=sweep.ignore_interrupts) as pool:
+        worker = pool.submit(os.getpid).result(timeout=120)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            os.kill(worker, signum)
+        time.sleep(0.5)
+        assert pool.submit(os.getpid).result(timeout=60) == worker

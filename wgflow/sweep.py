@@ -245,9 +245,12 @@ def _resume_or_run(config: dict, path: str, stop) -> str:
 
 
 def ignore_interrupts() -> None:
-    """Initializer of local worker processes: a terminal's Ctrl-C reaches the whole process
-    group; a worker ignores it between runs (a run in progress stops gracefully itself)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Initializer of local worker processes: a terminal's Ctrl-C, or a SIGTERM to the whole
+    process group (``timeout``, a batch system's time limit), reaches every worker; a worker
+    ignores both between runs (a run in progress stops gracefully itself), since one that died
+    would break the pool and the sweep's parent stops the sweep itself."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _outcomes(sweep: Sweep, todo: list, executor, threads, stopping):
