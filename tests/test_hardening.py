@@ -407,3 +407,12 @@ def test_info_and_plot_on_an_odd_trajectory_fail_cleanly_naming_it(trajectory, c
     assert _digest(trajectory) == before
     # no figure directory left for a file that cannot be plotted
     assert trajectory.with_suffix("").exists() == (damage == "run_config_empty")
+
+
+def test_info_into_a_closed_pipe_exits_141_silently(trajectory):
+    """``wgflow info F | head``: the documented SIGPIPE code, no traceback, no message."""
+    proc = subprocess.Popen([sys.executable, "-m", "wgflow", "info", str(trajectory)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader went away before the first line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141 and err == b""

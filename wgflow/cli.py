@@ -150,7 +150,7 @@ def _crash_log(command: str) -> Path:
 def main(argv=None) -> int:
     """Exit codes: 0 done; 1 a run diverged, a sweep has failed runs, or an internal error
     (traceback in a log file); 2 bad input or a file problem; 130 stopped by Ctrl-C (SIGINT),
-    143 by SIGTERM."""
+    143 by SIGTERM; 141 the reader of the output went away (``wgflow info F | head``)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:  # its own parser
         args = argparse.Namespace(command="bench", argv=argv[1:])
