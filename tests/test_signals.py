@@ -189,3 +189,29 @@ def test_an_idle_sweep_worker_survives_the_terminal_s_signals():
             os.kill(worker, signum)
         time.sleep(0.5)
         assert pool.submit(os.getpid).result(timeout=60) == worker
+
+
+def test_a_stop_whose_checkpoint_finds_the_disk_full_says_how_to_resume(tmp_path, monkeypatch):
+    """The disk fills between the last frame and the stop's checkpoint: one line naming the
+    file and the resume command; the previous checkpoint is kept and resumes."""
+    import errno
+
+    from wgflow import runner
+    cfg = config.checked({"init.N": 8, "run.T": 4.0, "run.frames": 2, "run.backend": "numpy",
+                          "output.checkpoint_every": 1})
+    path, real, asked = tmp_path / "cut.h5", runner.write_checkpoint, []
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def stop():
+        asked.append(1)
+        if len(asked) == 4:
+            monkeypatch.setattr(runner, "write_checkpoint", full)
+        return len(asked) >= 4
+
+    with pytest.raises(OSError, match=rf"writing {path} failed .* `wgflow resume {path}`"):
+        run_to_file(cfg, path, progress=False, stop=stop)
+    monkeypatch.setattr(runner, "write_checkpoint", real)
+    assert read_checkpoint(path)[0].step == 0
+    assert resume_file(path, progress=False) == "complete"

@@ -108,6 +108,12 @@ def lock_path(path) -> Path:
     return Path(f"{os.path.realpath(path)}.lock")
 
 
+def _write_failed(path, err: OSError) -> OSError:
+    return OSError(f"writing {path} failed ({err}); the frames and the checkpoint written "
+                   "before are kept: make room (a full disk?) and continue with "
+                   f"`wgflow resume {path}`")
+
+
 def _continue(run, out: TrajectoryFile, path, start: FlowCursor, every: int, progress,
               identity: dict, stop) -> str:
     total = -(-run.n_steps // run.record_every)
@@ -120,15 +126,16 @@ def _continue(run, out: TrajectoryFile, path, start: FlowCursor, every: int, pro
                 if (out.frames - 1) % every == 0 or frame.step == run.n_steps:
                     write_checkpoint(path, cursor(run, frame), out.frames, identity)
         except Interrupted as stopped:
-            write_checkpoint(path, stopped.position, out.frames, identity)
+            try:
+                write_checkpoint(path, stopped.position, out.frames, identity)
+            except OSError as err:
+                raise _write_failed(path, err) from None
             raise RunInterrupted(
                 f"interrupted at step {stopped.position.step} of {run.n_steps} (t = "
                 f"{stopped.position.t:.6g}); {path} keeps its {out.frames} frames and a "
                 f"checkpoint: continue with `wgflow resume {path}`", stop()) from None
         except OSError as err:
-            raise OSError(f"writing {path} failed ({err}); the frames and the checkpoint "
-                          "written before are kept: make room (a full disk?) and continue with "
-                          f"`wgflow resume {path}`") from None
+            raise _write_failed(path, err) from None
         out.set_status(run.status, getattr(run, "message", ""))
     except KeyboardInterrupt as err:  # a second signal: stopped at once, no new checkpoint
         if isinstance(err, RunInterrupted):
