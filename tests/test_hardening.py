@@ -416,3 +416,18 @@ def test_info_into_a_closed_pipe_exits_141_silently(trajectory):
     proc.stdout.close()  # the reader went away before the first line
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 141 and err == b""
+
+
+@pytest.mark.parametrize("source", ["/dev/zero", "big"])
+def test_a_config_that_is_no_text_file_is_refused_without_reading_it_all(tmp_path, capsys,
+                                                                        source):
+    """``wgflow run OUT.h5`` (a trajectory of gigabytes given as the config) or ``/dev/zero``
+    used to be read whole into memory before being refused."""
+    path = source
+    if source == "big":
+        path = tmp_path / "big.toml"
+        path.write_text("# " + "x" * (2 << 20) + "\n")
+    assert main(["run", str(path), "--out", str(tmp_path / "x.h5"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(rf"wgflow run: error: {re.escape(str(path))} is not a TOML config "
+                        r"\(larger than 1 MB\).*\n", err), err
