@@ -62,6 +62,34 @@ def test_a_second_run_on_a_file_in_use_is_refused_before_touching_it(trajectory,
     assert not lock_path(trajectory).exists()  # released and removed
 
 
+def test_a_symlink_to_a_file_in_use_takes_the_same_lock(trajectory, capsys):
+    """``--out LINK`` where LINK points to a file another run writes: the lock is the target's,
+    so the second run is refused instead of truncating the first one's file."""
+    link = trajectory.with_name("link.h5")
+    link.symlink_to(trajectory.name)
+    before = _digest(trajectory, checkpoint_path(trajectory))
+    with exclusive(lock_path(trajectory), "a run file"):
+        assert main(["run", "--out", str(link), "--overwrite", *SMALL]) == 2
+        assert main(["resume", str(link)]) == 2
+    err = capsys.readouterr().err
+    assert err.count(f"in use by another wgflow process (pid {os.getpid()}") == 2, err
+    assert _digest(trajectory, checkpoint_path(trajectory)) == before
+
+
+def test_a_sweep_never_removes_a_run_file_that_another_run_holds(tmp_path):
+    """A sweep replaces its own unreadable run file, but not while a run writes it (a file
+    being created, or between two flushes, is not yet readable): it is refused instead."""
+    from wgflow import config, sweep
+    path = tmp_path / "runs" / "0123456789ab.h5"
+    path.parent.mkdir()
+    path.write_bytes(b"")  # what another run is creating
+    cfg = config.checked({"init.N": 4, "run.T": 1.0, "run.backend": "numpy"})
+    with exclusive(lock_path(path), "a run file"), \
+            pytest.raises(ValueError, match="in use by another wgflow process"):
+        sweep._resume_or_run(cfg, str(path), None)
+    assert path.exists() and path.read_bytes() == b""
+
+
 @pytest.mark.parametrize("kind", ["text", "config", "directory", "devnull", "symlink"])
 def test_out_never_replaces_a_foreign_or_special_file(tmp_path, capsys, kind):
     text = tmp_path / "notes.txt"
@@ -316,3 +344,90 @@ def test_an_internal_error_is_one_line_and_a_log(tmp_path, monkeypatch, capsys):
     text = open(log, encoding="utf-8").read()
     os.unlink(log)
     assert "Traceback (most recent call last)" in text and "ZeroDivisionError" in text
+
+
+def test_a_manifest_write_on_a_full_disk_names_the_manifest_and_leaves_no_temporary(
+        tmp_path, monkeypatch, capsys):
+    import errno
+    import json as jsonlib
+
+    from wgflow import sweep
+    args = ["sweep", "--grid", "init.N=4,5", "--set", "run.T=1", "--set", "run.frames=2",
+            "--set", "run.backend=numpy", "--out", str(tmp_path), "--workers", "1", "--quiet"]
+
+    def full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sweep.json, "dump", full)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"wgflow sweep: error: writing .*manifest\.json failed \(\[Errno 28\] "
+                        r"No space left on device\).*\n", err), err
+    monkeypatch.setattr(sweep.json, "dump", jsonlib.dump)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+
+
+@pytest.mark.parametrize("damage", ["run_config_list", "config_list", "run_config_empty",
+                                    "no_frames"])
+def test_info_and_plot_on_an_odd_trajectory_fail_cleanly_naming_it(trajectory, capsys,
+                                                                      damage):
+    """A file with parameters that are not JSON objects (or lack keys), or with no frames yet
+    (a run killed as it created its file): one line naming the file, never an internal
+    error; ``info`` shows what there is."""
+    import json as jsonlib
+
+    import h5py
+    with h5py.File(trajectory, "r+") as h5:
+        par = h5["parameters"]
+        if damage.endswith("_list"):
+            key = damage[:-len("_list")]
+            del par[key]
+            par.create_dataset(key, data=jsonlib.dumps([1, 2]), dtype=h5py.string_dtype())
+        elif damage == "run_config_empty":
+            del par["run_config"]
+            par.create_dataset("run_config", data="{}", dtype=h5py.string_dtype())
+        else:
+            for group in [h5["particles/student/position"], *h5["observables"].values()]:
+                for key in ("step", "time", "value"):
+                    group[key].resize(0, axis=0)
+    before = _digest(trajectory)
+    codes = {command: main([command, str(trajectory)]) for command in ("info", "plot")}
+    out, err = capsys.readouterr()
+    assert "internal error" not in err, err
+    if damage.endswith("_list"):
+        assert codes == {"info": 2, "plot": 2}
+        assert err.count(f"{trajectory}: /parameters/{damage[:-5]} is not a JSON object") == 2
+    elif damage == "run_config_empty":
+        assert codes == {"info": 0, "plot": 0}
+        assert "scheme: ?, dynamics: ?, N = ?" in out
+    else:
+        assert codes == {"info": 0, "plot": 2}
+        assert re.fullmatch(f"wgflow plot: error: {re.escape(str(trajectory))} holds no frames "
+                            r"yet: nothing to plot\n", err), err
+    assert _digest(trajectory) == before
+    # no figure directory left for a file that cannot be plotted
+    assert trajectory.with_suffix("").exists() == (damage == "run_config_empty")
+
+
+def test_info_into_a_closed_pipe_exits_141_silently(trajectory):
+    """``wgflow info F | head``: the documented SIGPIPE code, no traceback, no message."""
+    proc = subprocess.Popen([sys.executable, "-m", "wgflow", "info", str(trajectory)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader went away before the first line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141 and err == b""
+
+
+@pytest.mark.parametrize("source", ["/dev/zero", "big"])
+def test_a_config_that_is_no_text_file_is_refused_without_reading_it_all(tmp_path, capsys,
+                                                                        source):
+    """``wgflow run OUT.h5`` (a trajectory of gigabytes given as the config) or ``/dev/zero``
+    used to be read whole into memory before being refused."""
+    path = source
+    if source == "big":
+        path = tmp_path / "big.toml"
+        path.write_text("# " + "x" * (2 << 20) + "\n")
+    assert main(["run", str(path), "--out", str(tmp_path / "x.h5"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(rf"wgflow run: error: {re.escape(str(path))} is not a TOML config "
+                        r"\(larger than 1 MB\).*\n", err), err

@@ -113,3 +113,105 @@ def test_ctrl_c_stops_a_sweep_and_its_workers(tmp_path):
             assert read_parameters(out / entry["path"])["status"] == "running"
             assert checkpoint_path(out / entry["path"]).exists()
     assert not (out / sweep.STOP).exists() and not (out / sweep.LOCK).exists()
+
+
+def test_a_run_stopped_by_a_signal_the_sweep_did_not_receive_exits_130(tmp_path, monkeypatch):
+    """A worker's run stopped by a signal sent to the worker alone (or, in a serial sweep, to
+    the run's own handler): the sweep still ends with the stop-request code, not 128 + 0."""
+    def stopped(cfg, path, progress, **options):
+        raise RunInterrupted(f"interrupted; continue with `wgflow resume {path}`",
+                             signal.SIGTERM)
+
+    monkeypatch.setattr(sweep, "run_to_file", stopped)
+    with pytest.raises(RunInterrupted, match="sweep interrupted") as info:
+        sweep.run_sweep({"run.T": 1.0, "run.backend": "numpy"}, {"init.N": [4, 5]}, tmp_path,
+                        progress=False)
+    assert info.value.signal == signal.SIGINT
+    assert [e["status"] for e in sweep.read_sweep(tmp_path).runs] == ["interrupted", "pending"]
+
+
+def test_a_second_ctrl_c_leaves_the_runs_still_going_their_stop_file(tmp_path, monkeypatch):
+    """The second Ctrl-C raises in the sweep before it has written the stop file: the runs
+    still going (and those queued in a process pool, which cannot be cancelled) must still be
+    told to stop, or the sweep waits for them to finish (hours) although it said it stopped."""
+    from concurrent.futures import ThreadPoolExecutor
+    saw_stop = []
+
+    def first_run(config, path, threads, stop_file):
+        os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C twice
+        time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+        saw_stop.append(_wait_for(lambda: os.path.exists(stop_file), timeout=10.0))
+        return "interrupted", 0.0, ""
+
+    monkeypatch.setattr(sweep, "execute", first_run)
+    with ThreadPoolExecutor(1) as pool, pytest.raises(KeyboardInterrupt):
+        sweep.run_sweep({"run.T": 1.0, "run.backend": "numpy"}, {"init.N": [4]}, tmp_path,
+                        executor=pool, progress=False)
+    assert saw_stop == [True]
+
+
+def test_a_second_signal_stops_at_once_and_still_says_how_to_resume(tmp_path):
+    """The second Ctrl-C raises wherever the run is (here between two chunks, after a
+    checkpoint): the message names the file and the resume command, and the file resumes to
+    the uninterrupted result."""
+    cfg = config.checked({"init.N": 8, "run.T": 4.0, "run.frames": 4, "run.scheme": "DA",
+                          "problem.beta": 1e-3, "output.checkpoint_every": 1})
+    run_to_file(cfg, tmp_path / "whole.h5", progress=False)
+    asked = []
+
+    def second_signal():
+        asked.append(1)
+        if len(asked) == 7:
+            raise KeyboardInterrupt  # what the handler raises on a second signal
+        return False
+
+    path = tmp_path / "cut.h5"
+    with pytest.raises(RunInterrupted, match=f"continue with `wgflow resume {path}`") as info:
+        run_to_file(cfg, path, progress=False, stop=second_signal)
+    assert info.value.signal == signal.SIGINT
+    assert read_parameters(path)["status"] == "running"
+    assert resume_file(path, progress=False) == "complete"
+    np.testing.assert_array_equal(load(path).particles, load(tmp_path / "whole.h5").particles)
+
+
+def test_an_idle_sweep_worker_survives_the_terminal_s_signals():
+    """``kill -TERM`` to the process group (a batch system's time limit, ``timeout``) reaches
+    idle workers too: one that died would break the pool, and the pool's own termination of
+    the others (a second SIGTERM to a run that is checkpointing) used to hang the sweep."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=sweep.ignore_interrupts) as pool:
+        worker = pool.submit(os.getpid).result(timeout=120)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            os.kill(worker, signum)
+        time.sleep(0.5)
+        assert pool.submit(os.getpid).result(timeout=60) == worker
+
+
+def test_a_stop_whose_checkpoint_finds_the_disk_full_says_how_to_resume(tmp_path, monkeypatch):
+    """The disk fills between the last frame and the stop's checkpoint: one line naming the
+    file and the resume command; the previous checkpoint is kept and resumes."""
+    import errno
+
+    from wgflow import runner
+    cfg = config.checked({"init.N": 8, "run.T": 4.0, "run.frames": 2, "run.backend": "numpy",
+                          "output.checkpoint_every": 1})
+    path, real, asked = tmp_path / "cut.h5", runner.write_checkpoint, []
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def stop():
+        asked.append(1)
+        if len(asked) == 4:
+            monkeypatch.setattr(runner, "write_checkpoint", full)
+        return len(asked) >= 4
+
+    with pytest.raises(OSError, match=rf"writing {path} failed .* `wgflow resume {path}`"):
+        run_to_file(cfg, path, progress=False, stop=stop)
+    monkeypatch.setattr(runner, "write_checkpoint", real)
+    assert read_checkpoint(path)[0].step == 0
+    assert resume_file(path, progress=False) == "complete"

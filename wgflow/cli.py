@@ -162,7 +162,7 @@ def _crash_log(command: str) -> Path:
 def main(argv=None) -> int:
     """Exit codes: 0 done; 1 a run diverged, a sweep has failed runs, or an internal error
     (traceback in a log file); 2 bad input or a file problem; 130 stopped by Ctrl-C (SIGINT),
-    143 by SIGTERM."""
+    143 by SIGTERM; 141 the reader of the output went away (``wgflow info F | head``)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:  # its own parser
         args = argparse.Namespace(command="bench", argv=argv[1:])
@@ -235,13 +235,15 @@ def _info(args) -> int:
     if params["kind"] == "density":
         print(_grid_line(run))
     else:
+        run = {k: "?" for k in ("scheme", "dynamics", "N", "backend", "dtype", "T")} | run
         print(f"scheme: {run['scheme']}, dynamics: {run['dynamics']}, N = {run['N']}, "
               f"backend: {run['backend']} ({run['dtype']})")
     if params["frames"] == 0:
         print("frames: 0")
     else:
         print(f"frames: {params['frames']}, step {result.steps[-1]}, "
-              f"t = {result.times[-1]:.4g} of T = {run['T']:.4g}")
+              f"t = {result.times[-1]:.4g} of T = "
+              + (f"{run['T']:.4g}" if isinstance(run["T"], (int, float)) else str(run["T"])))
         for name, values in result.observables.items():
             value = ", ".join(f"{v:.6g}" for v in np.ravel(values[-1]))
             print(f"{name}: {value if np.ndim(values[-1]) == 0 else f'[{value}]'} "
@@ -314,6 +316,8 @@ def _plot(args) -> int:
     import matplotlib.pyplot as plt
 
     result = h5md.load(args.file)
+    if len(result.times) == 0:
+        raise ValueError(f"{args.file} holds no frames yet: nothing to plot")
     out = Path(args.out) if args.out else Path(args.file).with_suffix("")
     if isinstance(result, PDEResult):
         figures = _density_figures(result, args.particles)

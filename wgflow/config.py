@@ -81,6 +81,8 @@ SCHEMA = (
 DEFAULTS = {key: default for key, default, _, _ in SCHEMA}
 #: the automatic PDE box: this many init.std on each side of the initial mean
 PDE_BOX_STDS = 6.0
+#: the largest config file read (a config is a few hundred bytes)
+MAX_CONFIG_BYTES = 1 << 20
 _RULES = {key: rule for key, _, rule, _ in SCHEMA}
 
 
@@ -190,13 +192,18 @@ def load_config(path=None, overrides=()) -> dict:
     values = {}
     if path is not None:
         with open(path, "rb") as fh:
-            try:
-                values = _flatten(tomllib.load(fh))
-            except tomllib.TOMLDecodeError as err:
-                raise ValueError(f"{path} is not valid TOML: {err}") from None
-            except UnicodeDecodeError:
-                raise ValueError(f"{path} is not a TOML config (not UTF-8 text); give the "
-                                 "config file (`wgflow config --default` prints one)") from None
+            data = fh.read(MAX_CONFIG_BYTES + 1)  # not a trajectory of gigabytes, nor /dev/zero
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ValueError(f"{path} is not a TOML config (larger than "
+                             f"{MAX_CONFIG_BYTES >> 20} MB); give the config file (`wgflow config "
+                             "--default` prints one), and the output file with --out")
+        try:
+            values = _flatten(tomllib.loads(data.decode("utf-8")))
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"{path} is not valid TOML: {err}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{path} is not a TOML config (not UTF-8 text); give the "
+                             "config file (`wgflow config --default` prints one)") from None
     values.update(parse_override(item) for item in overrides)
     return checked(values)
 

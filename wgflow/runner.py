@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -61,11 +62,12 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 class RunInterrupted(KeyboardInterrupt):
     """A run stopped on request after saving a checkpoint; ``str()`` says how to resume;
-    ``signal`` is the signal number that asked (``SIGINT`` for a stop request)."""
+    ``signal`` is the signal number that asked (``SIGINT`` for a stop request, or when the
+    signal went to another process: a sweep's worker)."""
 
     def __init__(self, message: str, signum: int = signal.SIGINT):
         super().__init__(message)
-        self.signal = signum
+        self.signal = signum or signal.SIGINT
 
 
 def progress_bar(total: int, initial: int, enabled: bool, unit: str = "frame"):
@@ -154,7 +156,15 @@ def _create(path, config: dict, problem, run, first, identity: dict) -> Trajecto
 
 
 def lock_path(path) -> Path:
-    return Path(f"{path}.lock")
+    """The lock of the run file ``path``, beside the file a symlink ``path`` points to: two
+    names of one file take one lock."""
+    return Path(f"{os.path.realpath(path)}.lock")
+
+
+def _write_failed(path, err: OSError) -> OSError:
+    return OSError(f"writing {path} failed ({err}); the frames and the checkpoint written "
+                   "before are kept: make room (a full disk?) and continue with "
+                   f"`wgflow resume {path}`")
 
 
 def _continue(solver: Solver, run, out: TrajectoryFile, path, start, every: int, progress,
@@ -169,7 +179,10 @@ def _continue(solver: Solver, run, out: TrajectoryFile, path, start, every: int,
                 if (out.frames - 1) % every == 0 or out.frames - 1 == total:
                     write_checkpoint(path, solver.cursor(run, frame), out.frames, identity)
         except Interrupted as stopped:
-            write_checkpoint(path, stopped.position, out.frames, identity)
+            try:
+                write_checkpoint(path, stopped.position, out.frames, identity)
+            except OSError as err:
+                raise _write_failed(path, err) from None
             of = "" if run.n_steps is None else f" of {run.n_steps}"
             raise RunInterrupted(
                 f"interrupted at step {stopped.position.step}{of} (t = "
@@ -177,10 +190,14 @@ def _continue(solver: Solver, run, out: TrajectoryFile, path, start, every: int,
                 f"frame{'s' * (out.frames != 1)} and a checkpoint: continue with "
                 f"`wgflow resume {path}`", stop()) from None
         except OSError as err:
-            raise OSError(f"writing {path} failed ({err}); the frames and the checkpoint "
-                          "written before are kept: make room (a full disk?) and continue with "
-                          f"`wgflow resume {path}`") from None
+            raise _write_failed(path, err) from None
         out.set_status(run.status, getattr(run, "message", ""))
+    except KeyboardInterrupt as err:  # a second signal: stopped at once, no new checkpoint
+        if isinstance(err, RunInterrupted):
+            raise
+        raise RunInterrupted(f"stopped at once; {path} keeps its complete frames and its last "
+                             f"checkpoint: continue with `wgflow resume {path}`",
+                             stop()) from None
     finally:
         bar.close()
         with contextlib.suppress(OSError):  # a failed write can fail the close too

@@ -11,6 +11,7 @@ Layout of the output directory ``DIR``::
 
     DIR/manifest.json    the sweep (base config, grids, K, root seed, label) and one entry per run
     DIR/manifest.lock    held while a sweep runs in DIR (a second one is refused)
+    DIR/manifest.stop    while a sweep stops (after a second Ctrl-C, until the next sweep)
     DIR/runs/<id>.h5     the trajectory file of a run; <id>: the first 12 hex digits of its hash
 
 An entry holds ``id``, ``config_hash`` (SHA-256 of the run's checked config as canonical JSON),
@@ -47,7 +48,14 @@ from .files.checkpoints import checkpoint_path
 from .files.h5md import is_trajectory, load, read_parameters
 from .files.locks import exclusive
 from .result import Result
-from .runner import RunInterrupted, progress_bar, resume_file, run_to_file, stop_requests
+from .runner import (
+    RunInterrupted,
+    lock_path,
+    progress_bar,
+    resume_file,
+    run_to_file,
+    stop_requests,
+)
 
 #: the keys each replicate sets from the root seed
 SEED_KEYS = ("init.seed", "run.seed")
@@ -172,14 +180,23 @@ def read_sweep(directory) -> Sweep:
 
 
 def write_manifest(sweep: Sweep) -> None:
-    """Write ``sweep``'s manifest atomically."""
+    """Write ``sweep``'s manifest atomically; a write that fails (a full disk) removes its
+    temporary file and leaves the previous manifest in place."""
     path = sweep.directory / MANIFEST
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump({"sweep": sweep.description, "runs": sweep.runs}, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump({"sweep": sweep.description, "runs": sweep.runs}, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(err, OSError):
+            raise OSError(f"writing {path} failed ({err}); the run files are kept: make room "
+                          "(a full disk?) and run the same command again") from None
+        raise
 
 
 def file_status(path) -> str | None:
@@ -221,14 +238,19 @@ def _resume_or_run(config: dict, path: str, stop) -> str:
         with contextlib.suppress(ValueError):  # a stale checkpoint: start again below
             return resume_file(path, progress=False, stop=stop)
     if Path(path).exists() and not is_trajectory(path):  # the sweep's own file, unreadable
-        Path(path).unlink()
+        with exclusive(lock_path(path), f"the run file {path}"):  # unless a run writes it
+            if not is_trajectory(path):
+                Path(path).unlink(missing_ok=True)
     return run_to_file(config, path, progress=False, overwrite=True, stop=stop)
 
 
 def ignore_interrupts() -> None:
-    """Initializer of local worker processes: a terminal's Ctrl-C reaches the whole process
-    group; a worker ignores it between runs (a run in progress stops gracefully itself)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Initializer of local worker processes: a terminal's Ctrl-C, or a SIGTERM to the whole
+    process group (``timeout``, a batch system's time limit), reaches every worker; a worker
+    ignores both between runs (a run in progress stops gracefully itself), since one that died
+    would break the pool and the sweep's parent stops the sweep itself."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _outcomes(sweep: Sweep, todo: list, executor, threads, stopping):
@@ -269,7 +291,10 @@ def _outcomes(sweep: Sweep, todo: list, executor, threads, stopping):
         for future in futures:
             future.cancel()
         with contextlib.suppress(OSError):
-            stop_file.unlink()
+            if all(future.done() for future in futures):
+                stop_file.unlink(missing_ok=True)
+            else:  # runs still going or queued (a second Ctrl-C): they stop, or do not start
+                stop_file.touch()  # removed by the next sweep in this directory
 
 
 def adopt_previous(sweep: Sweep) -> None:

@@ -303,6 +303,10 @@ def read_parameters(path) -> dict:
         except (ValueError, TypeError) as err:
             raise ValueError(f"{path}: /parameters holds no valid JSON ({err}); the file is "
                              "not a wgflow trajectory or is damaged") from None
+        for key in ("config", "run_config"):
+            if not isinstance(out[key], dict):
+                raise ValueError(f"{path}: /parameters/{key} is not a JSON object; the file is "
+                                 "not a wgflow trajectory or is damaged")
         out.update(status=str(par.attrs.get("status", "unknown")),
                    message=str(par.attrs.get("message", "")),
                    run_id=str(par.attrs.get("run_id", "")),
