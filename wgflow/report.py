@@ -50,6 +50,7 @@ from scipy import stats
 
 from . import diagnostics, paper, plots
 from .files.h5md import read_eg_basis
+from .pde import w2_grid
 from .studies import PAPER_SCHEMES
 from .sweep import read_sweep
 
@@ -448,17 +449,6 @@ def _mf_report(runs, out: Path, written: list) -> tuple[list, str]:
 PDE_QUANTITIES = ("w2_to_pde", "w2_at_start")
 
 
-def w2_to_density(result, particles, frame: int = -1) -> diagnostics.Distance:
-    """Exact ``W₂`` between ``particles (N, D)`` (projected to the grid's coordinates) and the
-    density of ``frame`` of the PDE ``result``, its cells atoms at their centres weighted by
-    their masses (the empty cells left out)."""
-    mass = result.density[frame].ravel() * result.cell_volume
-    keep = mass > 0
-    return diagnostics.wasserstein2(plots.grid_coordinates(result, particles),
-                                    result.points()[keep], nu_weights=mass[keep] / mass.sum(),
-                                    method="exact")
-
-
 def particles_against_pde(runs) -> list[dict]:
     """Per particle run: ``W₂`` to the PDE density of its replicate at the last MF time both
     recorded, and at ``t = 0``."""
@@ -474,8 +464,9 @@ def particles_against_pde(runs) -> list[dict]:
         i, j = _last_common_frame(res.times, ref.times)
         rows.append({"init.N": res.particles.shape[1], "replicate": entry["replicate"],
                      "t": float(res.times[i]), "method": "exact",
-                     "w2_to_pde": w2_to_density(ref, res.particles[i], j).value,
-                     "w2_at_start": w2_to_density(ref, res.particles[0], 0).value})
+                     "w2_to_pde": w2_grid(plots.grid_coordinates(ref, res.particles[i]), ref, j),
+                     "w2_at_start": w2_grid(plots.grid_coordinates(ref, res.particles[0]), ref,
+                                            0)})
     return rows
 
 

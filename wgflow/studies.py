@@ -9,12 +9,13 @@
   estimated in each run's ``population`` parameters), Heun. A replicate's runs share
   ``init.seed``, so the first N reference particles start where the N SGD particles start; the
   frames of every run fall at the same MF times ``T·j/frames``.
-- ``particles-vs-pde``: the paper's problem (arbitrary teacher, vanilla, the paper's β with
-  noise on ``E^G``) from the SI start, as the grid PDE on ``E^G`` (:mod:`wgflow.pde`: the MF
-  limit from an SI law) and as the particle MF flow (Heun, the same population quadrature) for
-  a range of N, frames at the same MF times; the report measures the exact ``W₂`` between the
-  particles (in ``E^G`` coordinates) and the density (cell centres weighted by their masses)
-  against N. Every replicate runs its own PDE reference (deterministic: the same density).
+- ``particles-vs-pde``: the paper's problem (arbitrary teacher, EA, the paper's β with noise
+  on ``E^G``) from the SI start, as the grid PDE on ``E^G`` (:mod:`wgflow.pde`: the MF limit of
+  EA from an SI law, for any data) and as the particle MF flow (Heun, the same population
+  quadrature) for a range of N, frames at the same MF times; the report measures the exact
+  ``W₂`` between the particles (in ``E^G`` coordinates) and the density (cell centres weighted
+  by their masses) against N. Every replicate runs its own PDE reference (deterministic: the
+  same density).
 
 Sizes: ``smoke`` (the numpy backend, tiny: well under a minute with nothing compiled), ``small``
 (minutes on two cores), ``full`` (the paper's size: N up to 5000, T = 20, 10 seeds; hours).
@@ -84,7 +85,7 @@ def _mf_vs_sgd_study(size: dict) -> tuple[dict, list]:
 
 def _particles_vs_pde_study(size: dict) -> tuple[dict, list]:
     base = {"problem.teacher": "arbitrary", "problem.quadrature_points": size["quadrature_points"],
-            "run.scheme": "vanilla", "run.dynamics": "mf", "run.noise": "EG", "init.law": "SI",
+            "run.scheme": "EA", "run.dynamics": "mf", "run.noise": "EG", "init.law": "SI",
             "run.T": size["T"], "run.frames": size["frames"], "run.backend": size["backend"]}
     grid = [{"run.solver": ["pde"], "pde.cells": [size["cells"]]},
             {"run.solver": ["particles"], "init.N": list(size["N"]), "run.dt": [size["dt"]],
