@@ -179,6 +179,13 @@ def test_another_sweep_in_the_same_directory_is_refused(tmp_path):
     with pytest.raises(ValueError, match="holds another sweep or study"):
         studies.run_study("paper", "smoke", tmp_path, progress=False)
     assert (tmp_path / "manifest.json").read_text() == before
+    # a manifest written before the schema gained keys (their defaults absent) is the same sweep
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["sweep"]["base"] = {k: v for k, v in manifest["sweep"]["base"].items()
+                                 if not k.startswith("pde.") and k != "run.solver"}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert sweep.run_sweep(BASE, {"init.N": [4]}, tmp_path, progress=False).counts() == {
+        "complete": 1}
     # the same sweep grown (more values, more replicates) keeps its completed runs
     grown = sweep.run_sweep(BASE, {"init.N": [4, 5]}, tmp_path, seeds=2, progress=False)
     assert grown.counts() == {"complete": 4}

@@ -128,15 +128,20 @@ def parse_override(item: str) -> tuple[str, object]:
     return key.strip(), value
 
 
+def non_default(config: dict) -> dict:
+    """The keys of ``config`` whose values differ from their defaults (unknown keys included):
+    what identifies a config whatever keys the schema gains later."""
+    return {k: v for k, v in config.items() if k not in DEFAULTS or v != DEFAULTS[k]}
+
+
 def config_hash(config: dict) -> str:
-    """SHA-256 hex digest of the keys of ``config`` that differ from their defaults and that its
-    solver reads, as canonical JSON (sorted keys): a key added to the schema later (with a
-    default) leaves the identity of existing runs and sweeps unchanged, and a particle run does
-    not depend on the ``[pde]`` table."""
+    """SHA-256 hex digest of the :func:`non_default` keys of ``config`` that its solver reads, as
+    canonical JSON (sorted keys): a key added to the schema later (with a default) leaves the
+    identity of existing runs and sweeps unchanged, and a particle run does not depend on the
+    ``[pde]`` table."""
     particles = config.get("run.solver", "particles") == "particles"
-    used = {k: v for k, v in config.items()
-            if (k not in DEFAULTS or v != DEFAULTS[k])
-            and not (particles and (k == "run.solver" or k.startswith("pde.")))}
+    used = {k: v for k, v in non_default(config).items()
+            if not (particles and (k == "run.solver" or k.startswith("pde.")))}
     return hashlib.sha256(json.dumps(used, sort_keys=True).encode()).hexdigest()
 
 

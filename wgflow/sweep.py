@@ -306,7 +306,8 @@ def adopt_previous(sweep: Sweep) -> None:
         return
     previous = read_sweep(sweep.directory).description
     current = json.loads(json.dumps(sweep.description))
-    if any(previous.get(k) != current[k] for k in ("base", "root_seed", "label")):
+    if (configuration.non_default(previous["base"]) != configuration.non_default(current["base"])
+            or any(previous.get(k) != current[k] for k in ("root_seed", "label"))):
         raise ValueError(f"{sweep.directory} holds another sweep or study (its {MANIFEST} has "
                          "another base config, root seed or study); choose another output "
                          "directory")
