@@ -45,6 +45,7 @@ from solvers.pde import integrators, reference
 from ._checks import as_array2d, choice, is_real, nonnegative, positive
 from .dynamics import Interrupted, _next_chunk
 from .problem import Problem
+from .result import Recorded
 
 BACKENDS = ("numba", "numpy")
 DIFFUSION = ("explicit", "implicit")
@@ -55,7 +56,7 @@ EG_TOL = 1e-8
 
 
 @dataclass(frozen=True)
-class PDEResult:
+class PDEResult(Recorded):
     """A density trajectory on a grid.
 
     ``times (F,)``, ``steps (F,)``; ``centers``: the cell centres of each axis ``(n_i,)``;
@@ -81,13 +82,6 @@ class PDEResult:
     @property
     def final(self) -> np.ndarray:
         return self.density[-1]
-
-    def observable(self, name: str) -> np.ndarray:
-        try:
-            return self.observables[name]
-        except KeyError:
-            raise KeyError(f"observable {name!r} was not recorded; recorded: "
-                           f"{sorted(self.observables)}") from None
 
     def method(self, name: str) -> str:
         """How the observable ``name`` was computed (:func:`observable_methods`)."""

@@ -368,18 +368,24 @@ def _paper_report(sweep, runs, out: Path, written: list) -> tuple[list, str]:
 MF_QUANTITIES = ("coupled_distance", "rmd_to_mf", "risk_gap")
 
 
+def _paired(runs, key: str, reference, compared, what: str):
+    """``(entry, result, reference result)`` for each run with ``params[key] == compared``
+    whose replicate has a reference run (``params[key] == reference``)."""
+    references = {e["replicate"]: r for e, r in runs if e["params"][key] == reference}
+    if not references:
+        raise ValueError(f"no {what} reference run of this study is complete yet: run the "
+                         "study again to finish it, then report")
+    for entry, res in runs:
+        ref = references.get(entry["replicate"])
+        if entry["params"][key] == compared and ref is not None:
+            yield entry, res, ref
+
+
 def sgd_against_mf(runs) -> list[dict]:
     """Per SGD run at the last MF time it shares with the reference of its replicate: the
     coupled distance, the RMD and the risk gap (module docstring)."""
-    references = {e["replicate"]: r for e, r in runs if e["params"]["run.dynamics"] == "mf"}
-    if not references:
-        raise ValueError("no MF reference run of this study is complete yet: run the study "
-                         "again to finish it, then report")
     rows = []
-    for entry, res in runs:
-        ref = references.get(entry["replicate"])
-        if entry["params"]["run.dynamics"] != "sgd" or ref is None:
-            continue
+    for entry, res, ref in _paired(runs, "run.dynamics", "mf", "sgd", "MF"):
         n = res.particles.shape[1]
         if not np.array_equal(res.particles[0], ref.particles[0][:n]):
             raise ValueError(f"run {entry['id']} and its MF reference do not share their start "
@@ -452,15 +458,8 @@ PDE_QUANTITIES = ("w2_to_pde", "w2_at_start")
 def particles_against_pde(runs) -> list[dict]:
     """Per particle run: ``W₂`` to the PDE density of its replicate at the last MF time both
     recorded, and at ``t = 0``."""
-    references = {e["replicate"]: r for e, r in runs if e["params"]["run.solver"] == "pde"}
-    if not references:
-        raise ValueError("no PDE reference run of this study is complete yet: run the study "
-                         "again to finish it, then report")
     rows = []
-    for entry, res in runs:
-        ref = references.get(entry["replicate"])
-        if entry["params"]["run.solver"] != "particles" or ref is None:
-            continue
+    for entry, res, ref in _paired(runs, "run.solver", "pde", "particles", "PDE"):
         i, j = _last_common_frame(res.times, ref.times)
         rows.append({"init.N": res.particles.shape[1], "replicate": entry["replicate"],
                      "t": float(res.times[i]), "method": "exact",

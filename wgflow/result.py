@@ -7,8 +7,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+class Recorded:
+    """What every recorded trajectory (one with an ``observables`` dict) offers:
+    ``observable(name)`` with an error that lists the recorded names."""
+
+    def observable(self, name: str) -> np.ndarray:
+        try:
+            return self.observables[name]
+        except KeyError:
+            raise KeyError(f"observable {name!r} was not recorded; recorded: "
+                           f"{sorted(self.observables)}") from None
+
+
 @dataclass(frozen=True)
-class Result:
+class Result(Recorded):
     """A recorded trajectory.
 
     ``times (F,)`` MF times and ``steps (F,)`` step counts of the ``F`` recorded frames;
@@ -40,10 +52,3 @@ class Result:
     def method(self, name: str) -> str:
         """How the observable ``name`` was computed (``"unknown"`` when not recorded)."""
         return self.methods.get(name, "unknown")
-
-    def observable(self, name: str) -> np.ndarray:
-        try:
-            return self.observables[name]
-        except KeyError:
-            raise KeyError(f"observable {name!r} was not recorded; recorded: "
-                           f"{sorted(self.observables)}") from None

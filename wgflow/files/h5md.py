@@ -382,13 +382,7 @@ def _save_density(result: PDEResult, path, config: dict) -> None:
         path, config=config, run_config=result.config, centers=result.centers,
         cell_volume=result.cell_volume, box=result.config["box"], basis=result.basis,
         observables={k: v.shape[1:] for k, v in result.observables.items()})
-    try:
-        for i, (t, step) in enumerate(zip(result.times, result.steps, strict=True)):
-            out.append(DensityFrame(float(t), int(step), result.density[i],
-                                    {k: v[i] for k, v in result.observables.items()}))
-        out.set_status(result.status)
-    finally:
-        out.close()
+    _write_frames(out, result, result.density, DensityFrame)
 
 
 def save(result: Result | PDEResult, path, config: dict | None = None,
@@ -405,10 +399,16 @@ def save(result: Result | PDEResult, path, config: dict | None = None,
                                 seeds=result.seeds, n=n, dim=dim, dtype=result.particles.dtype,
                                 observables=list(result.observables), teacher=result.teacher,
                                 methods=result.methods)
+    _write_frames(out, result, result.particles, Frame)
+
+
+def _write_frames(out: TrajectoryFile, result, values, frame_type) -> None:
+    """Append every frame of ``result`` (``values[i]``: particles or density) and its status,
+    then close ``out``."""
     try:
         for i, (t, step) in enumerate(zip(result.times, result.steps, strict=True)):
-            out.append(Frame(float(t), int(step), result.particles[i],
-                             {k: v[i] for k, v in result.observables.items()}))
+            out.append(frame_type(float(t), int(step), values[i],
+                                  {k: v[i] for k, v in result.observables.items()}))
         out.set_status(result.status)
     finally:
         out.close()
