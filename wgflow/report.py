@@ -430,16 +430,9 @@ def _mf_report(runs, out: Path, written: list) -> tuple[list, str]:
     fits = []
     fig, axes = plt.subplots(1, len(MF_QUANTITIES), figsize=(13, 3.8))
     for ax, q in zip(axes, MF_QUANTITIES, strict=True):
-        ns = np.array([r["init.N"] for r in summary])
-        line = _band(ax, ns, [r[f"{q}_mean"] for r in summary],
-                     [r[f"{q}_std"] for r in summary], "mean ± std",
-                     [r["rmd_method"] for r in summary] if q == "rmd_to_mf" else None)
-        fit = _fit_columns([(p["replicate"], p["init.N"], p[q]) for p in points])
-        fits.append({"quantity": q, **fit})
-        if fit["points"]:
-            ax.plot(ns, np.exp(fit["intercept"]) * ns ** fit["slope"], "--",
-                    color=line.get_color(),
-                    label=f"slope {fit['slope']:.2f} [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]")
+        fits.append(_band_and_slope(ax, summary, points, q, "mean ± std",
+                                    [r["rmd_method"] for r in summary]
+                                    if q == "rmd_to_mf" else None))
         how = {"rmd_to_mf": "rmd_method", "risk_gap": "risk_method"}.get(q)
         used = f" ({', '.join(sorted({r[how] for r in summary}))})" if how else ""
         ax.set(xscale="log", yscale="log", xlabel="N",
@@ -447,6 +440,19 @@ def _mf_report(runs, out: Path, written: list) -> tuple[list, str]:
         ax.legend(fontsize=8)
     _save(fig, out / "mf_vs_sgd.png", written)
     return summary, "## Log–log slopes against N (95% CI)\n\n" + _markdown(fits)
+
+
+def _band_and_slope(ax, summary, points, q: str, label: str, methods=None) -> dict:
+    """Draw the mean ± std of ``q`` against N (``summary`` rows) with its fitted log–log slope
+    over the replicates (``points``); return the fit with ``quantity``."""
+    ns = np.array([r["init.N"] for r in summary])
+    line = _band(ax, ns, [r[f"{q}_mean"] for r in summary], [r[f"{q}_std"] for r in summary],
+                 label, methods)
+    fit = _fit_columns([(p["replicate"], p["init.N"], p[q]) for p in points])
+    if fit["points"]:
+        ax.plot(ns, np.exp(fit["intercept"]) * ns ** fit["slope"], "--", color=line.get_color(),
+                label=f"slope {fit['slope']:.2f} [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]")
+    return {"quantity": q, **fit}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,17 +488,9 @@ def _pde_report(runs, out: Path, written: list) -> tuple[list, str]:
                                    strict=True)}}
                for n, group in sorted(by_n.items())]
     fig, (ax, picture) = plt.subplots(1, 2, figsize=(11, 4.2))
-    ns, fits = np.array([r["init.N"] for r in summary]), []
-    for q, label in zip(PDE_QUANTITIES, (f"at t = {summary[0]['t']:g}", "at t = 0"),
-                        strict=True):
-        line = _band(ax, ns, [r[f"{q}_mean"] for r in summary], [r[f"{q}_std"] for r in summary],
-                     label)
-        fit = _fit_columns([(p["replicate"], p["init.N"], p[q]) for p in points])
-        fits.append({"quantity": q, **fit})
-        if fit["points"]:
-            ax.plot(ns, np.exp(fit["intercept"]) * ns ** fit["slope"], "--",
-                    color=line.get_color(),
-                    label=f"slope {fit['slope']:.2f} [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]")
+    fits = [_band_and_slope(ax, summary, points, q, label)
+            for q, label in zip(PDE_QUANTITIES, (f"at t = {summary[0]['t']:g}", "at t = 0"),
+                                strict=True)]
     ax.set(xscale="log", yscale="log", xlabel="N", ylabel="exact W₂(particles, PDE density)",
            title="particle MF flow against the grid PDE (E^G coordinates)")
     ax.legend(fontsize=8)
