@@ -259,8 +259,8 @@ def resume_file(path, progress: bool = True, *, force: bool = False, stop=None) 
             raise ValueError(f"{path} stores a config this wgflow cannot run ({err})") from None
         start, n_frames, identity = read_checkpoint(path)
         check_resumable(path, params, config, start, n_frames, identity, _frame_reader(path))
-        changed = {k: (v, versions()[k]) for k, v in params["versions"].items()
-                   if versions().get(k) != v}
+        now = versions()
+        changed = {k: (v, now.get(k)) for k, v in params["versions"].items() if now.get(k) != v}
         if changed:
             warnings.warn(f"resuming {path} with other library versions than it started with "
                           f"({', '.join(f'{k} {a} → {b}' for k, (a, b) in changed.items())}): "

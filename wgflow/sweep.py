@@ -304,14 +304,14 @@ def adopt_previous(sweep: Sweep) -> None:
     path = sweep.directory / MANIFEST
     if not path.is_file():
         return
-    previous = read_sweep(sweep.directory).description
-    current = json.loads(json.dumps(sweep.description))
+    stored = read_sweep(sweep.directory)
+    previous, current = stored.description, json.loads(json.dumps(sweep.description))
     if (configuration.non_default(previous["base"]) != configuration.non_default(current["base"])
             or any(previous.get(k) != current[k] for k in ("root_seed", "label"))):
         raise ValueError(f"{sweep.directory} holds another sweep or study (its {MANIFEST} has "
                          "another base config, root seed or study); choose another output "
                          "directory")
-    times = {entry["id"]: entry["wall_time"] for entry in read_sweep(sweep.directory).runs}
+    times = {entry["id"]: entry["wall_time"] for entry in stored.runs}
     for entry in sweep.runs:
         entry["wall_time"] = times.get(entry["id"])
 
