@@ -117,7 +117,15 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
 
 
 def parse_override(item: str) -> tuple[str, object]:
-    """``"run.T=5"`` → ``("run.T", 5)``; the value is read as TOML, else kept as a string."""
+    """``"run.T=5"`` → ``("run.T", 5)``; the value is read as TOML, else kept as a string.
+
+    Examples
+    --------
+    >>> parse_override("run.T=5")
+    ('run.T', 5)
+    >>> parse_override("run.scheme=EA")
+    ('run.scheme', 'EA')
+    """
     key, sep, text = item.partition("=")
     if not sep or not key.strip():
         raise ValueError(f"--set expects KEY=VALUE (e.g. run.T=5), got {item!r}")

@@ -68,7 +68,7 @@ CHUNK_SECONDS = 0.25
 MAX_STEPS = 2**53
 #: relative mismatch tolerated between ``T`` and the time the last step reaches
 LANDING_TOLERANCE = 1e-9
-#: |BᵀB − I| tolerated for a user noise basis B
+#: ``|BᵀB − I|`` tolerated for a user noise basis B
 ORTHONORMAL_TOLERANCE = 1e-8
 
 

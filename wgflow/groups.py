@@ -339,7 +339,13 @@ def cyclic_rotations(n: int) -> FiniteGroup:
 
 def dihedral(n: int) -> FiniteGroup:
     """``D_n`` (order ``2n``) acting on ``R²``: rotation by ``2π/n`` and the reflection
-    ``(x, y) ↦ (x, −y)``."""
+    ``(x, y) ↦ (x, −y)``.
+
+    Examples
+    --------
+    >>> dihedral(4).order
+    8
+    """
     _check_order(n, "n")
     return FiniteGroup([rotation(2 * np.pi / n), np.diag([1.0, -1.0])], name=f"D{n}")
 
@@ -354,7 +360,16 @@ def permutations(d: int, generators=None) -> FiniteGroup:
 
 
 def swap() -> FiniteGroup:
-    """The paper's ``C₂`` on ``R²``: ``(x₁, x₂) ↦ (x₂, x₁)``."""
+    """The paper's ``C₂`` on ``R²``: ``(x₁, x₂) ↦ (x₂, x₁)``.
+
+    Examples
+    --------
+    >>> g = swap()
+    >>> g.order
+    2
+    >>> g.defining.fixed_dim          # the diagonal x₁ = x₂
+    1
+    """
     return FiniteGroup([permutation_matrix([1, 0])], name="C2 swap")
 
 

@@ -51,7 +51,7 @@ BACKENDS = ("numba", "numpy")
 DIFFUSION = ("explicit", "implicit")
 #: mass of the initial law allowed outside the box (and in the outermost cells for a callable)
 OUTSIDE_TOL = 1e-6
-#: |θ − P_G θ| / (1 + |θ|) tolerated for initial particles given to ``coordinates="EG"``
+#: ``|θ − P_G θ| / (1 + |θ|)`` tolerated for initial particles given to ``coordinates="EG"``
 EG_TOL = 1e-8
 
 

@@ -30,6 +30,18 @@ class Symmetry:
     Defaults: ``input`` = the group's defining representation; ``output`` = the defining one if
     its dimension is ``c``, else the trivial one if ``c = 1``; each hidden space trivial.
     ``haar_points``: nodes for non-polynomial Haar averages of a continuous group.
+
+    Examples
+    --------
+    The paper's symmetry: ``σ(W x)`` with ``W ∈ R^{2×2}`` and the coordinate swap, ``M_g W =
+    P W Pᵀ``, so ``E^G = {[[a, b], [b, a]]}``:
+
+    >>> from wgflow import MatrixUnit, groups
+    >>> symmetry = Symmetry(groups.swap(), MatrixUnit(2, 2, "sigmoid"))
+    >>> symmetry.dim_EG
+    2
+    >>> symmetry.projector @ [1.0, 0.0, 0.0, 0.0]      # P_G of W = [[1, 0], [0, 0]]
+    array([0.5, 0. , 0. , 0.5])
     """
 
     def __init__(self, group: Group, unit: LayeredUnit, input: Representation | None = None,

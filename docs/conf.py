@@ -1,0 +1,76 @@
+"""Sphinx configuration of the wgflow documentation.
+
+``sphinx-build -W docs docs/_build`` builds the site: the API reference is generated from the
+docstrings of every module of ``wgflow`` and ``solvers`` (autosummary, recursive), the config
+reference from :data:`wgflow.config.SCHEMA`, and the tutorials are the notebooks of
+``notebooks/``, executed at build time at smoke size (``WGFLOW_SMOKE=1``).
+"""
+
+import importlib.util
+import os
+import shutil
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+sys.path[:0] = [str(ROOT), str(DOCS / "_ext")]
+
+# Before wgflow or numba is imported: the CUDA modules import on numba's simulator (no GPU
+# needed), and the notebooks pick their smallest study size. The notebooks' kernel inherits this.
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+os.environ["WGFLOW_SMOKE"] = "1"
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+
+import wgflow  # noqa: E402
+
+project = "wgflow"
+author = "the wgflow developers"
+copyright = "2026, the wgflow developers"  # noqa: A001
+release = version = wgflow.__version__
+
+extensions = [
+    "myst_nb",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "wgflow_docs",
+]
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "README.md"]
+templates_path = ["_templates"]
+html_theme = "furo"
+html_title = f"wgflow {release}"
+
+# API reference: one page per module, every public member documented where it is defined.
+autosummary_generate = True
+autodoc_default_options = {"members": True, "show-inheritance": True}
+# Shapes and types are in the docstrings; numpy's ArrayLike alias would spell out its union.
+autodoc_typehints = "none"
+autodoc_member_order = "bysource"
+napoleon_numpy_docstring = True
+napoleon_google_docstring = False
+napoleon_use_rtype = False
+# numba-cuda is an optional dependency (the [cuda] extra): without it, its modules are documented
+# against a stand-in, so that the site builds on a machine without it.
+autodoc_mock_imports = [] if importlib.util.find_spec("numba.cuda") else ["numba.cuda"]
+
+# MyST Markdown pages and notebooks. Notebooks run when the site is built, and any error in
+# them fails the build.
+myst_enable_extensions = ["dollarmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+nb_execution_mode = "force"
+nb_execution_timeout = 600
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+suppress_warnings = ["mystnb.unknown_mime_type"]
+
+# The tutorials are the numbered notebooks of notebooks/, copied in at every build so that a
+# notebook added there appears without an edit here.
+_TUTORIALS = DOCS / "tutorials" / "notebooks"
+shutil.rmtree(_TUTORIALS, ignore_errors=True)
+_TUTORIALS.mkdir(parents=True)
+for _notebook in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
+    shutil.copy2(_notebook, _TUTORIALS / _notebook.name)
