@@ -27,7 +27,7 @@ import wgflow  # noqa: E402
 
 project = "wgflow"
 author = "the wgflow developers"
-copyright = "2026, the wgflow developers"  # noqa: A001
+copyright = "2026, the wgflow developers"
 release = version = wgflow.__version__
 
 extensions = [

@@ -81,6 +81,7 @@ class PDEResult(Recorded):
 
     @property
     def final(self) -> np.ndarray:
+        """The density at the last recorded frame, ``(n_1[, n_2])``."""
         return self.density[-1]
 
     def method(self, name: str) -> str:
@@ -253,6 +254,8 @@ def _observables(eq, field, rho, points, volume) -> dict:
 
 
 class DensityFrame(NamedTuple):
+    """One recorded frame of a PDE run: MF time ``t``, ``step``, cell averages ``rho (n_1[, n_2])``,
+    ``observables``."""
     t: float  # MF time
     step: int  # steps taken
     rho: np.ndarray  # (n_1[, n_2]) cell averages

@@ -87,10 +87,12 @@ class Symmetry:
 
     @property
     def input(self) -> Representation:
+        """``ρ``, the representation on inputs."""
         return self.spaces[0]
 
     @property
     def output(self) -> Representation:
+        """``ρ̂``, the representation on outputs."""
         return self.spaces[-1]
 
     @property
@@ -105,6 +107,7 @@ class Symmetry:
 
     @property
     def dim_EG(self) -> int:
+        """``dim E^G``."""
         return self.action.fixed_dim
 
     def elements(self) -> tuple[np.ndarray, np.ndarray]:
@@ -138,6 +141,7 @@ class Symmetry:
                 )
 
     def describe(self) -> dict:
+        """A JSON-able description: the group, the representations and the Haar nodes."""
         return {"group": self.group.describe(),
                 "spaces": [r.describe() for r in self.spaces],
                 "haar_points": self.haar_points}

@@ -6,11 +6,10 @@ config reference from :data:`wgflow.config.SCHEMA` at build time.
 
 from __future__ import annotations
 
+from config_reference import reference_rst
 from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.util.docutils import SphinxDirective
-
-from config_reference import reference_rst
 
 
 class ConfigReference(SphinxDirective):

@@ -42,6 +42,9 @@ CFL = 0.5
 
 
 class Equation(NamedTuple):
+    """The terms of a grid gradient flow: the potential ``field(ρ)``, spacing ``h``, entropy weight
+    ``β``, porous-medium exponent ``m`` (0: none), step scale ``ς``, and the transport (and
+    implicit-diffusion) kernels."""
     field: Callable[[np.ndarray], np.ndarray]  # ρ -> U + W ⋆ ρ (+ data term), shape of ρ
     spacing: tuple[float, ...]  # h (k,)
     beta: float  # entropy weight β
@@ -52,12 +55,14 @@ class Equation(NamedTuple):
 
 
 class GridState(NamedTuple):
+    """The state of a grid flow: cell averages ``rho (n_1[, n_2])``, MF time ``t``, ``step``."""
     rho: np.ndarray  # (n_1[, n_2]) cell averages
     t: float  # MF time
     step: int  # steps taken
 
 
 def init(rho, t: float = 0.0, step: int = 0) -> GridState:
+    """The state at the cell averages ``rho`` (copied as float64), time ``t`` and step ``step``."""
     return GridState(np.array(rho, dtype=float), float(t), int(step))
 
 

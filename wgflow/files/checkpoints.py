@@ -39,6 +39,7 @@ def state_of(cursor) -> tuple[str, np.ndarray]:
 
 
 def checkpoint_path(path) -> Path:
+    """The checkpoint file of the trajectory ``path``: ``path.ckpt.npz``."""
     return Path(f"{path}.ckpt.npz")
 
 
