@@ -17,6 +17,7 @@ import pytest
 
 import solvers
 import wgflow
+from wgflow.cli import COMMANDS
 from wgflow.config import SCHEMA
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,16 +101,15 @@ def test_there_are_docstring_examples():
     assert examples >= 10
 
 
-def _config_reference():
-    spec = importlib.util.spec_from_file_location("config_reference",
-                                                  DOCS / "_ext" / "config_reference.py")
+def _references():
+    spec = importlib.util.spec_from_file_location("references", DOCS / "_ext" / "references.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_every_config_key_is_in_the_generated_config_reference():
-    reference = _config_reference()
+def test_every_config_key_is_in_the_generated_references():
+    reference = _references()
     rendered = "\n".join(reference.reference_rst(SCHEMA))
     for key, default, rule, meaning in SCHEMA:
         assert meaning.strip(), f"config key {key!r} has no meaning in wgflow.config.SCHEMA"
@@ -127,7 +127,7 @@ def test_the_config_reference_follows_the_schema():
     """A key added to the schema appears in the reference with its default, rule and meaning:
     the reference is generated, not copied."""
     added = (*SCHEMA, ("output.new_key", 3, "int>=2", "a key added later"))
-    rendered = "\n".join(_config_reference().reference_rst(added))
+    rendered = "\n".join(_references().reference_rst(added))
     assert "* - ``output.new_key``\n     - ``3``\n     - an integer ≥ 2\n     - a key added later" \
         in rendered
     assert "one of ``numba``, ``numpy``, ``cuda``" in rendered  # run.backend's choices
@@ -146,3 +146,12 @@ def test_documentation_python_examples_run(page, tmp_path, monkeypatch):
     namespace = {}
     for code in blocks:
         exec(compile(code, str(page), "exec"), namespace)
+
+
+def test_the_cli_reference_has_every_command():
+    rendered = "\n".join(_references().cli_reference_rst())
+    for command in COMMANDS:
+        assert f"``wgflow {command}``" in rendered
+        assert f"usage: wgflow {command}" in rendered
+    assert "--overwrite" in rendered and "--grid KEY=V1,V2,..." in rendered
+    assert "{wgflow-cli-reference}" in (DOCS / "guide" / "cli.md").read_text(encoding="utf-8")

@@ -1,32 +1,56 @@
 """Sphinx directives of the wgflow documentation.
 
 ``.. wgflow-config-reference::`` (in MyST: a ``{wgflow-config-reference}`` fence) renders the
-config reference from :data:`wgflow.config.SCHEMA` at build time.
+config reference from :data:`wgflow.config.SCHEMA`, and ``.. wgflow-cli-reference::`` the
+``--help`` of every ``wgflow`` command, at build time.
 """
 
 from __future__ import annotations
 
-from config_reference import reference_rst
 from docutils import nodes
 from docutils.statemachine import StringList
+from references import cli_reference_rst, reference_rst
 from sphinx.util.docutils import SphinxDirective
 
 
-class ConfigReference(SphinxDirective):
-    """Every key of the config schema: default, allowed values, meaning."""
+class _Generated(SphinxDirective):
+    """Parse the reStructuredText lines of :meth:`lines` in place."""
 
     has_content = False
 
+    def lines(self) -> list[str]:
+        """The generated reStructuredText."""
+        raise NotImplementedError
+
     def run(self) -> list[nodes.Node]:
+        """The nodes of the generated text."""
+        container = nodes.section()
+        container.document = self.state.document
+        self.state.nested_parse(StringList(self.lines(), type(self).__name__),
+                                self.content_offset, container, match_titles=True)
+        return container.children
+
+
+class ConfigReference(_Generated):
+    """Every key of the config schema: default, allowed values, meaning."""
+
+    def lines(self) -> list[str]:
+        """The tables of :func:`references.reference_rst`."""
         from wgflow.config import SCHEMA
 
-        container = nodes.container()
-        self.state.nested_parse(StringList(reference_rst(SCHEMA), "wgflow.config.SCHEMA"),
-                                self.content_offset, container)
-        return container.children
+        return reference_rst(SCHEMA)
+
+
+class CLIReference(_Generated):
+    """The ``--help`` of every ``wgflow`` command."""
+
+    def lines(self) -> list[str]:
+        """The sections of :func:`references.cli_reference_rst`."""
+        return cli_reference_rst()
 
 
 def setup(app):
     """Register the directives."""
     app.add_directive("wgflow-config-reference", ConfigReference)
+    app.add_directive("wgflow-cli-reference", CLIReference)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,11 +1,15 @@
-"""The config reference, generated from :data:`wgflow.config.SCHEMA` (no Sphinx needed).
+"""References generated from the code when the site is built (no Sphinx needed here).
 
-:func:`reference_rst` renders one table per section of the schema (``problem``, ``init``,
-``run``, ...): every key with its default, the values it allows and its meaning, so that a key
-added to the schema appears in the documentation without an edit to it.
+:func:`reference_rst` renders the config reference from :data:`wgflow.config.SCHEMA`: one table
+per section (``problem``, ``init``, ``run``, ...), every key with its default, the values it
+allows and its meaning, so that a key added to the schema appears without an edit to the docs.
+:func:`cli_reference_rst` renders the ``--help`` of every ``wgflow`` command.
 """
 
 from __future__ import annotations
+
+import argparse
+import os
 
 
 def allowed_values(rule: str) -> str:
@@ -59,5 +63,37 @@ def reference_rst(schema) -> list[str]:
             shown = f'"{default}"' if isinstance(default, str) else repr(default)
             lines += [f"   * - ``{key}``", f"     - ``{shown}``",
                       f"     - {_cell(allowed_values(rule))}", f"     - {_cell(meaning)}"]
+        lines.append("")
+    return lines
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict:
+    """The subparsers of ``parser``, by command name."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def cli_reference_rst() -> list[str]:
+    """reStructuredText lines of the command-line reference: one section per ``wgflow``
+    command (:data:`wgflow.cli.COMMANDS`) holding its ``--help``, 100 columns wide.
+
+    Returns
+    -------
+    list of str
+        The lines; each command's section is titled ``wgflow COMMAND``.
+    """
+    from wgflow import bench, cli
+
+    os.environ["COLUMNS"] = "100"  # argparse wraps the help text at the terminal's width
+    parsers = _subcommands(cli._parser())
+    parsers["bench"] = bench.parser()  # ``wgflow bench`` parses its own arguments
+    lines = []
+    for command in cli.COMMANDS:
+        title = f"``wgflow {command}``"
+        help_text = parsers[command].format_help()
+        lines += [title, "-" * len(title), "", "::", ""]
+        lines += [f"   {line}".rstrip() for line in help_text.splitlines()]
         lines.append("")
     return lines
