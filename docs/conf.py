@@ -17,10 +17,10 @@ ROOT = DOCS.parent
 sys.path[:0] = [str(ROOT), str(DOCS / "_ext")]
 
 # Before wgflow or numba is imported: the CUDA modules import on numba's simulator (no GPU
-# needed), and the notebooks pick their smallest study size. The notebooks' kernel inherits this.
+# needed), and the notebooks pick their smallest study size. The notebooks' kernel inherits this
+# environment (and draws its figures inline: no MPLBACKEND here).
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 os.environ["WGFLOW_SMOKE"] = "1"
-os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 import wgflow  # noqa: E402
@@ -65,7 +65,6 @@ nb_execution_mode = "force"
 nb_execution_timeout = 600
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
-suppress_warnings = ["mystnb.unknown_mime_type"]
 
 # The tutorials are the numbered notebooks of notebooks/, copied in at every build so that a
 # notebook added there appears without an edit here.

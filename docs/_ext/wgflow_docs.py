@@ -8,13 +8,15 @@ config reference from :data:`wgflow.config.SCHEMA`, and ``.. wgflow-cli-referenc
 from __future__ import annotations
 
 from docutils import nodes
-from docutils.statemachine import StringList
+from docutils.parsers.rst import Parser
+from docutils.utils import new_document
 from references import cli_reference_rst, reference_rst
 from sphinx.util.docutils import SphinxDirective
 
 
 class _Generated(SphinxDirective):
-    """Parse the reStructuredText lines of :meth:`lines` in place."""
+    """The nodes of the reStructuredText that :meth:`lines` generates, parsed as
+    reStructuredText whatever the page's own markup (MyST parses nested content as Markdown)."""
 
     has_content = False
 
@@ -24,11 +26,9 @@ class _Generated(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         """The nodes of the generated text."""
-        container = nodes.section()
-        container.document = self.state.document
-        self.state.nested_parse(StringList(self.lines(), type(self).__name__),
-                                self.content_offset, container, match_titles=True)
-        return container.children
+        document = new_document(type(self).__name__, self.state.document.settings)
+        Parser().parse("\n".join(self.lines()), document)
+        return list(document.children)
 
 
 class ConfigReference(_Generated):
