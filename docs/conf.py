@@ -44,7 +44,9 @@ templates_path = ["_templates"]
 html_theme = "furo"
 html_title = f"wgflow {release}"
 
-# API reference: one page per module, every public member documented where it is defined.
+# API reference: one page per module (a module without a docstring fails the build:
+# _ext/wgflow_docs.py), every public member documented where it is defined; autodoc leaves out a
+# member without a docstring, which tests/test_docs.py refuses.
 autosummary_generate = True
 autodoc_default_options = {"members": True, "show-inheritance": True}
 # Shapes and types are in the docstrings; numpy's ArrayLike alias would spell out its union.

@@ -2,7 +2,8 @@
 
 ``.. wgflow-config-reference::`` (in MyST: a ``{wgflow-config-reference}`` fence) renders the
 config reference from :data:`wgflow.config.SCHEMA`, and ``.. wgflow-cli-reference::`` the
-``--help`` of every ``wgflow`` command, at build time.
+``--help`` of every ``wgflow`` command, at build time. A public module (or any other object
+autodoc is asked for) without a docstring is a warning (an error under ``-W``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,12 @@ from docutils import nodes
 from docutils.parsers.rst import Parser
 from docutils.utils import new_document
 from references import cli_reference_rst, reference_rst
+from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
+
+logger = logging.getLogger(__name__)
+#: what autodoc documents that must carry a docstring
+DOCUMENTED = ("module", "class", "exception", "function", "method", "property")
 
 
 class _Generated(SphinxDirective):
@@ -49,8 +55,20 @@ class CLIReference(_Generated):
         return cli_reference_rst()
 
 
+def require_docstring(app, what, name, obj, options, lines):
+    """Warn when autodoc finds a public ``name`` defined in our packages without a docstring
+    (autodoc also looks at names a module imports: those are not ours to document)."""
+    target = getattr(obj, "fget", None) or getattr(obj, "py_func", None) or obj
+    origin = name if what == "module" else getattr(target, "__module__", None) or ""
+    if what in DOCUMENTED and (name == origin or name.startswith(f"{origin}.")):
+        if not name.rpartition(".")[2].startswith("_") and not any(s.strip() for s in lines):
+            logger.warning(f"{what} {name} has no docstring: write one", type="wgflow",
+                           subtype="docstring")
+
+
 def setup(app):
-    """Register the directives."""
+    """Register the directives and the docstring check."""
+    app.connect("autodoc-process-docstring", require_docstring)
     app.add_directive("wgflow-config-reference", ConfigReference)
     app.add_directive("wgflow-cli-reference", CLIReference)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
