@@ -41,6 +41,8 @@ extensions = [
 ]
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "README.md"]
 templates_path = ["_templates"]
+# Every cross-reference must resolve (_ext/wgflow_docs.py links names to where they are defined).
+nitpicky = True
 html_theme = "furo"
 html_title = f"wgflow {release}"
 

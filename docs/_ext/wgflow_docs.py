@@ -4,9 +4,19 @@
 config reference from :data:`wgflow.config.SCHEMA`, and ``.. wgflow-cli-reference::`` the
 ``--help`` of every ``wgflow`` command, at build time. A public module (or any other object
 autodoc is asked for) without a docstring is a warning (an error under ``-W``).
+
+Cross-references: the docstrings name objects where users import them (``wgflow.simulate``,
+``Result`` inside :mod:`wgflow.dynamics`), while the API reference documents each where it is
+defined (:func:`wgflow.dynamics.simulate`); :func:`resolve_where_defined` follows the name to
+the object and links its definition. A name outside ``wgflow`` and ``solvers`` (numpy, the
+standard library) is shown unlinked; one of ours that still cannot be found stays a warning.
+With ``nitpicky`` on, a broken reference fails a ``-W`` build.
 """
 
 from __future__ import annotations
+
+import importlib
+import inspect
 
 from docutils import nodes
 from docutils.parsers.rst import Parser
@@ -18,6 +28,11 @@ from sphinx.util.docutils import SphinxDirective
 logger = logging.getLogger(__name__)
 #: what autodoc documents that must carry a docstring
 DOCUMENTED = ("module", "class", "exception", "function", "method", "property")
+#: the packages whose objects the API reference documents
+OURS = ("wgflow", "solvers")
+#: attribute-like docstrings kept as written: napoleon would read ``words: more words`` in a
+#: ``#:`` comment as ``type: description``
+VERBATIM = ("attribute", "data", "property")
 
 
 class _Generated(SphinxDirective):
@@ -66,9 +81,88 @@ def require_docstring(app, what, name, obj, options, lines):
                            subtype="docstring")
 
 
+def _lookup(dotted: str):
+    """The object a dotted name points to (a module, then attributes), or ``None``."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            try:
+                obj = getattr(obj, attr)
+            except AttributeError:
+                return None
+        return obj
+    return None
+
+
+def _where_defined(dotted: str, context: str) -> list[str]:
+    """Names of the definition of ``dotted`` as seen from the module ``context`` (the name
+    itself, relative to ``context`` and its parents), best first: the object's own
+    ``module.qualname``, then its parent's (for an attribute autodoc does not document)."""
+    prefixes = [".".join(context.split(".")[:n]) for n in range(context.count(".") + 1, 0, -1)]
+    for candidate in [f"{p}.{dotted}" for p in prefixes if p] + [dotted]:
+        parent_name, _, attr = candidate.rpartition(".")
+        obj = _lookup(candidate)
+        if obj is None and parent_name and inspect.isclass(_lookup(parent_name)):
+            parent = _lookup(parent_name)
+            return [f"{parent.__module__}.{parent.__qualname__}.{attr}",
+                    f"{parent.__module__}.{parent.__qualname__}"]
+        if obj is None:
+            continue
+        obj = getattr(obj, "py_func", obj)
+        if inspect.ismodule(obj):
+            return [obj.__name__]
+        module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+        if module and qualname:
+            return [f"{module}.{qualname}", f"{module}.{qualname.rpartition('.')[0]}"]
+        return [candidate]
+    return []
+
+
+def resolve_where_defined(app, env, node, contnode):
+    """``missing-reference``: link a Python name to where it is defined (module docstring)."""
+    if node.get("refdomain") != "py":
+        return None
+    context = ".".join(filter(None, (node.get("py:module"), node.get("py:class"))))
+    names = _where_defined(node["reftarget"], context)
+    if names and not names[0].startswith(tuple(f"{p}." for p in OURS)) \
+            and names[0] not in OURS:
+        return contnode  # numpy, the standard library: shown, not linked
+    domain = env.get_domain("py")
+    for name in names:
+        if name.rstrip(".") and name != node["reftarget"]:
+            found = domain.resolve_xref(env, node["refdoc"], app.builder, "obj", name, node,
+                                        contnode)
+            if found is not None:
+                return found
+    matches = domain.find_obj(env, "", "", node["reftarget"], None, 1)
+    if len(matches) == 1:  # a name without its module (an autosummary table has no context)
+        return domain.resolve_xref(env, node["refdoc"], app.builder, "obj", matches[0][0],
+                                   node, contnode)
+    return None
+
+
+def keep_verbatim(app, what, name, obj, options, lines):
+    """Before napoleon: remember an attribute-like docstring (:data:`VERBATIM`)."""
+    if what in VERBATIM:
+        app.env.temp_data.setdefault("wgflow_verbatim", {})[name] = list(lines)
+
+
+def restore_verbatim(app, what, name, obj, options, lines):
+    """After napoleon: put the remembered docstring back."""
+    if what in VERBATIM:
+        lines[:] = app.env.temp_data.get("wgflow_verbatim", {}).pop(name, lines)
+
+
 def setup(app):
-    """Register the directives and the docstring check."""
-    app.connect("autodoc-process-docstring", require_docstring)
+    """Register the directives, the docstring check and the reference resolver."""
+    app.connect("autodoc-process-docstring", keep_verbatim, priority=100)
+    app.connect("autodoc-process-docstring", restore_verbatim, priority=900)
+    app.connect("autodoc-process-docstring", require_docstring, priority=950)
+    app.connect("missing-reference", resolve_where_defined)
     app.add_directive("wgflow-config-reference", ConfigReference)
     app.add_directive("wgflow-cli-reference", CLIReference)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

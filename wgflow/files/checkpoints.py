@@ -96,9 +96,9 @@ def check_resumable(path, params: dict, config: dict, cursor: FlowCursor | GridS
                     frames: int,
                     identity: dict, last_frame) -> None:
     """Raise ``ValueError`` unless the checkpoint ``(cursor, frames, identity)`` belongs to the
-    run whose file ``path`` has the parameters ``params`` (:func:`wgflow.files.h5md.
-    read_parameters`) and checked ``config``; ``last_frame(i)`` reads ``(step, theta)`` (or
-    ``(step, rho)``) of frame ``i`` of the file."""
+    run whose file ``path`` has the parameters ``params``
+    (:func:`wgflow.files.h5md.read_parameters`) and checked ``config``; ``last_frame(i)``
+    reads ``(step, theta)`` (or ``(step, rho)``) of frame ``i`` of the file."""
     def refuse(why):
         raise ValueError(f"the checkpoint of {path} does not belong to it ({why}); it cannot be "
                          "resumed: start it again with `wgflow run --overwrite`")

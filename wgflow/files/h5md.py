@@ -55,7 +55,9 @@ from ..result import Result
 #: ``/fields/density`` (grid PDE runs)
 SCHEMA_VERSION = (1, 2)
 #: the time series of a particle run and of a grid PDE run
+#: the time series of a particle run: the students' positions
 POSITION = "particles/student/position"
+#: the time series of a grid PDE run: the density
 DENSITY = "fields/density"
 _STR = h5py.string_dtype()
 _RNG_FIELDS = ("data_rng", "move_rng")
