@@ -155,3 +155,23 @@ def test_the_cli_reference_has_every_command():
         assert f"usage: wgflow {command}" in rendered
     assert "--overwrite" in rendered and "--grid KEY=V1,V2,..." in rendered
     assert "{wgflow-cli-reference}" in (DOCS / "guide" / "cli.md").read_text(encoding="utf-8")
+
+
+def test_references_resolve_to_where_names_are_defined(monkeypatch):
+    """The site's cross-reference resolver: a name as users import it (or relative to the
+    module whose docstring says it) leads to its definition; an instance attribute autodoc does
+    not document leads to its class."""
+    pytest.importorskip("sphinx", reason="the docs extension needs the [docs] extra")
+    monkeypatch.syspath_prepend(str(DOCS / "_ext"))
+    spec = importlib.util.spec_from_file_location("wgflow_docs", DOCS / "_ext" / "wgflow_docs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    where = module._where_defined
+    assert where("wgflow.simulate", "")[0] == "wgflow.dynamics.simulate"
+    assert where("Result", "wgflow.dynamics")[0] == "wgflow.result.Result"
+    assert where("units.LayeredUnit.action_matrix", "wgflow.symmetry")[0] == \
+        "wgflow.units.LayeredUnit.action_matrix"
+    assert where("words", "wgflow.groups.FiniteGroup") == [
+        "wgflow.groups.FiniteGroup.words", "wgflow.groups.FiniteGroup"]
+    assert where("numpy.ndarray", "wgflow.data")[0] == "numpy.ndarray"
+    assert where("no_such_name", "wgflow.data") == []
