@@ -283,3 +283,29 @@ def test_count_atoms():
     assert count_atoms(theta[:1], 1e-6) == 1
     with pytest.raises(ValueError, match="tol"):
         count_atoms(theta, 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# the study on the command line
+
+
+def test_cli_mirror_study_and_report(tmp_path, capsys):
+    import json
+
+    import matplotlib
+    matplotlib.use("Agg")
+    from wgflow.cli import main
+
+    out = tmp_path / "mirror"
+    assert main(["study", "mirror", "--size", "smoke", "--out", str(out), "--quiet"]) == 0
+    record = json.loads((out / "mirror.json").read_text(encoding="utf-8"))
+    assert all(s["agrees"] for s in record["sweeps"])
+    atoms = {r["tau"]: r["atoms"] for r in record["atoms"]}
+    assert atoms[0.0][-1] == atoms[0.0][0] and atoms[0.3][-1] < atoms[0.3][0]
+    assert [r["rank"] for r in record["low_rank"]] == [3, 5]
+    assert main(["report", str(out)]) == 0
+    assert (out / "report" / "summary.md").exists() and (out / "report" / "atoms.png").exists()
+    capsys.readouterr()
+    assert main(["study", "mirror", "--size", "huge", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "size (--size) must be one of" in err and "Traceback" not in err

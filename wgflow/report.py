@@ -509,6 +509,12 @@ def _pde_report(runs, out: Path, written: list) -> tuple[list, str]:
 
 def write_report(directory) -> list[Path]:
     """Write the report of the sweep or study in ``directory``; return the files written."""
+    from .mirror.study import read_mirror_study
+
+    mirror = read_mirror_study(directory)
+    if mirror is not None:  # the mirror study is no sweep: its own record and figures
+        from .mirror.figures import write_mirror_report
+        return write_mirror_report(mirror, Path(directory) / "report")
     sweep = read_sweep(directory)
     study = sweep.description.get("label")  # the built-in study, None for a sweep
     kind = study["study"] if study else None
