@@ -9,8 +9,9 @@ import numpy as np
 
 
 def sweep_axes(record: dict, ax=None):
-    """Distance ratio (end over start) against the swept knob, the collapse threshold
-    (``ratio = 1``) dashed and the predicted threshold dotted; returns the axes."""
+    """The distance ratio of a sweep (``record``: :meth:`TransitionSweep.as_record`) against
+    the swept knob, the collapse line (``ratio = 1``) dashed and the predicted threshold
+    dotted; returns the axes."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(4.5, 3.2))[1]

@@ -84,11 +84,6 @@ def low_rank_demo() -> list[dict]:
     return rows
 
 
-def _sweep_record(sweep) -> dict:
-    return {"problem": sweep.problem, "knob": sweep.knob, "predicted": sweep.predicted,
-            "observed": list(sweep.observed), "agrees": sweep.agrees, "rows": sweep.as_rows()}
-
-
 def run_mirror_study(size: str, out_dir) -> Path:
     """Run the study at ``size`` (``smoke``, ``small`` or ``full``) into ``out_dir``; return the
     path of ``mirror.json``."""
@@ -105,7 +100,7 @@ def run_mirror_study(size: str, out_dir) -> Path:
         mf_decay_sweep(quadratic_swap_problem(), cfg["taus"], np.tile([0.8, 0.8, 0.8], (4, 1))),
     ]
     record = {"study": "mirror", "size": size,
-              "sweeps": [_sweep_record(s) for s in sweeps],
+              "sweeps": [s.as_record() for s in sweeps],
               "atoms": atoms_demo(size), "low_rank": low_rank_demo()}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

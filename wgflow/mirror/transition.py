@@ -91,12 +91,14 @@ class TransitionSweep:
         return bool(np.array_equal(self.collapsed, self.margin > 0)
                     and lo <= self.predicted <= hi)
 
-    def as_rows(self) -> list[dict]:
-        """One JSON-able row per swept value."""
-        return [{"problem": self.problem, "knob": self.knob, "value": float(v),
-                 "ratio": float(r), "collapsed": bool(c), "margin": float(m)}
+    def as_record(self) -> dict:
+        """JSON-able: ``problem``, ``knob``, ``predicted``, ``observed``, ``agrees`` and one row
+        ``{"value", "ratio", "collapsed", "margin"}`` per swept value."""
+        rows = [{"value": float(v), "ratio": float(r), "collapsed": bool(c), "margin": float(m)}
                 for v, r, c, m in zip(self.values, self.ratio, self.collapsed, self.margin,
                                       strict=True)]
+        return {"problem": self.problem, "knob": self.knob, "predicted": self.predicted,
+                "observed": list(self.observed), "agrees": self.agrees, "rows": rows}
 
 
 def _sweep(knob, values, ratio, margin, problem) -> TransitionSweep:
