@@ -309,3 +309,18 @@ def test_cli_mirror_study_and_report(tmp_path, capsys):
     assert main(["study", "mirror", "--size", "huge", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "size (--size) must be one of" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: rescaling_decay_sweep(ScalarRescaling(), [0.5]), "gammas must be at least two"),
+    (lambda: rescaling_decay_sweep(ScalarRescaling(), [0.5, 0.4]), "increasing"),
+    (lambda: rescaling_decay_sweep(ScalarRescaling(), [-0.1, 0.4]), "gammas must be a finite"),
+    (lambda: rescaling_noise_sweep(ScalarRescaling(), "batch size", [1, 2.5]),
+     "batch size must be a positive integer"),
+    (lambda: rescaling_noise_sweep(ScalarRescaling(), "momentum", [1, 2]), "knob must be"),
+    (lambda: mf_decay_sweep(linear_problem(), [0.1, 0.2], np.zeros((2, 2))),
+     "problem needs a symmetry"),
+])
+def test_sweeps_reject_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -116,18 +116,22 @@ def _sweep(knob, values, ratio, margin, problem) -> TransitionSweep:
     return TransitionSweep(knob, values, ratio, collapsed, margin, predicted, observed, problem)
 
 
-def _ascending(values, name, integer=False):
-    vals = [positive(v, name, integer=integer) if not (v == 0 and not integer)
-            else nonnegative(v, name) for v in np.atleast_1d(values).tolist()]
+def _ascending(values, name, check):
+    """``values`` checked one by one with ``check(value, name)``, at least two, increasing."""
+    vals = [check(v, name) for v in np.atleast_1d(values).tolist()]
     if len(vals) < 2 or np.any(np.diff(vals) <= 0):
         raise ValueError(f"{name} must be at least two increasing values, got {vals}")
     return np.array(vals, dtype=float)
 
 
+def _batch_size(value, name):
+    return positive(value, name, integer=True)
+
+
 def rescaling_decay_sweep(model: ScalarRescaling, gammas, start=(0.3, 0.2), lr: float = 0.05,
                           steps: int = 20_000) -> TransitionSweep:
     """Gradient descent on ``model`` + ``γ|θ|²`` from ``start (2,)`` at every ``γ``."""
-    gammas = _ascending(gammas, "gammas")
+    gammas = _ascending(gammas, "gammas", nonnegative)
     theta0 = np.repeat(np.asarray(start, dtype=float)[:, None], len(gammas), axis=1)
     run = descend(lambda th, k: model.gradient(th), theta0, positive(lr, "lr"), gammas,
                   positive(steps, "steps", integer=True), steps)
@@ -154,7 +158,7 @@ def rescaling_noise_sweep(model: ScalarRescaling, knob: str, values, *, lr: floa
     independent runs from ``start·(1, 1)/√2`` (the unstable direction of full-batch descent)."""
     if knob not in ("step size", "batch size"):
         raise ValueError(f"knob must be 'step size' or 'batch size', got {knob!r}")
-    values = _ascending(values, knob, integer=knob == "batch size")
+    values = _ascending(values, knob, _batch_size if knob == "batch size" else positive)
     gamma = nonnegative(gamma, "gamma")
     ratios, margins = [], []
     seeds = np.random.SeedSequence(seed).spawn(len(values))
@@ -197,7 +201,7 @@ def mf_decay_sweep(problem: Problem, taus, init, *, settle: float = 20.0, T: flo
         Size of the random push off ``E^G``, relative to the particles' RMS norm (at least 1):
         small enough for the linearisation to hold up to ``T``.
     """
-    taus = _ascending(taus, "taus")
+    taus = _ascending(taus, "taus", nonnegative)
     if problem.symmetry is None:
         raise ValueError("problem needs a symmetry: the sweep measures the distance to E^G")
     start = laws.project(as_particles(init, problem.unit.dim, "init"), problem.symmetry.projector)
