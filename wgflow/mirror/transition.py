@@ -39,10 +39,10 @@ from ..problem import Problem
 from .models import ScalarRescaling
 from .thresholds import normal_basis, transverse_spectrum
 
-#: final distance / initial distance below which a run counts as collapsing: the observation is
-#: the sign of the long-time growth rate of the distance to the constraint set (runs are long
-#: enough for the transients to pass; a diverged run has ratio ``inf``)
-COLLAPSE_RATIO = 1.0
+#: final distance / initial distance below which a gradient-descent or SGD run has collapsed
+#: onto the constraint set (a run that converges elsewhere stays at a distance of order one;
+#: a diverged run has ratio ``inf``)
+COLLAPSE_RATIO = 1e-6
 #: minibatches drawn to estimate a Lyapunov exponent of the stochastic-collapse prediction
 LYAPUNOV_SAMPLES = 200_000
 
@@ -59,9 +59,10 @@ class TransitionSweep:
         The swept values, ascending.
     ratio : ndarray, shape (P,)
         Distance to the constraint set at the end over the distance at the start (median over
-        copies; ``inf`` for a diverged run).
+        copies; ``inf`` for a diverged run); for the MF flow, at ``T`` over ``T/2``.
     collapsed : ndarray of bool, shape (P,)
-        ``ratio < COLLAPSE_RATIO`` (the observation).
+        The observation: ``ratio < COLLAPSE_RATIO``; for the MF flow ``ratio < 1`` (the
+        distance shrinks at late times).
     margin : ndarray, shape (P,)
         The prediction's signed margin, positive where collapse is predicted (``γ − γ₀``,
         ``−max(Λ₊, Λ₋)`` or ``λ_min + 2τ``).
@@ -101,9 +102,9 @@ class TransitionSweep:
                 "observed": list(self.observed), "agrees": self.agrees, "rows": rows}
 
 
-def _sweep(knob, values, ratio, margin, problem) -> TransitionSweep:
+def _sweep(knob, values, ratio, margin, problem, below=COLLAPSE_RATIO) -> TransitionSweep:
     values, ratio, margin = (np.asarray(a, dtype=float) for a in (values, ratio, margin))
-    collapsed = ratio < COLLAPSE_RATIO
+    collapsed = ratio < below
     predicted, observed = np.nan, (np.nan, np.nan)
     flips = np.flatnonzero(np.diff(np.sign(margin)) != 0)
     if len(flips):
@@ -222,4 +223,4 @@ def mf_decay_sweep(problem: Problem, taus, init, *, settle: float = 20.0, T: flo
         ratios.append(np.inf if run.status != "complete" else float(off[-1] / off[1]))
     return _sweep("weight decay", taus, ratios, margins,
                   f"MF flow, {problem.unit.kind} unit ({problem.unit.activation}), "
-                  f"{problem.symmetry.group.name}, N = {len(start)}")
+                  f"{problem.symmetry.group.name}, N = {len(start)}", below=1.0)
