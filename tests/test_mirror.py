@@ -42,7 +42,8 @@ def si_particles(n, seed=0):
 
 def test_group_mirror_of_the_swap_is_the_normal_space_of_EG():
     found = symmetries(quadratic_swap_problem())
-    assert [m.kind for m in found] == ["group"]
+    assert [m.kind for m in found] == ["group", "sign"]  # the swap; w ↦ −w (σ = z² is even)
+    np.testing.assert_array_equal(found[1].O, np.eye(3)[:, 1:])
     O = found[0].O
     assert O.shape == (3, 1)
     assert abs(abs(O[:, 0] @ np.r_[0.0, E_MINUS]) - 1.0) < TOL["exact"]
@@ -62,12 +63,15 @@ def test_sign_flip_of_an_odd_unit_and_swaps_of_units_are_found_and_verified():
                                atol=TOL["exact"])
 
 
-def test_hidden_neuron_mirrors_of_an_mlp_unit():
+@pytest.mark.parametrize("activation, sign_dim", [("tanh", 5), ("quadratic", 3)])
+def test_hidden_neuron_mirrors_of_an_mlp_unit(activation, sign_dim):
+    # odd σ: row, bias and outgoing weight of a neuron flip; even σ: its row and bias alone
     from wgflow import MLPUnit
-    unit = MLPUnit(2, [3], 1, "tanh", bias=True)
+    unit = MLPUnit(2, [3], 2, activation, bias=True)
     teacher = Teacher(unit, np.random.default_rng(0).normal(size=(2, unit.dim)))
     found = symmetries(Problem(unit, GaussianData(teacher)))
-    assert [m.kind for m in found].count("sign") == 3
+    signs = [m for m in found if m.kind == "sign"]
+    assert len(signs) == 3 and all(m.O.shape == (unit.dim, sign_dim) for m in signs)
     assert [m.kind for m in found].count("neuron swap") == 3
 
 

@@ -12,7 +12,9 @@ reflections for a :class:`wgflow.Problem`:
   with an odd ``σ`` (``O = I_D``: the constraint is a dead unit, ``θ = 0`` — sparsity), and each
   hidden neuron of an MLP unit with an odd ``σ`` (its incoming row, bias and outgoing column).
   The rescaling symmetry ``(a, w) ↦ (λa, w/λ)`` of a homogeneous ``σ`` such as relu is
-  continuous with ``λ > 0`` only: it contains no reflection.
+  continuous with ``λ > 0`` only: it contains no reflection. With an even ``σ`` (quadratic) the
+  inner weights ``(w, b)`` of a perceptron, or the incoming row and bias of a hidden neuron,
+  flip sign alone.
 - ``neuron swap``: the exchange of two hidden neurons of an MLP unit (any ``σ``).
 - ``unit swap`` (a finite network of ``N`` units only): the exchange ``θ_i ↔ θ_j``, with
   ``O = (e_i − e_j)/√2 ⊗ I_D``; its constraint set is ``θ_i = θ_j`` (identical units).
@@ -170,14 +172,32 @@ def _group_mirrors(symmetry) -> list[Mirror]:
     return mirrors
 
 
+def _is_even(value) -> bool:
+    """``σ(−z) = σ(z)`` on a grid of ``z`` (the registry records oddness only)."""
+    z = np.linspace(-3.0, 3.0, 25)
+    return bool(np.array_equal(value(-z), value(z)))
+
+
+def _block(entry) -> list[int]:
+    """Indices of a layout entry ``(offset, shape)``."""
+    offset, shape = entry
+    return list(range(offset, offset + int(np.prod(shape))))
+
+
 def _unit_mirrors(unit) -> list[Mirror]:
     """Sign flips (odd activations) and hidden-neuron swaps of one unit, on ``R^D``."""
     from solvers.activations import get_activation
 
-    odd, dim, mirrors = get_activation(unit.activation).odd, unit.dim, []
+    act, dim, mirrors = get_activation(unit.activation), unit.dim, []
+    odd, even = act.odd, _is_even(act.value)
     if unit.kind == "perceptron" and odd:
         mirrors.append(Mirror(np.eye(dim), f"sign flip θ ↦ −θ of the unit (σ = "
                                            f"{unit.activation} is odd): constraint θ = 0", "sign"))
+    if unit.kind == "perceptron" and even:
+        inner = [i for name in ("w", "b") if name in unit.layout
+                 for i in _block(unit.layout[name])]
+        mirrors.append(Mirror(np.eye(dim)[:, inner], f"sign flip of the inner weights (w, b) "
+                              f"(σ = {unit.activation} is even)", "sign"))
     if unit.kind != "mlp":
         return mirrors
     layers = unit.spec.layers
@@ -190,6 +210,11 @@ def _unit_mirrors(unit) -> list[Mirror]:
         for j in range(layer.n_out) if odd else ():
             mirrors.append(Mirror(np.eye(dim)[:, neuron(j)], f"sign flip of hidden neuron {j} "
                                   f"of layer {depth} (σ = {unit.activation} is odd)", "sign"))
+        for j in range(layer.n_out) if even else ():
+            incoming = neuron(j)[: layer.n_in + (layer.b_offset >= 0)]
+            mirrors.append(Mirror(np.eye(dim)[:, incoming], f"sign flip of the incoming "
+                                  f"weights of hidden neuron {j} of layer {depth} (σ = "
+                                  f"{unit.activation} is even)", "sign"))
         for j, k in itertools.combinations(range(layer.n_out), 2):
             basis = (np.eye(dim)[:, neuron(j)] - np.eye(dim)[:, neuron(k)]) / np.sqrt(2.0)
             mirrors.append(Mirror(basis, f"swap of hidden neurons {j} and {k} of layer {depth}",
