@@ -7,7 +7,13 @@ from conftest import TOL
 
 from wgflow import GaussianData, Perceptron, Problem, Teacher, paper
 from wgflow.mirror import Mirror, MirrorError, NetworkLoss, symmetries, verify
-from wgflow.mirror.dcs import RANK_TOL, count_atoms, factorised_regression, lasso_by_dcs
+from wgflow.mirror.dcs import (
+    RANK_TOL,
+    count_atoms,
+    dcs_objective,
+    factorised_regression,
+    lasso_by_dcs,
+)
 from wgflow.mirror.models import (
     E_MINUS,
     E_PLUS,
@@ -252,6 +258,24 @@ def test_dcs_reproduces_the_lasso_path_of_scikit_learn():
     assert np.any(ours == 0) and np.any(ours[-1] != 0)
 
 
+def test_dcs_mirror_thresholds_are_the_lasso_entry_penalties():
+    # the pair (u_i, v_i) ↦ −(u_i, v_i) has γ₀ = |X_iᵀy|/(2n) at β = 0, and weight decay
+    # (α/2)(|u|² + |v|²): coordinate i stays at 0 for α > |X_iᵀy|/n, lasso's KKT condition
+    sklearn = pytest.importorskip("sklearn.linear_model",
+                                  reason="scikit-learn (the test extra) gives the reference path")
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((30, 4)), rng.standard_normal(30)
+    gram, xty = X.T @ X / 30, X.T @ y / 30
+    gamma0 = []
+    for i in range(4):
+        O = np.eye(8)[:, [i, 4 + i]]
+        grad = lambda z: dcs_objective(z, gram, xty, 0.0)[1]  # noqa: E731
+        gamma0.append(mirror_threshold(grad, np.zeros(8), O).gamma0)
+    np.testing.assert_allclose(gamma0, np.abs(xty) / 2, rtol=TOL["mirror_hessian"])
+    alphas = sklearn.lasso_path(X, y, alphas=3)[0]
+    assert 2 * max(gamma0) == pytest.approx(alphas[0], rel=TOL["mirror_hessian"])
+
+
 @pytest.mark.parametrize("X, y, match", [
     (np.array([[1.0, np.nan], [0.0, 1.0]]), np.ones(2), "X contains NaN"),
     (np.eye(3), np.ones(2), r"y must have shape \(n,\) = \(3,\)"),
@@ -305,7 +329,7 @@ def test_cli_mirror_study_and_report(tmp_path, capsys):
     record = json.loads((out / "mirror.json").read_text(encoding="utf-8"))
     assert all(s["agrees"] for s in record["sweeps"])
     atoms = {r["tau"]: r["atoms"] for r in record["atoms"]}
-    assert atoms[0.0][-1] == atoms[0.0][0] and atoms[0.3][-1] < atoms[0.3][0]
+    assert atoms[0.0][-1] == atoms[0.0][0] and atoms[0.03][-1] < atoms[0.03][0]
     assert [r["rank"] for r in record["low_rank"]] == [3, 5]
     assert main(["report", str(out)]) == 0
     assert (out / "report" / "summary.md").exists() and (out / "report" / "atoms.png").exists()

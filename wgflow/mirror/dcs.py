@@ -61,6 +61,18 @@ def _design(X, y):
     return X, y
 
 
+def dcs_objective(z, gram, xty, alpha: float) -> tuple[float, np.ndarray]:
+    """The DCS objective and its gradient at ``z = (u, v)`` ``(2d,)``:
+    ``½βᵀGβ − bᵀβ + (α/2)(|u|² + |v|²)`` with ``β = u ⊙ v``, ``G = XᵀX/n`` ``(d, d)`` and
+    ``b = Xᵀy/n`` ``(d,)`` (the lasso's loss up to the constant ``|y|²/2n``)."""
+    d = len(xty)
+    u, v = z[:d], z[d:]
+    beta = u * v
+    grad_beta = gram @ beta - xty
+    value = 0.5 * beta @ gram @ beta - xty @ beta + 0.5 * alpha * (u @ u + v @ v)
+    return value, np.concatenate([grad_beta * v + alpha * u, grad_beta * u + alpha * v])
+
+
 def lasso_by_dcs(X, y, alphas) -> np.ndarray:
     """The lasso path by the DCS reparametrisation ``β = u ⊙ v`` (module docstring).
 
@@ -85,20 +97,12 @@ def lasso_by_dcs(X, y, alphas) -> np.ndarray:
         positive(a, "alphas (each penalty)")
     n, d = X.shape
     gram, xty = X.T @ X / n, X.T @ y / n
-
-    def objective(z, alpha):
-        u, v = z[:d], z[d:]
-        beta = u * v
-        grad_beta = gram @ beta - xty
-        value = 0.5 * beta @ gram @ beta - xty @ beta + 0.5 * alpha * (u @ u + v @ v)
-        return value, np.concatenate([grad_beta * v + alpha * u, grad_beta * u + alpha * v])
-
     out = np.zeros((len(alphas), d))
     beta = np.zeros(d)
     for k in np.argsort(-alphas):
         root = np.sqrt(np.abs(beta))
         z0 = np.concatenate([root + DCS_OFFSET, np.sign(beta) * root])  # any sign reachable
-        fit = scipy.optimize.minimize(objective, z0, args=(alphas[k],), jac=True,
+        fit = scipy.optimize.minimize(dcs_objective, z0, args=(gram, xty, alphas[k]), jac=True,
                                       method="L-BFGS-B",
                                       options={"gtol": DCS_GTOL, "ftol": DCS_FTOL,
                                                "maxiter": 50_000, "maxcor": 30})

@@ -8,6 +8,8 @@
   ``A_ij = (4s⁴/N) g_i g_j + δ_ij 2s⁴ a_i (Ā − t₊ − 3t₋)`` with ``g_i = a_i u_i`` and
   ``Ā = (1/N) Σ a_i u_i²`` (second order in the ``e₋`` components ``v_i`` of
   ``R = ½E(Φ − Y)²``, with ``E z⁴ = 3s⁴``): a rank-one coupling through ``μ`` plus a self term.
+- :func:`two_neuron_problem`: a tanh perceptron student of a two-neuron teacher, where weight
+  decay merges the particles into a few atoms (the permutation symmetry's identical units).
 - :class:`ScalarRescaling`: Ziyin's rescaling model ``L(u, v) = ½E(uvx − y)²`` with
   ``E x² = s²``, ``E xy = c``: the mirror ``(u, v) ↦ −(u, v)`` has ``γ₀ = |c|/2`` at the origin.
   Its minibatch gradient drives the stochastic-collapse experiment.
@@ -40,6 +42,14 @@ def quadratic_swap_problem(t_plus: float = 1.0, t_minus: float = 0.5, variance: 
     teacher = Teacher(unit, [[2.0 * t_plus, *E_PLUS], [2.0 * t_minus, *E_MINUS]])
     data = GaussianData(teacher, cov=positive(variance, "variance"))
     return Problem(unit, data, Symmetry(swap(), unit), tau=tau)
+
+
+def two_neuron_problem(tau: float = 0.0) -> Problem:
+    """``σ_*(x, θ) = a·tanh(w·x)`` on ``x ~ N(0, I₂)``, teacher ``(2, (1, 0.5))`` and
+    ``(−2, (−0.3, 1))``, weight decay ``tau``."""
+    unit = Perceptron(2, 1, "tanh", bias=False)
+    teacher = Teacher(unit, [[2.0, 1.0, 0.5], [-2.0, -0.3, 1.0]])
+    return Problem(unit, GaussianData(teacher), tau=tau)
 
 
 def quadratic_swap_operator(theta, t_plus: float = 1.0, t_minus: float = 0.5,

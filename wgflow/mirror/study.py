@@ -7,8 +7,8 @@ Contents, by size (``smoke``: seconds, ``small`` and ``full``: finer grids, long
   batch size and step size below ``γ₀`` on the same model with SGD (stochastic collapse);
   weight decay across ``τ₀`` on the MF flow of the quadratic unit under the swap
   (:func:`~wgflow.mirror.models.quadratic_swap_problem`), from its SI atom.
-- ``atoms``: distinct atoms over time of ``N`` particles of the quadratic-unit problem trained
-  (MF flow, population gradient) with and without weight decay.
+- ``atoms``: distinct atoms over time of ``N`` particles of a tanh student of a two-neuron
+  teacher trained (population gradient) with and without weight decay.
 - ``low_rank``: singular values over time of ``W = UVᵀ`` and of the residual ``W = U(I + Vᵀ)``
   fitted with weight decay.
 """
@@ -23,12 +23,11 @@ import numpy as np
 from .. import laws
 from ..dynamics import simulate
 from .dcs import count_atoms, factorised_regression
-from .models import ScalarRescaling, quadratic_swap_problem
+from .models import ScalarRescaling, quadratic_swap_problem, two_neuron_problem
 from .transition import (
     mf_decay_sweep,
     rescaling_decay_sweep,
     rescaling_noise_sweep,
-    with_weight_decay,
 )
 
 FILE = "mirror.json"
@@ -38,32 +37,36 @@ FILE = "mirror.json"
 SIZES = {
     "smoke": dict(gammas=(0.3, 0.4, 0.45, 0.55, 0.6, 0.7), batches=(1, 2, 4),
                   lrs=(0.4, 0.6, 1.0, 1.2), sgd_steps=1500, copies=16,
-                  taus=(1.1, 1.2, 1.3, 1.35), atoms_n=8, atoms_T=20.0, atoms_tau=0.3),
+                  taus=(1.1, 1.2, 1.3, 1.35), atoms_n=8, atoms_T=200.0, atoms_tau=0.03),
     "small": dict(gammas=tuple(np.round(np.linspace(0.3, 0.7, 10), 4)), batches=(1, 2, 3, 4, 8),
                   lrs=(0.2, 0.4, 0.6, 1.0, 1.2, 1.4), sgd_steps=3000, copies=32,
-                  taus=(0.6, 0.9, 1.1, 1.2, 1.3, 1.35, 1.5), atoms_n=16, atoms_T=40.0,
-                  atoms_tau=0.3),
+                  taus=(0.6, 0.9, 1.1, 1.2, 1.3, 1.35, 1.5), atoms_n=16, atoms_T=300.0,
+                  atoms_tau=0.03),
     "full": dict(gammas=tuple(np.round(np.linspace(0.3, 0.7, 20), 4)),
                  batches=(1, 2, 3, 4, 6, 8, 16), lrs=(0.2, 0.4, 0.6, 0.9, 1.0, 1.2, 1.4),
                  sgd_steps=6000, copies=64,
                  taus=(0.6, 0.9, 1.0, 1.1, 1.15, 1.2, 1.3, 1.32, 1.35, 1.5),
-                 atoms_n=32, atoms_T=60.0, atoms_tau=0.3),
+                 atoms_n=32, atoms_T=600.0, atoms_tau=0.03),
 }
 #: distance below which two particles are one atom in the atom count
 ATOM_TOL = 1e-2
+#: MF time step of the atom demo
+ATOMS_DT = 0.1
 
 
 def atoms_demo(size: str) -> list[dict]:
-    """Distinct atoms (:func:`count_atoms` at :data:`ATOM_TOL`) at 21 times of the MF flow of
-    the quadratic-unit problem from ``N`` Gaussian particles, at ``τ = 0`` and with weight decay;
-    one row per ``τ``: ``{"tau", "times", "atoms", "risk"}``."""
+    """Distinct atoms (:func:`count_atoms` at :data:`ATOM_TOL`) at 21 times of the particle
+    flow (population gradient) of :func:`~wgflow.mirror.models.two_neuron_problem` from ``N``
+    Gaussian particles, at ``τ = 0`` and with weight decay; one row per ``τ``:
+    ``{"tau", "times", "atoms", "risk"}``. (With an odd ``tanh``, ``θ`` and ``−θ`` are the same
+    unit: the atoms come in such pairs.)"""
     size = SIZES[size]
     init = laws.gaussian(size["atoms_n"], 3, std=0.5, seed=0)
     rows = []
     for tau in (0.0, size["atoms_tau"]):
-        prob = with_weight_decay(quadratic_swap_problem(), tau)
-        run = simulate(prob, init, T=size["atoms_T"], dt=0.01, backend="numpy",
-                       observables=("risk",), record_every=round(size["atoms_T"] / 0.01 / 20))
+        run = simulate(two_neuron_problem(tau), init, T=size["atoms_T"], dt=ATOMS_DT,
+                       backend="numpy", observables=("risk",),
+                       record_every=round(size["atoms_T"] / ATOMS_DT / 20))
         rows.append({"tau": tau, "times": run.times.tolist(),
                      "atoms": [count_atoms(th, ATOM_TOL) for th in run.particles],
                      "risk": run.observable("risk").tolist()})
