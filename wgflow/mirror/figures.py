@@ -7,27 +7,37 @@ from pathlib import Path
 
 import numpy as np
 
+#: smallest distance ratio drawn (a run that reached exactly 0 is drawn there)
+RATIO_FLOOR = 1e-30
+
 
 def sweep_axes(record: dict, ax=None):
     """The distance ratio of a sweep (``record``: :meth:`TransitionSweep.as_record`) against
-    the swept knob, the collapse line (``ratio = 1``) dashed and the predicted threshold
-    dotted; returns the axes."""
+    the swept knob: collapsed runs as dots, the others as squares, diverged runs as crosses at
+    the top; the collapse criterion dashed and the predicted threshold dotted. Returns the
+    axes."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(4.5, 3.2))[1]
     rows = record["rows"]
     x = np.array([r["value"] for r in rows])
     ratio = np.array([r["ratio"] for r in rows])
-    shown = np.where(np.isfinite(ratio), ratio, np.nan)
     collapsed = np.array([r["collapsed"] for r in rows])
-    ax.semilogy(x, shown, "k-", lw=0.8)
+    finite = np.isfinite(ratio)
+    shown = np.maximum(np.where(finite, ratio, np.nan), RATIO_FLOOR)
+    top = max(10.0, 10 * np.nanmax(shown, initial=1.0))
+    ax.semilogy(x[finite], shown[finite], "k-", lw=0.8)
     ax.semilogy(x[collapsed], shown[collapsed], "o", color="C0", label="collapses")
-    ax.semilogy(x[~collapsed], shown[~collapsed], "s", color="C3", label="does not")
-    ax.axhline(1.0, color="0.5", ls="--", lw=0.8)
+    ax.semilogy(x[~collapsed & finite], shown[~collapsed & finite], "s", color="C3",
+                label="does not")
+    if not finite.all():
+        ax.semilogy(x[~finite], np.full((~finite).sum(), top), "x", color="C3",
+                    label="diverged")
+    ax.axhline(record["criterion"], color="0.5", ls="--", lw=0.8, label="collapse criterion")
     if np.isfinite(record["predicted"]):
         ax.axvline(record["predicted"], color="C2", ls=":", label="predicted threshold")
     ax.set_xlabel(record["knob"])
-    ax.set_ylabel("distance to the constraint set, ratio")
+    ax.set_ylabel(f"distance ratio (floor {RATIO_FLOOR:g})")
     ax.set_title(record["problem"], fontsize=8)
     ax.legend(fontsize=7)
     return ax

@@ -73,6 +73,8 @@ class TransitionSweep:
         (``(nan, nan)`` if it never changes).
     problem : str
         What was swept, in words.
+    criterion : float
+        The ratio below which a run counts as collapsed.
     """
 
     knob: str
@@ -83,6 +85,7 @@ class TransitionSweep:
     predicted: float
     observed: tuple
     problem: str
+    criterion: float = COLLAPSE_RATIO
 
     @property
     def agrees(self) -> bool:
@@ -93,13 +96,15 @@ class TransitionSweep:
                     and lo <= self.predicted <= hi)
 
     def as_record(self) -> dict:
-        """JSON-able: ``problem``, ``knob``, ``predicted``, ``observed``, ``agrees`` and one row
+        """JSON-able: ``problem``, ``knob``, ``predicted``, ``observed``, ``agrees``,
+        ``criterion`` and one row
         ``{"value", "ratio", "collapsed", "margin"}`` per swept value."""
         rows = [{"value": float(v), "ratio": float(r), "collapsed": bool(c), "margin": float(m)}
                 for v, r, c, m in zip(self.values, self.ratio, self.collapsed, self.margin,
                                       strict=True)]
         return {"problem": self.problem, "knob": self.knob, "predicted": self.predicted,
-                "observed": list(self.observed), "agrees": self.agrees, "rows": rows}
+                "observed": list(self.observed), "agrees": self.agrees,
+                "criterion": self.criterion, "rows": rows}
 
 
 def _sweep(knob, values, ratio, margin, problem, below=COLLAPSE_RATIO) -> TransitionSweep:
@@ -114,7 +119,8 @@ def _sweep(knob, values, ratio, margin, problem, below=COLLAPSE_RATIO) -> Transi
     changes = np.flatnonzero(np.diff(collapsed.astype(int)) != 0)
     if len(changes):
         observed = (float(values[changes[0]]), float(values[changes[0] + 1]))
-    return TransitionSweep(knob, values, ratio, collapsed, margin, predicted, observed, problem)
+    return TransitionSweep(knob, values, ratio, collapsed, margin, predicted, observed, problem,
+                           below)
 
 
 def _ascending(values, name, check):
