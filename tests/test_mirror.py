@@ -132,6 +132,9 @@ def test_scalar_rescaling_threshold_is_half_the_correlation():
     t, s2 = 0.7, 2.0
     model = ScalarRescaling(correlation=t * s2, variance=s2)
     assert model.gamma0 == pytest.approx(t * s2 / 2)
+    theta, h = np.array([0.3, -1.2]), 1e-6
+    fd = [(model.value(theta + h * e) - model.value(theta - h * e)) / (2 * h) for e in np.eye(2)]
+    np.testing.assert_allclose(model.gradient(theta), fd, rtol=TOL["fd"])
     direct = mirror_threshold(model.gradient, np.zeros(2), np.eye(2))
     assert direct.gamma0 == pytest.approx(model.gamma0, rel=TOL["mirror_hessian"])
     # the same model as a one-unit wgflow network, through its hand-written gradients

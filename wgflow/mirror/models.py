@@ -87,6 +87,7 @@ class ScalarRescaling:
         return abs(self.c) / 2.0
 
     def value(self, theta) -> float:
+        """``L(θ)`` without the constant ``½E y²``."""
         u, v = np.asarray(theta, dtype=float)
         return 0.5 * self.s2 * (u * v) ** 2 - self.c * u * v
 

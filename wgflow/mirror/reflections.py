@@ -97,10 +97,6 @@ class Mirror:
         theta = np.asarray(theta, dtype=float)
         return theta - 2.0 * (theta @ self.O) @ self.O.T
 
-    def distance(self, theta) -> np.ndarray:
-        """``|Oᵀθ|``, the distance to the constraint set, for ``theta (..., D)``."""
-        return np.linalg.norm(np.asarray(theta, dtype=float) @ self.O, axis=-1)
-
     def lifted(self, n_units: int, unit: int | None = None) -> Mirror:
         """The mirror on ``N`` units: ``I_N ⊗ O`` (every unit), or ``e_unit ⊗ O``."""
         picks = np.eye(n_units) if unit is None else np.eye(n_units)[:, [unit]]
