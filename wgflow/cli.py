@@ -421,6 +421,9 @@ def _sweep(args) -> int:
 
 
 def _study(args) -> int:
+    if args.study not in (*studies.STUDIES, "mirror"):
+        raise ValueError(f"study must be one of {[*studies.STUDIES, 'mirror']}, got "
+                         f"{args.study!r}")
     if args.study == "mirror":
         from .mirror.study import run_mirror_study
         path = run_mirror_study(args.size, args.out)
