@@ -355,3 +355,14 @@ def test_cli_mirror_study_and_report(tmp_path, capsys):
 def test_sweeps_reject_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_the_order_two_rotation_of_SO2_is_a_mirror():
+    from wgflow import SO2, Symmetry
+    unit = Perceptron(2, 1, "quadratic", bias=False)
+    teacher = Teacher(unit, [[1.0, 0.6, -0.2]])  # (w·x)² is unchanged by x ↦ −x
+    prob = Problem(unit, GaussianData(teacher), Symmetry(SO2(), unit))
+    group = [m for m in symmetries(prob) if m.kind == "group"]
+    assert len(group) == 1 and "rotation by π" in group[0].description
+    np.testing.assert_allclose(group[0].O @ group[0].O.T, np.diag([0.0, 1.0, 1.0]),
+                               atol=TOL["exact"])
