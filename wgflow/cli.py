@@ -16,6 +16,8 @@
 - ``wgflow study paper|mf-vs-sgd|particles-vs-pde [--size smoke|small|full] --out DIR``: a
   built-in study (:mod:`wgflow.studies`); ``sweep`` and ``study`` run on ``--executor
   processes`` (default, ``--workers K``) or ``--executor dask --scheduler ADDRESS``.
+- ``wgflow study mirror [--size smoke|small|full] --out DIR``: mirror-symmetry threshold sweeps
+  and demos (:mod:`wgflow.mirror.study`), run in this process.
 - ``wgflow report DIR``: figures and summary tables of a sweep or study (:mod:`wgflow.report`).
 
 ``wgflow`` alone is ``wgflow run``.
@@ -120,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="override a key of the base config (repeatable)")
     _executor_options(swp)
     std = sub.add_parser("study", help="run a built-in study (the paper's experiments)")
-    std.add_argument("study", help=f"one of {', '.join(studies.STUDIES)}")
+    std.add_argument("study", help=f"one of {', '.join(studies.STUDIES)}, mirror")
     std.add_argument("--size", default="small", help=f"one of {', '.join(studies.SIZES)} "
                                                      "(default %(default)s)")
     _executor_options(std)
@@ -419,6 +421,15 @@ def _sweep(args) -> int:
 
 
 def _study(args) -> int:
+    if args.study not in (*studies.STUDIES, "mirror"):
+        raise ValueError(f"study must be one of {[*studies.STUDIES, 'mirror']}, got "
+                         f"{args.study!r}")
+    if args.study == "mirror":
+        from .mirror.study import run_mirror_study
+        path = run_mirror_study(args.size, args.out)
+        if not args.quiet:
+            print(path)
+        return 0
     studies.definition(args.study, args.size)  # bad names fail before any worker starts
     return _run_sweep(args, lambda **kw: studies.run_study(args.study, args.size, args.out, **kw))
 

@@ -26,6 +26,10 @@ complete runs' files, and writes into ``DIR/report/``:
   its value at ``t = 0`` (the sampling error of the start, and the floor of the cells' size);
   ``particles_vs_pde.png``: both against N on log–log axes with the fitted slopes, and the
   density with the largest N's particles.
+- the ``mirror`` study (``DIR/mirror.json``, no manifest): :func:`wgflow.mirror.figures.
+  write_mirror_report`, the sweeps' distance ratios against the knob with the predicted
+  thresholds, atoms and singular values over time, and a table of predicted against observed
+  thresholds.
 
 Slopes are least squares of ``log y`` on ``log N`` (points with ``y > 0``), fitted per replicate:
 a replicate's runs share their seeds, so its points are not independent. The slope reported is
@@ -509,6 +513,12 @@ def _pde_report(runs, out: Path, written: list) -> tuple[list, str]:
 
 def write_report(directory) -> list[Path]:
     """Write the report of the sweep or study in ``directory``; return the files written."""
+    from .mirror.study import read_mirror_study
+
+    mirror = read_mirror_study(directory)
+    if mirror is not None:  # the mirror study is no sweep: its own record and figures
+        from .mirror.figures import write_mirror_report
+        return write_mirror_report(mirror, Path(directory) / "report")
     sweep = read_sweep(directory)
     study = sweep.description.get("label")  # the built-in study, None for a sweep
     kind = study["study"] if study else None

@@ -22,6 +22,7 @@ from .. import checks, tiles
 from ..compiled_layered import kernel_arguments, make_scratch
 from ..fast_math import JIT, PARALLEL
 from .grid import neumann_factors
+from .integrators import LOG_FLOOR
 
 #: samples per parallel block of ``weighted_output``
 SAMPLE_BLOCK = 8
@@ -130,6 +131,21 @@ def transport(rho: np.ndarray, xi: np.ndarray, spacing) -> tuple[np.ndarray, np.
     _transport(r2, x2, h0, h1, rate, speed)
     speeds = speed.max(axis=0)
     return rate.reshape(rho.shape), (speeds[1:] if rho.ndim == 1 else speeds)
+
+
+@njit(parallel=PARALLEL, **JIT)
+def _log_rows(rho, out):
+    for i in prange(rho.shape[0]):
+        for j in range(rho.shape[1]):
+            out[i, j] = np.log(max(rho[i, j], LOG_FLOOR))
+
+
+def log_density(rho: np.ndarray) -> np.ndarray:
+    """``log max(ρ, LOG_FLOOR)`` (float64, the shape of ``rho``), rows in parallel."""
+    r2 = np.ascontiguousarray(rho, dtype=np.float64).reshape((-1, rho.shape[-1]))
+    out = np.empty_like(r2)
+    _log_rows(r2, out)
+    return out.reshape(rho.shape)
 
 
 @njit(parallel=PARALLEL, **JIT)
