@@ -14,6 +14,9 @@ import numpy as np
 
 
 class Descent(NamedTuple):
+    """A recorded descent of ``C`` independent copies: step counts ``steps (F,)``, parameters
+    ``theta (F, D, C)`` at the ``F`` recorded frames, and which copies ``diverged (C,)``."""
+
     steps: np.ndarray  # (F,) step counts of the recorded frames
     theta: np.ndarray  # (F, D, C)
     diverged: np.ndarray  # (C,) bool

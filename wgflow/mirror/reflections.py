@@ -90,6 +90,7 @@ class Mirror:
 
     @property
     def dim(self) -> int:
+        """``D``, the dimension of the parameters it reflects."""
         return self.O.shape[0]
 
     def reflect(self, theta) -> np.ndarray:
