@@ -39,10 +39,15 @@ extensions = [
     "sphinx.ext.viewcode",
     "wgflow_docs",
 ]
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "README.md"]
+# jupyter_execute: the executed notebooks MyST-NB writes next to the output (docs/ for
+# `sphinx-build docs docs/_build`)
+exclude_patterns = ["_build", "jupyter_execute", "**.ipynb_checkpoints", "README.md"]
 templates_path = ["_templates"]
 # Every cross-reference must resolve (_ext/wgflow_docs.py links names to where they are defined).
+# An ambiguous one (a word of a type description such as "shape", which several classes have as
+# an attribute) links to the first target without a warning.
 nitpicky = True
+suppress_warnings = ["ref.python"]
 html_theme = "furo"
 html_title = f"wgflow {release}"
 

@@ -26,10 +26,10 @@ complete runs' files, and writes into ``DIR/report/``:
   its value at ``t = 0`` (the sampling error of the start, and the floor of the cells' size);
   ``particles_vs_pde.png``: both against N on log–log axes with the fitted slopes, and the
   density with the largest N's particles.
-- the ``mirror`` study (``DIR/mirror.json``, no manifest): :func:`wgflow.mirror.figures.
-  write_mirror_report`, the sweeps' distance ratios against the knob with the predicted
-  thresholds, atoms and singular values over time, and a table of predicted against observed
-  thresholds.
+- the ``mirror`` study (``DIR/mirror.json``, no manifest):
+  :func:`wgflow.mirror.figures.write_mirror_report`, the sweeps' distance ratios against the
+  knob with the predicted thresholds, atoms and singular values over time, and a table of
+  predicted against observed thresholds.
 
 Slopes are least squares of ``log y`` on ``log N`` (points with ``y > 0``), fitted per replicate:
 a replicate's runs share their seeds, so its points are not independent. The slope reported is

@@ -9,7 +9,9 @@ Cross-references: the docstrings name objects where users import them (``wgflow.
 ``Result`` inside :mod:`wgflow.dynamics`), while the API reference documents each where it is
 defined (:func:`wgflow.dynamics.simulate`); :func:`resolve_where_defined` follows the name to
 the object and links its definition. A name outside ``wgflow`` and ``solvers`` (numpy, the
-standard library) is shown unlinked; one of ours that still cannot be found stays a warning.
+standard library) is shown unlinked, and so is a word of a numpydoc type description that names
+nothing ("array, shape (N, D)", "optional"); a name of ours that still cannot be found stays a
+warning.
 With ``nitpicky`` on, a broken reference fails a ``-W`` build.
 """
 
@@ -128,6 +130,8 @@ def resolve_where_defined(app, env, node, contnode):
         return None
     context = ".".join(filter(None, (node.get("py:module"), node.get("py:class"))))
     names = _where_defined(node["reftarget"], context)
+    if not names and node.get("refspecific") and "." not in node["reftarget"]:
+        return contnode  # a word of a type description ("array", "optional", "N"): prose
     if names and not names[0].startswith(tuple(f"{p}." for p in OURS)) \
             and names[0] not in OURS:
         return contnode  # numpy, the standard library: shown, not linked

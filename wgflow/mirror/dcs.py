@@ -27,9 +27,9 @@ from solvers.descent import descend
 
 from .._checks import as_particles, nonnegative, numeric, positive
 
-#: |u_i v_i| below which a DCS coordinate counts as collapsed onto its constraint set, relative to
-#: max(1, max|β|): L-BFGS reaches it on the collapsing pairs (exponentially attracting) while an
-#: active coordinate of the lasso path stays far above
+#: ``|u_i v_i|`` below which a DCS coordinate counts as collapsed onto its constraint set,
+#: relative to ``max(1, max|β|)``: L-BFGS reaches it on the collapsing pairs (exponentially
+#: attracting) while an active coordinate of the lasso path stays far above
 DCS_ZERO = 1e-9
 #: at a penalty where a coordinate enters the path (``|X_iᵀr|/n = α``: the pair is marginal,
 #: ``γ = γ₀``) the collapse is algebraic, not exponential: a pair whose constraint set attracts

@@ -29,9 +29,9 @@ from .._checks import as_particles, positive
 from .network import NetworkLoss
 from .reflections import Mirror, MirrorError, orthonormal_columns
 
-#: central-difference step of the directional Hessians, relative to max(1, |θ|)
+#: central-difference step of the directional Hessians, relative to ``max(1, |θ|)``
 FD_STEP = 1e-5
-#: ``|Oᵀθ|`` tolerated for a point "on" the constraint set, relative to max(1, |θ|)
+#: ``|Oᵀθ|`` tolerated for a point "on" the constraint set, relative to ``max(1, |θ|)``
 CONSTRAINT_TOL = 1e-8
 
 
