@@ -135,6 +135,9 @@ def _parser() -> argparse.ArgumentParser:
     std.add_argument("study", help=f"one of {', '.join(studies.STUDIES)}")
     std.add_argument("--size", default="small", help=f"one of {', '.join(studies.SIZES)} "
                                                      "(default %(default)s)")
+    std.add_argument("--config", default=None, metavar="CONFIG.toml",
+                     help="run the study on the problem of this config (its [problem] keys) "
+                          f"instead of the paper's: {', '.join(studies.CONFIGURABLE)}")
     _executor_options(std)
     rep = sub.add_parser("report", help="figures and summary tables of a sweep or study")
     rep.add_argument("dir")
@@ -289,7 +292,9 @@ def _info(args) -> int:
         print(f"population: {population['method']}, {population['size']} points"
               + (f", estimated relative error {error['risk']:.1e} (risk), "
                  f"{error['velocity']:.1e} (velocity)" if "risk" in error else ""))
-    print("config: " + ", ".join(f"{k}={v}" for k, v in params["config"].items()))
+    keys = configuration.non_default(params["config"])
+    print("config: " + (", ".join(f"{k}={v}" for k, v in keys.items()) or "the defaults")
+          + f" (`wgflow config --from {args.file}` prints every key)")
     return 0
 
 
@@ -447,8 +452,10 @@ def _sweep(args) -> int:
 
 
 def _study(args) -> int:
-    studies.definition(args.study, args.size)  # bad names fail before any worker starts
-    return _run_sweep(args, lambda **kw: studies.run_study(args.study, args.size, args.out, **kw))
+    problem = None if args.config is None else configuration.load_config(args.config)
+    studies.definition(args.study, args.size, problem)  # bad input fails before any worker
+    return _run_sweep(args, lambda **kw: studies.run_study(args.study, args.size, args.out,
+                                                           problem=problem, **kw))
 
 
 def _report(args) -> int:
