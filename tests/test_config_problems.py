@@ -324,7 +324,7 @@ def test_study_on_a_config_problem():
     planned = sweeps.plan(base, grid)
     assert {sweeps.Sweep(Path("."), planned.description, []).config(e)["problem.preset"]
             for e in planned.runs} == {"custom"}
-    paper_base, paper_grid, _ = definition("paper", "smoke", config.checked({}))
+    _, paper_grid, _ = definition("paper", "smoke", config.checked({}))
     assert paper_grid["problem.teacher"] == ["arbitrary", "WI", "SI"]
     with pytest.raises(ValueError, match="particles-vs-pde"):
         definition("particles-vs-pde", "smoke", checked)

@@ -44,9 +44,9 @@ import numpy as np
 
 from . import bench, paper, plots, resources, studies
 from . import config as configuration
+from . import sweep as sweeps
 from .configs import examples as config_examples
 from .configs import schema as config_schema
-from . import sweep as sweeps
 from .dynamics import cost, simulate
 from .files import h5md
 from .files.checkpoints import read_checkpoint
@@ -192,8 +192,8 @@ def main(argv=None) -> int:
 
 def _dispatch(args) -> int:
     try:
-        return {"run": _run, "config": _config, "problems": _problems, "resume": _resume, "info": _info,
-                "plot": _plot, "compare": _compare, "sweep": _sweep, "study": _study,
+        return {"run": _run, "config": _config, "problems": _problems, "resume": _resume,
+                "info": _info, "plot": _plot, "compare": _compare, "sweep": _sweep, "study": _study,
                 "report": _report, "bench": lambda a: bench.main(a.argv)}[args.command](args)
     except BrokenPipeError:  # the reader went away (`wgflow info F | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

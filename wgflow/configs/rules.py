@@ -3,7 +3,8 @@
 ``choice:a|b`` one of the words; ``int>=k`` an integer ≥ k; ``num>=0``, ``num>0``, ``num`` a
 finite number (≥ 0, > 0, any); ``bool``; ``text`` a string; ``path`` a file path or ``""``;
 ``widths`` a list of integers ≥ 1; ``columns`` a list of column indices (≥ 0) or names;
-``perms`` a list of permutations; ``names`` a list of strings; ``numbers`` a number or a (nested) list of finite numbers;
+``perms`` a list of permutations; ``names`` a list of strings; ``numbers`` a number or a
+(nested) list of finite numbers;
 ``array`` a nested list of finite numbers, or a file path (``""``: none); ``rep`` a
 representation: ``defining``, ``trivial``, ``auto`` or a nested list (the generators' images);
 ``reps`` a list of them; ``tables`` a list of TOML tables; ``digests`` a list of
