@@ -65,7 +65,8 @@ SCHEMA = (
     ("problem.quadrature_points", 0, "int>=0",
      "Gauss–Hermite points per input dimension of the population expectation (0 = 32 in d = 2)"),
     *PROBLEM_KEYS,
-    ("init.N", 100, "int>=1", "number of student particles (init.law = WI: N·|G|)"),
+    ("init.N", 100, "int>=1",
+     "number of student particles (init.law = WI: N·|G|; init.law = file: the file's rows)"),
     ("init.law", "SI", "choice:" + "|".join(INIT_LAWS),
      "initial law: SI = Gaussian entries projected onto E^G, gaussian, WI = the orbits of "
      "Gaussian particles (finite groups), file = the particles of init.file"),
@@ -190,8 +191,8 @@ def _check_preset(config: dict) -> None:
 
 def _digests(config: dict) -> list:
     """``[[path, SHA-256], …]`` of the files the config names (the recorded digest where there
-    is one: a changed file is refused when it is read); relative paths are made absolute
-    against the working directory."""
+    is one: a changed file is refused when it is read); the relative paths of ``config`` are
+    made absolute against the working directory, in place."""
     recorded = dict(config["files.sha256"])
     digests = []
     for key in PATH_KEYS:

@@ -54,9 +54,10 @@ def _array(config: dict, key: str, dataset_key: str) -> np.ndarray:
     return np.asarray(value, dtype=float)
 
 
-def _finite_group(spec: dict, key: str, generators=None) -> groups.Group | None:
+def _group_from_table(spec: dict, key: str, generators=None) -> groups.Group | None:
     """The group of the table ``spec`` (``kind``, ``n``, ``permutations``, ``generators``,
-    ``factors``)."""
+    ``factors``; ``None`` for kind ``none``); ``generators``: the matrices read from a file,
+    in place of ``spec["generators"]``."""
     unknown = sorted(set(spec) - {"kind", "n", "permutations", "generators", "factors"})
     if unknown:
         raise ValueError(f"config key {key!r}: unknown entry {unknown[0]!r} (a group table has "
@@ -68,7 +69,7 @@ def _finite_group(spec: dict, key: str, generators=None) -> groups.Group | None:
             if len(factors) < 2:
                 raise ValueError("kind = product needs two or more factors, e.g. factors = "
                                  '[{kind = "cyclic", n = 3}, {kind = "swap"}]')
-            built = [_finite_group(f, f"{key}.factors[{i}]") for i, f in enumerate(factors)]
+            built = [_group_from_table(f, f"{key}.factors[{i}]") for i, f in enumerate(factors)]
             return functools.reduce(groups.direct_product, built)
         presets = {"swap": groups.swap, "SO2": groups.SO2, "none": lambda: None,
                    "cyclic": lambda: groups.cyclic(n),
@@ -99,7 +100,7 @@ def _group(config: dict):
                              "generator matrices (k, n, n), inline or a file")
         generators = _array(config, "problem.group.generators", "problem.group.dataset")
     key = "problem.group.generators" if spec["kind"] == "generators" else "problem.group.kind"
-    return _finite_group(spec, key, generators)
+    return _group_from_table(spec, key, generators)
 
 
 def _representation(group, spec, key: str, dim: int, what: str):

@@ -10,8 +10,8 @@ runs silently on other data.
 Readers (``key`` is the config key that named the file, quoted in every error):
 
 - :func:`read_array`: one array from ``.npy``, ``.npz`` (``dataset`` names the array unless
-  there is only one) or HDF5 (``.h5``/``.hdf5``; ``dataset`` names the dataset, default the
-  final student particles of a wgflow run file).
+  there is only one), HDF5 (``.h5``/``.hdf5``; ``dataset`` names the dataset, default the
+  final student particles of a wgflow run file) or ``.csv`` (its table).
 - :func:`read_table`: a 2-D numeric table ``(M, k)`` and its column names from any of those or a
   ``.csv`` file (comma separated, an optional header row of names).
 """
@@ -96,7 +96,10 @@ def _arrays(data: bytes, value: str, key: str) -> dict:
 
 
 def read_array(value: str, key: str, digest: str, dataset: str = "") -> np.ndarray:
-    """The float array ``dataset`` of the file named by ``value`` (see the module)."""
+    """The float array ``dataset`` of the file named by ``value`` (see the module; a ``.csv``
+    file is its table)."""
+    if Path(value).suffix.lower() == ".csv":
+        return _csv_table(read_bytes(value, key, digest), value, key)[0]
     arrays = _arrays(read_bytes(value, key, digest), value, key)
     if Path(value).suffix.lower() in (".h5", ".hdf5") and not dataset and RUN_PARTICLES in arrays:
         return np.asarray(arrays[RUN_PARTICLES][-1], dtype=float)  # the run's last frame
