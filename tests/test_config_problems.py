@@ -18,7 +18,7 @@ from wgflow import sweep as sweeps
 from wgflow.cli import main
 from wgflow.configs import examples, problems, sources
 from wgflow.configs.schema import PRESETS
-from wgflow.data import FixedSample, GaussianData, Minibatch, Teacher, orbit_closed
+from wgflow.data import FixedSample, GaussianData, Minibatch, OnlineSample, Teacher, orbit_closed
 from wgflow.problem import Problem
 from wgflow.runner import RunInterrupted, run_to_file
 from wgflow.studies import definition
@@ -341,3 +341,83 @@ def test_readme_own_problem_configs_run(tmp_path):
         dynamics = config.load_config(path)["run.dynamics"]
         assert main(["run", str(path), "--out", str(tmp_path / f"readme{k}.h5"), "--quiet",
                      *_sets("run.backend=numpy", *SMALL[dynamics])]) == 0
+
+
+def _custom(**keys) -> dict:
+    return config.checked({"problem.preset": "custom", **keys})
+
+
+def test_files_of_every_kind_give_the_arrays_the_api_gets(tmp_path):
+    """Teacher particles from .npy and from a run file (its last frame), initial particles
+    from .npz, generators from .npy, a training set from HDF5 with column selection and
+    teacher labels: the problem holds exactly the arrays read by hand."""
+    rng = np.random.default_rng(5)
+    teacher = rng.standard_normal((3, 4))
+    np.save(tmp_path / "teacher.npy", teacher)
+    start = rng.standard_normal((7, 4))
+    np.savez(tmp_path / "init.npz", start=start, other=np.zeros(2))
+    np.save(tmp_path / "gens.npy", groups.cyclic(3).generators)
+    table = rng.standard_normal((20, 5))
+    with h5py.File(tmp_path / "train.h5", "w") as h5:
+        h5["samples/table"] = table
+    by_npy = _custom(**{"problem.data.teacher.particles": str(tmp_path / "teacher.npy"),
+                        "init.law": "file", "init.file": str(tmp_path / "init.npz"),
+                        "init.dataset": "start"})
+    problem = problems.problem_of(by_npy)
+    np.testing.assert_array_equal(problem.teacher.particles, teacher)
+    np.testing.assert_array_equal(problems.init_particles(by_npy, problem), start)
+    run = tmp_path / "run.h5"
+    run_to_file(config.checked({"init.N": 4, "run.T": 0.5, "run.backend": "numpy",
+                                "run.frames": 1}), run, progress=False)
+    by_run = _custom(**{"problem.unit.activation": "tanh",
+                        "problem.data.teacher.particles": str(run)})
+    np.testing.assert_array_equal(problems.problem_of(by_run).teacher.particles,
+                                  load(run).particles[-1])
+    gens = _custom(**{"problem.unit.kind": "perceptron", "problem.unit.d": 3,
+                      "problem.unit.c": 1, "problem.unit.activation": "tanh",
+                      "problem.group.kind": "generators",
+                      "problem.group.generators": str(tmp_path / "gens.npy"),
+                      "problem.data.kind": "file",
+                      "problem.data.file": str(tmp_path / "train.h5"),
+                      "problem.data.dataset": "samples/table",
+                      "problem.data.x_columns": [4, 0, 2],
+                      "problem.data.labels": "teacher"})
+    problem = problems.problem_of(gens)
+    np.testing.assert_array_equal(problem.symmetry.group.matrices, groups.cyclic(3).matrices)
+    x = table[:, [4, 0, 2]]
+    np.testing.assert_array_equal(problem.data.x, x)
+    drawn = Teacher(problem.unit, laws.gaussian(5, problem.unit.dim, std=0.5, seed=0))
+    np.testing.assert_array_equal(problem.data.y, drawn(x))
+    assert [p for p, _ in gens["files.sha256"]] == [str(tmp_path / "gens.npy"),
+                                                    str(tmp_path / "train.h5")]
+
+
+def test_group_presets_representations_and_expectations():
+    product = _custom(**{"problem.unit.kind": "perceptron", "problem.unit.d": 5,
+                         "problem.unit.c": 1, "problem.unit.activation": "tanh",
+                         "problem.group.kind": "product",
+                         "problem.group.factors": [{"kind": "cyclic", "n": 3}, {"kind": "swap"}]})
+    group = problems.problem_of(product).symmetry.group
+    assert group.order == 6
+    np.testing.assert_array_equal(
+        group.generators, groups.direct_product(groups.cyclic(3), groups.swap()).generators)
+    flips = _custom(**{"problem.unit.kind": "mlp", "problem.unit.d": 2, "problem.unit.c": 2,
+                       "problem.unit.hidden": [2], "problem.unit.activation": "erf",
+                       "problem.group.kind": "sign-flips", "problem.group.hidden": ["defining"],
+                       "problem.group.output": [[[1.0, 0.0], [0.0, 1.0]],
+                                                [[1.0, 0.0], [0.0, 1.0]]]})
+    symmetry = problems.problem_of(flips).symmetry
+    np.testing.assert_array_equal(symmetry.spaces[1].images, groups.sign_flips(2).generators)
+    np.testing.assert_array_equal(symmetry.output.images, np.stack([np.eye(2)] * 2))
+    base = {"problem.preset": "so2-plane", "run.batch_size": 8, "run.sample_size": 30}
+    kinds = {"population": FixedSample, "online": OnlineSample, "minibatch": Minibatch,
+             "fixed-sample": FixedSample}
+    for kind, cls in kinds.items():
+        checked = config.checked({**base, "run.expectation": kind})
+        problem = problems.problem_of(checked)
+        made = problems.expectation(checked, problem)
+        assert isinstance(made, cls)
+    sample = problems.expectation(config.checked({**base, "run.expectation": "fixed-sample"}),
+                                  problem)
+    assert len(sample.x) == 30
+    assert problems.expectation(config.checked(base), problem) is None

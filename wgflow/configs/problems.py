@@ -110,8 +110,12 @@ def _representation(group, spec, key: str, dim: int, what: str):
     if spec == "auto":
         spec = "defining" if group.defining.dim == dim or dim != 1 else "trivial"
     try:
-        rep = {"defining": lambda: group.defining, "trivial": lambda: group.trivial(dim)}.get(
-            spec, lambda: group.representation(spec))()
+        if spec == "defining":
+            rep = group.defining
+        elif spec == "trivial":
+            rep = group.trivial(dim)
+        else:
+            rep = group.representation(spec)
     except ValueError as err:
         raise ValueError(f"config key {key!r}: {err}") from None
     if rep.dim != dim:
