@@ -69,7 +69,10 @@ def _group_from_table(spec: dict, key: str, generators=None) -> groups.Group | N
             if len(factors) < 2:
                 raise ValueError("kind = product needs two or more factors, e.g. factors = "
                                  '[{kind = "cyclic", n = 3}, {kind = "swap"}]')
-            built = [_group_from_table(f, f"{key}.factors[{i}]") for i, f in enumerate(factors)]
+            built = [_group_from_table(f, f"{key}[{i}]") for i, f in enumerate(factors)]
+            if any(g is None or not g.is_finite for g in built):
+                raise ValueError("the factors of a product must be finite groups (not SO2 "
+                                 "or none)")
             return functools.reduce(groups.direct_product, built)
         presets = {"swap": groups.swap, "SO2": groups.SO2, "none": lambda: None,
                    "cyclic": lambda: groups.cyclic(n),
@@ -99,7 +102,8 @@ def _group(config: dict):
             raise ValueError("config key 'problem.group.generators': kind = generators needs the "
                              "generator matrices (k, n, n), inline or a file")
         generators = _array(config, "problem.group.generators", "problem.group.dataset")
-    key = "problem.group.generators" if spec["kind"] == "generators" else "problem.group.kind"
+    key = {"generators": "problem.group.generators", "product": "problem.group.factors"}.get(
+        spec["kind"], "problem.group.kind")
     return _group_from_table(spec, key, generators)
 
 
