@@ -240,6 +240,8 @@ BAD = [  # (example, overrides, what the one-line message names)
     ("paper", ["problem.unit.d=3"], ["'problem.unit.d'", "custom"]),
     ("so2-plane", ["problem.teacher=WI"], ["'problem.teacher'", "[problem.data.teacher]"]),
     ("npy-data", ["run.expectation=online"], ["'run.expectation'", "minibatch"]),
+    ("npy-data", ['run.observables=["risk", "teacher_l2"]'],
+     ["'run.observables'", "'distance_to_WI'"]),
 ]
 
 
@@ -427,3 +429,5 @@ def test_group_presets_representations_and_expectations():
                                   problem)
     assert len(sample.x) == 30
     assert problems.expectation(config.checked(base), problem) is None
+    _, _, options = config.build(config.checked({**base, "run.observables": ["risk"]}))
+    assert options["observables"] == ("risk",)

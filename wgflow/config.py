@@ -47,7 +47,7 @@ from .configs.schema import (
     PROBLEM_KEYS,
     RUN_KEYS,
 )
-from .dynamics import DTYPES, DYNAMICS, cost, step_grid
+from .dynamics import DTYPES, DYNAMICS, cost, default_observables, step_grid
 from .paper import SETTINGS, TEACHERS
 from .schemes import SCHEMES
 
@@ -321,6 +321,10 @@ def build(config: dict, *, force: bool = False):
                          "them, or choose a group")
     if config["run.solver"] == "pde":
         return problem, *_pde_law_and_options(config, problem)
+    recorded = default_observables(problem)
+    if set(config["run.observables"]) - set(recorded):
+        raise ValueError(f"config key 'run.observables' must list observables of this problem, "
+                         f"among {list(recorded)}; got {config['run.observables']}")
     init = problems.init_particles(config, problem) if config["init.law"] == "file" else None
     n = len(init) if init is not None else config["init.N"] * (
         problem.symmetry.group.order if config["init.law"] == "WI"
