@@ -338,6 +338,18 @@ def test_study_on_a_config_problem():
         definition("particles-vs-pde", "smoke", checked)
 
 
+def test_cli_refuses_a_study_and_a_run_file_where_a_config_belongs(tmp_path, capsys):
+    cfg = _example(tmp_path, "so2-plane")
+    assert main(["study", "particles-vs-pde", "--size", "smoke", "--config", str(cfg),
+                 "--out", str(tmp_path / "study")]) == 2
+    assert "'particles-vs-pde' runs on the paper's problem only" in capsys.readouterr().err
+    run = tmp_path / "run.h5"
+    run_to_file(config.checked({"init.N": 4, "run.T": 0.5, "run.backend": "numpy",
+                                "run.frames": 1}), run, progress=False)
+    assert main(["run", str(run), "--out", str(tmp_path / "other.h5")]) == 2
+    assert f"wgflow config --from {run}" in capsys.readouterr().err
+
+
 def test_readme_own_problem_configs_run(tmp_path):
     section = README.read_text(encoding="utf-8").split("## Your own problem", 1)[1]
     section = section.split("\n## ", 1)[0]

@@ -107,6 +107,8 @@ DEFAULTS = {key: default for key, default, _, _ in SCHEMA}
 PDE_BOX_STDS = 6.0
 #: the largest config file read (a config is a few hundred bytes)
 MAX_CONFIG_BYTES = 1 << 20
+#: the first bytes of an HDF5 file (a run file given where a config is expected)
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _RULES = {key: rule for key, _, rule, _ in SCHEMA}
 
 
@@ -247,6 +249,9 @@ def load_config(path=None, overrides=()) -> dict:
     if path is not None:
         with open(path, "rb") as fh:
             data = fh.read(MAX_CONFIG_BYTES + 1)  # not a trajectory of gigabytes, nor /dev/zero
+        if data.startswith(HDF5_SIGNATURE):
+            raise ValueError(f"{path} is an HDF5 file, not a TOML config; for a run file, "
+                             f"`wgflow config --from {path}` prints the config stored in it")
         if len(data) > MAX_CONFIG_BYTES:
             raise ValueError(f"{path} is not a TOML config (larger than "
                              f"{MAX_CONFIG_BYTES >> 20} MB); give the config file (`wgflow config "

@@ -18,14 +18,14 @@ from .. import groups, laws, paper
 from ..data import FixedSample, GaussianData, Minibatch, OnlineSample, Teacher, orbit_closed
 from ..problem import Problem
 from ..symmetry import Symmetry
-from ..units import UNITS, LayeredUnit, MatrixUnit
+from ..units import UNITS, LayeredUnit
 from . import sources
 
 
 def unit_of(config: dict) -> LayeredUnit:
     """The unit of the config: ``(d, c)`` and the parameter dimension ``D`` follow from it."""
     if config["problem.preset"] == "paper":
-        return MatrixUnit(2, 2, "sigmoid")
+        return paper.problem(config["problem.teacher"]).unit
     kind = config["problem.unit.kind"]
     options = {"d": config["problem.unit.d"], "c": config["problem.unit.c"],
                "activation": config["problem.unit.activation"]}
