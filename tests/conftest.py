@@ -7,6 +7,10 @@ import os
 # happen before numba is imported.
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 
@@ -61,3 +65,20 @@ TOL = {
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261122)
+
+
+def kill_after_frames(path, args, frames: int, timeout: float = 120.0):
+    """Start ``wgflow run --out path --quiet *args`` in a subprocess and ``kill -9`` it once its
+    checkpoint records ``frames`` frames; fails if the run ends first (then make it longer)."""
+    from wgflow.files.checkpoints import checkpoint_path, read_checkpoint
+
+    proc = subprocess.Popen([sys.executable, "-m", "wgflow", "run", "--out", str(path),
+                             "--quiet", *args])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if checkpoint_path(path).exists() and read_checkpoint(path)[1] >= frames:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed: make it longer"
+    proc.kill()
+    proc.wait()

@@ -375,7 +375,7 @@ def prepare(problem: Problem, initial, *, box, cells, T, dt=None, coordinates=No
     rho0 = _initial(initial, grid, basis, nonnegative(outside_tol, "outside_tol"))
     eq = integrators.Equation(field, tuple(grid.spacing), problem.beta, 0.0,
                               positive(step_scale, "step_scale"), kernels.transport,
-                              _diffuse(kernels, diffusion))
+                              kernels.log_density, _diffuse(kernels, diffusion))
     config = {"kind": "problem", "problem": problem.describe(), "coordinates": coordinates,
               "step_scale": eq.scale, "backend": backend, "diffusion": diffusion,
               "population": {"method": problem.population_method,
@@ -412,7 +412,7 @@ def prepare_energy(potential=None, interaction=None, *, initial, beta, m=None, b
     kernels = _kernels(backend)
     eq = integrators.Equation(field, tuple(grid.spacing), beta, float(m or 0.0),
                               positive(step_scale, "step_scale"), kernels.transport,
-                              _diffuse(kernels, diffusion))
+                              kernels.log_density, _diffuse(kernels, diffusion))
     config = {"kind": "energy", "beta": beta, "m": m, "step_scale": eq.scale, "backend": backend,
               "diffusion": diffusion}
     return _prepare(eq, field, rho0, grid, T, dt, record_every, cfl, config, None)

@@ -48,6 +48,7 @@ class Equation(NamedTuple):
     m: float  # porous-medium exponent m > 1, or 0 for none
     scale: float  # ς
     transport: Callable  # reference.transport or compiled.transport
+    log: Callable  # ρ -> log max(ρ, LOG_FLOOR): reference.log_density or compiled.log_density
     diffuse: Callable | None = None  # implicit diffusion: reference.diffuse or compiled.diffuse
 
 
@@ -66,7 +67,7 @@ def chemical_potential(eq: Equation, rho: np.ndarray) -> np.ndarray:
     the diffusion is implicit)."""
     xi = eq.field(rho)
     if eq.beta > 0 and eq.diffuse is None:
-        xi = xi + eq.beta * np.log(np.maximum(rho, LOG_FLOOR))
+        xi = xi + eq.beta * eq.log(rho)
     if eq.m:
         xi = xi + eq.m / (eq.m - 1.0) * rho ** (eq.m - 1.0)
     return xi
