@@ -40,9 +40,9 @@ DEFAULT_OPTIONS = {"step_scale": 50.0, "seed": 1, "integrator": "euler", "backen
 
 def _so2_plane():
     unit = Perceptron(2, 1, "tanh")
-    symmetry = Symmetry(groups.SO2(), unit, haar_points=32)
+    symmetry = Symmetry(groups.SO2(), unit, haar_points=8)
     data = GaussianData(Teacher(unit, laws.gaussian(3, unit.dim, std=0.5, seed=0)), cov=1.0)
-    problem = Problem(unit, data, symmetry, tau=1e-4, beta=0.0)
+    problem = Problem(unit, data, symmetry, tau=1e-4, beta=0.0, quadrature_points=16)
     init = laws.gaussian(10, unit.dim, std=0.5, seed=0)
     return problem, init, dict(scheme="FA", dynamics="mf", dt=0.05, T=0.2, noise="full",
                                batch_size=20, record_every=1)
@@ -109,9 +109,13 @@ def _sets(*items) -> list:
     return [arg for item in items for arg in ("--set", item)]
 
 
+#: fewer Haar nodes and quadrature points, where the example's would take seconds per step
+FEWER = {"so2-plane": ["problem.group.haar_points=8", "problem.quadrature_points=16"]}
+
+
 def _small(name: str) -> list:
     dynamics = config.load_config(examples.EXAMPLES / f"{name}.toml")["run.dynamics"]
-    return _sets("run.backend=numpy", "run.frames=10", *SMALL[dynamics])
+    return _sets("run.backend=numpy", "run.frames=10", *SMALL[dynamics], *FEWER.get(name, []))
 
 
 @pytest.mark.parametrize("name", sorted(BY_HAND))
