@@ -316,8 +316,8 @@ def test_config_hash_of_existing_configs_is_unchanged():
 def test_sweep_over_a_problem_key(tmp_path):
     base = config.load_config(examples.EXAMPLES / "npy-data.toml",
                               ["run.backend=numpy", *SMALL["sgd"]])
-    result = sweeps.run_sweep(base, {"problem.unit.activation": ["tanh", "erf"]},
-                              tmp_path / "sweep", progress=False)
+    key, values = sweeps.parse_grid("problem.unit.activation=tanh,erf")  # as --grid reads it
+    result = sweeps.run_sweep(base, {key: values}, tmp_path / "sweep", progress=False)
     assert result.counts() == {"complete": 2}
     finals = {}
     for entry in result.runs:
