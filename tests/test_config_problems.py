@@ -450,3 +450,15 @@ def test_group_presets_representations_and_expectations():
     assert problems.expectation(config.checked(base), problem) is None
     _, _, options = config.build(config.checked({**base, "run.observables": ["risk"]}))
     assert options["observables"] == ("risk",)
+
+
+def test_a_paper_study_on_a_config_runs_and_reports(tmp_path):
+    """No teacher grid: the report labels the config's own teacher ``config``."""
+    cfg, out = _example(tmp_path, "sign-flips-tanh"), tmp_path / "study"
+    assert main(["study", "paper", "--size", "smoke", "--config", str(cfg), "--out", str(out),
+                 "--quiet", "--workers", "1"]) == 0
+    assert main(["report", str(out)]) == 0
+    names = {p.name for p in (out / "report").iterdir()}
+    assert {"summary.md", "rmd_to_EG_vs_N.png", "particles_config.png"} <= names
+    summary = (out / "report" / "summary.md").read_text(encoding="utf-8")
+    assert "| config | EA | 20 | 2 | 0 | 0 |" in summary
