@@ -340,6 +340,20 @@ def test_cli_mirror_study_and_report(tmp_path, capsys):
     assert main(["study", "mirror", "--size", "huge", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "size (--size) must be one of" in err and "Traceback" not in err
+    # the same study again leaves the record as it is; another size or a foreign file is refused
+    stamp = (out / "mirror.json").stat().st_mtime_ns
+    assert main(["study", "mirror", "--size", "smoke", "--out", str(out), "--quiet"]) == 0
+    assert (out / "mirror.json").stat().st_mtime_ns == stamp
+    assert main(["study", "mirror", "--size", "small", "--out", str(out), "--quiet"]) == 2
+    assert "holds the mirror study at size 'smoke'" in capsys.readouterr().err
+    assert (out / "mirror.json").stat().st_mtime_ns == stamp
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "mirror.json").write_text("[1, 2]", encoding="utf-8")
+    for args in (["report", str(tmp_path / "foreign")],
+                 ["study", "mirror", "--size", "smoke", "--out", str(tmp_path / "foreign")]):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert "is not a mirror study record" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("call, match", [

@@ -1,8 +1,9 @@
 """References generated from the code when the site is built (no Sphinx needed here).
 
 :func:`reference_rst` renders the config reference from :data:`wgflow.config.SCHEMA`: one table
-per section (``problem``, ``init``, ``run``, ...), every key with its default, the values it
-allows and its meaning, so that a key added to the schema appears without an edit to the docs.
+per TOML table (``problem``, ``problem.unit``, ``init``, ``run``, ...), every key with its
+default, the values it allows and its meaning, so that a key added to the schema appears without
+an edit to the docs.
 :func:`cli_reference_rst` renders the ``--help`` of every ``wgflow`` command.
 """
 
@@ -12,34 +13,12 @@ import argparse
 import os
 
 
-def allowed_values(rule: str) -> str:
-    """The values a schema rule allows, in words.
-
-    Parameters
-    ----------
-    rule : str
-        A rule of :data:`wgflow.config.SCHEMA`: ``"choice:a|b"``, ``"int>=1"``, ``"num>0"``, ...
-
-    Returns
-    -------
-    str
-        e.g. ``"one of a, b"``, ``"an integer ≥ 1"``, ``"a number > 0"``.
-    """
-    if rule.startswith("choice:"):
-        return "one of " + ", ".join(f"``{v}``" for v in rule[len("choice:"):].split("|"))
-    kind, _, bound = rule.partition(">=")
-    if not bound:
-        kind, _, bound = rule.partition(">")
-        return f"{'an integer' if kind == 'int' else 'a number'} > {bound}"
-    return f"{'an integer' if kind == 'int' else 'a number'} ≥ {bound}"
-
-
 def _cell(text: str) -> str:
     return " ".join(str(text).split()) or "(empty)"
 
 
 def reference_rst(schema) -> list[str]:
-    """reStructuredText lines of the config reference: one ``list-table`` per section.
+    """reStructuredText lines of the config reference: one ``list-table`` per TOML table.
 
     Parameters
     ----------
@@ -49,20 +28,23 @@ def reference_rst(schema) -> list[str]:
     Returns
     -------
     list of str
-        The lines; every key appears as ``section.name`` in its table's first column.
+        The lines; every key appears as ``table.name`` in its table's first column, with its
+        default as TOML and its allowed values as ``wgflow config --default`` writes them
+        (:func:`wgflow.configs.rules.describe`).
     """
-    sections: dict[str, list[tuple]] = {}
+    from wgflow.configs import rules
+
+    tables: dict[str, list[tuple]] = {}
     for key, default, rule, meaning in schema:
-        sections.setdefault(key.split(".")[0], []).append((key, default, rule, meaning))
+        tables.setdefault(key.rsplit(".", 1)[0], []).append((key, default, rule, meaning))
     lines = []
-    for section, rows in sections.items():
-        lines += [f".. list-table:: ``[{section}]``", "   :header-rows: 1",
+    for table, rows in tables.items():
+        lines += [f".. list-table:: ``[{table}]``", "   :header-rows: 1",
                   "   :widths: 22 14 24 40", "",
                   "   * - key", "     - default", "     - allowed", "     - meaning"]
         for key, default, rule, meaning in rows:
-            shown = f'"{default}"' if isinstance(default, str) else repr(default)
-            lines += [f"   * - ``{key}``", f"     - ``{shown}``",
-                      f"     - {_cell(allowed_values(rule))}", f"     - {_cell(meaning)}"]
+            lines += [f"   * - ``{key}``", f"     - ``{rules.toml_value(default)}``",
+                      f"     - {_cell(rules.describe(rule))}", f"     - {_cell(meaning)}"]
         lines.append("")
     return lines
 

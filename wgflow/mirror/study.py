@@ -16,12 +16,14 @@ Contents, by size (``smoke``: seconds, ``small`` and ``full``: finer grids, long
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 
 from .. import laws
 from ..dynamics import simulate
+from ..sweep import MANIFEST
 from .dcs import count_atoms, factorised_regression
 from .models import ScalarRescaling, quadratic_swap_problem, two_neuron_problem
 from .transition import (
@@ -89,9 +91,19 @@ def low_rank_demo() -> list[dict]:
 
 def run_mirror_study(size: str, out_dir) -> Path:
     """Run the study at ``size`` (``smoke``, ``small`` or ``full``) into ``out_dir``; return the
-    path of ``mirror.json``."""
+    path of ``mirror.json``. A directory that already holds this study at ``size`` is left as
+    it is (the study is deterministic); one holding another study or size is refused."""
     if size not in SIZES:
         raise ValueError(f"size (--size) must be one of {list(SIZES)}, got {size!r}")
+    out = Path(out_dir)
+    if (out / MANIFEST).exists():
+        raise ValueError(f"--out {out} holds a sweep ({MANIFEST}); give a new directory")
+    previous = read_mirror_study(out)
+    if previous is not None:
+        if previous.get("size") != size:
+            raise ValueError(f"--out {out} holds the mirror study at size "
+                             f"{previous.get('size')!r}; give a new directory for size {size!r}")
+        return out / FILE
     cfg = SIZES[size]
     model = ScalarRescaling(correlation=1.0)
     sweeps = [
@@ -105,14 +117,24 @@ def run_mirror_study(size: str, out_dir) -> Path:
     record = {"study": "mirror", "size": size,
               "sweeps": [s.as_record() for s in sweeps],
               "atoms": atoms_demo(size), "low_rank": low_rank_demo()}
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / FILE
-    path.write_text(json.dumps(record, indent=1, allow_nan=True), encoding="utf-8")
+    path, partial = out / FILE, out / f".{FILE}.partial"
+    partial.write_text(json.dumps(record, indent=1, allow_nan=True), encoding="utf-8")
+    os.replace(partial, path)  # a reader never sees half a record
     return path
 
 
 def read_mirror_study(directory) -> dict | None:
     """The record written by :func:`run_mirror_study` in ``directory``, ``None`` if absent."""
     path = Path(directory) / FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a mirror study record ({exc}); remove it or give "
+                         f"another directory") from None
+    if not isinstance(record, dict) or record.get("study") != "mirror":
+        raise ValueError(f"{path} is not a mirror study record; remove it or give another "
+                         f"directory")
+    return record
