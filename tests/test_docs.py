@@ -110,14 +110,15 @@ def _references():
 
 
 def test_every_config_key_is_in_the_generated_config_reference():
-    rendered = "\n".join(_references().reference_rst(SCHEMA))
+    references = _references()
+    rendered = "\n".join(references.reference_rst(SCHEMA))
     for key, default, rule, meaning in SCHEMA:
         assert meaning.strip(), f"config key {key!r} has no meaning in wgflow.config.SCHEMA"
         row = re.search(rf"\* - ``{re.escape(key)}``\n(.*?)(?=\n   \* - |\n\n|\Z)", rendered,
                         re.S)
         assert row, f"config key {key!r} is missing from the config reference"
-        for text in (f"``{rules.toml_value(default)}``", " ".join(rules.describe(rule).split()),
-                     " ".join(meaning.split())):
+        for text in (f"``{rules.toml_value(default)}``", references.plain(rules.describe(rule)),
+                     references.plain(meaning)):
             assert text in row.group(1), f"config key {key!r}: {text!r} not in its row"
     assert "{wgflow-config-reference}" in (DOCS / "guide" / "configs.md").read_text(
         encoding="utf-8"), "the configs page must render the generated reference"
@@ -130,6 +131,7 @@ def test_the_config_reference_follows_the_schema():
     rendered = "\n".join(_references().reference_rst(added))
     assert (f"* - ``output.new_key``\n     - ``3``\n     - {rules.describe('int>=2')}\n"
             "     - a key added later") in rendered
+    assert _references().plain("|G| = 2, a_b *c*") == r"\|G\| = 2, a\_b \*c\*"
     assert ".. list-table:: ``[problem.unit]``" in rendered  # nested tables keep their name
 
 

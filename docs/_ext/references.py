@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 
 
-def _cell(text: str) -> str:
-    return " ".join(str(text).split()) or "(empty)"
+def plain(text: str) -> str:
+    """``text`` on one line, as reStructuredText that shows it as written (``|G|``, ``*``,
+    ``a_b`` and backquotes escaped)."""
+    text = " ".join(str(text).split())
+    return re.sub(r"([\\|*`_])", r"\\\1", text) or "(empty)"
 
 
 def reference_rst(schema) -> list[str]:
@@ -44,7 +48,7 @@ def reference_rst(schema) -> list[str]:
                   "   * - key", "     - default", "     - allowed", "     - meaning"]
         for key, default, rule, meaning in rows:
             lines += [f"   * - ``{key}``", f"     - ``{rules.toml_value(default)}``",
-                      f"     - {_cell(rules.describe(rule))}", f"     - {_cell(meaning)}"]
+                      f"     - {plain(rules.describe(rule))}", f"     - {plain(meaning)}"]
         lines.append("")
     return lines
 
