@@ -73,3 +73,14 @@ def test_one_step_never_holds_an_n_by_m_array():
     out = subprocess.run([sys.executable, "-c", MEMORY], capture_output=True, text=True,
                          check=True)
     assert int(out.stdout) < 64 * 2**20
+
+
+@pytest.mark.parametrize(("preset", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_threads_wait_passively_unless_the_user_says_otherwise(preset, expected):
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    out = subprocess.run([sys.executable, "-c", "import os, wgflow; "
+                          "print(os.environ['OMP_WAIT_POLICY'])"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == expected
