@@ -131,6 +131,13 @@ def check_start(start, dim: int) -> np.ndarray:
     return basis
 
 
+def random_line(dim: int, seed=0) -> np.ndarray:
+    """A uniformly random line of ``R^dim``: its unit basis vector ``(dim, 1)``, a start
+    for units whose parameter ``0`` is stationary (``a·σ(w·x)``: no gradient at ``θ = 0``)."""
+    v = np.random.default_rng(seed).standard_normal((positive(dim, "dim", integer=True), 1))
+    return v / np.linalg.norm(v)
+
+
 def _check_horizon(horizon, dynamics: str, n: int, dt) -> float:
     horizon = positive(DEFAULT_HORIZON if horizon is None else horizon, "horizon")
     step = dt if dt is not None else (1.0 / n if dynamics == "sgd" else 1e-2)
@@ -194,9 +201,8 @@ def escape_test(problem: Problem, basis: np.ndarray, n: int, *, seed=0, dynamics
                           loss=problem.loss, quadrature_points=problem.quadrature_points)
     noise = basis if k else "full"
     _, steps = step_grid(horizon, options.get("dt"), dynamics, n)
-    observables = ("risk",) if problem.data is not None else ()
     runs = [simulate(problem, start, dynamics=dynamics, T=horizon, noise=noise, seed=s,
-                     record_every=steps, observables=observables, **options)
+                     record_every=steps, observables=(), **options)
             for s in run_seqs]
     diverged = [r for r in runs if r.status != "complete"]
     if diverged:
@@ -209,9 +215,11 @@ def escape_test(problem: Problem, basis: np.ndarray, n: int, *, seed=0, dynamics
     escape = distance_to_subspace(pooled, projector).value
     moved = pooled @ projector
     denominator = 2.0 * (np.mean(np.sum(pooled**2, 1)) + np.mean(np.sum(moved**2, 1)))
+    if not np.any(residuals):  # exactly on E_j: a stationary law, no threshold needed
+        return DiscoveryStep(basis, 0.0, 0.0, 0.0, False, np.zeros((dim, 0)), runs[0])
     _, s = _noise_statistics(residuals)
     sigma2 = float(np.trace(s))
-    if not sigma2 > 0 or denominator == 0:
+    if not sigma2 > 0:
         raise ValueError(f"the {replicates} replicates ended identical at horizon = "
                          f"{horizon:.6g}: no finite-N noise to calibrate the threshold against; "
                          "lengthen horizon, or use dynamics='sgd' or a problem with beta > 0")
