@@ -34,12 +34,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import linalg, stats
 
-from . import laws
-from ._checks import choice, is_real, numeric, positive
-from .diagnostics import distance_to_subspace
-from .dynamics import ORTHONORMAL_TOLERANCE, simulate, step_grid
-from .problem import Problem
-from .result import Result
+from .. import laws
+from .._checks import choice, is_real, numeric, positive
+from ..diagnostics import distance_to_subspace
+from ..dynamics import ORTHONORMAL_TOLERANCE, simulate, step_grid
+from ..problem import Problem
+from ..result import Result
 
 DYNAMICS = ("sgd", "mf")
 #: the paper's MF time of a run (SPEC §5), the default horizon
