@@ -55,6 +55,9 @@ TOL = {
     # problem in E^G coordinates (flattened by the 2-D log factor and the cell floor; measured:
     # 0.28)
     "pde_particle_rate_EG": 0.2,
+    # largest principal angle (radians) between a discovered subspace and E^G: the bar of the
+    # subspace-discovery issue (measured on the test cases: 0.01 to 0.03)
+    "subspace_angle": 0.05,
 }
 
 

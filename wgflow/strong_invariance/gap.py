@@ -138,7 +138,8 @@ def si_gap(problem: Problem, N: int, *, replicates: int = 5, seed=0, T: float = 
         raise ValueError(f"level must be a number in (0, 1), got {level!r}")
     _, steps = step_grid(T, dt, "mf", n)
     options = dict(dynamics="mf", T=T, dt=dt, step_scale=step_scale, integrator="heun",
-                   observables=("risk",), record_every=max(1, steps // 10), backend=backend)
+                   observables=("risk", "distance_to_EG", "distance_to_WI"),
+                   record_every=max(1, steps // 10), backend=backend)
     seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     si_runs, wi_runs = [], []
     for rep in seq.spawn(replicates):
