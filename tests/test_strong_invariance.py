@@ -8,11 +8,12 @@ import pytest
 from conftest import TOL
 from scipy import stats
 
-from wgflow import GaussianData, Perceptron, Problem, Symmetry, Teacher, groups, laws, paper
+from wgflow import GaussianData, Perceptron, Problem, Teacher, paper
 from wgflow.problem import QuadratureWarning
 from wgflow.strong_invariance import counterexample, discover_subspace, si_gap
 from wgflow.strong_invariance.discovery import escape_test
 from wgflow.strong_invariance.gap import mean_interval
+from wgflow.strong_invariance.studies import cyclic_problem
 
 #: the paper's SGD settings at a size the numpy reference runs in seconds
 PAPER_RUN = dict(horizon=10.0, step_scale=50.0, batch_size=20, backend="numpy")
@@ -21,15 +22,6 @@ PAPER_RUN = dict(horizon=10.0, step_scale=50.0, batch_size=20, backend="numpy")
 @pytest.fixture(scope="module")
 def si_problem():
     return paper.problem("SI")
-
-
-def cyclic_problem():
-    """``a·sigmoid(w·x)`` on ``x ~ N(0, I₃)`` under ``C₃`` shifting the inputs, with a teacher
-    made of one orbit: ``E^G = {w₁ = w₂ = w₃}`` (dim 2 with ``a``)."""
-    unit = Perceptron(3, 1, "sigmoid", bias=False)
-    sym = Symmetry(groups.cyclic(3), unit)
-    teacher = laws.orbit_closed(np.array([[2.0, 1.5, -1.0, 0.5]]), sym)
-    return Problem(unit, GaussianData(Teacher(unit, teacher)), sym, tau=1e-4, beta=1e-6)
 
 
 def test_threshold_separates_staying_from_escaping(si_problem):

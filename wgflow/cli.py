@@ -17,6 +17,11 @@
   built-in study (:mod:`wgflow.studies`); ``sweep`` and ``study`` run on ``--executor
   processes`` (default, ``--workers K``) or ``--executor dask --scheduler ADDRESS``.
 - ``wgflow report DIR``: figures and summary tables of a sweep or study (:mod:`wgflow.report`).
+- ``wgflow discover [CONFIG.toml] --out FILE.h5 [--set KEY=VALUE ...]``: search the largest
+  subspace supporting SI laws of the config's problem (:func:`wgflow.discover_subspace`);
+  ``wgflow study discover|si-gap [--size ...] --out DIR``: the strong-invariance studies
+  (:mod:`wgflow.strong_invariance.studies`, run in this process: the executor options do not
+  apply).
 
 ``wgflow`` alone is ``wgflow run``.
 """
@@ -47,11 +52,13 @@ from .files.checkpoints import read_checkpoint
 from .pde import PDEResult
 from .runner import RunInterrupted, resume_file, run_to_file
 from .schemes import SCHEMES
+from .strong_invariance import files as si_files
+from .strong_invariance import studies as si_studies
 
 #: times of a PDE run and a particle run match to this, relative to max(1, T)
 PLOT_TIME_TOL = 1e-9
 COMMANDS = ("run", "config", "resume", "info", "plot", "compare", "bench", "sweep", "study",
-            "report")
+            "report", "discover")
 
 
 def _executor_options(parser) -> None:
@@ -120,13 +127,29 @@ def _parser() -> argparse.ArgumentParser:
                      help="override a key of the base config (repeatable)")
     _executor_options(swp)
     std = sub.add_parser("study", help="run a built-in study (the paper's experiments)")
-    std.add_argument("study", help=f"one of {', '.join(studies.STUDIES)}")
+    std.add_argument("study", help=f"one of {', '.join(studies.STUDIES + si_studies.STUDIES)}")
     std.add_argument("--size", default="small", help=f"one of {', '.join(studies.SIZES)} "
                                                      "(default %(default)s)")
     _executor_options(std)
     rep = sub.add_parser("report", help="figures and summary tables of a sweep or study")
     rep.add_argument("dir")
+    _discover_parser(sub)
     return p
+
+
+def _discover_parser(sub) -> None:
+    dis = sub.add_parser("discover", help="search the largest subspace supporting SI laws")
+    dis.add_argument("config", nargs="?", help="TOML config (default: the built-in default); "
+                     "the search uses problem.*, init.N, init.std, run.T (the horizon), "
+                     "run.seed and the run options, not run.scheme, run.noise or init.law")
+    dis.add_argument("--out", required=True, help="output file (HDF5)")
+    dis.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config key, e.g. --set init.N=200 (repeatable)")
+    dis.add_argument("--replicates", type=int, default=4,
+                     help="runs per step that calibrate the threshold (default %(default)s)")
+    dis.add_argument("--level", type=float, default=0.99,
+                     help="confidence level of the escape test (default %(default)s)")
+    dis.add_argument("--quiet", action="store_true", help="no summary")
 
 
 def _positive(kind, zero: bool = False):
@@ -179,7 +202,8 @@ def _dispatch(args) -> int:
     try:
         return {"run": _run, "config": _config, "resume": _resume, "info": _info,
                 "plot": _plot, "compare": _compare, "sweep": _sweep, "study": _study,
-                "report": _report, "bench": lambda a: bench.main(a.argv)}[args.command](args)
+                "report": _report, "discover": _discover,
+                "bench": lambda a: bench.main(a.argv)}[args.command](args)
     except BrokenPipeError:  # the reader went away (`wgflow info F | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
@@ -418,7 +442,21 @@ def _sweep(args) -> int:
                                                           root_seed=args.root_seed, **kw))
 
 
+def _discover(args) -> int:
+    config = configuration.load_config(args.config, args.set)
+    found = si_studies.discover_from_config(config, replicates=args.replicates,
+                                            level=args.level)
+    si_files.save(found, args.out)
+    if not args.quiet:
+        print(f"{found.summary()}\nwritten: {args.out}")
+    return 0
+
+
 def _study(args) -> int:
+    if args.study in si_studies.STUDIES:
+        si_studies.definition(args.study, args.size)  # bad names fail before any run
+        si_studies.run_study(args.study, args.size, args.out, progress=not args.quiet)
+        return 0
     studies.definition(args.study, args.size)  # bad names fail before any worker starts
     return _run_sweep(args, lambda **kw: studies.run_study(args.study, args.size, args.out, **kw))
 

@@ -509,6 +509,10 @@ def _pde_report(runs, out: Path, written: list) -> tuple[list, str]:
 
 def write_report(directory) -> list[Path]:
     """Write the report of the sweep or study in ``directory``; return the files written."""
+    from .strong_invariance import figures, studies  # their studies are not sweeps
+
+    if studies.read_study(directory) is not None:
+        return figures.write_study_report(directory)
     sweep = read_sweep(directory)
     study = sweep.description.get("label")  # the built-in study, None for a sweep
     kind = study["study"] if study else None

@@ -54,7 +54,7 @@ class SIGap:
     population risks of the ``K`` replicates from SI and WI starts; ``gap``, the mean of
     ``si_risks − wi_risks``, with its confidence ``interval (low, high)`` at ``level``;
     ``si_run`` and ``wi_run``: the first replicate's runs (their particles picture both optima);
-    ``settings``: the options."""
+    ``eg_basis (D, dim E^G)``; ``settings``: the options."""
 
     si_risks: np.ndarray
     wi_risks: np.ndarray
@@ -63,6 +63,7 @@ class SIGap:
     level: float
     si_run: Result = field(repr=False)
     wi_run: Result = field(repr=False)
+    eg_basis: np.ndarray
     settings: dict
 
     @property
@@ -158,4 +159,5 @@ def si_gap(problem: Problem, N: int, *, replicates: int = 5, seed=0, T: float = 
     gap, low, high = mean_interval(si_risks - wi_risks, level)
     settings = {"N": n, "replicates": replicates, "T": T, "dt": dt, "step_scale": step_scale,
                 "init_std": init_std, "level": level, "backend": backend}
-    return SIGap(si_risks, wi_risks, gap, (low, high), level, si_runs[0], wi_runs[0], settings)
+    return SIGap(si_risks, wi_risks, gap, (low, high), level, si_runs[0], wi_runs[0],
+                 problem.symmetry.basis, settings)
