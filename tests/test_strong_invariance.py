@@ -3,17 +3,22 @@ optimality gap, on small problems with the numpy reference backend."""
 
 import warnings
 
+import h5py
+import matplotlib
 import numpy as np
 import pytest
 from conftest import TOL
 from scipy import stats
 
 from wgflow import GaussianData, Perceptron, Problem, Teacher, paper
+from wgflow.cli import main
 from wgflow.problem import QuadratureWarning
-from wgflow.strong_invariance import counterexample, discover_subspace, si_gap
+from wgflow.strong_invariance import counterexample, discover_subspace, files, si_gap
 from wgflow.strong_invariance.discovery import escape_test
 from wgflow.strong_invariance.gap import mean_interval
-from wgflow.strong_invariance.studies import cyclic_problem
+from wgflow.strong_invariance.studies import STUDIES, cyclic_problem
+
+matplotlib.use("Agg")
 
 #: the paper's SGD settings at a size the numpy reference runs in seconds
 PAPER_RUN = dict(horizon=10.0, step_scale=50.0, batch_size=20, backend="numpy")
@@ -137,3 +142,43 @@ def test_si_gap_bad_input():
     unit = Perceptron(2, 1, "sigmoid", bias=False)
     with pytest.raises(ValueError, match="finite group"):
         si_gap(Problem(unit, GaussianData(Teacher(unit, [[1.0, 1.0, 0.0]]))), 20)
+
+
+def test_files_round_trip(si_problem, tmp_path):
+    found = discover_subspace(si_problem, 20, horizon=1.0, step_scale=50.0, backend="numpy")
+    back = files.load(files.save(found, tmp_path / "d.h5"))
+    np.testing.assert_array_equal(back.basis, found.basis)
+    np.testing.assert_array_equal(back.principal_angles, found.principal_angles)
+    assert back.summary() == found.summary()
+    for a, b in zip(back.steps, found.steps, strict=True):
+        np.testing.assert_array_equal(a.run.particles, b.run.particles)
+        np.testing.assert_array_equal(a.added, b.added)
+    h5py.File(tmp_path / "empty.h5", "w").close()
+    with pytest.raises(ValueError, match="not a subspace search or an SI gap file"):
+        files.load(tmp_path / "empty.h5")
+
+
+def test_cli_discover_and_studies(tmp_path, capsys):
+    out = tmp_path / "found.h5"
+    args = ["--set", "problem.teacher=SI", "--set", "init.N=40", "--set", "run.T=4",
+            "--set", "run.backend=numpy", "--out", str(out)]
+    assert main(["discover", *args]) == 0
+    assert "principal angles to E^G" in capsys.readouterr().out
+    assert files.load(out).dim >= 1
+    assert main(["discover", "--set", "init.N=1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wgflow discover: error: N must be at least 2")
+    assert len(err.strip().splitlines()) == 1
+    for study in STUDIES:
+        directory = tmp_path / study
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", QuadratureWarning)
+            assert main(["study", study, "--size", "smoke", "--out", str(directory),
+                         "--quiet"]) == 0
+        assert main(["report", str(directory)]) == 0
+        report = directory / "report"
+        assert (report / "summary.md").read_text().count("\n") >= 4
+        pictures = {"discover": ["escape.png", "steps_paper-SI.png"],
+                    "si-gap": ["si_gap.png", "optima_counterexample.png"]}[study]
+        for name in pictures:
+            assert (report / name).stat().st_size > 0

@@ -96,6 +96,8 @@ def gap_bars(gaps: dict, ax=None):
                     ha="center", va="bottom", fontsize="small")
     ax.set(xticks=x, xticklabels=list(gaps), yscale="log", ylabel="population risk",
            title="SI optimality gap")
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high * (high / low) ** 0.25)  # room for the annotations
     ax.legend(fontsize="small", loc="lower left")
     return ax
 
