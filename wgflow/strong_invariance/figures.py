@@ -157,12 +157,12 @@ def write_study_report(directory) -> list[Path]:
                          "risk_WI": f"{gap.wi_risks.mean():.4e}", "gap": f"{gap.gap:.4e}",
                          "ci_low": f"{gap.interval[0]:.4e}",
                          "ci_high": f"{gap.interval[1]:.4e}", "level": gap.level})
-            _save(_optima(gap, name), out / f"optima_{name}.png", written)
+            _save(optima(gap, name), out / f"optima_{name}.png", written)
         _save(gap_bars(gaps).figure, out / "si_gap.png", written)
     return [*written, *_write_table(rows, out, title)]
 
 
-def _optima(gap, name: str):
+def optima(gap, name: str):
     """The particles of the SI and WI optima (first replicate), 3-D with ``E^G``."""
     import matplotlib.pyplot as plt
 
