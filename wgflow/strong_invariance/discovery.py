@@ -131,6 +131,17 @@ def check_start(start, dim: int) -> np.ndarray:
     return basis
 
 
+def replicates_and_level(replicates, level, purpose: str) -> tuple[int, float]:
+    """``replicates`` checked to be an integer ≥ 2 (needed ``purpose``) and ``level`` a number
+    in ``(0, 1)``."""
+    replicates = positive(replicates, "replicates", integer=True)
+    if replicates < 2:
+        raise ValueError(f"replicates must be at least 2 {purpose}, got {replicates}")
+    if not (is_real(level) and 0 < level < 1):
+        raise ValueError(f"level must be a number in (0, 1), got {level!r}")
+    return replicates, float(level)
+
+
 def random_line(dim: int, seed=0) -> np.ndarray:
     """A uniformly random line of ``R^dim``: its unit basis vector ``(dim, 1)``, a start
     for units whose parameter ``0`` is stationary (``a·σ(w·x)``: no gradient at ``θ = 0``)."""
@@ -182,13 +193,15 @@ def escape_directions(residuals: np.ndarray, basis: np.ndarray, level: float) ->
 def escape_test(problem: Problem, basis: np.ndarray, n: int, *, seed=0, dynamics: str = "sgd",
                 horizon: float | None = None, replicates: int = 4, level: float = 0.99,
                 init_std: float = 0.25, **options) -> DiscoveryStep:
-    """One step of the search from the subspace spanned by ``basis (D, k)`` (``k = 0``: the law
-    ``δ₀``, trained without noise); ``problem`` is trained freely (its symmetry is dropped).
+    """One step of the search from the subspace spanned by the orthonormal ``basis (D, k)``
+    (``k = 0``: the law ``δ₀``, trained without noise); ``problem`` is trained freely (its
+    symmetry is dropped); the other arguments as in :func:`discover_subspace`.
     ``options`` go to :func:`wgflow.simulate` (``step_scale``, ``batch_size``, ``dt``,
     ``integrator``, ``backend``, …). Returns the step, with its directions if the particles
     escaped."""
     problem = free_problem(problem)
     dim = problem.unit.dim
+    basis = check_start(basis if np.shape(basis)[-1:] != (0,) else None, dim)
     k = basis.shape[1]
     if k == dim:
         raise ValueError("basis spans the whole space: there is nothing to escape to")
@@ -279,12 +292,7 @@ def discover_subspace(problem: Problem, N: int, *, seed=0, start=None, dynamics:
     if n < 2:
         raise ValueError(f"N must be at least 2 particles, got {N!r}")
     choice(dynamics, DYNAMICS, "dynamics")
-    replicates = positive(replicates, "replicates", integer=True)
-    if replicates < 2:
-        raise ValueError(f"replicates must be at least 2 to calibrate the threshold, got "
-                         f"{replicates}")
-    if not (is_real(level) and 0 < level < 1):
-        raise ValueError(f"level must be a number in (0, 1), got {level!r}")
+    replicates, level = replicates_and_level(replicates, level, "to calibrate the threshold")
     init_std = positive(init_std, "init_std")
     dim = problem.unit.dim
     max_steps = dim + 1 if max_steps is None else positive(max_steps, "max_steps", integer=True)

@@ -24,7 +24,7 @@ import numpy as np
 from scipy import stats
 
 from .. import laws
-from .._checks import is_real, positive
+from .._checks import positive
 from ..data import GaussianData, Teacher
 from ..dynamics import simulate, step_grid
 from ..groups import swap
@@ -32,6 +32,7 @@ from ..problem import Problem
 from ..result import Result
 from ..symmetry import Symmetry
 from ..units import Perceptron
+from .discovery import replicates_and_level
 
 #: the counterexample's teacher particles ``(a, w₁, w₂)``: ``Φ*(x) = σ(x₁) + σ(x₂)``
 COUNTEREXAMPLE_TEACHER = np.array([[2.0, 1.0, 0.0], [2.0, 0.0, 1.0]])
@@ -131,12 +132,7 @@ def si_gap(problem: Problem, N: int, *, replicates: int = 5, seed=0, T: float = 
     if n < 2 * order:
         raise ValueError(f"N must be at least 2|G| = {2 * order} (the WI start holds N // |G| "
                          f"orbits), got {N!r}")
-    replicates = positive(replicates, "replicates", integer=True)
-    if replicates < 2:
-        raise ValueError(f"replicates must be at least 2 for a confidence interval, got "
-                         f"{replicates}")
-    if not (is_real(level) and 0 < level < 1):
-        raise ValueError(f"level must be a number in (0, 1), got {level!r}")
+    replicates, level = replicates_and_level(replicates, level, "for a confidence interval")
     _, steps = step_grid(T, dt, "mf", n)
     options = dict(dynamics="mf", T=T, dt=dt, step_scale=step_scale, integrator="heun",
                    observables=("risk", "distance_to_EG", "distance_to_WI"),
