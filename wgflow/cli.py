@@ -453,6 +453,9 @@ def _discover(args) -> int:
 
 
 def _study(args) -> int:
+    every = [*studies.STUDIES, *si_studies.STUDIES]
+    if args.study not in every:
+        raise ValueError(f"study must be one of {every}, got {args.study!r}")
     if args.study in si_studies.STUDIES:
         si_studies.definition(args.study, args.size)  # bad names fail before any run
         si_studies.run_study(args.study, args.size, args.out, progress=not args.quiet)
