@@ -3,7 +3,7 @@
 - ``discover``: ``steps_<problem>.png`` (the first seed: per step the particles at the horizon
   in 3-D and edge-on, seen from ``E_j``: leaving ``E_0``, ``E_1``, …, staying in the final
   subspace), ``escape.png`` (the escape statistic against the step, every seed, with its
-  threshold), and per search its steps, dimension and principal angles to ``E^G`` in
+  threshold), and per search the dimensions of its subspaces and the principal angles to ``E^G`` in
   ``summary.md`` / ``summary.csv``;
 - ``si-gap``: ``si_gap.png`` (the best risks over SI and WI laws per problem, and the gap with
   its confidence interval), ``optima_<problem>.png`` (the particles of both optima with
@@ -102,6 +102,12 @@ def gap_bars(gaps: dict, ax=None):
     return ax
 
 
+def _dimensions(found: Discovery) -> list[int]:
+    """``dim E_j`` of every step, and of the final subspace when the last step escaped."""
+    dims = [s.dim for s in found.steps]
+    return dims + [found.dim] if found.steps and found.steps[-1].escaped else dims
+
+
 def _write_table(rows: list[dict], out: Path, title: str) -> list[Path]:
     keys = list(rows[0])
     with open(out / "summary.csv", "w", newline="", encoding="utf-8") as fh:
@@ -142,7 +148,7 @@ def write_study_report(directory) -> list[Path]:
             searches.setdefault(problem, []).append(found)
             angles = found.principal_angles
             rows.append({"problem": problem, "seed": int(seed),
-                         "dims": "→".join(str(s.dim) for s in found.steps),
+                         "dims": "→".join(map(str, _dimensions(found))),
                          "dim": found.dim, "whole_space": found.whole_space,
                          "dim_EG": "" if found.eg_basis is None else found.eg_basis.shape[1],
                          "largest_angle": "" if angles is None else f"{angles.max():.3g}"})
