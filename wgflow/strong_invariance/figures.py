@@ -105,7 +105,7 @@ def gap_bars(gaps: dict, ax=None):
 def _dimensions(found: Discovery) -> list[int]:
     """``dim E_j`` of every step, and of the final subspace when the last step escaped."""
     dims = [s.dim for s in found.steps]
-    return dims + [found.dim] if found.steps and found.steps[-1].escaped else dims
+    return [*dims, found.dim] if found.steps and found.steps[-1].escaped else dims
 
 
 def _write_table(rows: list[dict], out: Path, title: str) -> list[Path]:
