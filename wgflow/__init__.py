@@ -18,6 +18,7 @@ from .files.h5md import load, save
 from .groups import SO2, FiniteGroup
 from .problem import Problem
 from .result import Result
+from .strong_invariance import discover_subspace, si_gap
 from .symmetry import Symmetry
 from .units import MatrixUnit, MLPUnit, Perceptron
 
@@ -37,11 +38,13 @@ __all__ = [
     "Teacher",
     "__version__",
     "diagnostics",
+    "discover_subspace",
     "gauss_hermite",
     "groups",
     "laws",
     "load",
     "paper",
     "save",
+    "si_gap",
     "simulate",
 ]

@@ -23,6 +23,11 @@
 - ``wgflow study mirror [--size smoke|small|full] --out DIR``: mirror-symmetry threshold sweeps
   and demos (:mod:`wgflow.mirror.study`), run in this process.
 - ``wgflow report DIR``: figures and summary tables of a sweep or study (:mod:`wgflow.report`).
+- ``wgflow discover [CONFIG.toml] --out FILE.h5 [--set KEY=VALUE ...]``: search the largest
+  subspace supporting SI laws of the config's problem (:func:`wgflow.discover_subspace`);
+  ``wgflow study discover|si-gap [--size ...] --out DIR``: the strong-invariance studies
+  (:mod:`wgflow.strong_invariance.studies`, run in this process: the executor options do not
+  apply).
 
 ``wgflow`` alone is ``wgflow run``.
 """
@@ -55,11 +60,13 @@ from .files.checkpoints import read_checkpoint
 from .pde import PDEResult
 from .runner import RunInterrupted, resume_file, run_to_file
 from .schemes import SCHEMES
+from .strong_invariance import files as si_files
+from .strong_invariance import studies as si_studies
 
 #: times of a PDE run and a particle run match to this, relative to max(1, T)
 PLOT_TIME_TOL = 1e-9
 COMMANDS = ("run", "config", "problems", "resume", "info", "plot", "compare", "bench", "sweep",
-            "study", "report")
+            "study", "report", "discover")
 
 
 def _executor_options(parser) -> None:
@@ -134,7 +141,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="override a key of the base config (repeatable)")
     _executor_options(swp)
     std = sub.add_parser("study", help="run a built-in study (the paper's experiments)")
-    std.add_argument("study", help=f"one of {', '.join(studies.STUDIES)}, mirror")
+    std.add_argument("study", help=f"one of {', '.join(studies.STUDIES + si_studies.STUDIES)}, "
+                                   "mirror")
     std.add_argument("--size", default="small", help=f"one of {', '.join(studies.SIZES)} "
                                                      "(default %(default)s)")
     std.add_argument("--config", default=None, metavar="CONFIG.toml",
@@ -143,7 +151,23 @@ def _parser() -> argparse.ArgumentParser:
     _executor_options(std)
     rep = sub.add_parser("report", help="figures and summary tables of a sweep or study")
     rep.add_argument("dir")
+    _discover_parser(sub)
     return p
+
+
+def _discover_parser(sub) -> None:
+    dis = sub.add_parser("discover", help="search the largest subspace supporting SI laws")
+    dis.add_argument("config", nargs="?", help="TOML config (default: the built-in default); "
+                     "the search uses problem.*, init.N, init.std, run.T (the horizon), "
+                     "run.seed and the run options, not run.scheme, run.noise or init.law")
+    dis.add_argument("--out", required=True, help="output file (HDF5)")
+    dis.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config key, e.g. --set init.N=200 (repeatable)")
+    dis.add_argument("--replicates", type=int, default=4,
+                     help="runs per step that calibrate the threshold (default %(default)s)")
+    dis.add_argument("--level", type=float, default=0.99,
+                     help="confidence level of the escape test (default %(default)s)")
+    dis.add_argument("--quiet", action="store_true", help="no summary")
 
 
 def _positive(kind, zero: bool = False):
@@ -196,7 +220,8 @@ def _dispatch(args) -> int:
     try:
         return {"run": _run, "config": _config, "problems": _problems, "resume": _resume,
                 "info": _info, "plot": _plot, "compare": _compare, "sweep": _sweep, "study": _study,
-                "report": _report, "bench": lambda a: bench.main(a.argv)}[args.command](args)
+                "report": _report, "discover": _discover,
+                "bench": lambda a: bench.main(a.argv)}[args.command](args)
     except BrokenPipeError:  # the reader went away (`wgflow info F | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
@@ -453,18 +478,32 @@ def _sweep(args) -> int:
                                                           root_seed=args.root_seed, **kw))
 
 
+def _discover(args) -> int:
+    config = configuration.load_config(args.config, args.set)
+    found = si_studies.discover_from_config(config, replicates=args.replicates,
+                                            level=args.level)
+    si_files.save(found, args.out)
+    if not args.quiet:
+        print(f"{found.summary()}\nwritten: {args.out}")
+    return 0
+
+
 def _study(args) -> int:
-    if args.study not in (*studies.STUDIES, "mirror"):
-        raise ValueError(f"study must be one of {[*studies.STUDIES, 'mirror']}, got "
-                         f"{args.study!r}")
+    every = [*studies.STUDIES, *si_studies.STUDIES, "mirror"]
+    if args.study not in every:
+        raise ValueError(f"study must be one of {every}, got {args.study!r}")
     problem = None if args.config is None else configuration.load_config(args.config)
-    if args.study == "mirror":
+    if args.study == "mirror" or args.study in si_studies.STUDIES:
         if problem is not None:
-            raise ValueError("study mirror runs its own closed-form problems: drop --config")
-        from .mirror.study import run_mirror_study
-        path = run_mirror_study(args.size, args.out)
-        if not args.quiet:
-            print(path)
+            raise ValueError(f"study {args.study} runs its own problems: drop --config")
+        if args.study == "mirror":
+            from .mirror.study import run_mirror_study
+            path = run_mirror_study(args.size, args.out)
+            if not args.quiet:
+                print(path)
+            return 0
+        si_studies.definition(args.study, args.size)  # bad names fail before any run
+        si_studies.run_study(args.study, args.size, args.out, progress=not args.quiet)
         return 0
     studies.definition(args.study, args.size, problem)  # bad input fails before any worker
     return _run_sweep(args, lambda **kw: studies.run_study(args.study, args.size, args.out,

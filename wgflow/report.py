@@ -529,6 +529,11 @@ def _pde_report(runs, out: Path, written: list) -> tuple[list, str]:
 
 def write_report(directory) -> list[Path]:
     """Write the report of the sweep or study in ``directory``; return the files written."""
+    from .strong_invariance import figures, studies  # their studies are not sweeps
+
+    if studies.read_study(directory) is not None:
+        return figures.write_study_report(directory)
+
     from .mirror.study import read_mirror_study
 
     mirror = read_mirror_study(directory)
