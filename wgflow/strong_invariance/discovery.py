@@ -85,6 +85,7 @@ class Discovery:
 
     @property
     def dim(self) -> int:
+        """``k``, the dimension of the subspace found."""
         return self.basis.shape[1]
 
     @property

@@ -73,6 +73,7 @@ class SIGap:
         return self.interval[0] > 0
 
     def summary(self) -> str:
+        """Both optima, the gap and its interval, as one line of text."""
         return (f"best risk over SI laws {self.si_risks.mean():.4e} (± {_std(self.si_risks):.1e}), "
                 f"over WI laws {self.wi_risks.mean():.4e} (± {_std(self.wi_risks):.1e}), "
                 f"{len(self.si_risks)} replicates; gap {self.gap:.4e}, {self.level:.0%} CI "
