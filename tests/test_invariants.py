@@ -1,4 +1,5 @@
-"""The exact invariants of SPEC §2 item 4, at small N, to rounding."""
+"""The exact invariants of the paper's claim 4 (FA and EA keep SI laws SI), at small N, to
+rounding."""
 
 import numpy as np
 import pytest

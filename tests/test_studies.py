@@ -33,7 +33,7 @@ def test_paper_study_smoke_and_its_report(tmp_path, capsys):
     assert set(capsys.readouterr().out.split()) == {str(report / n) for n in names}
     table = rows(report / "summary.csv")
     assert len(table) == 3 * 4 * len(sizes)
-    for row in table:  # SPEC §2 claim 4: FA and EA stay in E^G to rounding; vanilla leaves it
+    for row in table:  # the paper's claim 4: FA and EA stay in E^G to rounding; vanilla leaves it
         distance = float(row["distance_to_EG_mean"])
         if row["run.scheme"] in ("FA", "EA"):
             assert distance < TOL["invariant"]

@@ -65,7 +65,7 @@ SUITE = (
 GPU_SUITE = tuple((f"mf-d{d}-1e{k}", "perceptron", "tanh", d, 10**k, 10**k, "mf")
                   for d in (2, 10) for k in (5, 6))
 CPU_REFERENCE_N = 20_000
-#: N values, schemes, teachers and seeds of the paper's full sweep (SPEC §5)
+#: N values, schemes, teachers and seeds of the paper's full sweep
 SWEEP = {"N": (5, 10, 50, 100, 500, 1000, 5000), "schemes": ("vanilla", "DA", "FA", "EA"),
          "teachers": 3, "seeds": 10}
 #: activations of the PyTorch reference step (perceptron unit)

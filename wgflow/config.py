@@ -54,7 +54,8 @@ from .schemes import SCHEMES
 #: (key, default, rule, meaning). Rules: "choice:a|b", "int>=1", "int>=0", "num>=0", "num>0".
 SCHEMA = (
     ("problem.preset", "paper", "choice:" + "|".join(PRESETS),
-     "the problem: paper = SPEC §5 teacher–student, sigmoid(W x), W ∈ R^{2×2}, G = C₂ swap; "
+     "the problem: paper = Maass & Fontbona's teacher–student, sigmoid(W x), W ∈ R^{2×2}, "
+     "G = C₂ swap; "
      "custom = the [problem.unit], [problem.group], [problem.data] tables; `wgflow problems` "
      "lists the named presets"),
     ("problem.teacher", "arbitrary", "choice:" + "|".join(TEACHERS),

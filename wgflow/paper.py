@@ -1,4 +1,4 @@
-"""The teacher–student experiment of Maass & Fontbona (NeurIPS 2024), SPEC §5.
+"""The teacher–student experiment of Maass & Fontbona (NeurIPS 2024).
 
 ``X = Y = R²``, matrix unit ``sigmoid(W x)`` with ``W ∈ R^{2×2}``; ``G = C₂`` swapping the
 coordinates, ``M_g W = P W Pᵀ`` so ``E^G = {[[a, b], [b, a]]}`` (``dim E^G = 2``, basis
@@ -26,7 +26,7 @@ ARBITRARY = np.array([(-1, 0, 0, 0.5), (0.5, 1, 0, 1), (-0.5, 0.3, 1, 0), (0, -1
 SI_COORDINATES = np.array([(1, 0), (0.5, 1), (-0.5, 0.3), (0, -1), (0.7, 0.7)], dtype=float)
 TEACHERS = ("arbitrary", "WI", "SI")
 
-#: the paper's training settings (SPEC §5)
+#: the paper's training settings
 SETTINGS = {"step_scale": 50.0, "tau": 1e-4, "beta": 1e-6, "batch_size": 20, "T": 20.0,
             "init_std": 0.25, "input_variance": 16.0}
 

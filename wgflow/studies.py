@@ -1,4 +1,4 @@
-"""Built-in studies: the sweeps that reproduce the paper's experiments (SPEC §5), at three sizes.
+"""Built-in studies: the sweeps that reproduce the paper's experiments, at three sizes.
 
 - ``paper``: teachers arbitrary / WI / SI × schemes vanilla / DA / FA / EA × N, finite-N SGD in
   MF scaling with the paper's settings (ς = 50, τ = 1e-4, β = 1e-6 with noise on ``E^G``,

@@ -1,8 +1,8 @@
 """The config keys of any problem (``[problem.unit]``, ``[problem.group]``, ``[problem.data]``),
 the initial laws and the ``simulate`` options beyond the paper's, and the named problem presets.
 
-``problem.preset`` picks the problem: ``paper`` (SPEC §5, its teacher ``problem.teacher``;
-the tables below are not read and must keep their defaults), ``custom`` (the tables), or a named
+``problem.preset`` picks the problem: ``paper`` (Maass & Fontbona's problem, its teacher
+``problem.teacher``; the tables below are not read and must keep their defaults), ``custom`` (the tables), or a named
 preset of :data:`PRESETS` (values of the tables that the config's own values override).
 """
 
@@ -112,8 +112,8 @@ PATH_KEYS = {"problem.group.generators": "problem.group.dataset",
 
 #: named problems: their values of the problem keys
 PRESETS = {
-    "paper": "SPEC §5: sigmoid(W x), W ∈ R^{2×2}, G = C₂ swap, X ~ N(0, 16 I), the teacher "
-             "problem.teacher (arbitrary, WI or SI); the problem of every built-in study",
+    "paper": "Maass & Fontbona: sigmoid(W x), W ∈ R^{2×2}, G = C₂ swap, X ~ N(0, 16 I), the "
+             "teacher problem.teacher (arbitrary, WI or SI); the problem of every built-in study",
     "custom": "the [problem.unit], [problem.group] and [problem.data] tables",
     "sign-flips-tanh": {
         "problem.unit.kind": "perceptron", "problem.unit.d": 10, "problem.unit.c": 1,

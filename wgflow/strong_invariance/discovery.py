@@ -1,5 +1,5 @@
 """Discovering the largest subspace that supports SI laws, from training alone (the heuristic of
-Maass & Fontbona, SPEC §5).
+Maass & Fontbona).
 
 Step ``j`` holds a subspace ``E_j`` of ``R^D`` (orthonormal basis ``B_j (D, k)``, projector
 ``P_j = B_j B_jᵀ``; ``E_0 = {0}`` or a given start). Particles drawn from ``N(0, s² I)`` projected
@@ -42,7 +42,7 @@ from ..problem import Problem
 from ..result import Result
 
 DYNAMICS = ("sgd", "mf")
-#: the paper's MF time of a run (SPEC §5), the default horizon
+#: the paper's MF time of a run, the default horizon
 DEFAULT_HORIZON = 20.0
 
 
