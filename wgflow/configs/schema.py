@@ -3,7 +3,8 @@ the initial laws and the ``simulate`` options beyond the paper's, and the named 
 
 ``problem.preset`` picks the problem: ``paper`` (Maass & Fontbona's problem, its teacher
 ``problem.teacher``; the tables below are not read and must keep their defaults), ``custom``
-(the tables), or a named preset of :data:`PRESETS` (values of the tables that the config's own values override).
+(the tables), or a named preset of :data:`PRESETS` (values of the tables that the config's own
+values override).
 """
 
 from __future__ import annotations
