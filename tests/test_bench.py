@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import TOL
 
-from wgflow import Problem, bench, peers, simulate
+from wgflow import Problem, bench, peers, projection, simulate
 from wgflow.cli import main
 
 KEYS = {"case", "unit", "activation", "d", "N", "M", "dtype", "backend", "seconds_per_step",
@@ -57,11 +57,22 @@ def test_cuda_backend_adds_the_gpu_cases_against_the_cpu_backend(monkeypatch, ca
     assert gpu["speedup_vs_numpy"] is None
 
 
-def test_sweep_projection_sums_every_run(monkeypatch):
-    monkeypatch.setitem(bench.SWEEP, "N", (5, 10))
-    proj = bench.sweep_projection()
-    assert proj["runs"] == 2 * 4 * 3 * 10
-    assert 0 < proj["projected_seconds"] <= proj["core_seconds"]
+def test_sweep_projection_runs_the_sweep_task(monkeypatch):
+    monkeypatch.setitem(projection.SWEEP, "N", (5, 10))
+    monkeypatch.setitem(projection.SWEEP, "schemes", ("vanilla", "FA"))
+    proj = projection.sweep_projection(workers=2, max_steps=100)  # N = 10: 200 steps, two runs
+    assert proj["runs"] == 2 * 2 * 3 * 10
+    assert proj["worker_start_s"] > 0
+    assert proj["worker_start_s"] < proj["one_replicate_seconds"] < proj["projected_seconds"]
+    one_replicate_core = proj["core_seconds"] / 30  # ≥ the longest run
+    assert proj["projected_seconds"] <= (proj["worker_start_s"] + proj["core_seconds"] / 2
+                                         + one_replicate_core)
+
+
+def test_schedule_takes_the_first_free_worker():
+    assert projection.schedule_seconds([3, 1, 1, 1], workers=2, start=1) == 4
+    assert projection.schedule_seconds([1, 1, 3], workers=2) == 4
+    assert projection.schedule_seconds([2.5], workers=3, start=0.5) == 3
 
 
 def test_bad_options_exit_with_a_message(capsys):

@@ -33,7 +33,6 @@ of ns per interaction measured in the same run: ``vs numpy`` and ``vs numba``.
 from __future__ import annotations
 
 import argparse
-import functools
 import importlib.util
 import json
 import os
@@ -52,6 +51,7 @@ from . import paper, pde, peers
 from .data import FixedSample
 from .dynamics import simulate
 from .problem import Problem
+from .projection import sweep_projection
 from .units import UNITS
 
 #: the suite: (case, unit, activation, d, N, M, dynamics)
@@ -67,9 +67,6 @@ SUITE = (
 GPU_SUITE = tuple((f"mf-d{d}-1e{k}", "perceptron", "tanh", d, 10**k, 10**k, "mf")
                   for d in (2, 10) for k in (5, 6))
 CPU_REFERENCE_N = 20_000
-#: N values, schemes, teachers and seeds of the paper's full sweep (SPEC §5)
-SWEEP = {"N": (5, 10, 50, 100, 500, 1000, 5000), "schemes": ("vanilla", "DA", "FA", "EA"),
-         "teachers": 3, "seeds": 10}
 #: the peers of the MF cases (perceptron unit), by backend name: :mod:`wgflow.peers`
 PEERS = {"numpy-blas": peers.numpy_blas_mf_step, "torch": peers.torch_mf_step}
 #: activations each peer implements
@@ -157,38 +154,6 @@ def measure_gpu_case(case, unit, activation, d, n, m, dynamics, dtype, repeats) 
     return with_speedups(
         measure(case, unit, activation, d, cpu_n, cpu_m, dynamics, dtype, ["numba"], repeats)
         + measure(case, unit, activation, d, n, m, dynamics, dtype, ["cuda"], repeats))
-
-
-def sweep_projection() -> dict:
-    """Projected wall time of the paper's full sweep with the numba backend. Runs are independent,
-    so one worker process per core, one thread each. For every (N, scheme), the single-thread
-    time of ``min(20N, 2000)`` SGD steps (recording only the end) and of one frame of risk and
-    distance to ``E^G`` are measured here; a run is ``20N`` steps and 21 frames (the teacher only
-    changes the labels)."""
-    problem = paper.problem("arbitrary")
-    threads, core_seconds = numba.get_num_threads(), 0.0
-    observables = ("risk", "distance_to_EG")
-    numba.set_num_threads(1)
-    try:
-        for n in SWEEP["N"]:
-            start = paper.student_init(problem, n, seed=0)
-            steps = min(20 * n, 2000)
-            for scheme in SWEEP["schemes"]:
-                def run(steps, record_every, observables, scheme=scheme, start=start, n=n):
-                    simulate(problem, start, scheme=scheme, dynamics="sgd", T=steps / n,
-                             noise="EG", step_scale=paper.SETTINGS["step_scale"],
-                             observables=observables, record_every=record_every)
-                run(steps, steps, ())
-                per_step = _timed_call(functools.partial(run, steps, steps, ())) / steps
-                two_frames = _timed_call(functools.partial(run, 1, 1, observables)) - per_step
-                run_seconds = per_step * paper.SETTINGS["T"] * n + 21 * max(two_frames, 0) / 2
-                core_seconds += run_seconds * SWEEP["teachers"] * SWEEP["seeds"]
-    finally:
-        numba.set_num_threads(threads)
-    workers = os.cpu_count() or 1
-    return {"case": "paper-sweep-projection", "backend": "numba", "workers": workers,
-            "runs": len(SWEEP["N"]) * len(SWEEP["schemes"]) * SWEEP["teachers"] * SWEEP["seeds"],
-            "core_seconds": core_seconds, "projected_seconds": core_seconds / workers}
 
 
 def cpu_name() -> str:
@@ -371,8 +336,10 @@ def main(argv=None) -> int:
             for row in measure_gpu_case(*case, dtype, args.steps):
                 print(json.dumps(row) if args.json else _format(row), flush=True)
     if args.N is None and not args.no_sweep:
-        proj = sweep_projection()
+        proj = sweep_projection(os.cpu_count() or 1)
         print(json.dumps(proj) if args.json else
-              f"projected paper sweep ({proj['runs']} runs, numba, {proj['workers']} workers × "
-              f"1 thread on this machine): {proj['projected_seconds'] / 60:.1f} min")
+              f"projected paper sweep ({proj['workers']} workers × 1 thread on this machine, "
+              f"frames and files included): one replicate of WI "
+              f"{proj['one_replicate_seconds']:.0f} s, all {proj['runs']} runs "
+              f"{proj['projected_seconds'] / 60:.1f} min")
     return 0
