@@ -34,6 +34,9 @@ MAX_TILE = 256
 #: the most bytes of forward passes kept for the backward pass (:func:`make_kept`); beyond it
 #: the backward pass recomputes them (memory stays ``O((N + M)·D)``)
 KEEP_BYTES = 16 << 20
+#: samples per block of a float32 gradient sum (:func:`_vjp_tile`): each block is summed in
+#: float32, the blocks in float64, so the rounding error does not grow with ``M``
+SAMPLE_BLOCK = 64
 
 
 
@@ -62,22 +65,24 @@ def tile_size(spec: UnitSpec, dtype) -> int:
 @njit(**JIT)
 def make_scratch(layers, dim, tile, dtype):
     """One tile's buffers: ``tt (D, P)``, ``z, h, dh (R, P)``, ``g, g_next (W, P)``,
-    ``grad (D, P)`` (see :mod:`solvers.tiles`)."""
+    ``grad (D, P)`` (see :mod:`solvers.tiles`) and the float64 total of the gradient's sample
+    blocks ``(D, P)``."""
     rows = layers[-1, tiles.ROW] + layers[-1, tiles.N_OUT]
     width = max(layers[:, tiles.N_OUT].max(), layers[:, tiles.N_IN].max())
     return (np.empty((dim, tile), dtype), np.empty((rows, tile), dtype),
             np.empty((rows, tile), dtype), np.empty((rows, tile), dtype),
             np.empty((width, tile), dtype), np.empty((width, tile), dtype),
-            np.empty((dim, tile), dtype))
+            np.empty((dim, tile), dtype), np.empty((dim, tile), np.float64))
 
 
-def make_kept(layers, n, n_samples, tile, dtype, limit=KEEP_BYTES):
+def make_kept(layers, n, n_samples, tile, dtype, limit=None):
     """``(kept_h, kept_dh)``: the forward pass's ``h`` and ``σ'(z)`` of every tile and sample,
-    ``(N_tiles, M, R, P)`` each, kept for the backward pass when both fit in ``limit`` bytes;
-    otherwise ``(0, 0, 0, 0)`` arrays (the backward pass recomputes them)."""
+    ``(N_tiles, M, R, P)`` each, kept for the backward pass when both fit in ``limit`` bytes
+    (default :data:`KEEP_BYTES`); otherwise ``(0, 0, 0, 0)`` arrays (the backward pass
+    recomputes them)."""
     rows = int(layers[-1, tiles.ROW] + layers[-1, tiles.N_OUT])
     shape = (-(-n // tile), n_samples, rows, tile)
-    if 2 * np.prod(shape) * np.dtype(dtype).itemsize > limit:
+    if 2 * np.prod(shape) * np.dtype(dtype).itemsize > (KEEP_BYTES if limit is None else limit):
         shape = (0, 0, 0, 0)
     return np.empty(shape, dtype), np.empty(shape, dtype)
 
@@ -87,7 +92,7 @@ def _forward_chunk(layers, code, theta, x, start, stop, tile, partial, scratch, 
     """``partial[m] = Σ_{start ≤ i < stop} σ_*(x_m, θ_i)`` tile by tile (``start`` a multiple
     of ``tile``); the passes are written into ``kept`` (:func:`make_kept`) when it is not
     empty."""
-    tt, z, h, dh, _, _, _ = scratch
+    tt, z, h, dh, _, _, _, _ = scratch
     kept_h, kept_dh = kept
     keep = kept_h.shape[0] > 0
     out_row = layers[-1, tiles.ROW]
@@ -141,22 +146,29 @@ def network_sum(layers, code, theta, x, tile, chunk, parallel, scratch, partial,
 @njit(**JIT)
 def _vjp_tile(layers, code, theta, x, coef, start, n, out, scratch, kept):
     """``out[start + p] = Σ_m J_θ σ_*(x_m, θ)ᵀ coef_m`` for the tile's ``n`` particles, from
-    the forward passes in ``kept`` unless it is empty."""
-    tt, z, h, dh, g, g_next, grad = scratch
+    the forward passes in ``kept`` unless it is empty. In float32 the sum runs in blocks of
+    ``SAMPLE_BLOCK`` samples, each block's sum added to a float64 total (float64: one block)."""
+    tt, z, h, dh, g, g_next, grad, total = scratch
     kept_h, kept_dh = kept
     tile = tt.shape[1]
+    block = x.shape[0] if grad.itemsize == 8 else SAMPLE_BLOCK
+    total[:] = 0.0
     grad[:] = 0.0
     lanes = tiles.load_tile(theta, start, n, tt)
     for m in range(x.shape[0]):
+        if m % block == 0 and m > 0:
+            _add(total, grad)
+            grad[:] = 0.0
         if kept_h.shape[0] > 0:
             hm, dhm = kept_h[start // tile, m], kept_dh[start // tile, m]
         else:
             tiles.forward(layers, code, tt, x, m, lanes, z, h, dh)
             hm, dhm = h, dh
         tiles.backpropagate(layers, tt, x, m, coef[m], lanes, hm, dhm, g, g_next, grad)
+    _add(total, grad)
     for p in range(n):
         for k in range(theta.shape[1]):
-            out[start + p, k] = grad[k, p]
+            out[start + p, k] = total[k, p]
 
 
 @njit(parallel=PARALLEL, **JIT)
