@@ -31,6 +31,8 @@ KERNEL_SOURCES = ("activations", "sample_terms", *COMPILED_MODULES)
 
 
 def kernel_cache_dir() -> Path:
+    """The directory of the compiled kernels' on-disk cache, named by numba's version and a hash of
+    the kernel sources."""
     here = Path(__file__).parent
     digest = hashlib.sha256(b"".join((here / f"{m}.py").read_bytes()
                                      for m in KERNEL_SOURCES)).hexdigest()[:16]

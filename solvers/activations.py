@@ -14,6 +14,8 @@ import scipy.special
 
 
 class Activation(NamedTuple):
+    """An activation ``σ`` by name: ``value(z)``, ``derivative(z)`` (numpy, elementwise), and
+    whether it is ``odd``."""
     name: str
     value: Callable[[np.ndarray], np.ndarray]
     derivative: Callable[[np.ndarray], np.ndarray]

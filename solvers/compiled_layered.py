@@ -28,7 +28,7 @@ from .layered import UnitSpec
 MAX_CHUNKS = 64
 #: particle–sample pairs below which a call runs on one thread
 PARALLEL_MIN_WORK = 1 << 15
-#: target size of one tile's working set (theta, activations, gradients), in bytes: stays in L2
+#: target size of one tile's working set (``theta``, activations, gradients), in bytes: stays in L2
 TILE_BYTES = 256 * 1024
 MAX_TILE = 256
 #: the most bytes of forward passes kept for the backward pass (:func:`make_kept`); beyond it

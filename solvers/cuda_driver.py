@@ -122,9 +122,11 @@ class ResidentParticles:
         return self.device
 
     def network_output(self, spec, theta, x):
+        """:func:`network_output` on the device copy of ``theta``."""
         return network_output(spec, self.particles(theta), x)
 
     def vjp(self, spec, theta, x, u, w):
+        """:func:`vjp` on the device copy of ``theta``."""
         return vjp(spec, self.particles(theta), x, u, w)
 
     def advance(self, spec, theta, *arguments) -> tuple[np.ndarray, int]:

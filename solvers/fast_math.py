@@ -139,6 +139,7 @@ def cos_two_pi(u):
 
 @njit(inline="always", **JIT)
 def tanh_and_derivative(z):
+    """``(tanh z, 1 − tanh² z)`` for a scalar ``z``, in float64."""
     z = np.float64(z)
     a = abs(z)
     e = exp(-2.0 * a)
@@ -154,6 +155,7 @@ def tanh_and_derivative(z):
 
 @njit(inline="always", **JIT)
 def sigmoid_and_derivative(z):
+    """``(s, s (1 − s))`` with ``s = 1/(1 + e^{−z})`` for a scalar ``z``, without overflow."""
     z = np.float64(z)
     e = exp(-abs(z))
     q = 1.0 / (1.0 + e)
@@ -162,6 +164,7 @@ def sigmoid_and_derivative(z):
 
 @njit(inline="always", **JIT)
 def softplus_and_derivative(z):
+    """``(log(1 + e^z), 1/(1 + e^{−z}))`` for a scalar ``z``, without overflow."""
     z = np.float64(z)
     e = exp(-abs(z))
     q = 1.0 / (1.0 + e)

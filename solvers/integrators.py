@@ -21,16 +21,20 @@ Drift = Callable[[np.ndarray, float], np.ndarray]
 
 
 class FlowState(NamedTuple):
+    """The state of a particle flow: particles ``theta (N, D)``, MF time ``t``, ``step`` (steps
+    taken)."""
     theta: np.ndarray  # (N, D) particles
     t: float  # MF time
     step: int  # number of steps taken
 
 
 def init(theta: np.ndarray, t: float = 0.0, step: int = 0) -> FlowState:
+    """The state at ``theta (N, D)`` (copied), time ``t`` and step count ``step``."""
     return FlowState(np.array(theta), float(t), int(step))
 
 
 def euler_step(state: FlowState, drift: Drift, dt: float, noise=None) -> FlowState:
+    """One explicit Euler (Euler–Maruyama with ``noise`` ``ΔW (N, D)``) step of size ``dt``."""
     theta = state.theta + dt * drift(state.theta, state.t)
     if noise is not None:
         theta = theta + noise
@@ -38,6 +42,7 @@ def euler_step(state: FlowState, drift: Drift, dt: float, noise=None) -> FlowSta
 
 
 def heun_step(state: FlowState, drift: Drift, dt: float, noise=None) -> FlowState:
+    """One Heun step of size ``dt`` (the module docstring), the same ``noise`` in both stages."""
     f0 = drift(state.theta, state.t)
     predictor = state.theta + dt * f0
     if noise is not None:

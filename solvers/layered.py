@@ -23,6 +23,9 @@ _BLOCK_ELEMENTS = 1 << 22
 
 
 class Layer(NamedTuple):
+    """One layer ``z ↦ W_l z + b_l`` of a layered unit, with its place in ``θ``: ``W_l (n_out,
+    n_in)`` at ``w_offset`` (row-major), ``b_l`` at ``b_offset`` (−1: no bias), followed by ``σ`` if
+    ``activated``."""
     n_out: int
     n_in: int
     w_offset: int  # W_l is theta[w_offset : w_offset + n_out*n_in], row-major (n_out, n_in)
@@ -31,6 +34,7 @@ class Layer(NamedTuple):
 
 
 class UnitSpec(NamedTuple):
+    """A layered unit as plain data: its ``layers``, the ``activation`` name and ``dim`` ``D``."""
     layers: tuple[Layer, ...]
     activation: str
     dim: int  # D

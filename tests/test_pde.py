@@ -77,6 +77,14 @@ def test_transport_matches_reference(rng, shape):
     assert abs(rate.sum()) <= TOL["exact"] * np.abs(rate).sum()  # fluxes telescope
 
 
+@pytest.mark.parametrize("shape", [(9,), (7, 11)])
+def test_log_density_matches_reference_in_ulp(rng, shape):
+    rho = np.exp(rng.uniform(-700, 5, shape)) * (rng.random(shape) > 0.2)  # with empty cells
+    out, ref = compiled.log_density(rho), reference.log_density(rho)
+    assert out.shape == shape and np.all(np.isfinite(out))
+    assert np.all(np.abs(out - ref) <= TOL["ulp"] * np.spacing(np.abs(ref)))
+
+
 @pytest.mark.parametrize("unit", [MatrixUnit(2, 2, "sigmoid"), Perceptron(1, 2, "tanh")],
                          ids=["matrix", "perceptron"])
 def test_unit_contractions_match_reference(rng, unit):

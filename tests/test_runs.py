@@ -1,20 +1,17 @@
 """Runs users keep: the H5MD file, load/save, config checks, resume after a kill, info, plots."""
 
 import json
-import os
 import re
-import signal
-import subprocess
 import sys
-import time
 
 import h5py
 import numpy as np
 import pytest
+from conftest import kill_after_frames
 
 from wgflow import config, load, paper, save, simulate
 from wgflow.cli import main
-from wgflow.files.checkpoints import checkpoint_path, read_checkpoint, write_checkpoint
+from wgflow.files.checkpoints import read_checkpoint, write_checkpoint
 from wgflow.files.h5md import TrajectoryFile, read_parameters
 
 SMALL = ["run.T=2", "init.N=12", "run.frames=4", "run.scheme=FA"]
@@ -161,16 +158,7 @@ KILL_RUN = ["--set", "init.N=200", "--set", "run.T=20", "--set", "run.frames=40"
 
 def test_killed_run_resumes_bitwise(tmp_path):
     killed, whole = tmp_path / "killed.h5", tmp_path / "whole.h5"
-    proc = subprocess.Popen([sys.executable, "-m", "wgflow", "run", "--out", str(killed),
-                             "--quiet", *KILL_RUN])
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if checkpoint_path(killed).exists() and read_checkpoint(killed)[1] >= 7:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run finished before it could be killed: make it longer"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after_frames(killed, KILL_RUN, frames=7)
     with h5py.File(killed, "r") as h5:  # plain h5py opens the killed file
         pos = h5["particles/student/position"]
         n = pos["step"].shape[0]

@@ -277,6 +277,7 @@ HEADER = (f"{'case':<14}{'dtype':<9}{'backend':<11}{'N':>8}{'M':>8}{'ms/step':>1
 
 
 def parser() -> argparse.ArgumentParser:
+    """The argument parser of ``wgflow bench``."""
     p = argparse.ArgumentParser(prog="wgflow bench", description=__doc__.split("\n\n")[1])
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--N", type=int, help="run one MF case with this many particles")
@@ -298,6 +299,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """``wgflow bench``: time the backends (the module docstring); returns the exit code."""
     args = parser().parse_args(argv)
     if args.steps < 1:
         parser().error("--steps must be ≥ 1")

@@ -4,7 +4,11 @@
   (the built-in default without one: the paper's teacher–student problem) into a trajectory file;
   ``--set run.solver=pde --set run.dynamics=mf`` solves the MF flow as a density on a grid
   (:mod:`wgflow.pde`) into the same kind of file.
-- ``wgflow config --default``: the default config as commented TOML.
+- ``wgflow config --default``: the default config as commented TOML; ``wgflow config
+  --example [NAME]``: a commented, runnable example config (without NAME: their list);
+  ``wgflow config --from RUN.h5``: the config stored in a run file, as TOML (running it gives
+  the same file).
+- ``wgflow problems``: the problem presets (``problem.preset``).
 - ``wgflow resume FILE.h5``, ``wgflow info FILE.h5``, ``wgflow plot FILE.h5 [--out DIR]
   [--particles RUN.h5]`` (a PDE run's density, with the particles of a particle run).
 - ``wgflow compare``: every scheme on the paper's problem from one SI start, final risk and
@@ -16,6 +20,8 @@
 - ``wgflow study paper|mf-vs-sgd|particles-vs-pde [--size smoke|small|full] --out DIR``: a
   built-in study (:mod:`wgflow.studies`); ``sweep`` and ``study`` run on ``--executor
   processes`` (default, ``--workers K``) or ``--executor dask --scheduler ADDRESS``.
+- ``wgflow study mirror [--size smoke|small|full] --out DIR``: mirror-symmetry threshold sweeps
+  and demos (:mod:`wgflow.mirror.study`), run in this process.
 - ``wgflow report DIR``: figures and summary tables of a sweep or study (:mod:`wgflow.report`).
 
 ``wgflow`` alone is ``wgflow run``.
@@ -41,6 +47,8 @@ import numpy as np
 from . import bench, paper, plots, resources, studies
 from . import config as configuration
 from . import sweep as sweeps
+from .configs import examples as config_examples
+from .configs import schema as config_schema
 from .dynamics import cost, simulate
 from .files import h5md
 from .files.checkpoints import read_checkpoint
@@ -50,8 +58,8 @@ from .schemes import SCHEMES
 
 #: times of a PDE run and a particle run match to this, relative to max(1, T)
 PLOT_TIME_TOL = 1e-9
-COMMANDS = ("run", "config", "resume", "info", "plot", "compare", "bench", "sweep", "study",
-            "report")
+COMMANDS = ("run", "config", "problems", "resume", "info", "plot", "compare", "bench", "sweep",
+            "study", "report")
 
 
 def _executor_options(parser) -> None:
@@ -84,8 +92,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true",
                      help="run even when the memory estimate exceeds the available memory")
     cfg = sub.add_parser("config", help="print a config")
-    cfg.add_argument("--default", action="store_true", required=True,
-                     help="the default config, every key commented")
+    which = cfg.add_mutually_exclusive_group(required=True)
+    which.add_argument("--default", action="store_true",
+                       help="the default config, every key commented")
+    which.add_argument("--example", nargs="?", const="", metavar="NAME",
+                       help="a commented, runnable example config (no NAME: list them)")
+    which.add_argument("--from", dest="source", metavar="RUN.h5",
+                       help="the config stored in a run file, as TOML")
+    sub.add_parser("problems", help="list the problem presets (problem.preset)")
     res = sub.add_parser("resume", help="continue an interrupted run in the same file")
     res.add_argument("file")
     res.add_argument("--quiet", action="store_true")
@@ -120,9 +134,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="override a key of the base config (repeatable)")
     _executor_options(swp)
     std = sub.add_parser("study", help="run a built-in study (the paper's experiments)")
-    std.add_argument("study", help=f"one of {', '.join(studies.STUDIES)}")
+    std.add_argument("study", help=f"one of {', '.join(studies.STUDIES)}, mirror")
     std.add_argument("--size", default="small", help=f"one of {', '.join(studies.SIZES)} "
                                                      "(default %(default)s)")
+    std.add_argument("--config", default=None, metavar="CONFIG.toml",
+                     help="run the study on the problem of this config (its [problem] keys) "
+                          f"instead of the paper's: {', '.join(studies.CONFIGURABLE)}")
     _executor_options(std)
     rep = sub.add_parser("report", help="figures and summary tables of a sweep or study")
     rep.add_argument("dir")
@@ -177,8 +194,8 @@ def main(argv=None) -> int:
 
 def _dispatch(args) -> int:
     try:
-        return {"run": _run, "config": _config, "resume": _resume, "info": _info,
-                "plot": _plot, "compare": _compare, "sweep": _sweep, "study": _study,
+        return {"run": _run, "config": _config, "problems": _problems, "resume": _resume,
+                "info": _info, "plot": _plot, "compare": _compare, "sweep": _sweep, "study": _study,
                 "report": _report, "bench": lambda a: bench.main(a.argv)}[args.command](args)
     except BrokenPipeError:  # the reader went away (`wgflow info F | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -215,7 +232,23 @@ def _run(args) -> int:
 
 
 def _config(args) -> int:
-    print(configuration.default_toml(), end="")
+    if args.source:
+        stored = h5md.read_parameters(args.source)["config"]
+        print(configuration.to_toml(configuration.checked(stored)), end="")
+    elif args.example == "":
+        for name in config_examples.names():
+            print(f"{name:<18} {config_examples.summary(name)}")
+    elif args.example is not None:
+        print(config_examples.text(args.example), end="")
+    else:
+        print(configuration.default_toml(), end="")
+    return 0
+
+
+def _problems(args) -> int:
+    print("problem.preset values (`wgflow config --example` shows complete configs):")
+    for line in config_schema.preset_lines():
+        print(f"  {line}")
     return 0
 
 
@@ -261,7 +294,9 @@ def _info(args) -> int:
         print(f"population: {population['method']}, {population['size']} points"
               + (f", estimated relative error {error['risk']:.1e} (risk), "
                  f"{error['velocity']:.1e} (velocity)" if "risk" in error else ""))
-    print("config: " + ", ".join(f"{k}={v}" for k, v in params["config"].items()))
+    keys = configuration.non_default(params["config"])
+    print("config: " + (", ".join(f"{k}={v}" for k, v in keys.items()) or "the defaults")
+          + f" (`wgflow config --from {args.file}` prints every key)")
     return 0
 
 
@@ -419,8 +454,21 @@ def _sweep(args) -> int:
 
 
 def _study(args) -> int:
-    studies.definition(args.study, args.size)  # bad names fail before any worker starts
-    return _run_sweep(args, lambda **kw: studies.run_study(args.study, args.size, args.out, **kw))
+    if args.study not in (*studies.STUDIES, "mirror"):
+        raise ValueError(f"study must be one of {[*studies.STUDIES, 'mirror']}, got "
+                         f"{args.study!r}")
+    problem = None if args.config is None else configuration.load_config(args.config)
+    if args.study == "mirror":
+        if problem is not None:
+            raise ValueError("study mirror runs its own closed-form problems: drop --config")
+        from .mirror.study import run_mirror_study
+        path = run_mirror_study(args.size, args.out)
+        if not args.quiet:
+            print(path)
+        return 0
+    studies.definition(args.study, args.size, problem)  # bad input fails before any worker
+    return _run_sweep(args, lambda **kw: studies.run_study(args.study, args.size, args.out,
+                                                           problem=problem, **kw))
 
 
 def _report(args) -> int:

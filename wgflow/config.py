@@ -5,6 +5,10 @@ and checks every key and value, naming the key in any error; ``build(config)`` t
 config into ``(problem, init_particles, simulate_options)``, or for ``run.solver = "pde"`` into
 ``(problem, initial law, wgflow.pde.prepare options)``.
 
+Any problem of the library is a config (:mod:`wgflow.configs`): ``problem.preset`` is ``paper``,
+``custom`` (the ``[problem.unit]``, ``[problem.group]`` and ``[problem.data]`` tables) or a
+named preset; files the config reads are identified by their SHA-256 (``files.sha256``).
+
 A grid PDE run (``run.solver = "pde"``, the ``[pde]`` table) solves the MF flow
 (``run.dynamics = "mf"``) as a density: in ``E^G`` coordinates from an SI start (``init.law =
 "SI"``, the initial law ``N(0, init.std² I)`` in the coordinates of the basis of ``E^G``), or
@@ -21,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import sys
 
 import numpy as np
@@ -31,34 +34,53 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from . import laws, paper, resources
-from .dynamics import DTYPES, DYNAMICS, cost, step_grid
+from pathlib import Path
+
+from . import resources
+from .configs import problems, rules, sources
+from .configs.schema import (
+    FILE_KEYS,
+    INIT_KEYS,
+    INIT_LAWS,
+    PATH_KEYS,
+    PRESETS,
+    PROBLEM_KEYS,
+    RUN_KEYS,
+)
+from .dynamics import DTYPES, DYNAMICS, cost, default_observables, step_grid
+from .paper import SETTINGS, TEACHERS
 from .schemes import SCHEMES
 
 #: (key, default, rule, meaning). Rules: "choice:a|b", "int>=1", "int>=0", "num>=0", "num>0".
 SCHEMA = (
-    ("problem.preset", "paper", "choice:paper",
-     "the problem: paper = SPEC §5 teacher–student, sigmoid(W x), W ∈ R^{2×2}, G = C₂ swap"),
-    ("problem.teacher", "arbitrary", "choice:" + "|".join(paper.TEACHERS),
+    ("problem.preset", "paper", "choice:" + "|".join(PRESETS),
+     "the problem: paper = SPEC §5 teacher–student, sigmoid(W x), W ∈ R^{2×2}, G = C₂ swap; "
+     "custom = the [problem.unit], [problem.group], [problem.data] tables; `wgflow problems` "
+     "lists the named presets"),
+    ("problem.teacher", "arbitrary", "choice:" + "|".join(TEACHERS),
      "teacher of the paper problem"),
-    ("problem.tau", paper.SETTINGS["tau"], "num>=0", "weight decay τ (term τ ∫|θ|² dμ)"),
-    ("problem.beta", paper.SETTINGS["beta"], "num>=0",
+    ("problem.tau", SETTINGS["tau"], "num>=0", "weight decay τ (term τ ∫|θ|² dμ)"),
+    ("problem.beta", SETTINGS["beta"], "num>=0",
      "temperature β (entropy weight; noise sqrt(2βς·dt) per step)"),
     ("problem.quadrature_points", 0, "int>=0",
      "Gauss–Hermite points per input dimension of the population expectation (0 = 32 in d = 2)"),
-    ("init.N", 100, "int>=1", "number of student particles"),
-    ("init.law", "SI", "choice:SI|gaussian",
-     "initial law: SI = Gaussian entries projected onto E^G, or plain gaussian"),
-    ("init.std", paper.SETTINGS["init_std"], "num>0", "standard deviation of the entries"),
+    *PROBLEM_KEYS,
+    ("init.N", 100, "int>=1",
+     "number of student particles (init.law = WI: N·|G|; init.law = file: the file's rows)"),
+    ("init.law", "SI", "choice:" + "|".join(INIT_LAWS),
+     "initial law: SI = Gaussian entries projected onto E^G, gaussian, WI = the orbits of "
+     "Gaussian particles (finite groups), file = the particles of init.file"),
+    ("init.std", SETTINGS["init_std"], "num>0", "standard deviation of the entries"),
     ("init.seed", 0, "int>=0", "seed of the initial particles"),
+    *INIT_KEYS,
     ("run.scheme", "FA", "choice:" + "|".join(SCHEMES), "training scheme"),
     ("run.dynamics", "sgd", "choice:" + "|".join(DYNAMICS),
      "sgd = finite-N SGD (dt = 1/N); mf = MF flow on the population"),
-    ("run.T", paper.SETTINGS["T"], "num>0", "MF time reached (SGD takes T·N steps)"),
+    ("run.T", SETTINGS["T"], "num>0", "MF time reached (SGD takes T·N steps)"),
     ("run.dt", 0.0, "num>=0", "MF time step; 0 = default (1/N for sgd, 0.01 for mf)"),
-    ("run.step_scale", paper.SETTINGS["step_scale"], "num>0",
+    ("run.step_scale", SETTINGS["step_scale"], "num>0",
      "step scale ς (per-particle SGD step ς/N)"),
-    ("run.batch_size", paper.SETTINGS["batch_size"], "int>=1",
+    ("run.batch_size", SETTINGS["batch_size"], "int>=1",
      "SGD minibatch size (fresh samples per step)"),
     ("run.integrator", "euler", "choice:euler|heun", "time integrator"),
     ("run.noise", "EG", "choice:full|EG", "subspace the noise lives on"),
@@ -67,6 +89,7 @@ SCHEMA = (
     ("run.backend", "numba", "choice:numba|numpy|cuda",
      "numba = compiled CPU kernels; numpy = reference; cuda = GPU (pip install wgflow[cuda])"),
     ("run.dtype", "float64", "choice:" + "|".join(DTYPES), "precision of particles and kernels"),
+    *RUN_KEYS,
     ("run.solver", "particles", "choice:particles|pde",
      "particles = the particle system; pde = the MF flow as a density on a grid (run.dynamics "
      "= mf; [pde] table)"),
@@ -77,33 +100,20 @@ SCHEMA = (
      "PDE grid coordinates: EG = the basis of E^G (SI start), parameters = θ itself (D ≤ 2); "
      "auto = EG for an SI start, else parameters"),
     ("output.checkpoint_every", 5, "int>=1", "frames between checkpoints"),
+    *FILE_KEYS,
 )
 DEFAULTS = {key: default for key, default, _, _ in SCHEMA}
 #: the automatic PDE box: this many init.std on each side of the initial mean
 PDE_BOX_STDS = 6.0
 #: the largest config file read (a config is a few hundred bytes)
 MAX_CONFIG_BYTES = 1 << 20
+#: the first bytes of an HDF5 file (a run file given where a config is expected)
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _RULES = {key: rule for key, _, rule, _ in SCHEMA}
 
 
 def _check(key: str, value):
-    rule = _RULES[key]
-    if rule.startswith("choice:"):
-        allowed = rule[len("choice:"):].split("|")
-        if value not in allowed:
-            raise ValueError(f"config key {key!r} must be one of {allowed}, got {value!r}")
-        return value
-    is_int = isinstance(value, int) and not isinstance(value, bool)
-    if rule.startswith("int"):
-        low = int(rule[len("int>="):])
-        if not is_int or value < low:
-            raise ValueError(f"config key {key!r} must be an integer ≥ {low}, got {value!r}")
-        return value
-    if (not (is_int or isinstance(value, float)) or not math.isfinite(value) or value < 0
-            or (rule == "num>0" and value == 0)):
-        need = "a finite number > 0" if rule == "num>0" else "a finite number ≥ 0"
-        raise ValueError(f"config key {key!r} must be {need}, got {value!r}")
-    return float(value)
+    return rules.check(key, value, _RULES[key])
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:
@@ -117,7 +127,15 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
 
 
 def parse_override(item: str) -> tuple[str, object]:
-    """``"run.T=5"`` → ``("run.T", 5)``; the value is read as TOML, else kept as a string."""
+    """``"run.T=5"`` → ``("run.T", 5)``; the value is read as TOML, else kept as a string.
+
+    Examples
+    --------
+    >>> parse_override("run.T=5")
+    ('run.T', 5)
+    >>> parse_override("run.scheme=EA")
+    ('run.scheme', 'EA')
+    """
     key, sep, text = item.partition("=")
     if not sep or not key.strip():
         raise ValueError(f"--set expects KEY=VALUE (e.g. run.T=5), got {item!r}")
@@ -150,11 +168,49 @@ def checked(values: dict) -> dict:
     unknown = sorted(set(values) - set(DEFAULTS))
     if unknown:
         raise ValueError(f"unknown config key {unknown[0]!r}; known keys: {sorted(DEFAULTS)}")
-    config = {**DEFAULTS, **values}
+    preset = values.get("problem.preset", DEFAULTS["problem.preset"])
+    named = PRESETS.get(preset) if isinstance(preset, str) else None
+    config = {**DEFAULTS, **(named if isinstance(named, dict) else {}), **values}
     config = {key: _check(key, value) for key, value in config.items()}
+    _check_preset(config)
+    config["files.sha256"] = _digests(config)
     if config["run.solver"] == "pde":
         _pde_coordinates(config)
     return config
+
+
+#: the keys of the custom problem tables
+_TABLE_KEYS = tuple(key for key, *_ in PROBLEM_KEYS)
+
+
+def _check_preset(config: dict) -> None:
+    """Refuse table keys the preset does not read: those of a custom problem with ``paper``,
+    ``problem.teacher`` (the paper's teacher) with the others."""
+    if config["problem.preset"] == "paper":
+        for key in _TABLE_KEYS:
+            if config[key] != DEFAULTS[key]:
+                raise ValueError(f"config key {key!r} describes a custom problem, which "
+                                 "problem.preset = \"paper\" does not read: set problem.preset "
+                                 "= \"custom\" (`wgflow problems` lists the presets), or remove "
+                                 "the key")
+    elif config["problem.teacher"] != DEFAULTS["problem.teacher"]:
+        raise ValueError("config key 'problem.teacher' chooses the teacher of the paper's "
+                         f"problem, and problem.preset = {config['problem.preset']!r}: give the "
+                         "teacher in [problem.data.teacher], or set problem.preset = \"paper\"")
+
+
+def _digests(config: dict) -> list:
+    """``[[path, SHA-256], …]`` of the files the config names (the recorded digest where there
+    is one: a changed file is refused when it is read); the relative paths of ``config`` are
+    made absolute against the working directory, in place."""
+    recorded = dict(config["files.sha256"])
+    digests = []
+    for key in PATH_KEYS:
+        value = config[key]
+        if isinstance(value, str) and value:
+            config[key] = value = sources.resolve(value, Path.cwd())
+            digests.append([value, recorded.get(value) or sources.sha256(value, key)])
+    return digests
 
 
 def _pde_coordinates(config: dict) -> str | None:
@@ -169,8 +225,10 @@ def _pde_coordinates(config: dict) -> str | None:
     if config["run.backend"] == "cuda" or config["run.dtype"] != "float64":
         refuse(("run.solver", "run.backend", "run.dtype"), "the PDE solver runs on the CPU in "
                "float64: set run.backend=numba or numpy and run.dtype=float64")
-    problem = paper.problem(config["problem.teacher"])
-    dim, si = problem.unit.dim, config["init.law"] == "SI"
+    if config["init.law"] not in ("SI", "gaussian") or config["init.mean"] != 0:
+        refuse(("run.solver", "init.law", "init.mean"), "the PDE solver starts from a centred "
+               "Gaussian law: set init.law=SI or gaussian and init.mean=0")
+    dim, si = problems.unit_of(config).dim, config["init.law"] == "SI"
     coordinates = config["pde.coordinates"]
     if coordinates == "auto":
         coordinates = "EG" if si else "parameters"
@@ -181,11 +239,12 @@ def _pde_coordinates(config: dict) -> str | None:
         refuse(("pde.coordinates", "init.law"), f"the grid solver runs in 1 or 2 dimensions "
                f"and this problem has D = {dim} parameters: start from an SI law "
                "(init.law=SI) and solve on E^G (pde.coordinates=EG or auto)")
-    if coordinates == "EG" and config["run.scheme"] not in ("EA", "FA") \
-            and config["problem.teacher"] == "arbitrary":
-        refuse(("run.scheme", "problem.teacher"), f"with the arbitrary teacher (data not "
-               f"G-invariant) the {config['run.scheme']} flow leaves E^G, so the PDE on E^G is "
-               "not its limit: use run.scheme=EA or FA, or the WI or SI teacher")
+    invariant = config["problem.preset"] == "paper" and config["problem.teacher"] != "arbitrary"
+    if coordinates == "EG" and config["run.scheme"] not in ("EA", "FA") and not invariant:
+        refuse(("run.scheme", "problem.teacher"), f"with data not known to be G-invariant (the "
+               f"arbitrary teacher, or a custom problem) the {config['run.scheme']} flow may "
+               "leave E^G, so the PDE on E^G is not its limit: use run.scheme=EA or FA, or the "
+               "paper's WI or SI teacher")
     if coordinates == "EG" and config["run.noise"] != "EG" and config["problem.beta"] > 0:
         refuse(("run.noise", "problem.beta"), "the PDE on E^G is the flow with noise on E^G; "
                "set run.noise=EG (or problem.beta=0)")
@@ -198,6 +257,9 @@ def load_config(path=None, overrides=()) -> dict:
     if path is not None:
         with open(path, "rb") as fh:
             data = fh.read(MAX_CONFIG_BYTES + 1)  # not a trajectory of gigabytes, nor /dev/zero
+        if data.startswith(HDF5_SIGNATURE):
+            raise ValueError(f"{path} is an HDF5 file, not a TOML config; for a run file, "
+                             f"`wgflow config --from {path}` prints the config stored in it")
         if len(data) > MAX_CONFIG_BYTES:
             raise ValueError(f"{path} is not a TOML config (larger than "
                              f"{MAX_CONFIG_BYTES >> 20} MB); give the config file (`wgflow config "
@@ -209,6 +271,9 @@ def load_config(path=None, overrides=()) -> dict:
         except UnicodeDecodeError:
             raise ValueError(f"{path} is not a TOML config (not UTF-8 text); give the "
                              "config file (`wgflow config --default` prints one)") from None
+        base = Path(path).resolve().parent
+        values.update({key: sources.resolve(values[key], base) for key in PATH_KEYS
+                       if isinstance(values.get(key), str)})
     values.update(parse_override(item) for item in overrides)
     return checked(values)
 
@@ -218,14 +283,25 @@ def default_toml() -> str:
     lines, section = ["# wgflow run configuration; `wgflow run FILE` reads it, "
                       "`--set KEY=VALUE` overrides a key"], None
     for key, default, rule, meaning in SCHEMA:
-        head, name = key.split(".")
+        head, name = key.rsplit(".", 1)
         if head != section:
             lines += ["", f"[{head}]"]
             section = head
-        value = f'"{default}"' if isinstance(default, str) else repr(default)
-        allowed = rule[len("choice:"):].replace("|", " | ") if rule.startswith("choice:") \
-            else rule.replace("num", "number ").replace("int", "integer ")
-        lines.append(f"{name} = {value}  # {meaning} [{allowed.strip()}]")
+        lines.append(f"{name} = {rules.toml_value(default)}  # {meaning} "
+                     f"[{rules.describe(rule)}]")
+    return "\n".join(lines) + "\n"
+
+
+def to_toml(config: dict) -> str:
+    """A checked config as TOML (one table per key prefix): ``load_config`` reads it back to
+    ``config``."""
+    lines, section = [], None
+    for key, value in sorted(config.items(), key=lambda kv: kv[0].rsplit(".", 1)[0]):
+        head, name = key.rsplit(".", 1)
+        if head != section:
+            lines += ["", f"[{head}]"] if lines else [f"[{head}]"]
+            section = head
+        lines.append(f"{name} = {rules.toml_value(value)}")
     return "\n".join(lines) + "\n"
 
 
@@ -250,12 +326,22 @@ def build(config: dict, *, force: bool = False):
     The run's memory and time are estimated before the particles are drawn (the frames
     streamed to a file): one that cannot fit is refused and one that takes days gets a
     warning, unless ``force`` (:mod:`wgflow.resources`)."""
-    problem = paper.problem(config["problem.teacher"], tau=config["problem.tau"],
-                            beta=config["problem.beta"],
-                            quadrature_points=config["problem.quadrature_points"] or None)
+    problem = problems.problem_of(config)
+    if problem.symmetry is None and (config["run.scheme"] != "vanilla"
+                                     or config["run.noise"] == "EG"):
+        raise ValueError("config keys 'run.scheme', 'run.noise', 'problem.group.kind': without "
+                         "a group only run.scheme=vanilla with run.noise=full can run; set "
+                         "them, or choose a group")
     if config["run.solver"] == "pde":
         return problem, *_pde_law_and_options(config, problem)
-    n, std, seed = config["init.N"], config["init.std"], config["init.seed"]
+    recorded = default_observables(problem)
+    if set(config["run.observables"]) - set(recorded):
+        raise ValueError(f"config key 'run.observables' must list observables of this problem, "
+                         f"among {list(recorded)}; got {config['run.observables']}")
+    init = problems.init_particles(config, problem) if config["init.law"] == "file" else None
+    n = len(init) if init is not None else config["init.N"] * (
+        problem.symmetry.group.order if config["init.law"] == "WI"
+        and problem.symmetry is not None and problem.symmetry.group.is_finite else 1)
     try:
         dt, n_steps = step_grid(config["run.T"], config["run.dt"] or None, config["run.dynamics"],
                                 n)
@@ -264,12 +350,12 @@ def build(config: dict, *, force: bool = False):
     options = {k: config[f"run.{k}"] for k in ("scheme", "dynamics", "T", "step_scale",
                                                "batch_size", "integrator", "noise", "seed",
                                                "backend", "dtype")}
-    options.update(dt=dt, record_every=max(1, -(-n_steps // config["run.frames"])))
+    options.update(dt=dt, record_every=max(1, -(-n_steps // config["run.frames"])),
+                   expectation=problems.expectation(config, problem),
+                   observables=tuple(config["run.observables"]) or None)
     costs = {k: options[k] for k in ("scheme", "dynamics", "T", "dt", "batch_size",
-                                     "integrator", "backend", "dtype")}
+                                     "expectation", "integrator", "backend", "dtype")}
     resources.check(cost(problem, n, frames_in_memory=1, **costs), force=force)
-    if config["init.law"] == "SI":
-        init = laws.strongly_invariant(n, problem.symmetry, std=std, seed=seed)
-    else:
-        init = laws.gaussian(n, problem.unit.dim, std=std, seed=seed)
+    if init is None:
+        init = problems.init_particles(config, problem)
     return problem, init, options

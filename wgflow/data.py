@@ -27,6 +27,8 @@ MAX_QUADRATURE_POINTS = 1_000_000
 
 
 class Batch(NamedTuple):
+    """Weighted samples of ``π``: inputs ``x (M, d)``, outputs ``y (M, c)``, weights ``w (M,)``
+    summing to 1 (any leading axes before ``M``)."""
     x: np.ndarray  # (M, d)
     y: np.ndarray  # (M, c)
     w: np.ndarray  # (M,), sums to 1
@@ -69,10 +71,12 @@ class GaussianData:
         return self.mean + z @ self.sqrt_cov
 
     def sample(self, rng: np.random.Generator, size: int) -> Batch:
+        """``size`` i.i.d. samples ``(x, y)``, uniform weights."""
         x = self.inputs(rng.standard_normal((size, self.d)))
         return Batch(x, self.teacher(x), np.full(size, 1.0 / size))
 
     def describe(self) -> dict:
+        """A JSON-able description: covariance, mean and the teacher's particles."""
         return {"kind": "gaussian", "cov": self.cov.tolist(), "mean": self.mean.tolist(),
                 "teacher_particles": self.teacher.particles.tolist()}
 
@@ -98,6 +102,7 @@ class FixedSample:
         return Batch(*(a[None] for a in self.batch))
 
     def describe(self) -> dict:
+        """A JSON-able description: kind and size."""
         return {"kind": "fixed", "size": len(self.x)}
 
 
@@ -108,10 +113,12 @@ class OnlineSample:
         self.law, self.size = law, positive(size, "batch size", integer=True)
 
     def draw(self, rng, steps: int = 1) -> Batch:
+        """``steps`` batches of ``size`` fresh samples: leading axis ``steps``."""
         b = self.law.sample(rng, steps * self.size)
         return _per_step(Batch(b.x, b.y, np.full(len(b.w), 1.0 / self.size)), steps)
 
     def describe(self) -> dict:
+        """A JSON-able description: kind and batch size."""
         return {"kind": "online", "size": self.size}
 
 
@@ -122,11 +129,14 @@ class Minibatch:
         self.sample, self.size = sample, positive(size, "batch size", integer=True)
 
     def draw(self, rng, steps: int = 1) -> Batch:
+        """``steps`` batches of ``size`` samples drawn with replacement (by weight) from the fixed
+        sample: leading axis ``steps``."""
         full = self.sample.batch
         idx = rng.choice(len(full.w), size=steps * self.size, p=full.w)
         return _per_step(Batch(full.x[idx], full.y[idx], np.full(len(idx), 1.0 / self.size)), steps)
 
     def describe(self) -> dict:
+        """A JSON-able description: kind, batch size and training-set size."""
         return {"kind": "minibatch", "size": self.size, "train_size": len(self.sample.x)}
 
 

@@ -68,7 +68,7 @@ CHUNK_SECONDS = 0.25
 MAX_STEPS = 2**53
 #: relative mismatch tolerated between ``T`` and the time the last step reaches
 LANDING_TOLERANCE = 1e-9
-#: |BᵀB − I| tolerated for a user noise basis B
+#: ``|BᵀB − I|`` tolerated for a user noise basis B
 ORTHONORMAL_TOLERANCE = 1e-8
 
 
@@ -149,6 +149,8 @@ def _observe(problem, scheme, theta, names, kernels, methods: dict | None = None
 
 
 def default_observables(problem) -> tuple[str, ...]:
+    """The observables a run of ``problem`` records: ``risk`` with data, ``teacher_l2`` with a
+    teacher, the distances to SI and WI with a symmetry."""
     names = []
     if problem.data is not None:
         names.append("risk")
@@ -246,6 +248,8 @@ def _advance_cuda(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
 
 
 class Frame(NamedTuple):
+    """One recorded frame: MF time ``t``, ``step``, particles ``theta (N, D)``, ``observables``
+    (name → value)."""
     t: float  # MF time
     step: int
     theta: np.ndarray  # (N, D)

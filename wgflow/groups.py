@@ -82,6 +82,7 @@ class Group:
 
     @property
     def defining(self) -> Representation:
+        """The representation that defines the group (its generators acting on ``R^n``)."""
         raise NotImplementedError
 
     def describe(self) -> dict:
@@ -132,6 +133,7 @@ class FiniteGroup(Group):
 
     @property
     def order(self) -> int:
+        """``|G|``, the number of elements."""
         return len(self.words)
 
     def index_of(self, matrix) -> int:
@@ -288,9 +290,11 @@ class Representation:
 
     @property
     def fixed_dim(self) -> int:
+        """``dim`` of the fixed subspace (``dim E^G`` for the action on parameters)."""
         return self.fixed_basis.shape[1]
 
     def describe(self) -> dict:
+        """A JSON-able description: the images of the generators."""
         return {"generator_images": self.images.tolist()}
 
 
@@ -321,6 +325,7 @@ def permutation_matrix(perm) -> np.ndarray:
 
 
 def rotation(angle: float) -> np.ndarray:
+    """The rotation of ``R²`` by ``angle`` (radians), ``(2, 2)``."""
     c, s = np.cos(angle), np.sin(angle)
     return np.array([[c, -s], [s, c]])
 
@@ -339,7 +344,13 @@ def cyclic_rotations(n: int) -> FiniteGroup:
 
 def dihedral(n: int) -> FiniteGroup:
     """``D_n`` (order ``2n``) acting on ``R²``: rotation by ``2π/n`` and the reflection
-    ``(x, y) ↦ (x, −y)``."""
+    ``(x, y) ↦ (x, −y)``.
+
+    Examples
+    --------
+    >>> dihedral(4).order
+    8
+    """
     _check_order(n, "n")
     return FiniteGroup([rotation(2 * np.pi / n), np.diag([1.0, -1.0])], name=f"D{n}")
 
@@ -354,7 +365,16 @@ def permutations(d: int, generators=None) -> FiniteGroup:
 
 
 def swap() -> FiniteGroup:
-    """The paper's ``C₂`` on ``R²``: ``(x₁, x₂) ↦ (x₂, x₁)``."""
+    """The paper's ``C₂`` on ``R²``: ``(x₁, x₂) ↦ (x₂, x₁)``.
+
+    Examples
+    --------
+    >>> g = swap()
+    >>> g.order
+    2
+    >>> g.defining.fixed_dim          # the diagonal x₁ = x₂
+    1
+    """
     return FiniteGroup([permutation_matrix([1, 0])], name="C2 swap")
 
 

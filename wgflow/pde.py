@@ -51,7 +51,7 @@ BACKENDS = ("numba", "numpy")
 DIFFUSION = ("explicit", "implicit")
 #: mass of the initial law allowed outside the box (and in the outermost cells for a callable)
 OUTSIDE_TOL = 1e-6
-#: |θ − P_G θ| / (1 + |θ|) tolerated for initial particles given to ``coordinates="EG"``
+#: ``|θ − P_G θ| / (1 + |θ|)`` tolerated for initial particles given to ``coordinates="EG"``
 EG_TOL = 1e-8
 
 
@@ -81,6 +81,7 @@ class PDEResult(Recorded):
 
     @property
     def final(self) -> np.ndarray:
+        """The density at the last recorded frame, ``(n_1[, n_2])``."""
         return self.density[-1]
 
     def method(self, name: str) -> str:
@@ -253,6 +254,8 @@ def _observables(eq, field, rho, points, volume) -> dict:
 
 
 class DensityFrame(NamedTuple):
+    """One recorded frame of a PDE run: MF time ``t``, ``step``, cell averages ``rho (n_1[, n_2])``,
+    ``observables``."""
     t: float  # MF time
     step: int  # steps taken
     rho: np.ndarray  # (n_1[, n_2]) cell averages
@@ -375,7 +378,7 @@ def prepare(problem: Problem, initial, *, box, cells, T, dt=None, coordinates=No
     rho0 = _initial(initial, grid, basis, nonnegative(outside_tol, "outside_tol"))
     eq = integrators.Equation(field, tuple(grid.spacing), problem.beta, 0.0,
                               positive(step_scale, "step_scale"), kernels.transport,
-                              _diffuse(kernels, diffusion))
+                              kernels.log_density, _diffuse(kernels, diffusion))
     config = {"kind": "problem", "problem": problem.describe(), "coordinates": coordinates,
               "step_scale": eq.scale, "backend": backend, "diffusion": diffusion,
               "population": {"method": problem.population_method,
@@ -412,7 +415,7 @@ def prepare_energy(potential=None, interaction=None, *, initial, beta, m=None, b
     kernels = _kernels(backend)
     eq = integrators.Equation(field, tuple(grid.spacing), beta, float(m or 0.0),
                               positive(step_scale, "step_scale"), kernels.transport,
-                              _diffuse(kernels, diffusion))
+                              kernels.log_density, _diffuse(kernels, diffusion))
     config = {"kind": "energy", "beta": beta, "m": m, "step_scale": eq.scale, "backend": backend,
               "diffusion": diffusion}
     return _prepare(eq, field, rho0, grid, T, dt, record_every, cfl, config, None)

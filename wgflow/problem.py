@@ -90,9 +90,11 @@ class Problem:
 
     @property
     def teacher(self):
+        """The teacher network of the data law, or ``None``."""
         return getattr(self.data, "teacher", None)
 
     def loss_value(self, yhat, y):
+        """``ℓ(ŷ, y)`` per sample: ``yhat``, ``y`` of shape ``(..., c)`` → ``(...)``."""
         return LOSSES[self.loss][0](yhat, y)
 
     def loss_gradient(self, yhat, y):
@@ -134,6 +136,8 @@ class Problem:
         return self._population
 
     def describe(self) -> dict:
+        """A JSON-able description of the problem: unit, data, symmetry, ``τ``, ``β``, loss,
+        quadrature points."""
         return {"unit": self.unit.describe(),
                 "data": None if self.data is None else self.data.describe(),
                 "symmetry": None if self.symmetry is None else self.symmetry.describe(),

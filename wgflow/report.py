@@ -26,6 +26,10 @@ complete runs' files, and writes into ``DIR/report/``:
   its value at ``t = 0`` (the sampling error of the start, and the floor of the cells' size);
   ``particles_vs_pde.png``: both against N on log–log axes with the fitted slopes, and the
   density with the largest N's particles.
+- the ``mirror`` study (``DIR/mirror.json``, no manifest):
+  :func:`wgflow.mirror.figures.write_mirror_report`, the sweeps' distance ratios against the
+  knob with the predicted thresholds, atoms and singular values over time, and a table of
+  predicted against observed thresholds.
 
 Slopes are least squares of ``log y`` on ``log N`` (points with ``y > 0``), fitted per replicate:
 a replicate's runs share their seeds, so its points are not independent. The slope reported is
@@ -223,6 +227,10 @@ def _save(fig, path: Path, written: list) -> None:
 # ---------------------------------------------------------------------------------------------
 # the paper study
 
+#: the teacher label of a paper study run on a config's problem
+CONFIG_TEACHER = "config"
+
+
 def _by_key(runs, *keys) -> dict:
     """``{(values of keys..., replicate): (entry, result)}``."""
     return {(*(e["params"][k] for k in keys), e["replicate"]): (e, r) for e, r in runs}
@@ -273,14 +281,17 @@ def _rows_of(rows, **match) -> list[dict]:
 def _paper_figures(summary, pairwise, runs, sweep, out: Path, written: list) -> None:
     import matplotlib.pyplot as plt
 
+    teachers = _teachers(runs)
+
     panels = [("rmd_to_EG_vs_N.png", summary, "run.scheme", PAPER_SCHEMES, "distance_to_EG",
                "distance_to_EG_method", "RMD(μ_T, (P_G)#μ_T)"),
               ("pairwise_rmd_vs_N.png", pairwise, "pair",
                ["-".join(p) for p in itertools.combinations(PAPER_SCHEMES, 2)], "rmd", "method",
                "RMD between schemes at T")]
     for name, rows, key, labels, value, method, ylabel in panels:
-        fig, axes = plt.subplots(1, len(paper.TEACHERS), figsize=(13, 3.8), sharey=True)
-        for ax, teacher in zip(axes, paper.TEACHERS, strict=True):
+        fig, axes = plt.subplots(1, len(teachers), figsize=(13, 3.8), sharey=True, squeeze=False)
+        axes = axes[0]
+        for ax, teacher in zip(axes, teachers, strict=True):
             for label in labels:
                 sel = _rows_of(rows, **{"problem.teacher": teacher, key: label})
                 if sel:
@@ -302,7 +313,7 @@ def _particle_figures(runs, sweep, out: Path, written: list) -> None:
     import matplotlib.pyplot as plt
 
     index = _by_key(runs, "problem.teacher", "run.scheme", "init.N")
-    for teacher in paper.TEACHERS:
+    for teacher in _teachers(runs):
         sizes = [n for (t, _, n, rep) in index if t == teacher and rep == 0]
         if not sizes:
             continue
@@ -328,7 +339,7 @@ def _paper_fits(runs) -> list[dict]:
     """Slopes of the final distance to ``E^G`` against N, per teacher, for the schemes that
     can leave ``E^G`` (vanilla, DA; FA and EA stay in it to rounding)."""
     rows = []
-    for teacher, scheme in itertools.product(paper.TEACHERS, ("vanilla", "DA")):
+    for teacher, scheme in itertools.product(_teachers(runs), ("vanilla", "DA")):
         sel = [(e["replicate"], e["params"]["init.N"], r.observables["distance_to_EG"][-1])
                for e, r in runs if e["params"]["problem.teacher"] == teacher
                and e["params"]["run.scheme"] == scheme]
@@ -348,7 +359,16 @@ def _fit_columns(points) -> dict:
             "intercept": fit.intercept}
 
 
+def _teachers(runs) -> list:
+    """The teachers of the runs, in the paper's order (one, ``CONFIG_TEACHER``, on a config)."""
+    present = {e["params"]["problem.teacher"] for e, _ in runs}
+    return [t for t in (*paper.TEACHERS, CONFIG_TEACHER) if t in present]
+
+
 def _paper_report(sweep, runs, out: Path, written: list) -> tuple[list, str]:
+    # a study on a config's problem has no teacher grid: its runs share the config's teacher
+    runs = [({**e, "params": {"problem.teacher": CONFIG_TEACHER, **e["params"]}}, r)
+            for e, r in runs]
     distances = scheme_distances(runs)
     summary = _summary_rows(sweep, runs, _rmd_to_ea(runs, distances))
     pairwise = _pairwise_rows(distances)
@@ -509,6 +529,12 @@ def _pde_report(runs, out: Path, written: list) -> tuple[list, str]:
 
 def write_report(directory) -> list[Path]:
     """Write the report of the sweep or study in ``directory``; return the files written."""
+    from .mirror.study import read_mirror_study
+
+    mirror = read_mirror_study(directory)
+    if mirror is not None:  # the mirror study is no sweep: its own record and figures
+        from .mirror.figures import write_mirror_report
+        return write_mirror_report(mirror, Path(directory) / "report")
     sweep = read_sweep(directory)
     study = sweep.description.get("label")  # the built-in study, None for a sweep
     kind = study["study"] if study else None

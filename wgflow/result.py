@@ -12,6 +12,8 @@ class Recorded:
     ``observable(name)`` with an error that lists the recorded names."""
 
     def observable(self, name: str) -> np.ndarray:
+        """The recorded values of ``name``, ``(F, ...)``; a ``KeyError`` lists the recorded names.
+        """
         try:
             return self.observables[name]
         except KeyError:

@@ -40,6 +40,8 @@ class OrbitTerms(NamedTuple):
 
 
 def orbit_terms(problem, scheme: str) -> OrbitTerms:
+    """The group elements a scheme sums over in the velocity: all of them (Haar nodes) for
+    ``DA-orbit`` and ``FA``, the identity alone otherwise."""
     unit = problem.unit
     if scheme not in ("DA-orbit", "FA"):
         return OrbitTerms(np.eye(unit.d)[None], np.eye(unit.c)[None], np.ones(1), False)

@@ -21,11 +21,14 @@ Sizes: ``smoke`` (the numpy backend, tiny: well under a minute with nothing comp
 (minutes on two cores), ``full`` (the paper's size: N up to 5000, T = 20, 10 seeds; hours).
 :func:`run_study` runs the sweep into ``DIR`` with the label ``{"study", "size"}`` in its manifest
 (what ``wgflow report`` draws).
+The ``paper`` and ``mf-vs-sgd`` studies also run on the problem of a config (``problem=``,
+``wgflow study … --config FILE``): its ``problem.*`` keys replace the paper's.
 """
 
 from __future__ import annotations
 
 from . import paper
+from .config import non_default
 from .sweep import Sweep, read_sweep, run_sweep
 
 STUDIES = ("paper", "mf-vs-sgd", "particles-vs-pde")
@@ -93,8 +96,31 @@ def _particles_vs_pde_study(size: dict) -> tuple[dict, list]:
     return base, grid
 
 
-def definition(study: str, size: str) -> tuple[dict, object, int]:
-    """``(base config, grid, replicates)`` of the built-in ``study`` at ``size``."""
+#: the studies that run on another problem than the paper's (``problem``, ``--config``): the
+#: grid PDE of particles-vs-pde is the MF limit on E^G of the paper's problem only
+CONFIGURABLE = ("paper", "mf-vs-sgd")
+
+
+def _on_problem(study: str, base: dict, grid, problem: dict) -> tuple[dict, object]:
+    """The study's ``base`` and ``grid`` with the problem keys (``problem.*``) of the checked
+    config ``problem`` in place of the paper's; the paper study's teacher axis goes (the
+    config's data has its own teacher)."""
+    if study not in CONFIGURABLE:
+        raise ValueError(f"study {study!r} runs on the paper's problem only (its PDE reference "
+                         f"is that problem's); a config's problem runs in {list(CONFIGURABLE)}")
+    keys = {k: v for k, v in non_default(problem).items() if k.startswith("problem.")
+            or k == "files.sha256"}
+    base = {k: v for k, v in base.items() if k != "problem.teacher"} | keys
+    if study == "paper":
+        grid = {k: v for k, v in grid.items() if k != "problem.teacher"} | (
+            {"problem.teacher": grid["problem.teacher"]}
+            if keys.get("problem.preset", "paper") == "paper" else {})
+    return base, grid
+
+
+def definition(study: str, size: str, problem: dict | None = None) -> tuple[dict, object, int]:
+    """``(base config, grid, replicates)`` of the built-in ``study`` at ``size``, on the
+    problem of the checked config ``problem`` (its ``problem.*`` keys) when given."""
     if study not in STUDIES:
         raise ValueError(f"study must be one of {list(STUDIES)}, got {study!r}")
     if size not in SIZES:
@@ -103,13 +129,17 @@ def definition(study: str, size: str) -> tuple[dict, object, int]:
                     "mf-vs-sgd": (_MF_VS_SGD, _mf_vs_sgd_study),
                     "particles-vs-pde": (_PARTICLES_VS_PDE, _particles_vs_pde_study)}[study]
     base, grid = build(table[size])
+    if problem is not None:
+        base, grid = _on_problem(study, base, grid, problem)
     return base, grid, table[size]["seeds"]
 
 
-def run_study(study: str, size: str, out_dir, **sweep_options) -> Sweep:
-    """Run the built-in ``study`` at ``size`` into ``out_dir`` (options of
-    :func:`wgflow.sweep.run_sweep`: ``executor``, ``progress``, ``threads_per_worker``)."""
-    base, grid, seeds = definition(study, size)
+def run_study(study: str, size: str, out_dir, problem: dict | None = None,
+              **sweep_options) -> Sweep:
+    """Run the built-in ``study`` at ``size`` into ``out_dir``, on the problem of the checked
+    config ``problem`` when given (options of :func:`wgflow.sweep.run_sweep`: ``executor``,
+    ``progress``, ``threads_per_worker``)."""
+    base, grid, seeds = definition(study, size, problem)
     return run_sweep(base, grid, out_dir, seeds=seeds, label={"study": study, "size": size},
                      **sweep_options)
 

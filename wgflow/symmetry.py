@@ -30,6 +30,18 @@ class Symmetry:
     Defaults: ``input`` = the group's defining representation; ``output`` = the defining one if
     its dimension is ``c``, else the trivial one if ``c = 1``; each hidden space trivial.
     ``haar_points``: nodes for non-polynomial Haar averages of a continuous group.
+
+    Examples
+    --------
+    The paper's symmetry: ``σ(W x)`` with ``W ∈ R^{2×2}`` and the coordinate swap, ``M_g W =
+    P W Pᵀ``, so ``E^G = {[[a, b], [b, a]]}``:
+
+    >>> from wgflow import MatrixUnit, groups
+    >>> symmetry = Symmetry(groups.swap(), MatrixUnit(2, 2, "sigmoid"))
+    >>> symmetry.dim_EG
+    2
+    >>> symmetry.projector @ [1.0, 0.0, 0.0, 0.0]      # P_G of W = [[1, 0], [0, 0]]
+    array([0.5, 0. , 0. , 0.5])
     """
 
     def __init__(self, group: Group, unit: LayeredUnit, input: Representation | None = None,
@@ -75,10 +87,12 @@ class Symmetry:
 
     @property
     def input(self) -> Representation:
+        """``ρ``, the representation on inputs."""
         return self.spaces[0]
 
     @property
     def output(self) -> Representation:
+        """``ρ̂``, the representation on outputs."""
         return self.spaces[-1]
 
     @property
@@ -93,6 +107,7 @@ class Symmetry:
 
     @property
     def dim_EG(self) -> int:
+        """``dim E^G``."""
         return self.action.fixed_dim
 
     def elements(self) -> tuple[np.ndarray, np.ndarray]:
@@ -126,6 +141,7 @@ class Symmetry:
                 )
 
     def describe(self) -> dict:
+        """A JSON-able description: the group, the representations and the Haar nodes."""
         return {"group": self.group.describe(),
                 "spaces": [r.describe() for r in self.spaces],
                 "haar_points": self.haar_points}

@@ -91,6 +91,7 @@ class LayeredUnit:
         return m
 
     def describe(self) -> dict:
+        """A JSON-able description: kind, ``d``, ``c`` and activation."""
         return {"kind": self.kind, "d": self.d, "c": self.c, "activation": self.activation}
 
 

@@ -1,9 +1,9 @@
 """The grid scheme's kernels in Numba, parallel and allocation-light: same calls, shapes and
 meaning as the numpy reference :mod:`solvers.pde.reference`.
 
-- :func:`transport`: the fluxes across rows first, one per face, then rows of cells in parallel
-  (``prange``), each adding the fluxes through its faces; every face flux is computed once and
-  used by both its cells, so the scheme conserves mass.
+- :func:`transport`: blocks of rows of cells in parallel (``prange``), one pass: each face's
+  flux is computed once within a block and used by both its cells (a block's first face again
+  by the block above, the same arithmetic, so the same bits), so the scheme conserves mass.
 - :func:`diffuse`: the implicit diffusion step, lines of cells in parallel (blocks of
   columns for axis 0, rows for axis 1), each line swept in order.
 - :func:`weighted_output`: blocks of samples in parallel, each owning its rows of the output,
@@ -22,6 +22,7 @@ from .. import checks, tiles
 from ..compiled_layered import kernel_arguments, make_scratch
 from ..fast_math import JIT, PARALLEL
 from .grid import neumann_factors
+from .integrators import LOG_FLOOR
 
 #: samples per parallel block of ``weighted_output``
 SAMPLE_BLOCK = 8
@@ -32,58 +33,88 @@ COLUMN_BLOCK = 16
 
 
 @njit(inline="always", **JIT)
+def _min(a, b):
+    return a if a < b else b
+
+
+@njit(inline="always", **JIT)
+def _max(a, b):
+    return a if a > b else b
+
+
+@njit(inline="always", **JIT)
 def _minmod(a, b):
-    """``minmod(a, (a + b)/4, b)`` without branches (so that the loops vectorize)."""
+    """``minmod(a, (a + b)/4, b)`` as selects (so that the loops vectorize)."""
     c = 0.25 * (a + b)
-    return max(0.0, min(min(a, b), c)) + min(0.0, max(max(a, b), c))
+    return _max(0.0, _min(_min(a, b), c)) + _min(0.0, _max(_max(a, b), c))
 
 
 @njit(inline="always", **JIT)
 def _flux(u, left, right):
     """``u⁺ ρ^E_left + u⁻ ρ^W_right``."""
-    return max(u, 0.0) * left + min(u, 0.0) * right
+    return _max(u, 0.0) * left + _min(u, 0.0) * right
 
 
-@njit(parallel=PARALLEL, **JIT)
-def _fluxes_across(rho, xi, h0, across, speed):
-    """``across[i, j]``: the flux through the face between rows ``i − 1`` and ``i`` over
-    ``h0`` (zero at the walls ``i = 0, n_0``), faces in parallel by row; ``speed[i]``: their
-    largest ``|u|``. Row indices are clamped at the walls, where the half-jumps then vanish."""
+@njit(inline="always", **JIT)
+def _max_of(values, n, start):
+    """``max(start, values[:n])`` with four independent chains (a latency-bound reduction)."""
+    s0 = s1 = s2 = s3 = start
+    j = 0
+    while j + 4 <= n:
+        s0, s1 = _max(s0, values[j]), _max(s1, values[j + 1])
+        s2, s3 = _max(s2, values[j + 2]), _max(s3, values[j + 3])
+        j += 4
+    for k in range(j, n):
+        s0 = _max(s0, values[k])
+    return _max(_max(s0, s1), _max(s2, s3))
+
+
+@njit(inline="always", **JIT)
+def _face_across(rho, xi, i, h0, flux, speed):
+    """``flux[j]``: the flux through the face between rows ``i − 1`` and ``i`` over ``h0``;
+    ``speed[j]``: its ``|u|``. Row indices are clamped at the walls, where the half-jumps
+    then vanish."""
     n0, n1 = rho.shape
-    for i in prange(n0 + 1):
-        s0 = 0.0
-        if i == 0 or i == n0:
-            across[i, :] = 0.0
-        else:
-            a, b, c, d = max(i - 2, 0), i - 1, i, min(i + 1, n0 - 1)
-            for j in range(n1):
-                lo = _minmod(rho[b, j] - rho[a, j], rho[c, j] - rho[b, j])
-                hi = _minmod(rho[c, j] - rho[b, j], rho[d, j] - rho[c, j])
-                u = (xi[b, j] - xi[c, j]) / h0
-                across[i, j] = _flux(u, rho[b, j] + lo, rho[c, j] - hi) / h0
-                s0 = max(s0, abs(u))
-        speed[i] = s0
+    a, b, c, d = max(i - 2, 0), i - 1, i, min(i + 1, n0 - 1)
+    for j in range(n1):
+        lo = _minmod(rho[b, j] - rho[a, j], rho[c, j] - rho[b, j])
+        hi = _minmod(rho[c, j] - rho[b, j], rho[d, j] - rho[c, j])
+        u = (xi[b, j] - xi[c, j]) / h0
+        flux[j] = _flux(u, rho[b, j] + lo, rho[c, j] - hi) / h0
+        speed[j] = abs(u)
 
 
 @njit(parallel=PARALLEL, **JIT)
-def _transport(rho, xi, h1, across, rate, speed):
-    """Blocks of ``ROW_BLOCK`` rows in parallel: per row, the half-jumps and the fluxes through
-    its faces along axis 1 (each computed once), then the rate with the fluxes ``across`` to
-    the rows below and above."""
+def _transport(rho, xi, h0, h1, rate, speed):
+    """Blocks of ``ROW_BLOCK`` rows in parallel, one pass: per row, the fluxes through the face
+    above it (the face below is the previous row's, or computed at the block's start; the
+    walls carry none) and through its faces along axis 1, then the rate. ``speed[b]``: the
+    block's largest ``|u|`` per axis."""
     n0, n1 = rho.shape
     for b in prange((n0 + ROW_BLOCK - 1) // ROW_BLOCK):
-        s, f = np.zeros(n1), np.zeros(n1 + 1)  # f[j]: flux through the west face of cell j
-        for i in range(b * ROW_BLOCK, min(n0, (b + 1) * ROW_BLOCK)):
+        below, above, s = np.zeros(n1), np.zeros(n1), np.zeros(n1)
+        f, u = np.zeros(n1 + 1), np.zeros(n1)  # f[j]: flux through the west face of cell j
+        first, last = b * ROW_BLOCK, min(n0, (b + 1) * ROW_BLOCK)
+        s0 = s1 = 0.0
+        if first > 0:
+            _face_across(rho, xi, first, h0, below, u)
+        for i in range(first, last):
+            if i + 1 < n0:
+                _face_across(rho, xi, i + 1, h0, above, u)
+                s0 = _max_of(u, n1, s0)
+            else:
+                above[:] = 0.0
             for j in range(1, n1 - 1):
                 s[j] = _minmod(rho[i, j] - rho[i, j - 1], rho[i, j + 1] - rho[i, j])
-            s1 = 0.0
             for j in range(n1 - 1):
-                u = (xi[i, j] - xi[i, j + 1]) / h1
-                f[j + 1] = _flux(u, rho[i, j] + s[j], rho[i, j + 1] - s[j + 1]) / h1
-                s1 = max(s1, abs(u))
+                v = (xi[i, j] - xi[i, j + 1]) / h1
+                f[j + 1] = _flux(v, rho[i, j] + s[j], rho[i, j + 1] - s[j + 1]) / h1
+                u[j] = abs(v)
+            s1 = _max_of(u, n1 - 1, s1)
             for j in range(n1):
-                rate[i, j] = (f[j] - f[j + 1]) + (across[i, j] - across[i + 1, j])
-            speed[i] = s1
+                rate[i, j] = (f[j] - f[j + 1]) + (below[j] - above[j])
+            below, above = above, below
+        speed[b, 0], speed[b, 1] = s0, s1
 
 
 def transport(rho: np.ndarray, xi: np.ndarray, spacing) -> tuple[np.ndarray, np.ndarray]:
@@ -96,12 +127,25 @@ def transport(rho: np.ndarray, xi: np.ndarray, spacing) -> tuple[np.ndarray, np.
     r2 = np.ascontiguousarray(rho, dtype=np.float64).reshape(plane)
     x2 = np.ascontiguousarray(xi, dtype=np.float64).reshape(plane)
     h0, h1 = (1.0, float(spacing[0])) if rho.ndim == 1 else map(float, spacing)
-    across, speed0 = np.empty((plane[0] + 1, r2.shape[1])), np.empty(plane[0] + 1)
-    rate, speed1 = np.empty_like(r2), np.empty(plane[0])
-    _fluxes_across(r2, x2, h0, across, speed0)
-    _transport(r2, x2, h1, across, rate, speed1)
-    speeds = np.array([speed0.max(), speed1.max()])
+    rate, speed = np.empty_like(r2), np.empty(((plane[0] + ROW_BLOCK - 1) // ROW_BLOCK, 2))
+    _transport(r2, x2, h0, h1, rate, speed)
+    speeds = speed.max(axis=0)
     return rate.reshape(rho.shape), (speeds[1:] if rho.ndim == 1 else speeds)
+
+
+@njit(parallel=PARALLEL, **JIT)
+def _log_rows(rho, out):
+    for i in prange(rho.shape[0]):
+        for j in range(rho.shape[1]):
+            out[i, j] = np.log(max(rho[i, j], LOG_FLOOR))
+
+
+def log_density(rho: np.ndarray) -> np.ndarray:
+    """``log max(ρ, LOG_FLOOR)`` (float64, the shape of ``rho``), rows in parallel."""
+    r2 = np.ascontiguousarray(rho, dtype=np.float64).reshape((-1, rho.shape[-1]))
+    out = np.empty_like(r2)
+    _log_rows(r2, out)
+    return out.reshape(rho.shape)
 
 
 @njit(parallel=PARALLEL, **JIT)

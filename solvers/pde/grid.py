@@ -20,6 +20,7 @@ import scipy.fft
 
 
 class Grid(NamedTuple):
+    """A box ``Π_i [a_i, b_i]`` cut into ``n_i`` equal cells per axis (``k = 1, 2`` axes)."""
     lower: tuple[float, ...]  # (k,) a_i
     upper: tuple[float, ...]  # (k,) b_i
     shape: tuple[int, ...]  # (k,) n_i
@@ -31,6 +32,7 @@ class Grid(NamedTuple):
 
     @property
     def cell_volume(self) -> float:
+        """``|C| = Π_i h_i``."""
         return float(np.prod(self.spacing))
 
     def centers(self) -> tuple[np.ndarray, ...]:

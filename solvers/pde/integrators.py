@@ -42,22 +42,28 @@ CFL = 0.5
 
 
 class Equation(NamedTuple):
+    """The terms of a grid gradient flow: the potential ``field(ρ)``, spacing ``h``, entropy weight
+    ``β``, porous-medium exponent ``m`` (0: none), step scale ``ς``, and the transport (and
+    implicit-diffusion) kernels."""
     field: Callable[[np.ndarray], np.ndarray]  # ρ -> U + W ⋆ ρ (+ data term), shape of ρ
     spacing: tuple[float, ...]  # h (k,)
     beta: float  # entropy weight β
     m: float  # porous-medium exponent m > 1, or 0 for none
     scale: float  # ς
     transport: Callable  # reference.transport or compiled.transport
+    log: Callable  # ρ -> log max(ρ, LOG_FLOOR): reference.log_density or compiled.log_density
     diffuse: Callable | None = None  # implicit diffusion: reference.diffuse or compiled.diffuse
 
 
 class GridState(NamedTuple):
+    """The state of a grid flow: cell averages ``rho (n_1[, n_2])``, MF time ``t``, ``step``."""
     rho: np.ndarray  # (n_1[, n_2]) cell averages
     t: float  # MF time
     step: int  # steps taken
 
 
 def init(rho, t: float = 0.0, step: int = 0) -> GridState:
+    """The state at the cell averages ``rho`` (copied as float64), time ``t`` and step ``step``."""
     return GridState(np.array(rho, dtype=float), float(t), int(step))
 
 
@@ -66,7 +72,7 @@ def chemical_potential(eq: Equation, rho: np.ndarray) -> np.ndarray:
     the diffusion is implicit)."""
     xi = eq.field(rho)
     if eq.beta > 0 and eq.diffuse is None:
-        xi = xi + eq.beta * np.log(np.maximum(rho, LOG_FLOOR))
+        xi = xi + eq.beta * eq.log(rho)
     if eq.m:
         xi = xi + eq.m / (eq.m - 1.0) * rho ** (eq.m - 1.0)
     return xi

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..layered import unit_outputs
 from .grid import neumann_factors
+from .integrators import LOG_FLOOR
 
 #: particle–sample–output numbers held at once by the unit contractions
 _BLOCK_ELEMENTS = 1 << 22
@@ -32,6 +33,11 @@ def half_jumps(rho: np.ndarray, axis: int) -> np.ndarray:
     s = np.where(a * b > 0, np.sign(a) * size, 0.0)
     s = np.pad(s, [(1, 1)] + [(0, 0)] * (r.ndim - 1))
     return np.moveaxis(s, 0, axis)
+
+
+def log_density(rho: np.ndarray) -> np.ndarray:
+    """``log max(ρ, LOG_FLOOR)``, the shape of ``rho``."""
+    return np.log(np.maximum(rho, LOG_FLOOR))
 
 
 def transport(rho: np.ndarray, xi: np.ndarray, spacing) -> tuple[np.ndarray, np.ndarray]:

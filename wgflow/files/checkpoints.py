@@ -39,6 +39,7 @@ def state_of(cursor) -> tuple[str, np.ndarray]:
 
 
 def checkpoint_path(path) -> Path:
+    """The checkpoint file of the trajectory ``path``: ``path.ckpt.npz``."""
     return Path(f"{path}.ckpt.npz")
 
 
@@ -95,9 +96,9 @@ def check_resumable(path, params: dict, config: dict, cursor: FlowCursor | GridS
                     frames: int,
                     identity: dict, last_frame) -> None:
     """Raise ``ValueError`` unless the checkpoint ``(cursor, frames, identity)`` belongs to the
-    run whose file ``path`` has the parameters ``params`` (:func:`wgflow.files.h5md.
-    read_parameters`) and checked ``config``; ``last_frame(i)`` reads ``(step, theta)`` (or
-    ``(step, rho)``) of frame ``i`` of the file."""
+    run whose file ``path`` has the parameters ``params``
+    (:func:`wgflow.files.h5md.read_parameters`) and checked ``config``; ``last_frame(i)``
+    reads ``(step, theta)`` (or ``(step, rho)``) of frame ``i`` of the file."""
     def refuse(why):
         raise ValueError(f"the checkpoint of {path} does not belong to it ({why}); it cannot be "
                          "resumed: start it again with `wgflow run --overwrite`")

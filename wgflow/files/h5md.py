@@ -55,7 +55,9 @@ from ..result import Result
 #: ``/fields/density`` (grid PDE runs)
 SCHEMA_VERSION = (1, 2)
 #: the time series of a particle run and of a grid PDE run
+#: the time series of a particle run: the students' positions
 POSITION = "particles/student/position"
+#: the time series of a grid PDE run: the density
 DENSITY = "fields/density"
 _STR = h5py.string_dtype()
 _RNG_FIELDS = ("data_rng", "move_rng")
@@ -208,10 +210,12 @@ class TrajectoryFile:
 
     @classmethod
     def open(cls, path) -> TrajectoryFile:
+        """An existing trajectory file, opened for appending."""
         return cls(h5py.File(path, "r+"))
 
     @property
     def frames(self) -> int:
+        """Number of frames written."""
         return self.h5[f"{self.main}/step"].shape[0]
 
     def _series(self):
@@ -241,10 +245,12 @@ class TrajectoryFile:
         self.h5.flush()
 
     def set_status(self, status: str, message: str = "") -> None:
+        """Record the run's ``status`` and ``message`` (attributes of ``/parameters``) and flush."""
         self.h5["parameters"].attrs.update({"status": status, "message": message})
         self.h5.flush()
 
     def close(self) -> None:
+        """Close the file."""
         self.h5.close()
 
 
