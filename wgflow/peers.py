@@ -1,11 +1,11 @@
 """One MF step of a perceptron written the way other tools' experts write it, timed by
 ``wgflow bench`` as the peers of the compiled kernels (never used by :func:`wgflow.simulate`).
 
-The unit is ``σ_*(x, θ) = a σ(w·x + b)`` with ``θ = (a (c,), w (d,), b)`` (:class:`Perceptron`),
-the data a fixed weighted sample ``x (M, d)``, ``y (M, c)``, ``w_m``, the risk
-``R(μ) = ½ Σ_m w_m |Φ_μ(x_m) − y_m|²`` with ``Φ_μ(x) = (1/N) Σ_i σ_*(x, θ_i)``, and the step
-``θ_i ← θ_i − dt ς [∇_θ δR/δμ(θ_i) + 2τθ_i]``, the step of :func:`wgflow.simulate` with
-``dynamics="mf"``, one Euler step.
+The unit is ``σ_*(x, θ) = a σ(w·x + b)`` with ``θ = (a (c,), w (d,), b)``
+(:class:`wgflow.units.Perceptron`), the data a fixed weighted sample ``x (M, d)``,
+``y (M, c)``, ``w_m``, the risk ``R(μ) = ½ Σ_m w_m |Φ_μ(x_m) − y_m|²`` with
+``Φ_μ(x) = (1/N) Σ_i σ_*(x, θ_i)``, and the step ``θ_i ← θ_i − dt ς [∇_θ δR/δμ(θ_i) + 2τθ_i]``,
+the step of :func:`wgflow.simulate` with ``dynamics="mf"``, one Euler step.
 
 - :func:`numpy_blas_mf_step`: ``Z = X Wᵀ`` by one BLAS GEMM into one ``(M, N)`` buffer reused
   by every step, the bias, ``σ`` and ``σ'`` in place, ``Φ = H A / N`` and ``∇_a = Hᵀ r`` by
@@ -58,7 +58,7 @@ def _perceptron_parts(problem, theta):
 def numpy_blas_mf_step(problem, theta: np.ndarray, dt: float, step_scale: float = 1.0):
     """A function of no arguments returning ``θ (N, D)`` after one MF step from ``theta``
     (:func:`wgflow.simulate` with ``T = dt``), in ``theta``'s dtype; its buffers are allocated
-    here, once. ``problem``: a perceptron with a bias on a :class:`wgflow.FixedSample`."""
+    here, once. ``problem``: a perceptron with a bias on a :class:`wgflow.data.FixedSample`."""
     name = problem.unit.activation
     if name not in BLAS_ACTIVATIONS:
         raise ValueError(f"the numpy-blas step knows the activations {sorted(BLAS_ACTIVATIONS)}, "
