@@ -37,7 +37,9 @@ import sys, tempfile
 from wgflow import config, sweep
 cfg = {**config.DEFAULTS, "init.N": 5, "run.T": 1.0, "run.scheme": sys.argv[1]}
 with tempfile.TemporaryDirectory() as tmp:
-    sweep.execute(cfg, tmp + "/run.h5", 1)
+    status, _, error = sweep.execute(config.checked(cfg), tmp + "/run.h5", 1)
+if status not in sweep.FINISHED:
+    sys.exit(f"the worker-start run ended {status}: {error}")
 """
 
 
