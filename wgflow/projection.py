@@ -3,27 +3,22 @@
 A sweep run is the task a sweep worker executes (:func:`wgflow.sweep.execute`: the checked
 config, ``20 N`` SGD steps, the default 20 frames of the default observables, the run file and
 its checkpoints), on one Numba thread. Here each ``(scheme, N)`` of :data:`SWEEP` is run that
-way into a temporary directory, by as many worker processes at once as the sweep has (so the
-runs share the cores, caches and memory as they do in the sweep): in full when it takes at most
-``max_steps`` steps, otherwise twice, with ``S = max_steps`` and ``2S`` steps (the same 21
-frames), and the run time taken as the line ``a + b·steps`` through both (``b``: the time of a
-step, ``a``: everything else). The teacher only changes the labels, so every teacher costs the
-same. A worker process first pays its start (interpreter, imports, the kernels from the on-disk
-cache), timed by starting one. The wall time of ``K`` workers is that of the sweep's schedule:
-runs start in the sweep's order (scheme outer, ``N`` inner, replicate outermost), each on the
-first free worker.
+way into a temporary directory: in full when it takes at most ``max_steps`` steps, otherwise
+twice, with ``S = max_steps`` and ``2S`` steps (the same 21 frames), and the run time taken
+as the line ``a + b·steps`` through both (``b``: the time of a step, ``a``: everything
+else). The teacher only changes the labels, so every teacher costs the same. A worker process
+first pays its start (interpreter, imports, the kernels from the on-disk cache), timed by
+starting one. The wall time of ``K`` workers is that of the sweep's schedule: runs start in the
+sweep's order (scheme outer, ``N`` inner, replicate outermost), each on the first free worker.
 """
 
 from __future__ import annotations
 
 import heapq
-import multiprocessing
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
-from itertools import repeat
 from pathlib import Path
 
 from . import config as configuration
@@ -72,35 +67,25 @@ def schedule_seconds(durations: list[float], workers: int, start: float = 0.0) -
     return max(free)
 
 
-def _scheme_times(scheme: str, ns: tuple, teacher: str, max_steps: int) -> dict:
-    """``{(scheme, N): seconds}`` for every ``N`` of ``ns``, measured in this process."""
-    base = {**configuration.DEFAULTS, "problem.teacher": teacher, "run.scheme": scheme}
+def run_times(teacher: str = TEACHER, max_steps: int = MAX_STEPS) -> dict:
+    """``{(scheme, N): seconds}``: the projected time of every run of one replicate."""
+    base = {**configuration.DEFAULTS, "problem.teacher": teacher}
     times = {}
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        _run_seconds({**base, "init.N": 5, "run.T": 1.0}, directory)  # load its kernels
-        for n in ns:
-            cfg = {**base, "init.N": n}
-            steps = round(cfg["run.T"] * n)
-            if steps <= max_steps:
-                times[scheme, n] = _run_seconds(cfg, directory)
-                continue
-            short, long = (_run_seconds({**cfg, "run.T": k * max_steps / n}, directory)
-                           for k in (1, 2))
-            times[scheme, n] = short + (steps - max_steps) * max(long - short, 0.0) / max_steps
-    return times
-
-
-def run_times(workers: int, teacher: str = TEACHER, max_steps: int = MAX_STEPS) -> dict:
-    """``{(scheme, N): seconds}``: the projected time of every run of one replicate, measured
-    in ``workers`` processes at once (one scheme per task), so that the runs share the machine
-    as a sweep's runs do."""
-    context = multiprocessing.get_context("spawn")
-    times = {}
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        for part in pool.map(_scheme_times, SWEEP["schemes"], repeat(SWEEP["N"]),
-                             repeat(teacher), repeat(max_steps)):
-            times.update(part)
+        for scheme in SWEEP["schemes"]:
+            cfg = {**base, "run.scheme": scheme}
+            _run_seconds({**cfg, "init.N": 5, "run.T": 1.0}, directory)  # load its kernels
+            for n in SWEEP["N"]:
+                cfg = {**base, "run.scheme": scheme, "init.N": n}
+                steps = round(cfg["run.T"] * n)
+                if steps <= max_steps:
+                    times[scheme, n] = _run_seconds(cfg, directory)
+                    continue
+                short, long = (_run_seconds({**cfg, "run.T": k * max_steps / n}, directory)
+                               for k in (1, 2))
+                per_step = max(long - short, 0.0) / max_steps
+                times[scheme, n] = short + (steps - max_steps) * per_step
     return times
 
 
@@ -109,7 +94,7 @@ def sweep_projection(workers: int, teacher: str = TEACHER, max_steps: int = MAX_
     ``one_replicate_seconds`` (one seed and one teacher: ``len(schemes)·len(N)`` runs, the
     sweep one can time) and ``projected_seconds`` (every teacher and replicate), with
     ``core_seconds`` (the runs' total) and ``worker_start_s``."""
-    times = run_times(workers, teacher, max_steps)
+    times = run_times(teacher, max_steps)
     start = _worker_start_seconds(SWEEP["schemes"][0])
     order = [times[scheme, n] for scheme in SWEEP["schemes"] for n in SWEEP["N"]]
     replicates = SWEEP["teachers"] * SWEEP["seeds"]
