@@ -24,6 +24,7 @@ from . import checks
 from .compiled_layered import (
     PARALLEL_MIN_WORK,
     kernel_arguments,
+    make_kept,
     make_scratch,
     network_sum,
     vjp_into,
@@ -71,8 +72,9 @@ def _project_in_parallel(v, proj, out):
 
 
 @njit(**JIT)
-def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, out):
-    """``out = v(θ)`` for one batch ``x (B, d)``, ``y (B, c)``, ``w (B,)``."""
+def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, kept, out):
+    """``out = v(θ)`` for one batch ``x (B, d)``, ``y (B, c)``, ``w (B,)``; ``kept``: room
+    for the forward passes (:func:`solvers.compiled_layered.make_kept`), or empty."""
     layers, code, tile, chunk = kernel
     rho_in, rho_out, wg, average = orbit
     xo, coef, model, partial, residual, grad, _, _, _, _, scratch = work
@@ -85,11 +87,11 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, out):
                     acc += rho_in[g, i, j] * x[m, j]
                 xo[g * b + m, i] = acc
     parallel = theta.shape[0] * xo.shape[0] >= PARALLEL_MIN_WORK
-    network_sum(layers, code, theta, xo, tile, chunk, parallel, scratch, partial, model)
+    network_sum(layers, code, theta, xo, tile, chunk, parallel, scratch, partial, model, kept)
     model /= theta.shape[0]
     for m in range(b):
         _sample_coefficients(m, y, w, rho_out, wg, average, model, residual, coef)
-    vjp_into(layers, code, theta, xo, coef, tile, parallel, scratch, grad)
+    vjp_into(layers, code, theta, xo, coef, tile, parallel, scratch, grad, kept)
     for i in range(theta.shape[0]):
         for k in range(theta.shape[1]):
             grad[i, k] = -scale * (grad[i, k] + 2.0 * tau * theta[i, k])
@@ -102,7 +104,7 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, out):
 
 
 @njit(**JIT)
-def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun):
+def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun, kept):
     work = _workspace(kernel, theta, orbit[2].shape[0] * xs.shape[1], xs.shape[2],
                       ys.shape[2])
     v0, v1, new, xi = work[6], work[7], work[8], work[9]
@@ -113,13 +115,14 @@ def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heu
         s = k if xs.shape[0] > 1 else 0
         if amps.shape[0] > 0:  # the noise increment of this step, drawn before the velocity
             noise_into(key, first_step + k, basis, amps[k], xi)
-        _velocity(kernel, theta, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k], work, v0)
+        _velocity(kernel, theta, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k], work, kept,
+                  v0)
         for i in range(n):
             for j in range(dim):
                 new[i, j] = theta[i, j] + dt * v0[i, j] + xi[i, j]
         if heun:
             _velocity(kernel, new, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k + 1], work,
-                      v1)
+                      kept, v1)
             for i in range(n):
                 for j in range(dim):
                     new[i, j] = theta[i, j] + 0.5 * dt * (v0[i, j] + v1[i, j]) + xi[i, j]
@@ -158,5 +161,7 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     key, first_step, basis, amps = noise
     noise = (np.uint64(key), int(first_step), np.ascontiguousarray(basis, dtype=np.float64),
              np.asarray(amps, dtype=np.float64))
+    kept = make_kept(kernel[0], theta.shape[0], orbit[2].shape[0] * xs.shape[1], kernel[2],
+                     dtype)
     return _advance(kernel, theta, xs, ys, ws, orbit, proj, float(tau), float(dt),
-                    np.asarray(scales, dtype=np.float64), noise, bool(heun))
+                    np.asarray(scales, dtype=np.float64), noise, bool(heun), kept)

@@ -31,6 +31,12 @@ PARALLEL_MIN_WORK = 1 << 15
 #: target size of one tile's working set (``theta``, activations, gradients), in bytes: stays in L2
 TILE_BYTES = 256 * 1024
 MAX_TILE = 256
+#: the most bytes of forward passes kept for the backward pass (:func:`make_kept`); beyond it
+#: the backward pass recomputes them (memory stays ``O((N + M)·D)``)
+KEEP_BYTES = 16 << 20
+#: samples per block of a float32 gradient sum (:func:`_vjp_tile`): each block is summed in
+#: float32, the blocks in float64, so the rounding error does not grow with ``M``
+SAMPLE_BLOCK = 64
 
 
 
@@ -59,28 +65,46 @@ def tile_size(spec: UnitSpec, dtype) -> int:
 @njit(**JIT)
 def make_scratch(layers, dim, tile, dtype):
     """One tile's buffers: ``tt (D, P)``, ``z, h, dh (R, P)``, ``g, g_next (W, P)``,
-    ``grad (D, P)`` (see :mod:`solvers.tiles`)."""
+    ``grad (D, P)`` (see :mod:`solvers.tiles`) and the float64 total of the gradient's sample
+    blocks ``(D, P)``."""
     rows = layers[-1, tiles.ROW] + layers[-1, tiles.N_OUT]
     width = max(layers[:, tiles.N_OUT].max(), layers[:, tiles.N_IN].max())
     return (np.empty((dim, tile), dtype), np.empty((rows, tile), dtype),
             np.empty((rows, tile), dtype), np.empty((rows, tile), dtype),
             np.empty((width, tile), dtype), np.empty((width, tile), dtype),
-            np.empty((dim, tile), dtype))
+            np.empty((dim, tile), dtype), np.empty((dim, tile), np.float64))
+
+
+def make_kept(layers, n, n_samples, tile, dtype, limit=None):
+    """``(kept_h, kept_dh)``: the forward pass's ``h`` and ``σ'(z)`` of every tile and sample,
+    ``(N_tiles, M, R, P)`` each, kept for the backward pass when both fit in ``limit`` bytes
+    (default :data:`KEEP_BYTES`); otherwise ``(0, 0, 0, 0)`` arrays (the backward pass
+    recomputes them)."""
+    rows = int(layers[-1, tiles.ROW] + layers[-1, tiles.N_OUT])
+    shape = (-(-n // tile), n_samples, rows, tile)
+    if 2 * np.prod(shape) * np.dtype(dtype).itemsize > (KEEP_BYTES if limit is None else limit):
+        shape = (0, 0, 0, 0)
+    return np.empty(shape, dtype), np.empty(shape, dtype)
 
 
 @njit(**JIT)
-def _forward_chunk(layers, code, theta, x, start, stop, tile, partial, scratch):
-    """``partial[m] = Σ_{start ≤ i < stop} σ_*(x_m, θ_i)`` tile by tile."""
-    tt, z, h, dh, _, _, _ = scratch
+def _forward_chunk(layers, code, theta, x, start, stop, tile, partial, scratch, kept):
+    """``partial[m] = Σ_{start ≤ i < stop} σ_*(x_m, θ_i)`` tile by tile (``start`` a multiple
+    of ``tile``); the passes are written into ``kept`` (:func:`make_kept`) when it is not
+    empty."""
+    tt, z, h, dh, _, _, _, _ = scratch
+    kept_h, kept_dh = kept
+    keep = kept_h.shape[0] > 0
     out_row = layers[-1, tiles.ROW]
     partial[:] = 0.0
     for s in range(start, stop, tile):
         n = min(tile, stop - s)
         lanes = tiles.load_tile(theta, s, n, tt)
         for m in range(x.shape[0]):
-            tiles.forward(layers, code, tt, x, m, lanes, z, h, dh)
+            hm, dhm = (kept_h[s // tile, m], kept_dh[s // tile, m]) if keep else (h, dh)
+            tiles.forward(layers, code, tt, x, m, lanes, z, hm, dhm)
             for k in range(partial.shape[1]):
-                partial[m, k] += tiles.lane_sum(h, out_row + k, n)
+                partial[m, k] += tiles.lane_sum(hm, out_row + k, n)
 
 
 @njit(**JIT)
@@ -91,64 +115,83 @@ def _add(total, part):
 
 
 @njit(parallel=PARALLEL, **JIT)
-def _chunks_in_parallel(layers, code, theta, x, tile, chunk, parts):
+def _chunks_in_parallel(layers, code, theta, x, tile, chunk, parts, kept):
     n = theta.shape[0]
     for i in prange(parts.shape[0]):
         own = make_scratch(layers, theta.shape[1], tile, theta.dtype)
         _forward_chunk(layers, code, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
-                       parts[i], own)
+                       parts[i], own, kept)
 
 
 @njit(**JIT)
-def network_sum(layers, code, theta, x, tile, chunk, parallel, scratch, partial, total):
+def network_sum(layers, code, theta, x, tile, chunk, parallel, scratch, partial, total, kept):
     """``total (M, c) = Σ_i σ_*(x_m, θ_i)``, chunk partials added in chunk order. The serial
-    path reuses ``scratch`` and ``partial (M, c)``; the parallel one allocates its own."""
+    path reuses ``scratch`` and ``partial (M, c)``; the parallel one allocates its own. The
+    forward passes go to ``kept`` when it is not empty (:func:`make_kept`)."""
     n = theta.shape[0]
     n_chunks = (n + chunk - 1) // chunk
     total[:] = 0.0
     if parallel:
         parts = np.empty((n_chunks, *total.shape), theta.dtype)
-        _chunks_in_parallel(layers, code, theta, x, tile, chunk, parts)
+        _chunks_in_parallel(layers, code, theta, x, tile, chunk, parts, kept)
         for i in range(n_chunks):
             _add(total, parts[i])
     else:
         for i in range(n_chunks):
             _forward_chunk(layers, code, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
-                           partial, scratch)
+                           partial, scratch, kept)
             _add(total, partial)
 
 
 @njit(**JIT)
-def _vjp_tile(layers, code, theta, x, coef, start, n, out, scratch):
-    """``out[start + p] = Σ_m J_θ σ_*(x_m, θ)ᵀ coef_m`` for the tile's ``n`` particles."""
-    tt, z, h, dh, g, g_next, grad = scratch
+def _vjp_tile(layers, code, theta, x, coef, start, n, out, scratch, kept):
+    """``out[start + p] = Σ_m J_θ σ_*(x_m, θ)ᵀ coef_m`` for the tile's ``n`` particles, from
+    the forward passes in ``kept`` unless it is empty. In float32 the sum runs in blocks of
+    ``SAMPLE_BLOCK`` samples, each block's sum added to a float64 total (float64: one block)."""
+    tt, z, h, dh, g, g_next, grad, total = scratch
+    kept_h, kept_dh = kept
+    tile = tt.shape[1]
+    block = x.shape[0] if grad.itemsize == 8 else SAMPLE_BLOCK
+    total[:] = 0.0
     grad[:] = 0.0
     lanes = tiles.load_tile(theta, start, n, tt)
     for m in range(x.shape[0]):
-        tiles.backward(layers, code, tt, x, m, coef[m], lanes, z, h, dh, g, g_next, grad)
+        if m % block == 0 and m > 0:
+            _add(total, grad)
+            grad[:] = 0.0
+        if kept_h.shape[0] > 0:
+            hm, dhm = kept_h[start // tile, m], kept_dh[start // tile, m]
+        else:
+            tiles.forward(layers, code, tt, x, m, lanes, z, h, dh)
+            hm, dhm = h, dh
+        tiles.backpropagate(layers, tt, x, m, coef[m], lanes, hm, dhm, g, g_next, grad)
+    _add(total, grad)
     for p in range(n):
         for k in range(theta.shape[1]):
-            out[start + p, k] = grad[k, p]
+            out[start + p, k] = total[k, p]
 
 
 @njit(parallel=PARALLEL, **JIT)
-def _tiles_in_parallel(layers, code, theta, x, coef, tile, out):
+def _tiles_in_parallel(layers, code, theta, x, coef, tile, out, kept):
     n = theta.shape[0]
     for i in prange((n + tile - 1) // tile):
         own = make_scratch(layers, theta.shape[1], tile, theta.dtype)
-        _vjp_tile(layers, code, theta, x, coef, i * tile, min(tile, n - i * tile), out, own)
+        _vjp_tile(layers, code, theta, x, coef, i * tile, min(tile, n - i * tile), out, own,
+                  kept)
 
 
 @njit(**JIT)
-def vjp_into(layers, code, theta, x, coef, tile, parallel, scratch, out):
-    """``out (N, D) = Σ_m J_θ σ_*(x_m, θ_i)ᵀ coef_m``; the serial path reuses ``scratch``."""
+def vjp_into(layers, code, theta, x, coef, tile, parallel, scratch, out, kept):
+    """``out (N, D) = Σ_m J_θ σ_*(x_m, θ_i)ᵀ coef_m``; the serial path reuses ``scratch``;
+    ``kept``: the forward passes of :func:`network_sum` on the same ``theta`` and ``x``, or
+    empty (:func:`make_kept`)."""
     n = theta.shape[0]
     if parallel:
-        _tiles_in_parallel(layers, code, theta, x, coef, tile, out)
+        _tiles_in_parallel(layers, code, theta, x, coef, tile, out, kept)
     else:
         for i in range((n + tile - 1) // tile):
             _vjp_tile(layers, code, theta, x, coef, i * tile, min(tile, n - i * tile), out,
-                      scratch)
+                      scratch, kept)
 
 
 def kernel_arguments(spec: UnitSpec, theta: np.ndarray):
@@ -172,7 +215,7 @@ def network_output(spec: UnitSpec, theta: np.ndarray, x: np.ndarray) -> np.ndarr
     total = np.empty((x.shape[0], spec.layers[-1].n_out), theta.dtype)
     network_sum(layers, code, theta, x, tile, chunk, _parallel(theta, x),
                 make_scratch(layers, theta.shape[1], tile, theta.dtype), np.empty_like(total),
-                total)
+                total, make_kept(layers, 0, 0, tile, theta.dtype, limit=0))
     return total / theta.dtype.type(theta.shape[0])
 
 
@@ -185,5 +228,6 @@ def vjp(spec: UnitSpec, theta, x, u, w) -> np.ndarray:
     layers, code, tile, _ = kernel_arguments(spec, theta)
     out = np.empty_like(theta)
     vjp_into(layers, code, theta, x, coef, tile, _parallel(theta, x),
-             make_scratch(layers, theta.shape[1], tile, theta.dtype), out)
+             make_scratch(layers, theta.shape[1], tile, theta.dtype), out,
+             make_kept(layers, 0, 0, tile, theta.dtype, limit=0))
     return out

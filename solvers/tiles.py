@@ -114,10 +114,18 @@ def lane_sum(buf, r, n):
 
 @njit(inline="always", **JIT)
 def backward(layers, code, tt, x, m, coef, n, z, h, dh, g, g_next, grad):
-    """``grad[:, p] += J_θ σ_*(x_m, θ_p)ᵀ coef`` for the first ``n`` lanes (``coef (c,)``);
-    ``g``, ``g_next`` are ``(W, P)`` scratch rows, ``W`` the widest layer. ``g`` holds
-    ``∂/∂z_l`` of the current layer: the factor ``σ'(z)`` is applied when ``g`` is formed."""
+    """``grad[:, p] += J_θ σ_*(x_m, θ_p)ᵀ coef`` for the first ``n`` lanes (``coef (c,)``):
+    :func:`forward`, then :func:`backpropagate`."""
     forward(layers, code, tt, x, m, n, z, h, dh)
+    backpropagate(layers, tt, x, m, coef, n, h, dh, g, g_next, grad)
+
+
+@njit(inline="always", **JIT)
+def backpropagate(layers, tt, x, m, coef, n, h, dh, g, g_next, grad):
+    """``grad[:, p] += J_θ σ_*(x_m, θ_p)ᵀ coef`` from the forward pass's ``h``, ``dh`` of
+    sample ``m``; ``g``, ``g_next`` are ``(W, P)`` scratch rows, ``W`` the widest layer. ``g``
+    holds ``∂/∂z_l`` of the current layer: the factor ``σ'(z)`` is applied when ``g`` is
+    formed."""
     top = layers.shape[0] - 1
     _, _, _, _, activated, row, _ = _layer(layers, top)
     for k in range(coef.shape[0]):

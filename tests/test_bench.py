@@ -2,10 +2,11 @@
 
 import json
 
+import numpy as np
 import pytest
 from conftest import TOL
 
-from wgflow import bench, simulate
+from wgflow import Problem, bench, peers, projection, simulate
 from wgflow.cli import main
 
 KEYS = {"case", "unit", "activation", "d", "N", "M", "dtype", "backend", "seconds_per_step",
@@ -56,11 +57,22 @@ def test_cuda_backend_adds_the_gpu_cases_against_the_cpu_backend(monkeypatch, ca
     assert gpu["speedup_vs_numpy"] is None
 
 
-def test_sweep_projection_sums_every_run(monkeypatch):
-    monkeypatch.setitem(bench.SWEEP, "N", (5, 10))
-    proj = bench.sweep_projection()
-    assert proj["runs"] == 2 * 4 * 3 * 10
-    assert 0 < proj["projected_seconds"] <= proj["core_seconds"]
+def test_sweep_projection_runs_the_sweep_task(monkeypatch):
+    monkeypatch.setitem(projection.SWEEP, "N", (5, 10))
+    monkeypatch.setitem(projection.SWEEP, "schemes", ("vanilla", "FA"))
+    proj = projection.sweep_projection(workers=2, max_steps=100)  # N = 10: 200 steps, two runs
+    assert proj["runs"] == 2 * 2 * 3 * 10
+    assert proj["worker_start_s"] > 0
+    assert proj["worker_start_s"] < proj["one_replicate_seconds"] < proj["projected_seconds"]
+    one_replicate_core = proj["core_seconds"] / 30  # ≥ the longest run
+    assert proj["projected_seconds"] <= (proj["worker_start_s"] + proj["core_seconds"] / 2
+                                         + one_replicate_core)
+
+
+def test_schedule_takes_the_first_free_worker():
+    assert projection.schedule_seconds([3, 1, 1, 1], workers=2, start=1) == 4
+    assert projection.schedule_seconds([1, 1, 3], workers=2) == 4
+    assert projection.schedule_seconds([2.5], workers=3, start=0.5) == 3
 
 
 def test_bad_options_exit_with_a_message(capsys):
@@ -69,9 +81,54 @@ def test_bad_options_exit_with_a_message(capsys):
     assert "--N, --M and --d must be" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("activation", sorted(peers.BLAS_ACTIVATIONS))
+def test_numpy_blas_peer_is_the_same_mf_step(activation, dtype):
+    problem, theta = bench._mf_problem("perceptron", activation, 3, 50, 40, dtype)
+    problem = Problem(problem.unit, problem.data, tau=0.3)
+    stepped = peers.numpy_blas_mf_step(problem, theta, dt=0.05, step_scale=2.0)()
+    again = peers.numpy_blas_mf_step(problem, theta, dt=0.05, step_scale=2.0)
+    again()  # the buffers are reused: a second step from the same start is the same step
+    ref = simulate(problem, theta.astype(float), T=0.05, dt=0.05, step_scale=2.0,
+                   observables=(), backend="numpy").final
+    assert stepped.dtype == theta.dtype
+    assert abs(stepped - ref).max() <= TOL["exact" if dtype == "float64" else "float32"] * abs(
+        ref).max()
+    assert np.array_equal(again(), stepped)
+    assert abs(ref - theta).max() >= TOL["visible"]  # the step moved the particles
+
+
+def test_peers_refuse_other_units():
+    problem, theta = bench._mf_problem("matrix", "tanh", 2, 5, 4, "float64")
+    with pytest.raises(ValueError, match="perceptron unit"):
+        peers.numpy_blas_mf_step(problem, theta, dt=0.1)
+    problem, theta = bench._mf_problem("perceptron", "erf", 2, 5, 4, "float64")
+    with pytest.raises(ValueError, match="activations"):
+        peers.numpy_blas_mf_step(problem, theta, dt=0.1)
+
+
+def test_best_peer_is_the_fastest_other_backend(capsys):
+    rows = [{"backend": b, "ns_per_interaction": ns}
+            for b, ns in (("numba", 1.0), ("numpy", 8.0), ("numpy-blas", 4.0))]
+    bench.with_speedups(rows)
+    assert [(r["best_peer"], r["speedup_vs_best_peer"]) for r in rows] == [
+        ("numpy-blas", 4.0), ("numpy-blas", 0.5), ("numpy-blas", 1.0)]
+    assert main(["bench", "--N", "30", "--d", "3", "--steps", "1", "--json",
+                 "--dtype", "float64"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {"numba", "numpy", "numpy-blas"} <= {r["backend"] for r in rows}
+    fastest = min((r for r in rows if r["backend"] != "numba"),
+                  key=lambda r: r["ns_per_interaction"])
+    for r in rows:
+        assert r["best_peer"] == fastest["backend"]
+        assert r["speedup_vs_best_peer"] == pytest.approx(
+            fastest["ns_per_interaction"] / r["ns_per_interaction"])
+
+
 def test_torch_reference_step_is_the_same_mf_step():
-    pytest.importorskip("torch", reason="PyTorch is an optional third bench backend")
+    pytest.importorskip("torch", reason="PyTorch is an optional peer of the bench")
     problem, theta = bench._mf_problem("perceptron", "tanh", 3, 50, 40, "float64")
-    stepped = bench._torch_mf_step(problem, theta)().numpy()
+    problem = Problem(problem.unit, problem.data, tau=0.3)
+    stepped = peers.torch_mf_step(problem, theta, dt=1e-2)()
     ref = simulate(problem, theta, T=1e-2, dt=1e-2, observables=(), backend="numpy").final
     assert abs(stepped - ref).max() <= TOL["exact"] * abs(ref).max()

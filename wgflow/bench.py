@@ -11,8 +11,10 @@ on ``E^G``).
 ``sgd-overhead`` (``N = 5``, batch 1) shows the fixed cost of a step; ``peak_rss_mb`` is the
 process's peak memory so far (run a single case to read one case's peak). The suite ends with the
 projected wall time of the paper's full sweep (:func:`sweep_projection`).
-PyTorch (CPU autograd, float64/float32) is a third backend for the ``mf-*`` cases when it is
-installed; it is never a dependency.
+The ``mf-*`` cases also time peers (:mod:`wgflow.peers`): ``numpy-blas``, the step written
+for speed in numpy (BLAS GEMMs into one reused ``(M, N)`` buffer, activations in place), and
+``torch`` (CPU autograd) when PyTorch is installed (never a dependency). ``vs best peer`` is
+the ratio to the fastest peer row of the case in the same run (the numpy reference included).
 ``pde-*`` cases (:data:`PDE_SUITE`, :func:`measure_pde`) time the grid solver
 (:mod:`wgflow.pde`, numba backend, float64) on the peer problems of its issue, with their
 accuracy: ``pde-ou-256``, the 2-D Ornstein–Uhlenbeck flow (``A = diag(1, 2)``, ``β = 0.1``, box
@@ -31,7 +33,6 @@ of ns per interaction measured in the same run: ``vs numpy`` and ``vs numba``.
 from __future__ import annotations
 
 import argparse
-import functools
 import importlib.util
 import json
 import os
@@ -46,10 +47,11 @@ import numpy as np
 from solvers import gpu
 from solvers.activations import ACTIVATIONS
 
-from . import paper, pde
+from . import paper, pde, peers
 from .data import FixedSample
 from .dynamics import simulate
 from .problem import Problem
+from .projection import sweep_projection
 from .units import UNITS
 
 #: the suite: (case, unit, activation, d, N, M, dynamics)
@@ -65,11 +67,13 @@ SUITE = (
 GPU_SUITE = tuple((f"mf-d{d}-1e{k}", "perceptron", "tanh", d, 10**k, 10**k, "mf")
                   for d in (2, 10) for k in (5, 6))
 CPU_REFERENCE_N = 20_000
-#: N values, schemes, teachers and seeds of the paper's full sweep
-SWEEP = {"N": (5, 10, 50, 100, 500, 1000, 5000), "schemes": ("vanilla", "DA", "FA", "EA"),
-         "teachers": 3, "seeds": 10}
-#: activations of the PyTorch reference step (perceptron unit)
-TORCH_ACTIVATIONS = ("tanh", "sigmoid", "relu", "erf")
+#: the peers of the MF cases (perceptron unit), by backend name: :mod:`wgflow.peers`
+PEERS = {"numpy-blas": peers.numpy_blas_mf_step, "torch": peers.torch_mf_step}
+#: activations each peer implements
+PEER_ACTIVATIONS = {"numpy-blas": tuple(peers.BLAS_ACTIVATIONS),
+                    "torch": peers.TORCH_ACTIVATIONS}
+#: the backends that are wgflow's own; every other row is a peer
+OWN_BACKENDS = ("numba", "cuda")
 #: SGD steps per timed call
 SGD_STEPS = 2000
 #: the PDE cases: (case, cells per axis)
@@ -97,8 +101,8 @@ def _case_runner(case, unit, activation, d, n, m, dynamics, dtype, backend):
     """A function running one timed call, and the number of steps it takes."""
     if dynamics == "mf":
         problem, theta = _mf_problem(unit, activation, d, n, m, dtype)
-        if backend == "torch":
-            return _torch_mf_step(problem, theta), 1
+        if backend in PEERS:
+            return PEERS[backend](problem, theta, dt=1e-2), 1
         return (lambda: simulate(problem, theta, T=1e-2, dt=1e-2, observables=(),
                                  backend=backend, dtype=dtype)), 1
     problem = paper.problem("arbitrary")
@@ -108,29 +112,6 @@ def _case_runner(case, unit, activation, d, n, m, dynamics, dtype, backend):
                              step_scale=paper.SETTINGS["step_scale"], batch_size=m,
                              observables=(), record_every=steps, backend=backend,
                              dtype=dtype)), steps
-
-
-def _torch_mf_step(problem, theta):
-    """One MF velocity evaluation and Euler step by PyTorch autograd (perceptron unit)."""
-    import torch
-
-    dtype = getattr(torch, str(theta.dtype))
-    x = torch.tensor(problem.data.x, dtype=dtype)
-    y = torch.tensor(problem.data.y, dtype=dtype)
-    act = getattr(torch, problem.unit.activation)
-    c, d = problem.unit.c, problem.unit.d
-    th = torch.tensor(theta, dtype=dtype)
-
-    def step():
-        t = th.clone().requires_grad_(True)
-        a, w, b = t[:, :c], t[:, c:c + d], t[:, c + d]
-        phi = act(x @ w.T + b) @ a / t.shape[0]
-        risk = 0.5 * ((phi - y) ** 2).sum(1).mean()
-        (grad,) = torch.autograd.grad(risk, t)
-        with torch.no_grad():
-            return th - 1e-2 * grad * t.shape[0]
-
-    return step
 
 
 def measure(case, unit, activation, d, n, m, dynamics, dtype, backends, repeats) -> list[dict]:
@@ -151,12 +132,19 @@ def measure(case, unit, activation, d, n, m, dynamics, dtype, backends, repeats)
 
 def with_speedups(rows: list[dict]) -> list[dict]:
     """Add ``speedup_vs_numpy`` and ``speedup_vs_numba``: ratios of ns per interaction to the
-    row of that backend among ``rows`` (``None`` without one)."""
+    row of that backend among ``rows`` (``None`` without one); and ``best_peer``, the fastest
+    row among ``rows`` not of wgflow's own backends (numpy reference, numpy-blas, torch), with
+    ``speedup_vs_best_peer``, the ratio to it (``None`` without a peer row)."""
     base = {r["backend"]: r["ns_per_interaction"] for r in rows}
+    peer_rows = [r for r in rows if r["backend"] not in OWN_BACKENDS]
+    best = min(peer_rows, key=lambda r: r["ns_per_interaction"]) if peer_rows else None
     for r in rows:
         for backend in ("numpy", "numba"):
             r[f"speedup_vs_{backend}"] = (base[backend] / r["ns_per_interaction"]
                                           if backend in base else None)
+        r["best_peer"] = None if best is None else best["backend"]
+        r["speedup_vs_best_peer"] = (None if best is None else
+                                     best["ns_per_interaction"] / r["ns_per_interaction"])
     return rows
 
 
@@ -166,38 +154,6 @@ def measure_gpu_case(case, unit, activation, d, n, m, dynamics, dtype, repeats) 
     return with_speedups(
         measure(case, unit, activation, d, cpu_n, cpu_m, dynamics, dtype, ["numba"], repeats)
         + measure(case, unit, activation, d, n, m, dynamics, dtype, ["cuda"], repeats))
-
-
-def sweep_projection() -> dict:
-    """Projected wall time of the paper's full sweep with the numba backend. Runs are independent,
-    so one worker process per core, one thread each. For every (N, scheme), the single-thread
-    time of ``min(20N, 2000)`` SGD steps (recording only the end) and of one frame of risk and
-    distance to ``E^G`` are measured here; a run is ``20N`` steps and 21 frames (the teacher only
-    changes the labels)."""
-    problem = paper.problem("arbitrary")
-    threads, core_seconds = numba.get_num_threads(), 0.0
-    observables = ("risk", "distance_to_EG")
-    numba.set_num_threads(1)
-    try:
-        for n in SWEEP["N"]:
-            start = paper.student_init(problem, n, seed=0)
-            steps = min(20 * n, 2000)
-            for scheme in SWEEP["schemes"]:
-                def run(steps, record_every, observables, scheme=scheme, start=start, n=n):
-                    simulate(problem, start, scheme=scheme, dynamics="sgd", T=steps / n,
-                             noise="EG", step_scale=paper.SETTINGS["step_scale"],
-                             observables=observables, record_every=record_every)
-                run(steps, steps, ())
-                per_step = _timed_call(functools.partial(run, steps, steps, ())) / steps
-                two_frames = _timed_call(functools.partial(run, 1, 1, observables)) - per_step
-                run_seconds = per_step * paper.SETTINGS["T"] * n + 21 * max(two_frames, 0) / 2
-                core_seconds += run_seconds * SWEEP["teachers"] * SWEEP["seeds"]
-    finally:
-        numba.set_num_threads(threads)
-    workers = os.cpu_count() or 1
-    return {"case": "paper-sweep-projection", "backend": "numba", "workers": workers,
-            "runs": len(SWEEP["N"]) * len(SWEEP["schemes"]) * SWEEP["teachers"] * SWEEP["seeds"],
-            "core_seconds": core_seconds, "projected_seconds": core_seconds / workers}
 
 
 def cpu_name() -> str:
@@ -303,15 +259,21 @@ def _peak_rss_mb() -> float | None:
 
 
 def _format(row) -> str:
-    return (f"{row['case']:<14}{row['dtype']:<9}{row['backend']:<7}{row['N']:>8}{row['M']:>8}"
+    return (f"{row['case']:<14}{row['dtype']:<9}{row['backend']:<11}{row['N']:>8}{row['M']:>8}"
             f"{row['seconds_per_step'] * 1e3:>12.4f}{row['ns_per_interaction']:>10.3f}"
             + "".join(f"{'' if r is None else f'{r:.2f}x':>9}" for r in
                       (row["speedup_vs_numpy"], row["speedup_vs_numba"]))
+            + f"{'' if row['best_peer'] is None else _vs_peer(row):>22}"
             + f"{row['compile_s']:>10.2f}")
 
 
-HEADER = (f"{'case':<14}{'dtype':<9}{'backend':<7}{'N':>8}{'M':>8}{'ms/step':>12}"
-          f"{'ns/inter':>10}{'vs numpy':>9}{'vs numba':>9}{'compile s':>10}")
+def _vs_peer(row) -> str:
+    return f"{row['speedup_vs_best_peer']:.2f}x {row['best_peer']}"
+
+
+HEADER = (f"{'case':<14}{'dtype':<9}{'backend':<11}{'N':>8}{'M':>8}{'ms/step':>12}"
+          f"{'ns/inter':>10}{'vs numpy':>9}{'vs numba':>9}{'vs best peer':>22}"
+          f"{'compile s':>10}")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -326,9 +288,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--activation", default="tanh", choices=sorted(ACTIVATIONS),
                    help="activation of that case (default tanh)")
     p.add_argument("--dtype", choices=["float64", "float32"], help="only this dtype")
-    p.add_argument("--backend", choices=["numba", "numpy", "torch", "cuda"], action="append",
-                   help="backends to time (repeatable; default: numba, numpy, torch if installed); "
-                        "cuda adds the large GPU cases")
+    p.add_argument("--backend", choices=["numba", "numpy", *PEERS, "cuda"], action="append",
+                   help="backends to time (repeatable; default: numba, numpy, numpy-blas, torch "
+                        "if installed); cuda adds the large GPU cases")
     p.add_argument("--steps", type=int, default=3, help="timed calls per case (median; default 3)")
     p.add_argument("--no-sweep", action="store_true", help="skip the paper-sweep projection")
     p.add_argument("--pde", action="store_true",
@@ -341,7 +303,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     if args.steps < 1:
         parser().error("--steps must be ≥ 1")
-    backends = args.backend or ["numba", "numpy"] + (
+    backends = args.backend or ["numba", "numpy", "numpy-blas"] + (
         ["torch"] if importlib.util.find_spec("torch") else [])
     dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
     if "cuda" in backends:
@@ -367,8 +329,8 @@ def main(argv=None) -> int:
         print(HEADER)
     for case in cases:
         for dtype in dtypes:
-            usable = [b for b in backends if b != "torch" or
-                      (case[1] == "perceptron" and case[2] in TORCH_ACTIVATIONS)]
+            usable = [b for b in backends if b not in PEERS or
+                      (case[1] == "perceptron" and case[2] in PEER_ACTIVATIONS[b])]
             for row in with_speedups(measure(*case, dtype, usable, args.steps)):
                 print(json.dumps(row) if args.json else _format(row), flush=True)
     for case in GPU_SUITE if "cuda" in backends and args.N is None else ():
@@ -376,8 +338,10 @@ def main(argv=None) -> int:
             for row in measure_gpu_case(*case, dtype, args.steps):
                 print(json.dumps(row) if args.json else _format(row), flush=True)
     if args.N is None and not args.no_sweep:
-        proj = sweep_projection()
+        proj = sweep_projection(os.cpu_count() or 1)
         print(json.dumps(proj) if args.json else
-              f"projected paper sweep ({proj['runs']} runs, numba, {proj['workers']} workers × "
-              f"1 thread on this machine): {proj['projected_seconds'] / 60:.1f} min")
+              f"projected paper sweep ({proj['workers']} workers × 1 thread on this machine, "
+              f"frames and files included): one replicate of WI "
+              f"{proj['one_replicate_seconds']:.0f} s, all {proj['runs']} runs "
+              f"{proj['projected_seconds'] / 60:.1f} min")
     return 0

@@ -172,7 +172,9 @@ class _Chunk:
 
     def __init__(self, run, first_step, t, steps):
         self.first_step, self.ts = first_step, np.cumsum([t] + [run.dt] * steps)
-        self.scales = np.array([run.scale(s) for s in self.ts])  # ς at the step times, checked
+        constant = run.config["step_scale"]  # None for a function of t: called at each time
+        self.scales = (np.full(len(self.ts), constant) if constant is not None else
+                       np.array([run.scale(s) for s in self.ts]))  # ς at the step times, checked
         self.batches = None
         if run.expectation is not None:
             raw = run.expectation.draw(run.data_rng, steps)

@@ -1,0 +1,63 @@
+"""Sums inside the compiled kernels: forward passes kept for the backward pass change no bit,
+and float32 sums over 10⁶ samples or particles stay near float64."""
+
+import numpy as np
+import pytest
+from conftest import TOL
+
+from solvers import compiled_layered
+from wgflow import FixedSample, MLPUnit, Perceptron, Problem, paper, simulate
+
+
+def _relative_error(value, reference):
+    return np.abs(value - reference).max() / np.abs(reference).max()
+
+
+@pytest.mark.parametrize("case", ["paper-sgd", "mlp-mf"])
+def test_kept_forward_passes_give_the_recomputed_result_bitwise(case, monkeypatch):
+    if case == "paper-sgd":
+        problem = paper.problem("arbitrary", beta=1e-3)
+        start = paper.student_init(problem, 300, seed=1) + 0.01
+        options = {"scheme": "FA", "dynamics": "sgd", "integrator": "heun", "T": 0.05,
+                   "step_scale": 20.0, "noise": "EG"}
+    else:  # a hidden layer: its outputs h enter the backward pass
+        rng = np.random.default_rng(0)
+        unit = MLPUnit(3, (4,), 2, "tanh")
+        x = rng.standard_normal((30, 3))
+        problem = Problem(unit, FixedSample(x, np.tanh(x[:, :2])))
+        start = rng.standard_normal((20, unit.dim))
+        options = {"dynamics": "mf", "T": 0.1, "dt": 0.02}
+    kept = simulate(problem, start, observables=(), **options)
+    assert compiled_layered.make_kept(compiled_layered.layer_table(problem.unit.spec),
+                                      start.shape[0], 40, 8, "float64")[0].size > 0
+    monkeypatch.setattr(compiled_layered, "KEEP_BYTES", 0)
+    assert compiled_layered.make_kept(compiled_layered.layer_table(problem.unit.spec),
+                                      start.shape[0], 40, 8, "float64")[0].size == 0
+    recomputed = simulate(problem, start, observables=(), **options)
+    assert np.abs(kept.final - start).max() > TOL["visible"]
+    np.testing.assert_array_equal(kept.particles, recomputed.particles)
+
+
+def test_float32_gradient_sum_over_a_million_samples_stays_near_float64():
+    rng = np.random.default_rng(1)
+    unit = Perceptron(2, 1, "tanh")
+    m = 10**6
+    theta = rng.standard_normal((8, unit.dim))
+    x, u = rng.standard_normal((m, 2)), rng.standard_normal((m, 1)) + 0.5
+    w = np.full(m, 1.0 / m)
+    exact = compiled_layered.vjp(unit.spec, theta, x, u, w)
+    single = compiled_layered.vjp(unit.spec, theta.astype(np.float32), x.astype(np.float32),
+                                  u, w)
+    assert single.dtype == np.float32
+    assert _relative_error(single, exact) <= TOL["float32"]
+
+
+def test_float32_output_sum_over_a_million_particles_stays_near_float64():
+    rng = np.random.default_rng(2)
+    unit = Perceptron(2, 1, "tanh")
+    theta = rng.standard_normal((10**6, unit.dim)) + 0.2
+    x = rng.standard_normal((4, 2))
+    exact = compiled_layered.network_output(unit.spec, theta, x)
+    single = compiled_layered.network_output(unit.spec, theta.astype(np.float32), x)
+    assert single.dtype == np.float32
+    assert _relative_error(single, exact) <= TOL["float32"]
