@@ -1,4 +1,4 @@
-"""Projected wall time of the paper's sweep (SPEC §5), from runs of the sweep's own task.
+"""Projected wall time of the paper's sweep, from runs of the sweep's own task.
 
 A sweep run is the task a sweep worker executes (:func:`wgflow.sweep.execute`: the checked
 config, ``20 N`` SGD steps, the default 20 frames of the default observables, the run file and
