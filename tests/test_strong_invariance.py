@@ -165,10 +165,21 @@ def test_cli_discover_and_studies(tmp_path, capsys):
     assert main(["discover", *args]) == 0
     assert "principal angles to E^G" in capsys.readouterr().out
     assert files.load(out).dim >= 1
-    assert main(["discover", "--set", "init.N=1", "--out", str(out)]) == 2
+    assert main(["discover", "--set", "init.N=1", "--out", str(tmp_path / "other.h5")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("wgflow discover: error: N must be at least 2")
     assert len(err.strip().splitlines()) == 1
+    # a previous result is replaced only with --overwrite; another kind of file never
+    before = out.read_bytes()
+    assert main(["discover", *args]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err and out.read_bytes() == before
+    assert main(["discover", *args, "--overwrite"]) == 0
+    capsys.readouterr()
+    foreign = tmp_path / "notes.h5"
+    foreign.write_text("my notes", encoding="utf-8")
+    assert main(["discover", *args[:-1], str(foreign), "--overwrite"]) == 2
+    assert "is never replaced" in capsys.readouterr().err
+    assert foreign.read_text(encoding="utf-8") == "my notes"
     for study in STUDIES:
         directory = tmp_path / study
         with warnings.catch_warnings():
@@ -182,3 +193,9 @@ def test_cli_discover_and_studies(tmp_path, capsys):
                     "si-gap": ["si_gap.png", "optima_counterexample.png"]}[study]
         for name in pictures:
             assert (report / name).stat().st_size > 0
+        # the same study again keeps its results; another size there is refused
+        stamps = {p: p.stat().st_mtime_ns for p in directory.glob("*.h5")}
+        assert main(["study", study, "--size", "smoke", "--out", str(directory), "--quiet"]) == 0
+        assert {p: p.stat().st_mtime_ns for p in directory.glob("*.h5")} == stamps
+        assert main(["study", study, "--size", "small", "--out", str(directory), "--quiet"]) == 2
+        assert "give a new directory" in capsys.readouterr().err

@@ -161,6 +161,8 @@ def _discover_parser(sub) -> None:
                      "the search uses problem.*, init.N, init.std, run.T (the horizon), "
                      "run.seed and the run options, not run.scheme, run.noise or init.law")
     dis.add_argument("--out", required=True, help="output file (HDF5)")
+    dis.add_argument("--overwrite", action="store_true",
+                     help="replace a previous result in --out (never another kind of file)")
     dis.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config key, e.g. --set init.N=200 (repeatable)")
     dis.add_argument("--replicates", type=int, default=4,
@@ -480,9 +482,10 @@ def _sweep(args) -> int:
 
 def _discover(args) -> int:
     config = configuration.load_config(args.config, args.set)
+    si_files.check_output(args.out, args.overwrite)  # before the search, not after
     found = si_studies.discover_from_config(config, replicates=args.replicates,
                                             level=args.level)
-    si_files.save(found, args.out)
+    si_files.save(found, args.out, overwrite=args.overwrite)
     if not args.quiet:
         print(f"{found.summary()}\nwritten: {args.out}")
     return 0

@@ -12,6 +12,7 @@ group holds ``times``, ``steps``, ``particles (F, N, D)``, ``teacher`` and ``obs
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import h5py
@@ -46,12 +47,44 @@ def _optional(group, name: str, value) -> None:
         group[name] = value
 
 
-def save(result, path) -> Path:
-    """Write a :class:`Discovery` or an :class:`SIGap` to the HDF5 file ``path``."""
+def kind_of(path) -> str | None:
+    """``"discovery"`` or ``"si-gap"`` for a file written by :func:`save`, else ``None``."""
+    try:
+        with h5py.File(path, "r") as f:
+            kind = f.attrs.get("kind")
+    except OSError:
+        return None
+    return kind if kind in KINDS else None
+
+
+def check_output(path, overwrite: bool = False) -> None:
+    """Refuse an output ``path`` that :func:`save` must not replace: anything but a regular
+    file, a file it did not write, and one it did unless ``overwrite``."""
+    path = Path(path)
+    if not (path.exists() or path.is_symlink()):
+        if not path.parent.is_dir():
+            raise ValueError(f"the directory of --out {path} does not exist; create it or "
+                             "choose another path")
+        return
+    kind = kind_of(path) if path.is_file() else None
+    if kind is None:
+        raise ValueError(f"--out {path} exists and is not a subspace search or SI gap file; "
+                         "it is never replaced: choose another path")
+    if not overwrite:
+        raise ValueError(f"--out {path} already holds a {kind} result; pass --overwrite to "
+                         "replace it, or choose another path")
+
+
+def save(result, path, overwrite: bool = False) -> Path:
+    """Write a :class:`Discovery` or an :class:`SIGap` to the HDF5 file ``path`` (replacing a
+    previous result only with ``overwrite``, see :func:`check_output`), atomically: a reader
+    never sees half a file."""
     path = Path(path)
     if not isinstance(result, (Discovery, SIGap)):
         raise ValueError(f"result must be a Discovery or an SIGap, got {type(result).__name__}")
-    with h5py.File(path, "w") as f:
+    check_output(path, overwrite)
+    partial = path.with_name(f".{path.name}.partial")
+    with h5py.File(partial, "w") as f:
         f.attrs["schema"] = SCHEMA
         f.attrs["settings"] = json.dumps(result.settings)
         if isinstance(result, Discovery):
@@ -73,6 +106,7 @@ def save(result, path) -> Path:
             f["eg_basis"] = result.eg_basis
             _write_run(f.create_group("si_run"), result.si_run)
             _write_run(f.create_group("wi_run"), result.wi_run)
+    os.replace(partial, path)
     return path
 
 

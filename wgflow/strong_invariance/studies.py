@@ -16,12 +16,14 @@ estimate (:mod:`.files`), which ``wgflow report DIR`` draws (:mod:`.figures`).
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 
 from .. import laws, paper
+from ..configs import problems
 from ..data import GaussianData, Teacher
 from ..groups import cyclic
 from ..problem import Problem
@@ -93,18 +95,33 @@ def run_study(study: str, size: str, out_dir, *, progress: bool = True) -> list[
     ``progress``: one line per search or estimate, with its outcome."""
     settings = definition(study, size)
     out = Path(out_dir)
+    previous = read_study(out)
+    if previous is not None and (previous.get("study"), previous.get("size")) != (study, size):
+        raise ValueError(f"--out {out} holds the study {previous.get('study')!r} at size "
+                         f"{previous.get('size')!r}; give a new directory")
     out.mkdir(parents=True, exist_ok=True)
     written = []
 
     def done(path, result, tic):
-        written.append(files.save(result, path))
+        written.append(files.save(result, path, overwrite=True))
         if progress:
             print(f"{path.name} ({time.perf_counter() - tic:.1f} s)\n{result.summary()}",
                   flush=True)
 
+    def missing(path) -> bool:
+        """Run what has no result yet (a study stopped midway continues); never replace a
+        file this study did not write."""
+        if files.kind_of(path) is not None:
+            written.append(path)
+            return False
+        files.check_output(path)
+        return True
+
     if study == "discover":
         for name, (problem, options) in discover_problems().items():
             for seed in range(settings["seeds"]):
+                if not missing(out / f"{name}-seed{seed}.h5"):
+                    continue
                 tic = time.perf_counter()
                 result = discover_subspace(problem, settings["N"], seed=seed,
                                            horizon=settings["horizon"],
@@ -112,15 +129,18 @@ def run_study(study: str, size: str, out_dir, *, progress: bool = True) -> list[
                 done(out / f"{name}-seed{seed}.h5", result, tic)
     else:
         for name, problem in gap_problems(settings["quadrature_points"]).items():
+            if not missing(out / f"{name}.h5"):
+                continue
             tic = time.perf_counter()
             result = si_gap(problem, settings["N"], replicates=settings["replicates"],
                             T=settings["T"], dt=settings["dt"], step_scale=GAP_STEP_SCALE,
                             backend=settings["backend"])
             done(out / f"{name}.h5", result, tic)
-    (out / STUDY_FILE).write_text(json.dumps({"study": study, "size": size,
-                                              "settings": settings,
-                                              "files": [p.name for p in written]}, indent=1),
-                                  encoding="utf-8")
+    record = out / f".{STUDY_FILE}.partial"
+    record.write_text(json.dumps({"study": study, "size": size, "settings": settings,
+                                  "files": [p.name for p in written]}, indent=1),
+                      encoding="utf-8")
+    os.replace(record, out / STUDY_FILE)
     return [*written, out / STUDY_FILE]
 
 
@@ -130,19 +150,26 @@ def read_study(directory) -> dict | None:
     path = Path(directory) / STUDY_FILE
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a strong-invariance study record ({exc}); remove it "
+                         "or give another directory") from None
+    if not isinstance(record, dict) or "study" not in record:
+        raise ValueError(f"{path} is not a strong-invariance study record; remove it or give "
+                         "another directory")
+    return record
 
 
 def discover_from_config(config: dict, *, replicates: int = 4, level: float = 0.99):
-    """The subspace search of a checked run config (:mod:`wgflow.config`): the paper's problem
-    with ``problem.*``, ``init.N`` particles of law ``init.std``, ``run.T`` as the horizon,
+    """The subspace search of a checked run config (:mod:`wgflow.config`): the config's problem
+    (any preset or ``[problem]`` tables; its group, if any, only to report angles), ``init.N``
+    particles of law ``init.std``, ``run.T`` as the horizon,
     ``run.seed``, and the SGD or MF options ``run.dynamics``, ``run.dt``, ``run.step_scale``,
     ``run.batch_size``, ``run.integrator``, ``run.backend``, ``run.dtype``. The search trains
     vanilla with the noise on ``E_j``: ``run.scheme``, ``run.noise`` and ``init.law`` do not
     enter."""
-    problem = paper.problem(config["problem.teacher"], tau=config["problem.tau"],
-                            beta=config["problem.beta"],
-                            quadrature_points=config["problem.quadrature_points"] or None)
+    problem = problems.problem_of(config)
     options = {k: config[f"run.{k}"] for k in ("step_scale", "batch_size", "integrator",
                                                "backend", "dtype")}
     return discover_subspace(problem, config["init.N"], seed=config["run.seed"],
