@@ -193,7 +193,7 @@ def _weighted_output(layers, code, theta, weights, x, tile, out):
     n, n_samples, c = theta.shape[0], x.shape[0], out.shape[1]
     top = layers[-1, tiles.ROW]
     for b in prange((n_samples + SAMPLE_BLOCK - 1) // SAMPLE_BLOCK):
-        tt, z, h, dh, _, _, _ = make_scratch(layers, theta.shape[1], tile, theta.dtype)
+        tt, z, h, dh = make_scratch(layers, theta.shape[1], tile, theta.dtype)[:4]
         weighted = np.empty((c, tile))
         lo, hi = b * SAMPLE_BLOCK, min(n_samples, (b + 1) * SAMPLE_BLOCK)
         out[lo:hi] = 0.0
@@ -213,7 +213,7 @@ def _first_variation(layers, code, theta, x, coef, tile, out):
     n, c = theta.shape[0], coef.shape[1]
     top = layers[-1, tiles.ROW]
     for t in prange((n + tile - 1) // tile):
-        tt, z, h, dh, _, _, _ = make_scratch(layers, theta.shape[1], tile, theta.dtype)
+        tt, z, h, dh = make_scratch(layers, theta.shape[1], tile, theta.dtype)[:4]
         s = t * tile
         k = min(tile, n - s)
         lanes = tiles.load_tile(theta, s, k, tt)
