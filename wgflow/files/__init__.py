@@ -4,4 +4,5 @@
   into a :class:`wgflow.Result` (``load``/``save``), readable while a run writes it.
 - :mod:`wgflow.files.checkpoints`: atomic checkpoints tied to their run, checked before a resume.
 - :mod:`wgflow.files.locks`: one writer per run file or sweep directory.
+- :mod:`wgflow.files.records`: the JSON records of the studies that are not sweeps.
 """

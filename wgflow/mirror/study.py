@@ -15,14 +15,13 @@ Contents, by size (``smoke``: seconds, ``small`` and ``full``: finer grids, long
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .. import laws
 from ..dynamics import simulate
+from ..files.records import read_record, write_record
 from ..sweep import MANIFEST
 from .dcs import count_atoms, factorised_regression
 from .models import ScalarRescaling, quadratic_swap_problem, two_neuron_problem
@@ -118,23 +117,10 @@ def run_mirror_study(size: str, out_dir) -> Path:
               "sweeps": [s.as_record() for s in sweeps],
               "atoms": atoms_demo(size), "low_rank": low_rank_demo()}
     out.mkdir(parents=True, exist_ok=True)
-    path, partial = out / FILE, out / f".{FILE}.partial"
-    partial.write_text(json.dumps(record, indent=1, allow_nan=True), encoding="utf-8")
-    os.replace(partial, path)  # a reader never sees half a record
-    return path
+    return write_record(out / FILE, record)
 
 
 def read_mirror_study(directory) -> dict | None:
     """The record written by :func:`run_mirror_study` in ``directory``, ``None`` if absent."""
-    path = Path(directory) / FILE
-    if not path.exists():
-        return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not a mirror study record ({exc}); remove it or give "
-                         f"another directory") from None
-    if not isinstance(record, dict) or record.get("study") != "mirror":
-        raise ValueError(f"{path} is not a mirror study record; remove it or give another "
-                         f"directory")
-    return record
+    return read_record(Path(directory) / FILE, "mirror study record",
+                       lambda record: record.get("study") == "mirror")

@@ -15,8 +15,6 @@ estimate (:mod:`.files`), which ``wgflow report DIR`` draws (:mod:`.figures`).
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import numpy as np
 from .. import laws, paper
 from ..configs import problems
 from ..data import GaussianData, Teacher
+from ..files.records import read_record, write_record
 from ..groups import cyclic
 from ..problem import Problem
 from ..studies import SIZES
@@ -138,29 +137,16 @@ def run_study(study: str, size: str, out_dir, *, progress: bool = True) -> list[
                             T=settings["T"], dt=settings["dt"], step_scale=settings["step_scale"],
                             backend=settings["backend"])
             done(out / f"{name}.h5", result, tic)
-    record = out / f".{STUDY_FILE}.partial"
-    record.write_text(json.dumps({"study": study, "size": size, "settings": settings,
-                                  "files": [p.name for p in written]}, indent=1),
-                      encoding="utf-8")
-    os.replace(record, out / STUDY_FILE)
+    write_record(out / STUDY_FILE, {"study": study, "size": size, "settings": settings,
+                                    "files": [p.name for p in written]})
     return [*written, out / STUDY_FILE]
 
 
 def read_study(directory) -> dict | None:
     """``{"study", "size", "settings", "files"}`` of a strong-invariance study in
     ``directory``, ``None`` when there is none."""
-    path = Path(directory) / STUDY_FILE
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not a strong-invariance study record ({exc}); remove it "
-                         "or give another directory") from None
-    if not isinstance(record, dict) or "study" not in record:
-        raise ValueError(f"{path} is not a strong-invariance study record; remove it or give "
-                         "another directory")
-    return record
+    return read_record(Path(directory) / STUDY_FILE, "strong-invariance study record",
+                       lambda record: record.get("study") in STUDIES)
 
 
 def discover_from_config(config: dict, *, replicates: int = 4, level: float = 0.99):
