@@ -34,7 +34,7 @@ MAX_TILE = 256
 #: the most bytes of forward passes kept for the backward pass (:func:`make_kept`); beyond it
 #: the backward pass recomputes them (memory stays ``O((N + M)·D)``)
 KEEP_BYTES = 16 << 20
-#: samples per block of a float32 gradient sum (:func:`_vjp_tile`): each block is summed in
+#: samples per block of a float32 gradient sum (``_vjp_tile``): each block is summed in
 #: float32, the blocks in float64, so the rounding error does not grow with ``M``
 SAMPLE_BLOCK = 64
 
