@@ -33,8 +33,9 @@ import numba
 #: the modules whose functions are compiled with ``cache=True``, in import order
 COMPILED_MODULES = ("fast_math", "tiles", "counter_rng", "compiled_layered", "compiled_flow",
                     "pde/compiled")
-#: the sources compiled code depends on (the activation codes come from ``activations``)
-KERNEL_SOURCES = ("activations", "sample_terms", *COMPILED_MODULES)
+#: the sources compiled code depends on (the activation names come from ``activations``, the
+#: activations' row loops from ``compiled_activations``)
+KERNEL_SOURCES = ("activations", "compiled_activations", "sample_terms", *COMPILED_MODULES)
 
 
 def kernel_cache_dir() -> Path:

@@ -75,7 +75,7 @@ def _project_in_parallel(v, proj, out):
 def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, kept, out):
     """``out = v(θ)`` for one batch ``x (B, d)``, ``y (B, c)``, ``w (B,)``; ``kept``: room
     for the forward passes (:func:`solvers.compiled_layered.make_kept`), or empty."""
-    layers, code, tile, chunk = kernel
+    layers, activation, tile, chunk = kernel
     rho_in, rho_out, wg, average = orbit
     xo, coef, model, partial, residual, grad, _, _, _, _, scratch = work
     n_nodes, b, d = wg.shape[0], x.shape[0], x.shape[1]
@@ -87,11 +87,12 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, kept, out):
                     acc += rho_in[g, i, j] * x[m, j]
                 xo[g * b + m, i] = acc
     parallel = theta.shape[0] * xo.shape[0] >= PARALLEL_MIN_WORK
-    network_sum(layers, code, theta, xo, tile, chunk, parallel, scratch, partial, model, kept)
+    network_sum(layers, activation, theta, xo, tile, chunk, parallel, scratch, partial, model,
+                kept)
     model /= theta.shape[0]
     for m in range(b):
         _sample_coefficients(m, y, w, rho_out, wg, average, model, residual, coef)
-    vjp_into(layers, code, theta, xo, coef, tile, parallel, scratch, grad, kept)
+    vjp_into(layers, activation, theta, xo, coef, tile, parallel, scratch, grad, kept)
     for i in range(theta.shape[0]):
         for k in range(theta.shape[1]):
             grad[i, k] = -scale * (grad[i, k] + 2.0 * tau * theta[i, k])

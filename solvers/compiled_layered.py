@@ -21,7 +21,8 @@ import numpy as np
 from numba import njit, prange
 
 from . import checks, tiles
-from .fast_math import ACTIVATION_CODES, JIT, PARALLEL
+from .compiled_activations import COMPILED_ACTIVATIONS
+from .fast_math import JIT, PARALLEL
 from .layered import UnitSpec
 
 #: upper bound on the parallel chunks of ``network_output`` (each holds an ``(M, c)`` partial)
@@ -88,7 +89,7 @@ def make_kept(layers, n, n_samples, tile, dtype, limit=None):
 
 
 @njit(**JIT)
-def _forward_chunk(layers, code, theta, x, start, stop, tile, partial, scratch, kept):
+def _forward_chunk(layers, activation, theta, x, start, stop, tile, partial, scratch, kept):
     """``partial[m] = Σ_{start ≤ i < stop} σ_*(x_m, θ_i)`` tile by tile (``start`` a multiple
     of ``tile``); the passes are written into ``kept`` (:func:`make_kept`) when it is not
     empty."""
@@ -102,7 +103,7 @@ def _forward_chunk(layers, code, theta, x, start, stop, tile, partial, scratch, 
         lanes = tiles.load_tile(theta, s, n, tt)
         for m in range(x.shape[0]):
             hm, dhm = (kept_h[s // tile, m], kept_dh[s // tile, m]) if keep else (h, dh)
-            tiles.forward(layers, code, tt, x, m, lanes, z, hm, dhm)
+            tiles.forward(layers, activation, tt, x, m, lanes, z, hm, dhm)
             for k in range(partial.shape[1]):
                 partial[m, k] += tiles.lane_sum(hm, out_row + k, n)
 
@@ -115,16 +116,17 @@ def _add(total, part):
 
 
 @njit(parallel=PARALLEL, **JIT)
-def _chunks_in_parallel(layers, code, theta, x, tile, chunk, parts, kept):
+def _chunks_in_parallel(layers, activation, theta, x, tile, chunk, parts, kept):
     n = theta.shape[0]
     for i in prange(parts.shape[0]):
         own = make_scratch(layers, theta.shape[1], tile, theta.dtype)
-        _forward_chunk(layers, code, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
+        _forward_chunk(layers, activation, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
                        parts[i], own, kept)
 
 
 @njit(**JIT)
-def network_sum(layers, code, theta, x, tile, chunk, parallel, scratch, partial, total, kept):
+def network_sum(layers, activation, theta, x, tile, chunk, parallel, scratch, partial, total,
+                kept):
     """``total (M, c) = Σ_i σ_*(x_m, θ_i)``, chunk partials added in chunk order. The serial
     path reuses ``scratch`` and ``partial (M, c)``; the parallel one allocates its own. The
     forward passes go to ``kept`` when it is not empty (:func:`make_kept`)."""
@@ -133,18 +135,18 @@ def network_sum(layers, code, theta, x, tile, chunk, parallel, scratch, partial,
     total[:] = 0.0
     if parallel:
         parts = np.empty((n_chunks, *total.shape), theta.dtype)
-        _chunks_in_parallel(layers, code, theta, x, tile, chunk, parts, kept)
+        _chunks_in_parallel(layers, activation, theta, x, tile, chunk, parts, kept)
         for i in range(n_chunks):
             _add(total, parts[i])
     else:
         for i in range(n_chunks):
-            _forward_chunk(layers, code, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
+            _forward_chunk(layers, activation, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
                            partial, scratch, kept)
             _add(total, partial)
 
 
 @njit(**JIT)
-def _vjp_tile(layers, code, theta, x, coef, start, n, out, scratch, kept):
+def _vjp_tile(layers, activation, theta, x, coef, start, n, out, scratch, kept):
     """``out[start + p] = Σ_m J_θ σ_*(x_m, θ)ᵀ coef_m`` for the tile's ``n`` particles, from
     the forward passes in ``kept`` unless it is empty. In float32 the sum runs in blocks of
     ``SAMPLE_BLOCK`` samples, each block's sum added to a float64 total (float64: one block)."""
@@ -162,7 +164,7 @@ def _vjp_tile(layers, code, theta, x, coef, start, n, out, scratch, kept):
         if kept_h.shape[0] > 0:
             hm, dhm = kept_h[start // tile, m], kept_dh[start // tile, m]
         else:
-            tiles.forward(layers, code, tt, x, m, lanes, z, h, dh)
+            tiles.forward(layers, activation, tt, x, m, lanes, z, h, dh)
             hm, dhm = h, dh
         tiles.backpropagate(layers, tt, x, m, coef[m], lanes, hm, dhm, g, g_next, grad)
     _add(total, grad)
@@ -172,34 +174,35 @@ def _vjp_tile(layers, code, theta, x, coef, start, n, out, scratch, kept):
 
 
 @njit(parallel=PARALLEL, **JIT)
-def _tiles_in_parallel(layers, code, theta, x, coef, tile, out, kept):
+def _tiles_in_parallel(layers, activation, theta, x, coef, tile, out, kept):
     n = theta.shape[0]
     for i in prange((n + tile - 1) // tile):
         own = make_scratch(layers, theta.shape[1], tile, theta.dtype)
-        _vjp_tile(layers, code, theta, x, coef, i * tile, min(tile, n - i * tile), out, own,
+        _vjp_tile(layers, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out, own,
                   kept)
 
 
 @njit(**JIT)
-def vjp_into(layers, code, theta, x, coef, tile, parallel, scratch, out, kept):
+def vjp_into(layers, activation, theta, x, coef, tile, parallel, scratch, out, kept):
     """``out (N, D) = Σ_m J_θ σ_*(x_m, θ_i)ᵀ coef_m``; the serial path reuses ``scratch``;
     ``kept``: the forward passes of :func:`network_sum` on the same ``theta`` and ``x``, or
     empty (:func:`make_kept`)."""
     n = theta.shape[0]
     if parallel:
-        _tiles_in_parallel(layers, code, theta, x, coef, tile, out, kept)
+        _tiles_in_parallel(layers, activation, theta, x, coef, tile, out, kept)
     else:
         for i in range((n + tile - 1) // tile):
-            _vjp_tile(layers, code, theta, x, coef, i * tile, min(tile, n - i * tile), out,
+            _vjp_tile(layers, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
                       scratch, kept)
 
 
 def kernel_arguments(spec: UnitSpec, theta: np.ndarray):
-    """``(layers, code, tile, chunk)`` for ``theta``'s size and dtype."""
+    """``(layers, activation, tile, chunk)`` for ``theta``'s size and dtype; ``activation``: the
+    unit's :class:`~solvers.compiled_activations.CompiledActivation`."""
     tile = tile_size(spec, theta.dtype)
     n_tiles = -(-theta.shape[0] // tile)
     chunk = tile * -(-n_tiles // MAX_CHUNKS)
-    return layer_table(spec), ACTIVATION_CODES[spec.activation], tile, chunk
+    return layer_table(spec), COMPILED_ACTIVATIONS[spec.activation], tile, chunk
 
 
 def _parallel(theta, x) -> bool:
@@ -211,9 +214,9 @@ def network_output(spec: UnitSpec, theta: np.ndarray, x: np.ndarray) -> np.ndarr
     theta = np.ascontiguousarray(theta)
     checks.samples(spec, theta, x)
     x = np.ascontiguousarray(x, dtype=theta.dtype)
-    layers, code, tile, chunk = kernel_arguments(spec, theta)
+    layers, activation, tile, chunk = kernel_arguments(spec, theta)
     total = np.empty((x.shape[0], spec.layers[-1].n_out), theta.dtype)
-    network_sum(layers, code, theta, x, tile, chunk, _parallel(theta, x),
+    network_sum(layers, activation, theta, x, tile, chunk, _parallel(theta, x),
                 make_scratch(layers, theta.shape[1], tile, theta.dtype), np.empty_like(total),
                 total, make_kept(layers, 0, 0, tile, theta.dtype, limit=0))
     return total / theta.dtype.type(theta.shape[0])
@@ -225,9 +228,9 @@ def vjp(spec: UnitSpec, theta, x, u, w) -> np.ndarray:
     checks.samples(spec, theta, x, u, w)
     x = np.ascontiguousarray(x, dtype=theta.dtype)
     coef = np.ascontiguousarray(np.asarray(w)[:, None] * u, dtype=theta.dtype)
-    layers, code, tile, _ = kernel_arguments(spec, theta)
+    layers, activation, tile, _ = kernel_arguments(spec, theta)
     out = np.empty_like(theta)
-    vjp_into(layers, code, theta, x, coef, tile, _parallel(theta, x),
+    vjp_into(layers, activation, theta, x, coef, tile, _parallel(theta, x),
              make_scratch(layers, theta.shape[1], tile, theta.dtype), out,
              make_kept(layers, 0, 0, tile, theta.dtype, limit=0))
     return out

@@ -38,7 +38,7 @@ JIT = {"cache": True, "error_model": "numpy", "nogil": True, "fastmath": {"contr
 PARALLEL = {"prange": True, "numpy": False, "reduction": False, "setitem": False,
             "stencil": False, "fusion": False, "comprehension": False}
 
-#: the integer code of each activation inside compiled kernels
+#: the integer code of each activation inside the CUDA kernels (:mod:`solvers.cuda_kernels`)
 ACTIVATION_CODES = {name: code for code, name in enumerate(ACTIVATIONS)}
 TANH, SIGMOID, RELU, ERF, SOFTPLUS, IDENTITY, QUADRATIC = (
     ACTIVATION_CODES[n]
@@ -169,35 +169,3 @@ def softplus_and_derivative(z):
     e = exp(-abs(z))
     q = 1.0 / (1.0 + e)
     return max(z, 0.0) + math.log1p(e), (q if z >= 0.0 else e * q)
-
-
-@njit(inline="always", **JIT)
-def activate(code, z, h, dh, row, n):
-    """``h[row, :n] = σ(z[row, :n])`` and ``dh[row, :n] = σ'(z[row, :n])`` for activation
-    ``code``; ``z``, ``h``, ``dh`` are ``(rows, lanes)`` tile buffers."""
-    if code == TANH:
-        for p in range(n):
-            h[row, p], dh[row, p] = tanh_and_derivative(z[row, p])
-    elif code == SIGMOID:
-        for p in range(n):
-            h[row, p], dh[row, p] = sigmoid_and_derivative(z[row, p])
-    elif code == RELU:
-        for p in range(n):
-            h[row, p] = max(z[row, p], 0.0)
-            dh[row, p] = 1.0 if z[row, p] > 0.0 else 0.0
-    elif code == ERF:
-        for p in range(n):
-            zp = np.float64(z[row, p])
-            h[row, p] = math.erf(zp)
-            dh[row, p] = _TWO_OVER_SQRT_PI * exp(-zp * zp)
-    elif code == SOFTPLUS:
-        for p in range(n):
-            h[row, p], dh[row, p] = softplus_and_derivative(z[row, p])
-    elif code == IDENTITY:
-        for p in range(n):
-            h[row, p] = z[row, p]
-            dh[row, p] = 1.0
-    else:  # QUADRATIC
-        for p in range(n):
-            h[row, p] = z[row, p] * z[row, p]
-            dh[row, p] = 2.0 * z[row, p]

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from numba import njit
 
-from .fast_math import JIT, activate
+from .compiled_activations import activate
+from .fast_math import JIT
 
 N_OUT, N_IN, W_OFFSET, B_OFFSET, ACTIVATED, ROW = range(6)
 
@@ -73,9 +74,10 @@ def _affine_of_rows(acc, r, tt, w, bias, h, prev, n_in, n):
 
 
 @njit(inline="always", **JIT)
-def forward(layers, code, tt, x, m, n, z, h, dh):
+def forward(layers, activation, tt, x, m, n, z, h, dh):
     """Fill ``h`` (and ``z``, ``dh`` on activated layers) for sample ``x[m]`` and the first
-    ``n`` lanes of the tile. The bias and the first input term are one pass, and a linear layer
+    ``n`` lanes of the tile, with the :class:`~solvers.compiled_activations.CompiledActivation`
+    ``activation``. The bias and the first input term are one pass, and a linear layer
     accumulates straight into ``h``."""
     for layer in range(layers.shape[0]):
         n_out, n_in, w_off, b_off, activated, row, prev = _layer(layers, layer)
@@ -90,7 +92,7 @@ def forward(layers, code, tt, x, m, n, z, h, dh):
             else:
                 _affine_of_rows(h, r, tt, w, bias, h, prev, n_in, n)
             if activated:
-                activate(code, z, h, dh, r, n)
+                activate(activation, z, h, dh, r, n)
 
 
 @njit(inline="always", **JIT)
@@ -113,19 +115,11 @@ def lane_sum(buf, r, n):
 
 
 @njit(inline="always", **JIT)
-def backward(layers, code, tt, x, m, coef, n, z, h, dh, g, g_next, grad):
-    """``grad[:, p] += J_θ σ_*(x_m, θ_p)ᵀ coef`` for the first ``n`` lanes (``coef (c,)``):
-    :func:`forward`, then :func:`backpropagate`."""
-    forward(layers, code, tt, x, m, n, z, h, dh)
-    backpropagate(layers, tt, x, m, coef, n, h, dh, g, g_next, grad)
-
-
-@njit(inline="always", **JIT)
 def backpropagate(layers, tt, x, m, coef, n, h, dh, g, g_next, grad):
-    """``grad[:, p] += J_θ σ_*(x_m, θ_p)ᵀ coef`` from the forward pass's ``h``, ``dh`` of
-    sample ``m``; ``g``, ``g_next`` are ``(W, P)`` scratch rows, ``W`` the widest layer. ``g``
-    holds ``∂/∂z_l`` of the current layer: the factor ``σ'(z)`` is applied when ``g`` is
-    formed."""
+    """``grad[:, p] += J_θ σ_*(x_m, θ_p)ᵀ coef`` from the forward pass's (:func:`forward`)
+    ``h``, ``dh`` of sample ``m``; ``g``, ``g_next`` are ``(W, P)`` scratch rows, ``W`` the
+    widest layer. ``g`` holds ``∂/∂z_l`` of the current layer: the factor ``σ'(z)`` is applied
+    when ``g`` is formed."""
     top = layers.shape[0] - 1
     _, _, _, _, activated, row, _ = _layer(layers, top)
     for k in range(coef.shape[0]):

@@ -1,12 +1,15 @@
-"""The compiled activations (:mod:`solvers.fast_math`) against numpy's over their whole range."""
+"""The compiled activations (:mod:`solvers.fast_math`, :mod:`solvers.compiled_activations`)
+against numpy's over their whole range."""
 
+import numba
 import numpy as np
 import pytest
 from conftest import TOL
 from numba import njit
 
 from solvers.activations import ACTIVATIONS
-from solvers.fast_math import ACTIVATION_CODES, activate, cos_two_pi, exp, log
+from solvers.compiled_activations import COMPILED_ACTIVATIONS, activate
+from solvers.fast_math import cos_two_pi, exp, log
 
 TINY = np.finfo(np.float64).tiny
 SPECIAL = [0.0, -0.0, 5e-324, -5e-324, 1e-300, -1e-300, 1e-8, -1e-8, 0.55, -0.55,
@@ -33,12 +36,17 @@ def _assert_within_ulp(values, reference, z):
     assert not bad.any(), f"off by {err[bad].max():.3g} at z = {z[finite][bad][:5]}"
 
 
+@njit
+def _activate_row(activation, z, h, dh):
+    activate(activation, z, h, dh, 0, z.shape[1])
+
+
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
 def test_activation_and_derivative_match_numpy(name, rng):
     z = _points(rng)
     buf = z[None].copy()
     h, dh = np.empty_like(buf), np.empty_like(buf)
-    activate(ACTIVATION_CODES[name], buf, h, dh, 0, z.size)
+    _activate_row(COMPILED_ACTIVATIONS[name], buf, h, dh)
     act = ACTIVATIONS[name]
     with np.errstate(over="ignore", invalid="ignore"):
         value, derivative = act.value(z), act.derivative(z)
@@ -72,11 +80,11 @@ def test_float32_buffers_hold_the_rounded_float64_value(name, rng):
     z = rng.uniform(-30, 30, 1000)
     b64, b32 = z[None].copy(), z[None].astype(np.float32)
     h64, d64, h32, d32 = (np.empty_like(b) for b in (b64, b64, b32, b32))
-    activate(ACTIVATION_CODES[name], b64, h64, d64, 0, z.size)
-    activate(ACTIVATION_CODES[name], b32, h32, d32, 0, z.size)
+    _activate_row(COMPILED_ACTIVATIONS[name], b64, h64, d64)
+    _activate_row(COMPILED_ACTIVATIONS[name], b32, h32, d32)
     b64_of_32 = b32.astype(np.float64)
     h_ref, d_ref = np.empty_like(b64_of_32), np.empty_like(b64_of_32)
-    activate(ACTIVATION_CODES[name], b64_of_32, h_ref, d_ref, 0, z.size)
+    _activate_row(COMPILED_ACTIVATIONS[name], b64_of_32, h_ref, d_ref)
     np.testing.assert_array_equal(h32, h_ref.astype(np.float32))
     np.testing.assert_array_equal(d32, d_ref.astype(np.float32))
 
@@ -98,3 +106,11 @@ def test_log_and_cos_two_pi(rng):
     _assert_within_ulp(lg, np.log(x), x)
     u = x[:100000]
     assert np.abs(cs[:100000] - np.cos(2 * np.pi * u)).max() <= 1e-15
+
+
+def test_each_activation_is_its_own_compile_time_type():
+    kinds = {numba.typeof(COMPILED_ACTIVATIONS[name]) for name in ACTIVATIONS}
+    assert len(kinds) == len(ACTIVATIONS)
+    with pytest.raises(TypeError, match="compiled kernels"):
+        activate(COMPILED_ACTIVATIONS["tanh"], np.zeros((1, 1)), np.zeros((1, 1)),
+                 np.zeros((1, 1)), 0, 1)
