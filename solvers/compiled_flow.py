@@ -23,10 +23,13 @@ from numba import njit, prange
 from . import checks
 from .compiled_layered import (
     PARALLEL_MIN_WORK,
+    chunk_partials,
     kernel_arguments,
     make_kept,
     make_scratch,
     network_sum,
+    network_sum_in_parallel,
+    vjp_in_parallel,
     vjp_into,
 )
 from .counter_rng import noise_into
@@ -64,6 +67,15 @@ def _project(v, proj, start, stop, out):
             out[i, k] = acc
 
 
+@njit(**JIT)
+def _copy(src, dst):
+    """``dst[:] = src`` for ``(N, D)`` arrays, as a loop: numba's array assignment would compile
+    its shape-mismatch error message."""
+    for i in range(src.shape[0]):
+        for k in range(src.shape[1]):
+            dst[i, k] = src[i, k]
+
+
 @njit(parallel=PARALLEL, **JIT)
 def _project_in_parallel(v, proj, out):
     n = v.shape[0]
@@ -72,9 +84,11 @@ def _project_in_parallel(v, proj, out):
 
 
 @njit(**JIT)
-def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, kept, out):
-    """``out = v(θ)`` for one batch ``x (B, d)``, ``y (B, c)``, ``w (B,)``; ``kept``: room
-    for the forward passes (:func:`solvers.compiled_layered.make_kept`), or empty."""
+def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept, out):
+    """``out = v(θ)`` for one batch ``x (B, d)``, ``y (B, c)``, ``w (B,)``, in parallel with
+    room for the chunk partials ``parts``, on one thread with ``parts=None`` (see
+    :func:`solvers.compiled_layered.chunk_partials`); ``kept``: room for the forward passes
+    (:func:`solvers.compiled_layered.make_kept`), or empty."""
     layers, activation, tile, chunk = kernel
     rho_in, rho_out, wg, average = orbit
     xo, coef, model, partial, residual, grad, _, _, _, _, scratch = work
@@ -86,26 +100,31 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, kept, out):
                 for j in range(d):
                     acc += rho_in[g, i, j] * x[m, j]
                 xo[g * b + m, i] = acc
-    parallel = theta.shape[0] * xo.shape[0] >= PARALLEL_MIN_WORK
-    network_sum(layers, activation, theta, xo, tile, chunk, parallel, scratch, partial, model,
-                kept)
+    if parts is None:
+        network_sum(layers, activation, theta, xo, tile, chunk, scratch, partial, model, kept)
+    else:
+        network_sum_in_parallel(layers, activation, theta, xo, tile, chunk, parts, model, kept)
     model /= theta.shape[0]
     for m in range(b):
         _sample_coefficients(m, y, w, rho_out, wg, average, model, residual, coef)
-    vjp_into(layers, activation, theta, xo, coef, tile, parallel, scratch, grad, kept)
+    if parts is None:
+        vjp_into(layers, activation, theta, xo, coef, tile, scratch, grad, kept)
+    else:
+        vjp_in_parallel(layers, activation, theta, xo, coef, tile, grad, kept)
     for i in range(theta.shape[0]):
         for k in range(theta.shape[1]):
             grad[i, k] = -scale * (grad[i, k] + 2.0 * tau * theta[i, k])
     if proj.shape[0] == 0:
-        out[:] = grad
-    elif parallel:
+        _copy(grad, out)
+    elif parts is not None:
         _project_in_parallel(grad, proj, out)
-    else:
-        _project(grad, proj, 0, theta.shape[0], out)
+    else:  # a literal first row would compile a second specialization of _project
+        _project(grad, proj, np.intp(0), theta.shape[0], out)
 
 
 @njit(**JIT)
-def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun, kept):
+def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun, parts,
+             kept):
     work = _workspace(kernel, theta, orbit[2].shape[0] * xs.shape[1], xs.shape[2],
                       ys.shape[2])
     v0, v1, new, xi = work[6], work[7], work[8], work[9]
@@ -116,14 +135,14 @@ def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heu
         s = k if xs.shape[0] > 1 else 0
         if amps.shape[0] > 0:  # the noise increment of this step, drawn before the velocity
             noise_into(key, first_step + k, basis, amps[k], xi)
-        _velocity(kernel, theta, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k], work, kept,
-                  v0)
+        _velocity(kernel, theta, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k], work, parts,
+                  kept, v0)
         for i in range(n):
             for j in range(dim):
                 new[i, j] = theta[i, j] + dt * v0[i, j] + xi[i, j]
         if heun:
             _velocity(kernel, new, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k + 1], work,
-                      kept, v1)
+                      parts, kept, v1)
             for i in range(n):
                 for j in range(dim):
                     new[i, j] = theta[i, j] + 0.5 * dt * (v0[i, j] + v1[i, j]) + xi[i, j]
@@ -133,7 +152,7 @@ def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heu
                 finite = finite and np.isfinite(new[i, j])
         if not finite:
             return k
-        theta[:] = new
+        _copy(new, theta)
     return scales.shape[0] - 1
 
 
@@ -162,7 +181,9 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     key, first_step, basis, amps = noise
     noise = (np.uint64(key), int(first_step), np.ascontiguousarray(basis, dtype=np.float64),
              np.asarray(amps, dtype=np.float64))
-    kept = make_kept(kernel[0], theta.shape[0], orbit[2].shape[0] * xs.shape[1], kernel[2],
-                     dtype)
+    n_samples = orbit[2].shape[0] * xs.shape[1]
+    parts = chunk_partials(theta.shape[0], kernel[3], n_samples, ys.shape[2], dtype,
+                           theta.shape[0] * n_samples >= PARALLEL_MIN_WORK)
+    kept = make_kept(kernel[0], theta.shape[0], n_samples, kernel[2], dtype)
     return _advance(kernel, theta, xs, ys, ws, orbit, proj, float(tau), float(dt),
-                    np.asarray(scales, dtype=np.float64), noise, bool(heun), kept)
+                    np.asarray(scales, dtype=np.float64), noise, bool(heun), parts, kept)

@@ -16,7 +16,9 @@ one thread, avoiding the cost of starting the parallel region.
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -115,34 +117,30 @@ def _add(total, part):
             total[m, k] += part[m, k]
 
 
+@njit(**JIT)
+def network_sum(layers, activation, theta, x, tile, chunk, scratch, partial, total, kept):
+    """``total (M, c) = Σ_i σ_*(x_m, θ_i)`` on one thread, chunk partials (in ``partial (M, c)``,
+    tiles in ``scratch``, :func:`make_scratch`) added in chunk order. The forward passes go to
+    ``kept`` when it is not empty (:func:`make_kept`)."""
+    n = theta.shape[0]
+    total[:] = 0.0
+    for i in range((n + chunk - 1) // chunk):
+        _forward_chunk(layers, activation, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
+                       partial, scratch, kept)
+        _add(total, partial)
+
+
 @njit(parallel=PARALLEL, **JIT)
-def _chunks_in_parallel(layers, activation, theta, x, tile, chunk, parts, kept):
+def network_sum_in_parallel(layers, activation, theta, x, tile, chunk, parts, total, kept):
+    """:func:`network_sum` with the chunks in parallel, each with its own buffers and its
+    partial in ``parts (n_chunks, M, c)``: the same sums in the same order."""
     n = theta.shape[0]
     for i in prange(parts.shape[0]):
-        own = make_scratch(layers, theta.shape[1], tile, theta.dtype)
         _forward_chunk(layers, activation, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
-                       parts[i], own, kept)
-
-
-@njit(**JIT)
-def network_sum(layers, activation, theta, x, tile, chunk, parallel, scratch, partial, total,
-                kept):
-    """``total (M, c) = Σ_i σ_*(x_m, θ_i)``, chunk partials added in chunk order. The serial
-    path reuses ``scratch`` and ``partial (M, c)``; the parallel one allocates its own. The
-    forward passes go to ``kept`` when it is not empty (:func:`make_kept`)."""
-    n = theta.shape[0]
-    n_chunks = (n + chunk - 1) // chunk
+                       parts[i], make_scratch(layers, theta.shape[1], tile, theta.dtype), kept)
     total[:] = 0.0
-    if parallel:
-        parts = np.empty((n_chunks, *total.shape), theta.dtype)
-        _chunks_in_parallel(layers, activation, theta, x, tile, chunk, parts, kept)
-        for i in range(n_chunks):
-            _add(total, parts[i])
-    else:
-        for i in range(n_chunks):
-            _forward_chunk(layers, activation, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
-                           partial, scratch, kept)
-            _add(total, partial)
+    for i in range(parts.shape[0]):
+        _add(total, parts[i])
 
 
 @njit(**JIT)
@@ -173,27 +171,32 @@ def _vjp_tile(layers, activation, theta, x, coef, start, n, out, scratch, kept):
             out[start + p, k] = total[k, p]
 
 
+@njit(**JIT)
+def vjp_into(layers, activation, theta, x, coef, tile, scratch, out, kept):
+    """``out (N, D) = Σ_m J_θ σ_*(x_m, θ_i)ᵀ coef_m`` on one thread, tile by tile in
+    ``scratch`` (:func:`make_scratch`); ``kept``: the forward passes of :func:`network_sum` on
+    the same ``theta`` and ``x``, or empty (:func:`make_kept`)."""
+    n = theta.shape[0]
+    for i in range((n + tile - 1) // tile):
+        _vjp_tile(layers, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
+                  scratch, kept)
+
+
 @njit(parallel=PARALLEL, **JIT)
-def _tiles_in_parallel(layers, activation, theta, x, coef, tile, out, kept):
+def vjp_in_parallel(layers, activation, theta, x, coef, tile, out, kept):
+    """:func:`vjp_into` with the tiles in parallel, each with its own buffers."""
     n = theta.shape[0]
     for i in prange((n + tile - 1) // tile):
-        own = make_scratch(layers, theta.shape[1], tile, theta.dtype)
-        _vjp_tile(layers, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out, own,
-                  kept)
+        _vjp_tile(layers, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
+                  make_scratch(layers, theta.shape[1], tile, theta.dtype), kept)
 
 
-@njit(**JIT)
-def vjp_into(layers, activation, theta, x, coef, tile, parallel, scratch, out, kept):
-    """``out (N, D) = Σ_m J_θ σ_*(x_m, θ_i)ᵀ coef_m``; the serial path reuses ``scratch``;
-    ``kept``: the forward passes of :func:`network_sum` on the same ``theta`` and ``x``, or
-    empty (:func:`make_kept`)."""
-    n = theta.shape[0]
-    if parallel:
-        _tiles_in_parallel(layers, activation, theta, x, coef, tile, out, kept)
-    else:
-        for i in range((n + tile - 1) // tile):
-            _vjp_tile(layers, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
-                      scratch, kept)
+def chunk_partials(n: int, chunk: int, n_samples: int, c: int, dtype, parallel: bool):
+    """Room for the chunk partials ``(n_chunks, M, c)`` of :func:`network_sum_in_parallel` when
+    ``parallel``, else ``None``. A compiled caller that branches on ``parts is None`` is compiled
+    apart for the two cases, with the one path it runs (numba drops a branch that an argument's
+    ``None`` type decides), so a run on one thread compiles no parallel code."""
+    return np.empty((-(-n // chunk), n_samples, c), dtype) if parallel else None
 
 
 def kernel_arguments(spec: UnitSpec, theta: np.ndarray):
@@ -209,28 +212,63 @@ def _parallel(theta, x) -> bool:
     return theta.shape[0] * x.shape[0] >= PARALLEL_MIN_WORK
 
 
+@functools.lru_cache(maxsize=4)
+def _pool(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(threads, thread_name_prefix="wgflow-kernels")
+
+
+def _in_threads(task, count: int) -> None:
+    """``task(i)`` for every ``i < count``, spread over numba's thread count of Python threads
+    (the compiled kernels release the GIL). Called from Python, this needs no parallel compiled
+    code: only the compiled flow compiles its parallel paths, and only a run that uses them."""
+    threads = min(numba.get_num_threads(), count)
+    if threads > 1:
+        list(_pool(threads).map(task, range(count)))
+    else:
+        for i in range(count):
+            task(i)
+
+
 def network_output(spec: UnitSpec, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """``Φ_μ(x_m) = (1/N) Σ_i σ_*(x_m, θ_i)``: ``(M, c)``, in ``theta``'s dtype."""
+    """``Φ_μ(x_m) = (1/N) Σ_i σ_*(x_m, θ_i)``: ``(M, c)``, in ``theta``'s dtype: the chunks of
+    :func:`network_sum` on one thread, or their partials in parallel (:func:`_in_threads`),
+    then added in chunk order (the same sums either way)."""
     theta = np.ascontiguousarray(theta)
     checks.samples(spec, theta, x)
     x = np.ascontiguousarray(x, dtype=theta.dtype)
     layers, activation, tile, chunk = kernel_arguments(spec, theta)
-    total = np.empty((x.shape[0], spec.layers[-1].n_out), theta.dtype)
-    network_sum(layers, activation, theta, x, tile, chunk, _parallel(theta, x),
-                make_scratch(layers, theta.shape[1], tile, theta.dtype), np.empty_like(total),
-                total, make_kept(layers, 0, 0, tile, theta.dtype, limit=0))
-    return total / theta.dtype.type(theta.shape[0])
+    n, dim, dtype = theta.shape[0], theta.shape[1], theta.dtype
+    total = np.empty((x.shape[0], spec.layers[-1].n_out), dtype)
+    no_kept = make_kept(layers, 0, 0, tile, dtype, limit=0)
+    if _parallel(theta, x):
+        parts = np.empty((-(-n // chunk), *total.shape), dtype)
+        _in_threads(lambda i: _forward_chunk(
+            layers, activation, theta, x, i * chunk, min(n, (i + 1) * chunk), tile, parts[i],
+            make_scratch(layers, dim, tile, dtype), no_kept), len(parts))
+        total[:] = 0.0
+        for part in parts:
+            total += part
+    else:
+        network_sum(layers, activation, theta, x, tile, chunk,
+                    make_scratch(layers, dim, tile, dtype), np.empty_like(total), total, no_kept)
+    return total / dtype.type(n)
 
 
 def vjp(spec: UnitSpec, theta, x, u, w) -> np.ndarray:
-    """``Σ_m w_m J_θ σ_*(x_m, θ_i)ᵀ u_m`` for every particle: ``(N, D)``."""
+    """``Σ_m w_m J_θ σ_*(x_m, θ_i)ᵀ u_m`` for every particle: ``(N, D)``; in parallel, each
+    thread runs :func:`vjp_into` on its own run of whole tiles."""
     theta = np.ascontiguousarray(theta)
     checks.samples(spec, theta, x, u, w)
     x = np.ascontiguousarray(x, dtype=theta.dtype)
     coef = np.ascontiguousarray(np.asarray(w)[:, None] * u, dtype=theta.dtype)
     layers, activation, tile, _ = kernel_arguments(spec, theta)
+    n, dim, dtype = theta.shape[0], theta.shape[1], theta.dtype
     out = np.empty_like(theta)
-    vjp_into(layers, activation, theta, x, coef, tile, _parallel(theta, x),
-             make_scratch(layers, theta.shape[1], tile, theta.dtype), out,
-             make_kept(layers, 0, 0, tile, theta.dtype, limit=0))
+    no_kept = make_kept(layers, 0, 0, tile, dtype, limit=0)
+    n_tiles = -(-n // tile)
+    runs = min(n_tiles, numba.get_num_threads()) if _parallel(theta, x) else 1
+    bounds = [tile * (n_tiles * r // runs) for r in range(runs)] + [n]
+    _in_threads(lambda r: vjp_into(
+        layers, activation, theta[bounds[r]:bounds[r + 1]], x, coef, tile,
+        make_scratch(layers, dim, tile, dtype), out[bounds[r]:bounds[r + 1]], no_kept), runs)
     return out

@@ -103,5 +103,5 @@ def noise_into(key, step, basis, amp, out):
     irrelevant."""
     if out.shape[0] * basis.shape[1] >= PARALLEL_MIN_NUMBERS:
         _noise_in_parallel(key, step, basis, amp, out)
-    else:
-        _noise_block(key, step, basis, amp, 0, out.shape[0], out)
+    else:  # a literal first row would compile a second specialization of _noise_block
+        _noise_block(key, step, basis, amp, np.intp(0), out.shape[0], out)

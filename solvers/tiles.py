@@ -73,7 +73,7 @@ def _affine_of_rows(acc, r, tt, w, bias, h, prev, n_in, n):
             acc[r, p] += tt[w + j, p] * h[prev + j, p]
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def forward(layers, activation, tt, x, m, n, z, h, dh):
     """Fill ``h`` (and ``z``, ``dh`` on activated layers) for sample ``x[m]`` and the first
     ``n`` lanes of the tile, with the :class:`~solvers.compiled_activations.CompiledActivation`
@@ -114,7 +114,7 @@ def lane_sum(buf, r, n):
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def backpropagate(layers, tt, x, m, coef, n, h, dh, g, g_next, grad):
     """``grad[:, p] += J_θ σ_*(x_m, θ_p)ᵀ coef`` from the forward pass's (:func:`forward`)
     ``h``, ``dh`` of sample ``m``; ``g``, ``g_next`` are ``(W, P)`` scratch rows, ``W`` the

@@ -224,7 +224,8 @@ def _first_variation(layers, activation, theta, x, coef, tile, out):
                 cq = coef[m, q]
                 for p in range(lanes):
                     acc[p] += cq * h[top + q, p]
-        out[s : s + k] = acc[:k]
+        for p in range(k):  # a loop: an array assignment compiles its shape-mismatch message
+            out[s + p] = acc[p]
 
 
 def _arguments(spec, theta, x):
