@@ -32,7 +32,7 @@ from .compiled_layered import (
     vjp_in_parallel,
     vjp_into,
 )
-from .counter_rng import noise_into
+from .counter_rng import noise_into, noise_on_one_thread
 from .fast_math import JIT, PARALLEL
 from .sample_terms import sample_coefficients
 
@@ -83,7 +83,7 @@ def _project_in_parallel(v, proj, out):
         _project(v, proj, b * PROJECT_BLOCK, min(n, (b + 1) * PROJECT_BLOCK), out)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept, out):
     """``out = v(θ)`` for one batch ``x (B, d)``, ``y (B, c)``, ``w (B,)``, in parallel with
     room for the chunk partials ``parts``, on one thread with ``parts=None`` (see
@@ -134,7 +134,10 @@ def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heu
     for k in range(scales.shape[0] - 1):
         s = k if xs.shape[0] > 1 else 0
         if amps.shape[0] > 0:  # the noise increment of this step, drawn before the velocity
-            noise_into(key, first_step + k, basis, amps[k], xi)
+            if parts is None:
+                noise_on_one_thread(key, first_step + k, basis, amps[k], xi)
+            else:
+                noise_into(key, first_step + k, basis, amps[k], xi)
         _velocity(kernel, theta, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k], work, parts,
                   kept, v0)
         for i in range(n):

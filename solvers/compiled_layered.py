@@ -71,7 +71,9 @@ def make_scratch(layers, dim, tile, dtype):
     ``grad (D, P)`` (see :mod:`solvers.tiles`) and the float64 total of the gradient's sample
     blocks ``(D, P)``."""
     rows = layers[-1, tiles.ROW] + layers[-1, tiles.N_OUT]
-    width = max(layers[:, tiles.N_OUT].max(), layers[:, tiles.N_IN].max())
+    width = 0
+    for layer in range(layers.shape[0]):
+        width = max(width, layers[layer, tiles.N_OUT], layers[layer, tiles.N_IN])
     return (np.empty((dim, tile), dtype), np.empty((rows, tile), dtype),
             np.empty((rows, tile), dtype), np.empty((rows, tile), dtype),
             np.empty((width, tile), dtype), np.empty((width, tile), dtype),
@@ -90,7 +92,7 @@ def make_kept(layers, n, n_samples, tile, dtype, limit=None):
     return np.empty(shape, dtype), np.empty(shape, dtype)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _forward_chunk(layers, activation, theta, x, start, stop, tile, partial, scratch, kept):
     """``partial[m] = Σ_{start ≤ i < stop} σ_*(x_m, θ_i)`` tile by tile (``start`` a multiple
     of ``tile``); the passes are written into ``kept`` (:func:`make_kept`) when it is not
@@ -143,7 +145,7 @@ def network_sum_in_parallel(layers, activation, theta, x, tile, chunk, parts, to
         _add(total, parts[i])
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _vjp_tile(layers, activation, theta, x, coef, start, n, out, scratch, kept):
     """``out[start + p] = Σ_m J_θ σ_*(x_m, θ)ᵀ coef_m`` for the tile's ``n`` particles, from
     the forward passes in ``kept`` unless it is empty. In float32 the sum runs in blocks of
@@ -240,11 +242,12 @@ def network_output(spec: UnitSpec, theta: np.ndarray, x: np.ndarray) -> np.ndarr
     n, dim, dtype = theta.shape[0], theta.shape[1], theta.dtype
     total = np.empty((x.shape[0], spec.layers[-1].n_out), dtype)
     no_kept = make_kept(layers, 0, 0, tile, dtype, limit=0)
-    if _parallel(theta, x):
+    if _parallel(theta, x):  # each chunk's sum on its own, then added in chunk order
         parts = np.empty((-(-n // chunk), *total.shape), dtype)
-        _in_threads(lambda i: _forward_chunk(
-            layers, activation, theta, x, i * chunk, min(n, (i + 1) * chunk), tile, parts[i],
-            make_scratch(layers, dim, tile, dtype), no_kept), len(parts))
+        _in_threads(lambda i: network_sum(
+            layers, activation, theta[i * chunk:(i + 1) * chunk], x, tile, chunk,
+            make_scratch(layers, dim, tile, dtype), np.empty_like(total), parts[i], no_kept),
+            len(parts))
         total[:] = 0.0
         for part in parts:
             total += part

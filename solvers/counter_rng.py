@@ -97,11 +97,18 @@ def _noise_in_parallel(key, step, basis, amp, out):
 
 
 @njit(**JIT)
+def noise_on_one_thread(key, step, basis, amp, out):
+    """:func:`noise_into` on one thread, for callers compiled without parallel code."""
+    # a literal first row would compile a second specialization of _noise_block
+    _noise_block(key, step, basis, amp, np.intp(0), out.shape[0], out)
+
+
+@njit(**JIT)
 def noise_into(key, step, basis, amp, out):
     """``out[i] = amp · Σ_j Z_{(step·N + i)·K + j} · basis[:, j]`` for every particle:
     ``out (N, D)``, ``basis (D, K)``. Blocks are independent, so the thread count is
     irrelevant."""
     if out.shape[0] * basis.shape[1] >= PARALLEL_MIN_NUMBERS:
         _noise_in_parallel(key, step, basis, amp, out)
-    else:  # a literal first row would compile a second specialization of _noise_block
-        _noise_block(key, step, basis, amp, np.intp(0), out.shape[0], out)
+    else:
+        noise_on_one_thread(key, step, basis, amp, out)

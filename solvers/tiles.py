@@ -83,14 +83,11 @@ def forward(layers, activation, tt, x, m, n, z, h, dh):
         n_out, n_in, w_off, b_off, activated, row, prev = _layer(layers, layer)
         for k in range(n_out):
             r, w, bias = row + k, w_off + k * n_in, b_off + k if b_off >= 0 else -1
-            if layer == 0 and activated:
-                _affine_of_sample(z, r, tt, w, bias, x, m, n_in, n)
-            elif layer == 0:
-                _affine_of_sample(h, r, tt, w, bias, x, m, n_in, n)
-            elif activated:
-                _affine_of_rows(z, r, tt, w, bias, h, prev, n_in, n)
+            acc = z if activated else h
+            if layer == 0:
+                _affine_of_sample(acc, r, tt, w, bias, x, m, n_in, n)
             else:
-                _affine_of_rows(h, r, tt, w, bias, h, prev, n_in, n)
+                _affine_of_rows(acc, r, tt, w, bias, h, prev, n_in, n)
             if activated:
                 activate(activation, z, h, dh, r, n)
 
