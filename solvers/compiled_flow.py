@@ -41,7 +41,6 @@ _sample_coefficients = njit(inline="always", **JIT)(sample_coefficients)
 PROJECT_BLOCK = 1024
 
 
-@njit(**JIT)
 def _workspace(kernel, theta, n_samples, d, c):
     """Every array a step needs, allocated once per call: orbit samples ``xo``, upstream
     ``coef``, model outputs, chunk partial ``(G·B, ·)``, residual ``(c,)``, gradient,
@@ -123,10 +122,8 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept
 
 
 @njit(**JIT)
-def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun, parts,
+def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun, work, parts,
              kept):
-    work = _workspace(kernel, theta, orbit[2].shape[0] * xs.shape[1], xs.shape[2],
-                      ys.shape[2])
     v0, v1, new, xi = work[6], work[7], work[8], work[9]
     key, first_step, basis, amps = noise
     n, dim = theta.shape
@@ -138,17 +135,18 @@ def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heu
                 noise_on_one_thread(key, first_step + k, basis, amps[k], xi)
             else:
                 noise_into(key, first_step + k, basis, amps[k], xi)
-        _velocity(kernel, theta, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k], work, parts,
-                  kept, v0)
-        for i in range(n):
-            for j in range(dim):
-                new[i, j] = theta[i, j] + dt * v0[i, j] + xi[i, j]
-        if heun:
-            _velocity(kernel, new, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k + 1], work,
-                      parts, kept, v1)
-            for i in range(n):
-                for j in range(dim):
-                    new[i, j] = theta[i, j] + 0.5 * dt * (v0[i, j] + v1[i, j]) + xi[i, j]
+        for stage in range(2 if heun else 1):  # Euler (or Heun's predictor), Heun's corrector
+            at, v = (theta, v0) if stage == 0 else (new, v1)
+            _velocity(kernel, at, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k + stage],
+                      work, parts, kept, v)
+            if stage == 0:
+                for i in range(n):
+                    for j in range(dim):
+                        new[i, j] = theta[i, j] + dt * v0[i, j] + xi[i, j]
+            else:
+                for i in range(n):
+                    for j in range(dim):
+                        new[i, j] = theta[i, j] + 0.5 * dt * (v0[i, j] + v1[i, j]) + xi[i, j]
         finite = True
         for i in range(n):
             for j in range(dim):
@@ -188,5 +186,6 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     parts = chunk_partials(theta.shape[0], kernel[3], n_samples, ys.shape[2], dtype,
                            theta.shape[0] * n_samples >= PARALLEL_MIN_WORK)
     kept = make_kept(kernel[0], theta.shape[0], n_samples, kernel[2], dtype)
+    work = _workspace(kernel, theta, n_samples, xs.shape[2], ys.shape[2])
     return _advance(kernel, theta, xs, ys, ws, orbit, proj, float(tau), float(dt),
-                    np.asarray(scales, dtype=np.float64), noise, bool(heun), parts, kept)
+                    np.asarray(scales, dtype=np.float64), noise, bool(heun), work, parts, kept)
