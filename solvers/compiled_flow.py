@@ -13,6 +13,10 @@ orbit terms ``(ρ_g, ρ̂_g, w_g, average)`` (see :class:`wgflow.schemes.OrbitTe
 Integrators as in :mod:`solvers.integrators` (explicit Euler / Euler–Maruyama, and Heun with
 the same noise increment in both stages); the noise increments, batches and step scales are
 drawn by the caller, so the steps are a pure function of their inputs.
+
+A call runs in parallel when ``N·G·B ≥ PARALLEL_MIN_WORK`` (forward and backward passes, noise,
+projection), else on one thread; the two cases are compiled apart (``parts=None``, see
+:func:`solvers.compiled_layered.chunk_partials`), so a small run compiles no parallel code.
 """
 
 from __future__ import annotations

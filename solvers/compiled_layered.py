@@ -1,5 +1,5 @@
-"""Numba-parallel ``network_output`` and ``vjp`` of layered units: same calls, shapes and meaning
-as the numpy reference :mod:`solvers.layered`, with memory ``O((N + M)·D)``.
+"""Numba ``network_output`` and ``vjp`` of layered units: same calls, shapes and meaning as the
+numpy reference :mod:`solvers.layered`, with memory ``O((N + M)·D)``.
 
 Particles are cut into tiles of ``P`` lanes (:mod:`solvers.tiles`); the partition depends only
 on ``N`` and the unit, never on the thread count, and every sum runs in a fixed order, so results
@@ -10,12 +10,19 @@ are bitwise reproducible under any ``NUMBA_NUM_THREADS``:
 - ``vjp``: tiles in parallel; each particle's sum over samples runs in sample order.
 
 Small problems (fewer than ``PARALLEL_MIN_WORK`` particle–sample pairs) run the same partition on
-one thread, avoiding the cost of starting the parallel region.
+one thread, avoiding the cost of starting threads.
+
+What compiles is what a call runs: the kernels are compiled per activation (a
+:class:`~solvers.compiled_activations.CompiledActivation` argument), the serial kernels
+(:func:`network_sum`, :func:`vjp_into`) carry no parallel code, and their parallel versions
+(``prange``) compile only for the compiled flow's large runs (:func:`chunk_partials`); the
+Python-level ``network_output`` and ``vjp`` run the serial kernels in Python threads instead.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -217,6 +224,9 @@ def _parallel(theta, x) -> bool:
 @functools.lru_cache(maxsize=4)
 def _pool(threads: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(threads, thread_name_prefix="wgflow-kernels")
+
+
+os.register_at_fork(after_in_child=_pool.cache_clear)  # a forked child has none of the threads
 
 
 def _in_threads(task, count: int) -> None:

@@ -1,0 +1,57 @@
+"""What a call compiles: each kernel is compiled for the activation it is called with, and the
+compiled flow compiles its parallel paths only for a call that runs them, which gives the same
+bits as its serial paths."""
+
+import numpy as np
+
+from solvers import compiled_flow, compiled_layered
+from wgflow import Perceptron
+from wgflow.schemes import OrbitTerms
+
+#: the compiled flow's parallel passes over the particles
+PARALLEL_KERNELS = (compiled_layered.network_sum_in_parallel, compiled_layered.vjp_in_parallel)
+
+
+def _compiled_for(kernel, activation: str, dtype: str) -> list:
+    """The signatures of ``kernel`` compiled (or loaded) for ``activation`` and ``dtype``."""
+    return [sig for sig in kernel.signatures
+            if f"CompiledActivation({activation})" in str(sig) and dtype in str(sig)]
+
+
+def _flow_arguments(unit, rng, n=40, steps=3, batch=5):
+    """The arguments of :func:`solvers.compiled_flow.advance` after ``theta``: feature averaging
+    over a two-element group, a projection, noise and Heun steps, in float32."""
+    d, c, dim = unit.d, unit.c, unit.dim
+    swap = np.eye(d)[::-1]
+    orbit = OrbitTerms(np.stack([np.eye(d), swap]), np.stack([np.eye(c)] * 2),
+                       np.full(2, 0.5), True)
+    batches = (rng.standard_normal((steps, batch, d)), rng.standard_normal((steps, batch, c)),
+               np.full((steps, batch), 1.0 / batch))
+    basis = np.linalg.qr(rng.standard_normal((dim, 2)))[0]
+    noise = (7, 0, basis, np.full(steps, 1e-2))
+    return batches, orbit, basis @ basis.T, 1e-3, 0.05, np.full(steps + 1, 2.0), noise, True
+
+
+def test_a_small_flow_compiles_no_parallel_code(rng, monkeypatch):
+    unit = Perceptron(2, 1, "erf")  # erf in float32: compiled by no other test in parallel
+    theta = rng.standard_normal((40, unit.dim)).astype(np.float32)
+    args = _flow_arguments(unit, rng)
+    assert not any(_compiled_for(k, "erf", "float32") for k in PARALLEL_KERNELS)
+    serial = theta.copy()
+    assert compiled_flow.advance(unit.spec, serial, *args) == 3
+    assert _compiled_for(compiled_flow._advance, "erf", "float32")
+    assert not any(_compiled_for(k, "erf", "float32") for k in PARALLEL_KERNELS)
+    # every size in parallel: the parallel kernels compile, and give the same bits
+    monkeypatch.setattr(compiled_flow, "PARALLEL_MIN_WORK", 1)
+    parallel = theta.copy()
+    assert compiled_flow.advance(unit.spec, parallel, *args) == 3
+    assert all(_compiled_for(k, "erf", "float32") for k in PARALLEL_KERNELS)
+    assert np.abs(serial - theta).max() > 0
+    np.testing.assert_array_equal(parallel, serial)
+
+
+def test_the_activation_is_part_of_the_compiled_signature(rng):
+    unit = Perceptron(2, 1, "identity")
+    theta, x = rng.standard_normal((9, unit.dim)), rng.standard_normal((4, 2))
+    compiled_layered.network_output(unit.spec, theta, x)
+    assert _compiled_for(compiled_layered.network_sum, "identity", "float64")
