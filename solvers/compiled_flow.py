@@ -30,9 +30,9 @@ from .compiled_layered import (
     chunk_partials,
     kernel_arguments,
     make_kept,
-    make_scratch,
     network_sum,
     network_sum_in_parallel,
+    scratch_buffers,
     vjp_in_parallel,
     vjp_into,
 )
@@ -55,7 +55,7 @@ def _workspace(kernel, theta, n_samples, d, c):
             np.empty((n_samples, c), dtype), np.empty((n_samples, c), dtype),
             np.empty(c), np.empty_like(theta), np.empty_like(theta), np.empty_like(theta),
             np.empty_like(theta), np.empty_like(theta),
-            make_scratch(layers, theta.shape[1], tile, dtype))
+            scratch_buffers(layers, theta.shape[1], tile, dtype))
 
 
 @njit(**JIT)

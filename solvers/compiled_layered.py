@@ -72,11 +72,11 @@ def tile_size(spec: UnitSpec, dtype) -> int:
     return int(min(MAX_TILE, max(8, TILE_BYTES // per_lane // 8 * 8)))
 
 
-@njit(**JIT)
-def make_scratch(layers, dim, tile, dtype):
+def scratch_buffers(layers, dim, tile, dtype):
     """One tile's buffers: ``tt (D, P)``, ``z, h, dh (R, P)``, ``g, g_next (W, P)``,
     ``grad (D, P)`` (see :mod:`solvers.tiles`) and the float64 total of the gradient's sample
-    blocks ``(D, P)``."""
+    blocks ``(D, P)``. Plain numpy for callers in Python; :func:`make_scratch` in compiled
+    code."""
     rows = layers[-1, tiles.ROW] + layers[-1, tiles.N_OUT]
     width = 0
     for layer in range(layers.shape[0]):
@@ -85,6 +85,9 @@ def make_scratch(layers, dim, tile, dtype):
             np.empty((rows, tile), dtype), np.empty((rows, tile), dtype),
             np.empty((width, tile), dtype), np.empty((width, tile), dtype),
             np.empty((dim, tile), dtype), np.empty((dim, tile), np.float64))
+
+
+make_scratch = njit(**JIT)(scratch_buffers)
 
 
 def make_kept(layers, n, n_samples, tile, dtype, limit=None):
@@ -256,14 +259,16 @@ def network_output(spec: UnitSpec, theta: np.ndarray, x: np.ndarray) -> np.ndarr
         parts = np.empty((-(-n // chunk), *total.shape), dtype)
         _in_threads(lambda i: network_sum(
             layers, activation, theta[i * chunk:(i + 1) * chunk], x, tile, chunk,
-            make_scratch(layers, dim, tile, dtype), np.empty_like(total), parts[i], no_kept),
+            scratch_buffers(layers, dim, tile, dtype), np.empty_like(total), parts[i],
+            no_kept),
             len(parts))
         total[:] = 0.0
         for part in parts:
             total += part
     else:
         network_sum(layers, activation, theta, x, tile, chunk,
-                    make_scratch(layers, dim, tile, dtype), np.empty_like(total), total, no_kept)
+                    scratch_buffers(layers, dim, tile, dtype), np.empty_like(total), total,
+                    no_kept)
     return total / dtype.type(n)
 
 
@@ -283,5 +288,5 @@ def vjp(spec: UnitSpec, theta, x, u, w) -> np.ndarray:
     bounds = [tile * (n_tiles * r // runs) for r in range(runs)] + [n]
     _in_threads(lambda r: vjp_into(
         layers, activation, theta[bounds[r]:bounds[r + 1]], x, coef, tile,
-        make_scratch(layers, dim, tile, dtype), out[bounds[r]:bounds[r + 1]], no_kept), runs)
+        scratch_buffers(layers, dim, tile, dtype), out[bounds[r]:bounds[r + 1]], no_kept), runs)
     return out

@@ -73,7 +73,7 @@ def _affine_of_rows(acc, r, tt, w, bias, h, prev, n_in, n):
             acc[r, p] += tt[w + j, p] * h[prev + j, p]
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def forward(layers, activation, tt, x, m, n, z, h, dh):
     """Fill ``h`` (and ``z``, ``dh`` on activated layers) for sample ``x[m]`` and the first
     ``n`` lanes of the tile, with the :class:`~solvers.compiled_activations.CompiledActivation`
