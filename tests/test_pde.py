@@ -475,11 +475,11 @@ def test_pde_kernels_do_not_depend_on_the_thread_count():
 def test_bench_pde_cases_report_time_and_accuracy(monkeypatch, capsys):
     """``wgflow bench --pde``: one JSON row per case, with the CPU, the timings and each case's
     accuracy (sizes shrunk; the suite runs at 256 cells per axis)."""
-    monkeypatch.setattr(bench, "PDE_SUITE", (("pde-ou-24", 24), ("pde-aggregation-32", 32),
+    monkeypatch.setattr(bench, "PDE_SUITE", (("pde-ou-24", 24), ("pde-aggregation-64", 64),
                                              ("pde-paper-EG-16", 16)))
     assert main(["bench", "--pde", "--json", "--steps", "1"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["case"] for r in rows] == ["pde-ou-24", "pde-aggregation-32", "pde-paper-EG-16"]
+    assert [r["case"] for r in rows] == ["pde-ou-24", "pde-aggregation-64", "pde-paper-EG-16"]
     ou, aggregation, paper_eg = rows
     assert all(r["cpu"] == bench.cpu_name() and r["wall_s"] > 0 for r in rows)
     assert 0 < ou["l1_error"] < 1 and ou["min_density"] >= 0 and ou["steps"] > 1
