@@ -8,7 +8,7 @@ best WI law can be matched by an SI one (the paper's SI teacher), and ``Δ > 0``
 that SI units cannot represent (the paper's counterexample, :func:`counterexample`:
 ``σ(x₁) + σ(x₂)`` under the coordinate swap, which no ridge function of ``x₁ + x₂`` matches).
 
-Each replicate ``k`` runs, with its own seed, the SI start ``(P_G)_# N(0, s² I)`` under EA with
+Each replicate ``k`` runs, with its own seed, the SI start ``(P_G)_# N(0, σ₀² I)`` under EA with
 the noise on ``E^G`` and the orbit-closed (exactly WI) start ``{M_g θ_i}`` of ``N/|G|`` Gaussian
 particles under vanilla with full noise: the MF particle flow, Heun, the population by
 Gauss–Hermite quadrature (exactly symmetric for permutation groups).
@@ -210,7 +210,7 @@ def si_gap(problem: Problem, N: int, *, replicates: int = 5, seed=0, T: float = 
     T, dt, step_scale : float
         MF time, time step and step scale ς of the runs (Heun).
     init_std : float
-        ``s``: the starts' entries are ``N(0, s²)`` before projection or orbit closure.
+        ``σ₀``: the starts' entries are ``N(0, σ₀²)`` before projection or orbit closure.
     level : float
         Confidence level of the interval, in ``(0, 1)``.
     backend : str
@@ -219,7 +219,9 @@ def si_gap(problem: Problem, N: int, *, replicates: int = 5, seed=0, T: float = 
         Distinct scales ``s_j > 0``: every replicate runs both starts at each, on ``problem``
         with ``τ, β`` multiplied by ``s_j``, with the same seeds (paired); the gap is that of
         the differences extrapolated linearly to ``s = 0`` (:func:`extrapolation_weights`).
-        ``(1.0,)``: the gap of ``problem`` as given, with its regularization's bias.
+        ``(1.0,)``: the gap of ``problem`` as given, with its regularization's bias. The
+        weight decay relaxes the runs at a rate of order ``ς τ s``: ``T`` must let the
+        smallest scale reach its floor (look at ``si_run`` and ``wi_run``'s risks).
 
     Returns
     -------
