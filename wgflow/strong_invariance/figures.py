@@ -104,7 +104,7 @@ def gap_bars(gaps: dict, ax=None):
            yscale="log", ylabel="population risk", title="SI optimality gap")
     low, high = ax.get_ylim()
     ax.set_ylim(low, high * (high / low) ** 0.25)  # room for the annotations
-    ax.legend(fontsize="small", loc="lower left")
+    ax.legend(fontsize="small", loc="center right")
     return ax
 
 
