@@ -1,6 +1,7 @@
 """Subspace discovery (the escape test and its calibrated threshold, recovery of E^G) and the SI
 optimality gap, on small problems with the numpy reference backend."""
 
+import json
 import warnings
 
 import h5py
@@ -292,3 +293,10 @@ def test_cli_discover_and_studies(tmp_path, capsys):
         assert {p: p.stat().st_mtime_ns for p in directory.glob("*.h5")} == stamps
         assert main(["study", study, "--size", "small", "--out", str(directory), "--quiet"]) == 2
         assert "give a new directory" in capsys.readouterr().err
+        # results an earlier version wrote at other settings are refused, never kept as new
+        record = json.loads((directory / "study.json").read_text(encoding="utf-8"))
+        record["settings"]["N"] = 1 + record["settings"]["N"]
+        (directory / "study.json").write_text(json.dumps(record), encoding="utf-8")
+        assert main(["study", study, "--size", "smoke", "--out", str(directory), "--quiet"]) == 2
+        assert "with other settings" in capsys.readouterr().err
+        assert {p: p.stat().st_mtime_ns for p in directory.glob("*.h5")} == stamps

@@ -23,7 +23,7 @@ import numpy as np
 from .. import laws, paper
 from ..configs import problems
 from ..data import GaussianData, Teacher
-from ..files.records import read_record, write_record
+from ..files.records import read_record, same_study, write_record
 from ..groups import cyclic
 from ..problem import Problem
 from ..studies import SIZES
@@ -97,10 +97,14 @@ def run_study(study: str, size: str, out_dir, *, progress: bool = True) -> list[
     settings = definition(study, size)
     out = Path(out_dir)
     previous = read_study(out)
-    if previous is not None and (previous.get("study"), previous.get("size")) != (study, size):
+    record = {"study": study, "size": size, "settings": settings}
+    if previous is not None and not same_study(previous, record, ("study", "size", "settings")):
         raise ValueError(f"--out {out} holds the study {previous.get('study')!r} at size "
-                         f"{previous.get('size')!r}; give a new directory")
+                         f"{previous.get('size')!r} with other settings than this version's "
+                         f"{study!r} at {size!r}; give a new directory")
     out.mkdir(parents=True, exist_ok=True)
+    if previous is None:  # first, so that a stopped study's files are known as this study's
+        write_record(out / STUDY_FILE, {**record, "files": []})
     written = []
 
     def done(path, result, tic):
@@ -138,8 +142,7 @@ def run_study(study: str, size: str, out_dir, *, progress: bool = True) -> list[
                             backend=settings["backend"],
                             regularization_scales=settings["regularization_scales"])
             done(out / f"{name}.h5", result, tic)
-    write_record(out / STUDY_FILE, {"study": study, "size": size, "settings": settings,
-                                    "files": [p.name for p in written]})
+    write_record(out / STUDY_FILE, {**record, "files": [p.name for p in written]})
     return [*written, out / STUDY_FILE]
 
 
