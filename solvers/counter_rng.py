@@ -109,8 +109,8 @@ def _parallel_noise(n, basis):
 def noise_scratch(n, basis):
     """The scratch ``(z, ξ)`` of :func:`noise_into` for ``n`` particles: ``(K, n)`` and
     ``(D, n)`` for the serial path, empty for the parallel one (its blocks allocate their
-    own)."""
-    lanes = 0 if _parallel_noise(n, basis) else n
+    own) and without directions (``K = 0``: no noise to draw)."""
+    lanes = n if basis.shape[1] > 0 and not _parallel_noise(n, basis) else 0
     return np.empty((basis.shape[1], lanes)), np.empty((basis.shape[0], lanes))
 
 
