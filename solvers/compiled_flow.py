@@ -29,7 +29,7 @@ from .compiled_layered import (
     network_sum,
     vjp_into,
 )
-from .counter_rng import noise_into
+from .counter_rng import noise_into, noise_scratch
 from .fast_math import JIT, PARALLEL
 from .sample_terms import sample_coefficients
 
@@ -38,18 +38,28 @@ _sample_coefficients = njit(inline="always", **JIT)(sample_coefficients)
 PROJECT_BLOCK = 1024
 
 
+def scratch_lanes(tile: int, n: int) -> int:
+    """Lanes of the tile scratch and of the kept forward passes for ``n`` particles: a whole
+    tile, or its first ``8⌈n/8⌉`` lanes when one tile holds every particle (no pass touches
+    more, so small ``N`` clears and keeps no idle lanes)."""
+    return min(tile, -(-n // 8) * 8)
+
+
 @njit(**JIT)
-def _workspace(kernel, theta, n_samples, d, c):
+def _workspace(kernel, theta, n_samples, d, c, lanes, basis):
     """Every array a step needs, allocated once per call: orbit samples ``xo``, upstream
     ``coef``, model outputs, chunk partial ``(G·B, ·)``, residual ``(c,)``, gradient,
-    velocities, candidate and noise increment ``(N, D)``, and one tile's scratch."""
-    layers, _, tile, _ = kernel
+    velocities, candidate and noise increment ``(N, D)``, the scratch of one tile of
+    ``lanes`` (:func:`scratch_lanes`) and the noise's
+    (:func:`solvers.counter_rng.noise_scratch`)."""
+    layers = kernel[0]
     dtype = theta.dtype
     return (np.empty((n_samples, d), dtype), np.empty((n_samples, c), dtype),
             np.empty((n_samples, c), dtype), np.empty((n_samples, c), dtype),
             np.empty(c), np.empty_like(theta), np.empty_like(theta), np.empty_like(theta),
             np.empty_like(theta), np.empty_like(theta),
-            make_scratch(layers, theta.shape[1], tile, dtype))
+            make_scratch(layers, theta.shape[1], lanes, dtype),
+            noise_scratch(theta.shape[0], basis))
 
 
 @njit(**JIT)
@@ -77,7 +87,7 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, kept, out):
     for the forward passes (:func:`solvers.compiled_layered.make_kept`), or empty."""
     layers, code, tile, chunk = kernel
     rho_in, rho_out, wg, average = orbit
-    xo, coef, model, partial, residual, grad, _, _, _, _, scratch = work
+    xo, coef, model, partial, residual, grad, _, _, _, _, scratch, _ = work
     n_nodes, b, d = wg.shape[0], x.shape[0], x.shape[1]
     for g in range(n_nodes):
         for m in range(b):
@@ -104,17 +114,18 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, kept, out):
 
 
 @njit(**JIT)
-def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun, kept):
-    work = _workspace(kernel, theta, orbit[2].shape[0] * xs.shape[1], xs.shape[2],
-                      ys.shape[2])
-    v0, v1, new, xi = work[6], work[7], work[8], work[9]
+def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun, lanes,
+             kept):
     key, first_step, basis, amps = noise
+    work = _workspace(kernel, theta, orbit[2].shape[0] * xs.shape[1], xs.shape[2],
+                      ys.shape[2], lanes, basis)
+    v0, v1, new, xi = work[6], work[7], work[8], work[9]
     n, dim = theta.shape
     xi[:] = 0.0
     for k in range(scales.shape[0] - 1):
         s = k if xs.shape[0] > 1 else 0
         if amps.shape[0] > 0:  # the noise increment of this step, drawn before the velocity
-            noise_into(key, first_step + k, basis, amps[k], xi)
+            noise_into(key, first_step + k, basis, amps[k], xi, work[11])
         _velocity(kernel, theta, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k], work, kept,
                   v0)
         for i in range(n):
@@ -161,7 +172,7 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     key, first_step, basis, amps = noise
     noise = (np.uint64(key), int(first_step), np.ascontiguousarray(basis, dtype=np.float64),
              np.asarray(amps, dtype=np.float64))
-    kept = make_kept(kernel[0], theta.shape[0], orbit[2].shape[0] * xs.shape[1], kernel[2],
-                     dtype)
+    lanes = scratch_lanes(kernel[2], theta.shape[0])
+    kept = make_kept(kernel[0], theta.shape[0], orbit[2].shape[0] * xs.shape[1], lanes, dtype)
     return _advance(kernel, theta, xs, ys, ws, orbit, proj, float(tau), float(dt),
-                    np.asarray(scales, dtype=np.float64), noise, bool(heun), kept)
+                    np.asarray(scales, dtype=np.float64), noise, bool(heun), lanes, kept)
