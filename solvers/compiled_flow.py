@@ -36,7 +36,7 @@ from .compiled_layered import (
     vjp_in_parallel,
     vjp_into,
 )
-from .counter_rng import noise_into, noise_on_one_thread
+from .counter_rng import noise_into, noise_on_one_thread, noise_scratch
 from .fast_math import JIT, PARALLEL
 from .sample_terms import sample_coefficients
 
@@ -45,17 +45,27 @@ _sample_coefficients = njit(inline="always", **JIT)(sample_coefficients)
 PROJECT_BLOCK = 1024
 
 
-def _workspace(kernel, theta, n_samples, d, c):
+def scratch_lanes(tile: int, n: int) -> int:
+    """Lanes of the tile scratch and of the kept forward passes for ``n`` particles: a whole
+    tile, or its first ``8⌈n/8⌉`` lanes when one tile holds every particle (no pass touches
+    more, so small ``N`` clears and keeps no idle lanes)."""
+    return min(tile, -(-n // 8) * 8)
+
+
+def _workspace(kernel, theta, n_samples, d, c, lanes, basis, serial):
     """Every array a step needs, allocated once per call: orbit samples ``xo``, upstream
     ``coef``, model outputs, chunk partial ``(G·B, ·)``, residual ``(c,)``, gradient,
-    velocities, candidate and noise increment ``(N, D)``, and one tile's scratch."""
-    layers, _, tile, _ = kernel
+    velocities, candidate and noise increment ``(N, D)``, the scratch of one tile of
+    ``lanes`` (:func:`scratch_lanes`) and the noise's
+    (:func:`solvers.counter_rng.noise_scratch`)."""
+    layers = kernel[0]
     dtype = theta.dtype
     return (np.empty((n_samples, d), dtype), np.empty((n_samples, c), dtype),
             np.empty((n_samples, c), dtype), np.empty((n_samples, c), dtype),
             np.empty(c), np.empty_like(theta), np.empty_like(theta), np.empty_like(theta),
             np.empty_like(theta), np.empty_like(theta),
-            scratch_buffers(layers, theta.shape[1], tile, dtype))
+            scratch_buffers(layers, theta.shape[1], lanes, dtype),
+            noise_scratch(theta.shape[0], basis, serial))
 
 
 @njit(**JIT)
@@ -94,7 +104,7 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept
     (:func:`solvers.compiled_layered.make_kept`), or empty."""
     layers, activation, tile, chunk = kernel
     rho_in, rho_out, wg, average = orbit
-    xo, coef, model, partial, residual, grad, _, _, _, _, scratch = work
+    xo, coef, model, partial, residual, grad, _, _, _, _, scratch, _ = work
     n_nodes, b, d = wg.shape[0], x.shape[0], x.shape[1]
     for g in range(n_nodes):
         for m in range(b):
@@ -128,17 +138,17 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept
 @njit(**JIT)
 def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun, work, parts,
              kept):
-    v0, v1, new, xi = work[6], work[7], work[8], work[9]
     key, first_step, basis, amps = noise
+    v0, v1, new, xi = work[6], work[7], work[8], work[9]
     n, dim = theta.shape
     xi[:] = 0.0
     for k in range(scales.shape[0] - 1):
         s = k if xs.shape[0] > 1 else 0
         if amps.shape[0] > 0:  # the noise increment of this step, drawn before the velocity
             if parts is None:
-                noise_on_one_thread(key, first_step + k, basis, amps[k], xi)
+                noise_on_one_thread(key, first_step + k, basis, amps[k], xi, work[11])
             else:
-                noise_into(key, first_step + k, basis, amps[k], xi)
+                noise_into(key, first_step + k, basis, amps[k], xi, work[11])
         for stage in range(2 if heun else 1):  # Euler (or Heun's predictor), Heun's corrector
             at, v = (theta, v0) if stage == 0 else (new, v1)
             _velocity(kernel, at, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k + stage],
@@ -189,7 +199,9 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     n_samples = orbit[2].shape[0] * xs.shape[1]
     parts = chunk_partials(theta.shape[0], kernel[3], n_samples, ys.shape[2], dtype,
                            theta.shape[0] * n_samples >= PARALLEL_MIN_WORK)
-    kept = make_kept(kernel[0], theta.shape[0], n_samples, kernel[2], dtype)
-    work = _workspace(kernel, theta, n_samples, xs.shape[2], ys.shape[2])
+    lanes = scratch_lanes(kernel[2], theta.shape[0])
+    kept = make_kept(kernel[0], theta.shape[0], n_samples, lanes, dtype)
+    work = _workspace(kernel, theta, n_samples, xs.shape[2], ys.shape[2], lanes, noise[2],
+                      parts is None)
     return _advance(kernel, theta, xs, ys, ws, orbit, proj, float(tau), float(dt),
                     np.asarray(scales, dtype=np.float64), noise, bool(heun), work, parts, kept)

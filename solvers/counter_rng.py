@@ -69,16 +69,18 @@ def normal(key, counter):
 
 
 @njit(**JIT)
-def _noise_block(key, step, basis, amp, start, stop, out):
+def _noise_block(key, step, basis, amp, start, stop, out, z, xi):
     """Rows ``start:stop`` of :func:`noise_into`, computed lane-wise over the block's particles
-    (``z (K, P)``, ``ξ (D, P)``) so that the loops vectorize."""
+    in the scratch ``z (K, ≥ P)``, ``ξ (D, ≥ P)`` (``P = stop − start``) so that the loops
+    vectorize."""
     n, dim, k, lanes = out.shape[0], basis.shape[0], basis.shape[1], stop - start
     first = uint64((step * n + start) * k)
-    z = np.empty((k, lanes))
     for j in range(k):
         for p in range(lanes):
             z[j, p] = normal(key, first + uint64(p * k + j))
-    xi = np.zeros((dim, lanes))
+    for d in range(dim):
+        for p in range(lanes):
+            xi[d, p] = 0.0
     for d in range(dim):
         for j in range(k):
             c = amp * basis[d, j]
@@ -91,24 +93,43 @@ def _noise_block(key, step, basis, amp, start, stop, out):
 
 @njit(parallel=PARALLEL, **JIT)
 def _noise_in_parallel(key, step, basis, amp, out):
-    n = out.shape[0]
+    n, dim, k = out.shape[0], basis.shape[0], basis.shape[1]
     for b in prange((n + NOISE_BLOCK - 1) // NOISE_BLOCK):
-        _noise_block(key, step, basis, amp, b * NOISE_BLOCK, min(n, (b + 1) * NOISE_BLOCK), out)
+        _noise_block(key, step, basis, amp, b * NOISE_BLOCK, min(n, (b + 1) * NOISE_BLOCK), out,
+                     np.empty((k, NOISE_BLOCK)), np.empty((dim, NOISE_BLOCK)))
+
+
+@njit(inline="always", **JIT)
+def _parallel_noise(n, basis):
+    """Whether :func:`noise_into` draws the noise of ``n`` particles in parallel."""
+    return n * basis.shape[1] >= PARALLEL_MIN_NUMBERS
+
+
+def noise_scratch(n, basis, serial=False):
+    """The scratch ``(z, ξ)`` of :func:`noise_into` (or, ``serial``, of
+    :func:`noise_on_one_thread`) for ``n`` particles: ``(K, n)`` and ``(D, n)`` where the draw
+    is serial, empty where it is parallel (its blocks allocate their own) and without directions
+    (``K = 0``: no noise to draw)."""
+    serial = serial or not _parallel_noise.py_func(n, basis)
+    lanes = n if basis.shape[1] > 0 and serial else 0
+    return np.empty((basis.shape[1], lanes)), np.empty((basis.shape[0], lanes))
 
 
 @njit(**JIT)
-def noise_on_one_thread(key, step, basis, amp, out):
-    """:func:`noise_into` on one thread, for callers compiled without parallel code."""
+def noise_on_one_thread(key, step, basis, amp, out, scratch):
+    """:func:`noise_into` on one thread, for callers compiled without parallel code;
+    ``scratch``: :func:`noise_scratch` with ``serial=True``."""
     # a literal first row would compile a second specialization of _noise_block
-    _noise_block(key, step, basis, amp, np.intp(0), out.shape[0], out)
+    _noise_block(key, step, basis, amp, np.intp(0), out.shape[0], out, *scratch)
 
 
 @njit(**JIT)
-def noise_into(key, step, basis, amp, out):
+def noise_into(key, step, basis, amp, out, scratch):
     """``out[i] = amp · Σ_j Z_{(step·N + i)·K + j} · basis[:, j]`` for every particle:
-    ``out (N, D)``, ``basis (D, K)``. Blocks are independent, so the thread count is
-    irrelevant."""
-    if out.shape[0] * basis.shape[1] >= PARALLEL_MIN_NUMBERS:
+    ``out (N, D)``, ``basis (D, K)``; ``scratch``: :func:`noise_scratch` of ``N`` and ``basis``
+    (a step allocates nothing below the parallel threshold). Blocks are independent, so the
+    thread count is irrelevant."""
+    if _parallel_noise(out.shape[0], basis):
         _noise_in_parallel(key, step, basis, amp, out)
     else:
-        noise_on_one_thread(key, step, basis, amp, out)
+        noise_on_one_thread(key, step, basis, amp, out, scratch)

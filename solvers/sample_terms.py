@@ -3,6 +3,8 @@ compiles (``numba.njit`` in :mod:`solvers.compiled_flow`, ``numba.cuda.jit(devic
 :mod:`solvers.cuda_kernels`), so both do the same operations in the same order.
 """
 
+import numpy as np
+
 
 def sample_coefficients(m, y, w, rho_out, wg, average, model, residual, coef):
     """The upstream coefficients ``coef[gB + m] (c,)`` of batch sample ``m`` from the model on
@@ -11,13 +13,13 @@ def sample_coefficients(m, y, w, rho_out, wg, average, model, residual, coef):
     and ``u_g = ρ̂_g r``, otherwise (full-orbit DA) ``u_g = Φ(ρ_g x_m) − ρ̂_g y_m``;
     ``coef = w_g w_m u_g``. ``residual (c,)`` is float64 scratch; sums run in float64."""
     b, c, n_nodes = y.shape[0], y.shape[1], wg.shape[0]
-    for j in range(c):
-        residual[j] = -y[m, j]
-    if average:
-        for g in range(n_nodes):
-            for i in range(c):
-                for j in range(c):
-                    residual[j] += wg[g] * rho_out[g, i, j] * model[g * b + m, i]
+    for j in range(c):  # each sum in a local, in the order (g, i): no store–load chain
+        r = np.float64(-y[m, j])
+        if average:
+            for g in range(n_nodes):
+                for i in range(c):
+                    r += wg[g] * rho_out[g, i, j] * model[g * b + m, i]
+        residual[j] = r
     for g in range(n_nodes):
         for i in range(c):
             u = 0.0

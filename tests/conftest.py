@@ -47,6 +47,8 @@ TOL = {
     "pde_ou_l1_128": 2.5e-3,
     # variance error of the 1-D aggregation flow at 256 cells (measured: 1.1e-5)
     "pde_aggregation_var_256": 2e-5,
+    # the same with the hybrid flux and SSP-RK3 at CFL 0.5 (measured: 7e-11; the bar)
+    "pde_hybrid_var_256": 1e-8,
     # L1 distance of the PDE to its stationary (Gibbs) state after T = 12 (rate 2: e^{-24})
     "pde_stationary": 1e-8,
     # least fitted rate of W₂(particles, PDE) in N over N = 1e2…1e4 (N^{-1/2} for the empirical

@@ -16,10 +16,15 @@ KEYS = (1, 0xDEADBEEF12345678, 2**64 - 1)
 def test_compiled_noise_equals_the_numpy_reference(key, n, k, step, rng):
     basis = np.linalg.qr(rng.standard_normal((5, k)))[0]
     out = np.empty((n, 5))
-    counter_rng.noise_into(uint64(key), step, basis, 0.3, out)
+    scratch = counter_rng.noise_scratch(n, basis)
+    counter_rng.noise_into(uint64(key), step, basis, 0.3, out, scratch)
     z = counter_rng.normals(key, step * n * k, n * k).reshape(n, k)
     np.testing.assert_allclose(out, 0.3 * z @ basis.T, rtol=0, atol=TOL["exact"])
-    assert (n * k >= counter_rng.PARALLEL_MIN_NUMBERS) == (n == 5000)  # both paths covered
+    parallel = n * k >= counter_rng.PARALLEL_MIN_NUMBERS
+    assert parallel == (n == 5000)  # both paths covered
+    # the serial path draws into the caller's scratch; the parallel blocks allocate their own
+    assert [a.shape for a in scratch] == [(k, 0 if parallel else n), (5, 0 if parallel else n)]
+    assert [a.shape for a in counter_rng.noise_scratch(n, basis[:, :0])] == [(0, 0), (5, 0)]
 
 
 @pytest.mark.parametrize("key", KEYS)

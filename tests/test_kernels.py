@@ -5,9 +5,20 @@ import numpy as np
 import pytest
 from conftest import TOL
 
-from solvers import compiled_layered, layered
+from solvers import compiled_flow, compiled_layered, layered
 from solvers.activations import ACTIVATIONS
-from wgflow import FixedSample, MatrixUnit, MLPUnit, Perceptron, dynamics, paper, simulate
+from wgflow import (
+    FixedSample,
+    GaussianData,
+    MatrixUnit,
+    MLPUnit,
+    OnlineSample,
+    Perceptron,
+    Teacher,
+    dynamics,
+    paper,
+    simulate,
+)
 from wgflow.schemes import SCHEMES
 
 UNITS = {
@@ -135,3 +146,61 @@ def test_DA_moves_a_fixed_sample_afresh_every_step(rng):
     assert x.shape == (40, 3, 2)
     moved = np.any(x != sample.x[None], axis=2)  # (steps, M): the swap was drawn
     assert 0 < moved.mean() < 1 and len({tuple(row) for row in moved}) > 1
+
+
+def _mlp_law(rng):
+    unit = MLPUnit(3, (4,), 2, "tanh")
+    return GaussianData(Teacher(unit, rng.standard_normal((6, unit.dim))), cov=2.0,
+                        mean=[0.5, -1.0, 0.0])
+
+
+TEACHERS = {"paper": lambda rng: paper.problem("arbitrary").data, "mlp-shifted": _mlp_law}
+
+
+@pytest.mark.parametrize("teacher", list(TEACHERS))
+def test_compiled_teacher_labels_match_the_numpy_reference(teacher, rng):
+    """Online batches labelled by the compiled kernels (as the numba backend draws them): the
+    same inputs and weights as the numpy reference's, and the labels to rounding."""
+    online = OnlineSample(TEACHERS[teacher](rng), 20)
+    ref = online.draw(np.random.default_rng(5), 300)
+    fast = online.draw(np.random.default_rng(5), 300, compiled_layered)
+    assert fast.y.shape == ref.y.shape == (300, 20, online.law.c)
+    np.testing.assert_array_equal(fast.x, ref.x)
+    np.testing.assert_array_equal(fast.w, ref.w)
+    assert _relative_error(fast.y, ref.y) <= TOL["exact"]
+
+
+@pytest.mark.parametrize(("backend", "kernels"), [("numba", compiled_layered),
+                                                  ("numpy", layered)])
+def test_online_labels_come_from_the_backends_kernels(backend, kernels):
+    problem = paper.problem("arbitrary")
+    run, _ = dynamics.prepare(problem, paper.student_init(problem, 4), dynamics="sgd",
+                              backend=backend)
+    batch = dynamics._Chunk(run, 0, 0.0, 30).batches
+    x = batch.x.reshape(-1, problem.unit.d)
+    np.testing.assert_array_equal(batch.y.reshape(len(x), -1), problem.data.teacher(x, kernels))
+
+
+def test_small_n_scratch_changes_no_bit(monkeypatch):
+    """Five particles fill 8 lanes of one 256-lane tile: the scratch and kept forward passes
+    cut to those lanes give the steps of the whole tile bit for bit (SGD with FA, DA-orbit and
+    Heun, noise on E^G; and the MF flow on enough samples for the parallel path)."""
+    problem = paper.problem("arbitrary", beta=1e-3)
+    start = paper.student_init(problem, 5, seed=1) + 0.01
+    tile = compiled_layered.kernel_arguments(problem.unit.spec, start)[2]
+    assert compiled_flow.scratch_lanes(tile, 5) == 8 < tile
+    sample = FixedSample(*problem.data.sample(np.random.default_rng(2), 7000)[:2])
+    assert 5 * 7000 >= compiled_layered.PARALLEL_MIN_WORK
+    runs = [{"dynamics": "sgd", "scheme": scheme, "integrator": "heun", "T": 2.0,
+             "noise": "EG"} for scheme in ("FA", "DA-orbit")]
+    runs.append({"dynamics": "mf", "T": 0.02, "dt": 0.01, "expectation": sample})
+
+    def trajectories():
+        return [simulate(problem, start, step_scale=20.0, seed=3, observables=(), **options)
+                for options in runs]
+
+    narrow = trajectories()
+    monkeypatch.setattr(compiled_flow, "scratch_lanes", lambda tile, n: tile)
+    for cut, whole in zip(narrow, trajectories(), strict=True):
+        assert np.abs(whole.final - start).max() > TOL["visible"]
+        np.testing.assert_array_equal(cut.particles, whole.particles)

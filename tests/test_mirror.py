@@ -347,6 +347,13 @@ def test_cli_mirror_study_and_report(tmp_path, capsys):
     assert main(["study", "mirror", "--size", "small", "--out", str(out), "--quiet"]) == 2
     assert "holds the mirror study at size 'smoke'" in capsys.readouterr().err
     assert (out / "mirror.json").stat().st_mtime_ns == stamp
+    # a record an earlier version wrote at other settings is refused, not passed off as new
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "mirror.json").write_text(json.dumps({**record, "settings": {"copies": 1}}),
+                                         encoding="utf-8")
+    assert main(["study", "mirror", "--size", "smoke", "--out", str(earlier), "--quiet"]) == 2
+    assert "with other settings" in capsys.readouterr().err
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "mirror.json").write_text("[1, 2]", encoding="utf-8")
     for args in (["report", str(tmp_path / "foreign")],

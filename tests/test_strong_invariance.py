@@ -1,6 +1,7 @@
 """Subspace discovery (the escape test and its calibrated threshold, recovery of E^G) and the SI
 optimality gap, on small problems with the numpy reference backend."""
 
+import json
 import warnings
 
 import h5py
@@ -13,9 +14,9 @@ from scipy import stats
 from wgflow import GaussianData, Perceptron, Problem, Teacher, paper
 from wgflow.cli import main
 from wgflow.problem import QuadratureWarning
-from wgflow.strong_invariance import counterexample, discover_subspace, files, si_gap
+from wgflow.strong_invariance import SIGap, counterexample, discover_subspace, files, si_gap
 from wgflow.strong_invariance.discovery import escape_test
-from wgflow.strong_invariance.gap import mean_interval
+from wgflow.strong_invariance.gap import extrapolation_weights, mean_interval, scaled
 from wgflow.strong_invariance.studies import STUDIES, cyclic_problem
 
 matplotlib.use("Agg")
@@ -105,25 +106,75 @@ def test_mean_interval_is_the_student_t_interval():
                                rtol=TOL["exact"])
 
 
+def test_extrapolation_is_exact_for_a_linear_bias():
+    # Δ_k(s) = a_k + b_k s on synthetic numbers: the extrapolation returns a_k for any scales
+    rng = np.random.default_rng(0)
+    intercepts, slopes = rng.standard_normal(4), rng.standard_normal(4)
+    for scales in ((1.0, 0.5), (1.0, 0.25), (2.0, 1.0, 0.5), (0.3, 1.7, 0.9, 0.1)):
+        s = np.array(scales)
+        differences = intercepts + slopes * s[:, None]  # (S, K)
+        np.testing.assert_allclose(extrapolation_weights(s) @ differences, intercepts,
+                                   rtol=TOL["exact"], atol=TOL["exact"])
+    # two scales: Richardson's Δ(0) = (s₁Δ(s₂) − s₂Δ(s₁)) / (s₁ − s₂)
+    s1, s2, d1, d2 = 1.0, 0.5, 3.0, 2.5
+    np.testing.assert_allclose(extrapolation_weights((s1, s2)) @ [d1, d2],
+                               (s1 * d2 - s2 * d1) / (s1 - s2), rtol=TOL["exact"])
+    # a quadratic bias is not removed by a line: the remainder is −c s₁s₂ for two scales
+    np.testing.assert_allclose(extrapolation_weights((1.0, 0.5)) @ [1.0, 0.25], -0.5,
+                               rtol=TOL["exact"])
+    np.testing.assert_array_equal(extrapolation_weights((0.7,)), [1.0])
+
+
+@pytest.mark.parametrize("scales, message", [
+    ((), "at least one scale"),
+    ((1.0, 0.0), "every entry of regularization_scales must be a positive"),
+    ((1.0, -0.5), "every entry of regularization_scales must be a positive"),
+    ((1.0, float("nan")), "every entry of regularization_scales must be a positive"),
+    ((1.0, 0.5, 1.0), "regularization_scales must be distinct"),
+    (0.5, "regularization_scales must be a sequence"),
+    ("1", "regularization_scales must be a sequence"),
+])
+def test_bad_regularization_scales(scales, message):
+    with pytest.raises(ValueError, match=message):
+        extrapolation_weights(scales)
+    with pytest.raises(ValueError, match=message):
+        si_gap(counterexample(quadrature_points=8), 20, regularization_scales=scales,
+               backend="numpy")
+
+
+def test_regularization_scales_need_regularization():
+    prob = paper.problem("SI", tau=0.0, beta=0.0, quadrature_points=8)
+    with pytest.raises(ValueError, match="regularization_scales: the problem has tau = beta = 0"):
+        si_gap(prob, 20, backend="numpy")
+
+
 #: long MF runs at a size the numpy reference runs in seconds; 8 Gauss–Hermite points per
 #: dimension (its error, about 3e-3 relative, is the same for both starts of a replicate)
 GAP_RUN = dict(replicates=3, T=40.0, dt=0.05, step_scale=5.0, backend="numpy")
 
 
-def _gap(problem):
+def _gap(problem, **options):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", QuadratureWarning)
-        return si_gap(problem, 20, **GAP_RUN)
+        return si_gap(problem, 20, **{**GAP_RUN, **options})
 
 
-def test_si_gap_is_positive_on_the_counterexample():
-    gap = _gap(counterexample(quadrature_points=8))
+@pytest.fixture(scope="module")
+def counterexample_gap():
+    return _gap(counterexample(quadrature_points=8), regularization_scales=(1.0,))
+
+
+def test_si_gap_is_positive_on_the_counterexample(counterexample_gap):
+    gap = counterexample_gap
     assert gap.positive and gap.interval[0] > 0
     # the WI runs reach the teacher, the SI runs cannot
     assert gap.wi_risks.max() < gap.si_risks.min()
     # the SI runs stayed in E^G; the WI optimum lies off it
     assert gap.si_run.observables["distance_to_EG"][-1] <= TOL["invariant"]
     assert gap.wi_run.observables["distance_to_EG"][-1] > TOL["visible"]
+    # one scale: the gap is the mean difference of the replicates, no extrapolation
+    np.testing.assert_array_equal(gap.extrapolated, gap.differences[0])
+    assert (gap.gap, gap.interval) == (gap.gaps[0], tuple(gap.intervals[0]))
 
 
 def test_si_gap_vanishes_on_the_si_teacher():
@@ -131,6 +182,27 @@ def test_si_gap_vanishes_on_the_si_teacher():
     low, high = gap.interval
     assert low <= 0.0 <= high
     assert gap.si_risks.mean() < TOL["visible"] * gap.si_run.observables["risk"][0]
+    np.testing.assert_array_equal(gap.scales, [1.0, 0.5])
+    np.testing.assert_allclose(gap.extrapolated, 2 * gap.differences[1] - gap.differences[0],
+                               rtol=TOL["exact"], atol=TOL["exact"])
+
+
+def test_si_gap_pairs_the_scales():
+    # every scale runs the replicates' own seeds: the half-scale entry of a two-scale estimate
+    # is the one-scale estimate of the problem with τ, β halved, run for run
+    prob = counterexample(quadrature_points=8)
+    run = dict(T=2.0, step_scale=5.0)
+    both = _gap(prob, regularization_scales=(1.0, 0.5), **run)
+    half = _gap(scaled(prob, 0.5), regularization_scales=(1.0,), **run)
+    assert scaled(prob, 0.5).tau == prob.tau / 2 and scaled(prob, 0.5).beta == prob.beta / 2
+    np.testing.assert_array_equal(both.si_risks[1], half.si_risks[0])
+    np.testing.assert_array_equal(both.wi_risks[1], half.wi_risks[0])
+    np.testing.assert_array_equal(both.si_run.particles, half.si_run.particles)
+    # the regularization changed the runs, but not their starts
+    assert np.all(both.si_risks[0] != both.si_risks[1])
+    whole = _gap(prob, regularization_scales=(1.0,), **run)
+    np.testing.assert_array_equal(whole.si_run.particles[0], half.si_run.particles[0])
+    np.testing.assert_array_equal(whole.wi_risks[0], both.wi_risks[0])
 
 
 def test_si_gap_bad_input():
@@ -142,6 +214,28 @@ def test_si_gap_bad_input():
     unit = Perceptron(2, 1, "sigmoid", bias=False)
     with pytest.raises(ValueError, match="finite group"):
         si_gap(Problem(unit, GaussianData(Teacher(unit, [[1.0, 1.0, 0.0]]))), 20)
+
+
+def test_si_gap_file_round_trip(counterexample_gap, tmp_path):
+    gap = SIGap(np.array([1.0, 0.5]), np.vstack([counterexample_gap.si_risks] * 2) * [[1], [0.5]],
+                np.vstack([counterexample_gap.wi_risks] * 2), 0.9, counterexample_gap.si_run,
+                counterexample_gap.wi_run, counterexample_gap.eg_basis,
+                counterexample_gap.settings)
+    back = files.load(files.save(gap, tmp_path / "g.h5"))
+    for name in ("scales", "si_risks", "wi_risks", "eg_basis", "gaps", "intervals",
+                 "extrapolated"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(gap, name))
+    assert (back.gap, back.interval, back.level) == (gap.gap, gap.interval, 0.9)
+    assert back.summary() == gap.summary()
+    np.testing.assert_array_equal(back.wi_run.particles, gap.wi_run.particles)
+    # a file of the first schema (one scale, risks (K,)) reads as scale 1
+    with h5py.File(tmp_path / "g.h5", "r+") as f:
+        for name in ("scales", "si_risks", "wi_risks"):
+            del f[name]
+        f["si_risks"], f["wi_risks"] = gap.si_risks[0], gap.wi_risks[0]
+    old = files.load(tmp_path / "g.h5")
+    np.testing.assert_array_equal(old.scales, [1.0])
+    np.testing.assert_array_equal(old.differences, gap.differences[:1])
 
 
 def test_files_round_trip(si_problem, tmp_path):
@@ -199,3 +293,10 @@ def test_cli_discover_and_studies(tmp_path, capsys):
         assert {p: p.stat().st_mtime_ns for p in directory.glob("*.h5")} == stamps
         assert main(["study", study, "--size", "small", "--out", str(directory), "--quiet"]) == 2
         assert "give a new directory" in capsys.readouterr().err
+        # results an earlier version wrote at other settings are refused, never kept as new
+        record = json.loads((directory / "study.json").read_text(encoding="utf-8"))
+        record["settings"]["N"] = 1 + record["settings"]["N"]
+        (directory / "study.json").write_text(json.dumps(record), encoding="utf-8")
+        assert main(["study", study, "--size", "smoke", "--out", str(directory), "--quiet"]) == 2
+        assert "with other settings" in capsys.readouterr().err
+        assert {p: p.stat().st_mtime_ns for p in directory.glob("*.h5")} == stamps

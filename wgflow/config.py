@@ -14,11 +14,13 @@ A grid PDE run (``run.solver = "pde"``, the ``[pde]`` table) solves the MF flow
 "SI"``, the initial law ``N(0, init.std² I)`` in the coordinates of the basis of ``E^G``), or
 in the parameters themselves when ``D ≤ 2``; on ``[−L, L]`` per axis, ``L = pde.box`` or, for
 0, ``PDE_BOX_STDS · init.std`` (the initial law up to ``e^{−18}``); with ``pde.cells`` cells
-per axis. ``run.T``, ``run.step_scale``, ``run.frames``, ``run.backend`` (numba or numpy) keep
-their meaning; ``run.dt = 0`` takes the stable step; on ``E^G`` the flow is that of EA and
-FA from an SI start (and of every scheme for the G-invariant WI and SI teachers: vanilla, DA
-and DA-orbit with the arbitrary teacher are refused, since their flow leaves ``E^G``); the
-integrator (SSP-RK2), the batch and ``run.seed`` do not enter (the flow is deterministic).
+per axis; ``pde.flux``, ``pde.integrator`` and ``pde.diffusion`` choose the scheme
+(:func:`wgflow.pde.prepare`). ``run.T``, ``run.step_scale``, ``run.frames``, ``run.backend``
+(numba or numpy) keep their meaning; ``run.dt = 0`` takes the stable step; on ``E^G`` the flow
+is that of EA and FA from an SI start (and of every scheme for the G-invariant WI and SI
+teachers: vanilla, DA and DA-orbit with the arbitrary teacher are refused, since their flow
+leaves ``E^G``); ``run.integrator``, the batch and ``run.seed`` do not enter (the flow is
+deterministic).
 """
 
 from __future__ import annotations
@@ -100,6 +102,13 @@ SCHEMA = (
     ("pde.coordinates", "auto", "choice:auto|EG|parameters",
      "PDE grid coordinates: EG = the basis of E^G (SI start), parameters = θ itself (D ≤ 2); "
      "auto = EG for an SI start, else parameters"),
+    ("pde.flux", "upwind", "choice:upwind|hybrid",
+     "PDE flux: upwind = free energy decreasing at every step; hybrid = central where the cell "
+     "Peclet number is at most 1 (moments exact in space there), upwind elsewhere"),
+    ("pde.integrator", "ssp-rk2", "choice:ssp-rk2|ssp-rk3", "PDE time stepping"),
+    ("pde.diffusion", "explicit", "choice:explicit|implicit",
+     "PDE diffusion: explicit (step ∝ h²), or implicit backward Euler (step ∝ h, first order "
+     "in time; not with pde.flux = hybrid)"),
     ("output.checkpoint_every", 5, "int>=1", "frames between checkpoints"),
     *FILE_KEYS,
 )
@@ -246,6 +255,9 @@ def _pde_coordinates(config: dict) -> str | None:
                f"arbitrary teacher, or a custom problem) the {config['run.scheme']} flow may "
                "leave E^G, so the PDE on E^G is not its limit: use run.scheme=EA or FA, or the "
                "paper's WI or SI teacher")
+    if config["pde.flux"] == "hybrid" and config["pde.diffusion"] == "implicit":
+        refuse(("pde.flux", "pde.diffusion"), "the hybrid flux carries the diffusion itself: "
+               "set pde.diffusion=explicit, or pde.flux=upwind")
     if coordinates == "EG" and config["run.noise"] != "EG" and config["problem.beta"] > 0:
         refuse(("run.noise", "problem.beta"), "the PDE on E^G is the flow with noise on E^G; "
                "set run.noise=EG (or problem.beta=0)")
@@ -316,7 +328,9 @@ def _pde_law_and_options(config: dict, problem) -> tuple[tuple, dict]:
     options = {"box": (-half, half), "cells": config["pde.cells"], "T": config["run.T"],
                "dt": config["run.dt"] or None, "coordinates": coordinates,
                "record_every": config["run.T"] / config["run.frames"],
-               "step_scale": config["run.step_scale"], "backend": config["run.backend"]}
+               "step_scale": config["run.step_scale"], "backend": config["run.backend"],
+               "flux": config["pde.flux"], "integrator": config["pde.integrator"],
+               "diffusion": config["pde.diffusion"]}
     return (np.zeros(k), std**2), options
 
 

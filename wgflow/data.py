@@ -3,7 +3,9 @@
 - :class:`Teacher`: labels ``Y = Φ_teacher(X) = (1/K) Σ_k σ_*(X, θ*_k)`` from K particles of any
   unit family.
 - :class:`GaussianData`: ``X ~ N(mean, cov)`` with labels from a teacher.
-- Expectations (each has ``draw(rng, steps) -> Batch`` with a leading axis of ``steps`` batches):
+- Expectations (each has ``draw(rng, steps, kernels) -> Batch`` with a leading axis of ``steps``
+  batches; ``kernels`` computes fresh labels: :mod:`solvers.layered`, the numpy reference, or
+  :mod:`solvers.compiled_layered`):
   :class:`FixedSample` (a fixed finite sample or quadrature; ``draw`` returns it once, leading
   axis 1, standing for every step), :class:`OnlineSample` (``size`` fresh samples per step),
   :class:`Minibatch` (``size`` samples per step drawn with replacement from a fixed sample).
@@ -19,6 +21,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+
+from solvers import layered
 
 from ._checks import as_particles, as_samples, positive
 
@@ -41,8 +45,12 @@ class Teacher:
         self.unit = unit
         self.particles = as_particles(particles, unit.dim, "teacher particles")
 
-    def __call__(self, x) -> np.ndarray:
-        return self.unit.network(self.particles, x)
+    def __call__(self, x, kernels=layered) -> np.ndarray:
+        """The labels ``(M, c)`` of inputs ``x (M, d)``, computed by ``kernels``
+        (:mod:`solvers.layered`, the numpy reference, or :mod:`solvers.compiled_layered`; they
+        agree to rounding)."""
+        return kernels.network_output(self.unit.spec, self.particles,
+                                      as_samples(x, self.unit.d, "x"))
 
 
 class GaussianData:
@@ -68,12 +76,16 @@ class GaussianData:
 
     def inputs(self, z: np.ndarray) -> np.ndarray:
         """Map whitened points ``z (M, d)`` to ``x = mean + cov^{1/2} z``."""
-        return self.mean + z @ self.sqrt_cov
+        x = z @ self.sqrt_cov
+        if np.any(self.mean):  # a broadcast add over rows of d numbers is slow for small d
+            x += self.mean
+        return x
 
-    def sample(self, rng: np.random.Generator, size: int) -> Batch:
-        """``size`` i.i.d. samples ``(x, y)``, uniform weights."""
+    def sample(self, rng: np.random.Generator, size: int, kernels=layered) -> Batch:
+        """``size`` i.i.d. samples ``(x, y)``, uniform weights; the labels computed by
+        ``kernels`` (:meth:`Teacher.__call__`)."""
         x = self.inputs(rng.standard_normal((size, self.d)))
-        return Batch(x, self.teacher(x), np.full(size, 1.0 / size))
+        return Batch(x, self.teacher(x, kernels), np.full(size, 1.0 / size))
 
     def describe(self) -> dict:
         """A JSON-able description: covariance, mean and the teacher's particles."""
@@ -97,8 +109,9 @@ class FixedSample:
         self.batch = Batch(self.x, self.y, w)
         self.d, self.c = self.x.shape[1], self.y.shape[1]
 
-    def draw(self, rng=None, steps: int = 1) -> Batch:
-        """The sample, once (leading axis 1): it stands for every one of the ``steps``."""
+    def draw(self, rng=None, steps: int = 1, kernels=layered) -> Batch:
+        """The sample, once (leading axis 1): it stands for every one of the ``steps``
+        (its labels are given: ``kernels`` is not used)."""
         return Batch(*(a[None] for a in self.batch))
 
     def describe(self) -> dict:
@@ -112,9 +125,10 @@ class OnlineSample:
     def __init__(self, law: GaussianData, size: int):
         self.law, self.size = law, positive(size, "batch size", integer=True)
 
-    def draw(self, rng, steps: int = 1) -> Batch:
-        """``steps`` batches of ``size`` fresh samples: leading axis ``steps``."""
-        b = self.law.sample(rng, steps * self.size)
+    def draw(self, rng, steps: int = 1, kernels=layered) -> Batch:
+        """``steps`` batches of ``size`` fresh samples: leading axis ``steps``; the labels
+        computed by ``kernels`` (:meth:`Teacher.__call__`)."""
+        b = self.law.sample(rng, steps * self.size, kernels)
         return _per_step(Batch(b.x, b.y, np.full(len(b.w), 1.0 / self.size)), steps)
 
     def describe(self) -> dict:
@@ -128,9 +142,9 @@ class Minibatch:
     def __init__(self, sample: FixedSample, size: int):
         self.sample, self.size = sample, positive(size, "batch size", integer=True)
 
-    def draw(self, rng, steps: int = 1) -> Batch:
+    def draw(self, rng, steps: int = 1, kernels=layered) -> Batch:
         """``steps`` batches of ``size`` samples drawn with replacement (by weight) from the fixed
-        sample: leading axis ``steps``."""
+        sample: leading axis ``steps`` (its labels are given: ``kernels`` is not used)."""
         full = self.sample.batch
         idx = rng.choice(len(full.w), size=steps * self.size, p=full.w)
         return _per_step(Batch(full.x[idx], full.y[idx], np.full(len(idx), 1.0 / self.size)), steps)

@@ -12,7 +12,9 @@ expectation ``E_π`` taken by an expectation object (:mod:`wgflow.data`):
   velocity: ``θ_i ← θ_i − s [J_θ σ_*ᵀ ∂₁ℓ + τ∇r] + sqrt(2βs) ξ_i``.
 
 Randomness comes from three streams spawned from the run's seed. Batches and DA moves are drawn
-on the host, in step order, for a chunk of steps (at most a frame); the noise is counter-based
+on the host, in step order, for a chunk of steps (at most a frame); fresh teacher labels are
+computed there by the backend's kernels (compiled for ``"numba"``, the numpy reference
+otherwise: the same labels up to rounding); the noise is counter-based
 (:mod:`solvers.counter_rng`: a pure function of the step, particle and direction), drawn inside
 the compiled loop and by the numpy reference alike. So the backends follow the same trajectory
 up to rounding, and neither the thread count nor the grouping of steps into chunks or frames
@@ -177,7 +179,7 @@ class _Chunk:
                        np.array([run.scale(s) for s in self.ts]))  # ς at the step times, checked
         self.batches = None
         if run.expectation is not None:
-            raw = run.expectation.draw(run.data_rng, steps)
+            raw = run.expectation.draw(run.data_rng, steps, run.label_kernels)
             if run.scheme == "DA" and len(raw.w) < steps:  # fresh moves of a fixed sample
                 raw = Batch(*(np.repeat(a, steps, axis=0) for a in raw))
             self.batches = augment(run.scheme, raw, run.problem.symmetry, run.move_rng)
@@ -407,6 +409,7 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
         noise_key=counter_rng.stream_key(noise_seq), n_steps=n_steps,
         record_every=record_every,
         names=names, kernels=kernels,
+        label_kernels=compiled_layered if backend == "numba" else layered,
         chunk_steps=max(1, CHUNK_NUMBERS // max(1, per_step)),
         advance={"numba": _advance_numba, "numpy": _advance_numpy,
                  "cuda": _advance_cuda}[backend], config=config,

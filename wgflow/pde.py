@@ -27,6 +27,9 @@ per axis (at least 3). ``dt=None`` takes ``cfl`` times the stable step at every 
 ``record_every``: MF time between frames (default ``T/20``). ``diffusion``: ``"explicit"``
 (second order in time, step ``∝ h²`` where diffusion dominates) or ``"implicit"`` (backward
 Euler for ``β Δρ``, first order in time, step ``∝ h``): :mod:`solvers.pde.integrators`.
+``flux``: ``"upwind"`` (free energy decreasing at every step) or ``"hybrid"`` (central where the
+cell Péclet number is at most 1, so that moments are exact in space there; explicit diffusion
+only): :mod:`solvers.pde`. ``integrator``: ``"ssp-rk2"`` or ``"ssp-rk3"``.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ from .result import Recorded
 
 BACKENDS = ("numba", "numpy")
 DIFFUSION = ("explicit", "implicit")
+FLUXES = ("upwind", "hybrid")
+#: the time steppers, by name: their order (:mod:`solvers.pde.integrators`)
+INTEGRATORS = {"ssp-rk2": 2, "ssp-rk3": 3}
 #: mass of the initial law allowed outside the box (and in the outermost cells for a callable)
 OUTSIDE_TOL = 1e-6
 #: ``|θ − P_G θ| / (1 + |θ|)`` tolerated for initial particles given to ``coordinates="EG"``
@@ -111,9 +117,16 @@ def _kernels(backend):
     return compiled
 
 
-def _diffuse(kernels, diffusion):
-    """The implicit diffusion solve for ``diffusion="implicit"``, else ``None``."""
-    return kernels.diffuse if choice(diffusion, DIFFUSION, "diffusion") == "implicit" else None
+def _equation(field, grid, beta, m, step_scale, kernels, diffusion, flux):
+    """The :class:`~solvers.pde.integrators.Equation` of a run, its options checked."""
+    implicit = choice(diffusion, DIFFUSION, "diffusion") == "implicit"
+    if choice(flux, FLUXES, "flux") == "hybrid" and implicit:
+        raise ValueError("flux='hybrid' carries the diffusion in its flux and needs "
+                         "diffusion='explicit'; pass one of them only")
+    transport = kernels.hybrid_transport if flux == "hybrid" else kernels.transport
+    return integrators.Equation(field, tuple(grid.spacing), beta, m,
+                                positive(step_scale, "step_scale"), transport,
+                                kernels.log_density, kernels.diffuse if implicit else None, flux)
 
 
 def _grid(box, cells, k: int) -> grids.Grid:
@@ -262,8 +275,9 @@ class DensityFrame(NamedTuple):
     observables: dict
 
 
-def _prepare(eq, field, rho0, grid, T, dt, record_every, cfl, config, basis):
+def _prepare(eq, field, rho0, grid, T, dt, record_every, cfl, integrator, config, basis):
     """The run description that :func:`frames` steps, and its initial frame."""
+    order = INTEGRATORS[choice(integrator, tuple(INTEGRATORS), "integrator")]
     T = positive(T, "T")
     if dt is not None:
         dt = positive(dt, "dt")
@@ -273,9 +287,11 @@ def _prepare(eq, field, rho0, grid, T, dt, record_every, cfl, config, basis):
         raise ValueError(f"cfl must be in (0, 1), got {cfl}")
     points = grid.points()
     config = {**config, "box": [list(b) for b in zip(grid.lower, grid.upper, strict=True)],
-              "cells": list(grid.shape), "T": T, "dt": dt, "record_every": every, "cfl": cfl}
+              "cells": list(grid.shape), "T": T, "dt": dt, "record_every": every, "cfl": cfl,
+              "flux": eq.flux, "integrator": integrator}
     run = SimpleNamespace(
         eq=eq, field=field, grid=grid, points=points, basis=basis, dt=dt, cfl=cfl, T=T,
+        order=order,
         targets=np.append(np.arange(1, int(np.ceil(T / every - 1e-9))) * every, T),
         n_steps=None, config=config, status="complete", message="")
     state = integrators.init(rho0)
@@ -307,7 +323,8 @@ def frames(run, start: integrators.GridState, stop=None):
             raise Interrupted(state)
         target, taken, tic = run.targets[i], 0, time.perf_counter()
         while taken < steps and state.t < target:
-            state = integrators.step(state, run.eq, run.dt, until=target, cfl=run.cfl)
+            state = integrators.step(state, run.eq, run.dt, until=target, cfl=run.cfl,
+                                     order=run.order)
             taken += 1
         steps = _next_chunk(steps, (time.perf_counter() - tic) * steps / max(taken, 1))
         if state.t < target:
@@ -350,7 +367,7 @@ def solve(problem: Problem, initial, **options) -> PDEResult:
 
 def prepare(problem: Problem, initial, *, box, cells, T, dt=None, coordinates=None,
             record_every=None, step_scale=1.0, cfl=integrators.CFL, outside_tol=OUTSIDE_TOL,
-            backend="numba", diffusion="explicit"):
+            backend="numba", diffusion="explicit", flux="upwind", integrator="ssp-rk2"):
     """Check the options of :func:`solve` and return ``(run, first_frame)``: the run that
     :func:`frames` steps from ``cursor(run, first_frame)``, and the initial frame."""
     if not isinstance(problem, Problem):
@@ -376,14 +393,12 @@ def prepare(problem: Problem, initial, *, box, cells, T, dt=None, coordinates=No
     theta = grid.points() if basis is None else grid.points() @ basis.T
     field = _Risk(problem, np.ascontiguousarray(theta), grid, kernels)
     rho0 = _initial(initial, grid, basis, nonnegative(outside_tol, "outside_tol"))
-    eq = integrators.Equation(field, tuple(grid.spacing), problem.beta, 0.0,
-                              positive(step_scale, "step_scale"), kernels.transport,
-                              kernels.log_density, _diffuse(kernels, diffusion))
+    eq = _equation(field, grid, problem.beta, 0.0, step_scale, kernels, diffusion, flux)
     config = {"kind": "problem", "problem": problem.describe(), "coordinates": coordinates,
               "step_scale": eq.scale, "backend": backend, "diffusion": diffusion,
               "population": {"method": problem.population_method,
                              "size": None if field.batch is None else len(field.batch.w)}}
-    return _prepare(eq, field, rho0, grid, T, dt, record_every, cfl, config, basis)
+    return _prepare(eq, field, rho0, grid, T, dt, record_every, cfl, integrator, config, basis)
 
 
 def solve_energy(potential=None, interaction=None, **options) -> PDEResult:
@@ -393,7 +408,8 @@ def solve_energy(potential=None, interaction=None, **options) -> PDEResult:
 
 def prepare_energy(potential=None, interaction=None, *, initial, beta, m=None, box, cells, T,
                    dt=None, record_every=None, step_scale=1.0, cfl=integrators.CFL,
-                   outside_tol=OUTSIDE_TOL, backend="numba", diffusion="explicit"):
+                   outside_tol=OUTSIDE_TOL, backend="numba", diffusion="explicit",
+                   flux="upwind", integrator="ssp-rk2"):
     """``(run, first_frame)`` of the gradient flow of
     ``F(ρ) = ∫ U ρ + ½ ∫∫ W(z − z') ρ ρ' + β ∫ ρ log ρ + ∫ H(ρ)``,
     ``H(ρ) = ρ^m/(m − 1)`` (``m > 1``, or ``None``), on a grid of dimension ``k = 1, 2``
@@ -413,12 +429,10 @@ def prepare_energy(potential=None, interaction=None, *, initial, beta, m=None, b
     field = _Energy(u.reshape(grid.shape), conv, grid.cell_volume)
     rho0 = _initial(initial, grid, None, nonnegative(outside_tol, "outside_tol"))
     kernels = _kernels(backend)
-    eq = integrators.Equation(field, tuple(grid.spacing), beta, float(m or 0.0),
-                              positive(step_scale, "step_scale"), kernels.transport,
-                              kernels.log_density, _diffuse(kernels, diffusion))
+    eq = _equation(field, grid, beta, float(m or 0.0), step_scale, kernels, diffusion, flux)
     config = {"kind": "energy", "beta": beta, "m": m, "step_scale": eq.scale, "backend": backend,
               "diffusion": diffusion}
-    return _prepare(eq, field, rho0, grid, T, dt, record_every, cfl, config, None)
+    return _prepare(eq, field, rho0, grid, T, dt, record_every, cfl, integrator, config, None)
 
 
 def w2_1d(result: PDEResult, particles, frame: int = -1) -> float:

@@ -1,9 +1,10 @@
 """The grid scheme's kernels in Numba, parallel and allocation-light: same calls, shapes and
 meaning as the numpy reference :mod:`solvers.pde.reference`.
 
-- :func:`transport`: blocks of rows of cells in parallel (``prange``), one pass: each face's
-  flux is computed once within a block and used by both its cells (a block's first face again
-  by the block above, the same arithmetic, so the same bits), so the scheme conserves mass.
+- :func:`transport` and :func:`hybrid_transport`: blocks of rows of cells in parallel
+  (``prange``), one pass: each face's flux is computed once within a block and used by both its
+  cells (a block's first face again by the block above, the same arithmetic, so the same bits),
+  so the scheme conserves mass. One kernel source, the flux fixed at compile time.
 - :func:`diffuse`: the implicit diffusion step, lines of cells in parallel (blocks of
   columns for axis 0, rows for axis 1), each line swept in order.
 - :func:`weighted_output`: blocks of samples in parallel, each owning its rows of the output,
@@ -70,56 +71,98 @@ def _max_of(values, n, start):
 
 
 @njit(inline="always", **JIT)
-def _face_across(rho, xi, i, h0, flux, speed):
+def _node_velocity(x_lo, x_hi, span, h):
+    """``−(ξ_hi − ξ_lo)/(span·h)``: the velocity at a centre from its neighbours ``span`` cells
+    apart (2 inside, 1 in the first and last cells)."""
+    return (x_lo - x_hi) / (span * h)
+
+
+@njit(inline="always", **JIT)
+def _hybrid(upwind, r_b, r_c, u_b, u_c, beta, h):
+    """The hybrid flux through the face between cells ``b`` and ``c`` (node velocities
+    ``u_b``, ``u_c``): central where both cells' coefficients stay non-negative, else
+    ``upwind``; minus the linear diffusion ``β (ρ_c − ρ_b)/h``."""
+    bound = 2.0 * beta / h
+    central = 0.5 * (r_b * u_b + r_c * u_c)
+    flux = central if (u_b >= -bound and u_c <= bound) else upwind
+    return flux - beta * (r_c - r_b) / h
+
+
+@njit(inline="always", **JIT)
+def _face_across(rho, xi, i, h0, beta, hybrid, flux, speed):
     """``flux[j]``: the flux through the face between rows ``i − 1`` and ``i`` over ``h0``;
-    ``speed[j]``: its ``|u|``. Row indices are clamped at the walls, where the half-jumps
-    then vanish."""
+    ``speed[j]``: its ``|u|`` (with the hybrid flux, the largest of the face's and the two
+    centres'). Row indices are clamped at the walls, where the half-jumps then vanish."""
     n0, n1 = rho.shape
     a, b, c, d = max(i - 2, 0), i - 1, i, min(i + 1, n0 - 1)
     for j in range(n1):
         lo = _minmod(rho[b, j] - rho[a, j], rho[c, j] - rho[b, j])
         hi = _minmod(rho[c, j] - rho[b, j], rho[d, j] - rho[c, j])
         u = (xi[b, j] - xi[c, j]) / h0
-        flux[j] = _flux(u, rho[b, j] + lo, rho[c, j] - hi) / h0
-        speed[j] = abs(u)
+        f = _flux(u, rho[b, j] + lo, rho[c, j] - hi)
+        s = abs(u)
+        if hybrid:
+            u_b = _node_velocity(xi[a, j], xi[c, j], c - a, h0)
+            u_c = _node_velocity(xi[b, j], xi[d, j], d - b, h0)
+            f = _hybrid(f, rho[b, j], rho[c, j], u_b, u_c, beta, h0)
+            s = _max(s, _max(abs(u_b), abs(u_c)))
+        flux[j] = f / h0
+        speed[j] = s
 
 
-@njit(parallel=PARALLEL, **JIT)
-def _transport(rho, xi, h0, h1, rate, speed):
-    """Blocks of ``ROW_BLOCK`` rows in parallel, one pass: per row, the fluxes through the face
-    above it (the face below is the previous row's, or computed at the block's start; the
-    walls carry none) and through its faces along axis 1, then the rate. ``speed[b]``: the
-    block's largest ``|u|`` per axis."""
-    n0, n1 = rho.shape
-    for b in prange((n0 + ROW_BLOCK - 1) // ROW_BLOCK):
-        below, above, s = np.zeros(n1), np.zeros(n1), np.zeros(n1)
-        f, u = np.zeros(n1 + 1), np.zeros(n1)  # f[j]: flux through the west face of cell j
-        first, last = b * ROW_BLOCK, min(n0, (b + 1) * ROW_BLOCK)
-        s0 = s1 = 0.0
-        if first > 0:
-            _face_across(rho, xi, first, h0, below, u)
-        for i in range(first, last):
-            if i + 1 < n0:
-                _face_across(rho, xi, i + 1, h0, above, u)
-                s0 = _max_of(u, n1, s0)
-            else:
-                above[:] = 0.0
-            for j in range(1, n1 - 1):
-                s[j] = _minmod(rho[i, j] - rho[i, j - 1], rho[i, j + 1] - rho[i, j])
-            for j in range(n1 - 1):
-                v = (xi[i, j] - xi[i, j + 1]) / h1
-                f[j + 1] = _flux(v, rho[i, j] + s[j], rho[i, j + 1] - s[j + 1]) / h1
-                u[j] = abs(v)
-            s1 = _max_of(u, n1 - 1, s1)
-            for j in range(n1):
-                rate[i, j] = (f[j] - f[j + 1]) + (below[j] - above[j])
-            below, above = above, below
-        speed[b, 0], speed[b, 1] = s0, s1
+def _make_transport(hybrid: bool):
+    """The transport kernel for the upwind (``hybrid=False``) or the hybrid flux: one source,
+    the flux fixed at compile time."""
+
+    @njit(parallel=PARALLEL, **JIT)
+    def kernel(rho, xi, h0, h1, beta, rate, speed):
+        """Blocks of ``ROW_BLOCK`` rows in parallel, one pass: per row, the fluxes through the
+        face above it (the face below is the previous row's, or computed at the block's start;
+        the walls carry none) and through its faces along axis 1, then the rate. ``speed[b]``:
+        the block's largest speed per axis."""
+        n0, n1 = rho.shape
+        for b in prange((n0 + ROW_BLOCK - 1) // ROW_BLOCK):
+            below, above, s = np.zeros(n1), np.zeros(n1), np.zeros(n1)
+            f, u = np.zeros(n1 + 1), np.zeros(n1)  # f[j]: flux through the west face of cell j
+            w = np.zeros(n1)  # node velocities along axis 1 (hybrid flux)
+            first, last = b * ROW_BLOCK, min(n0, (b + 1) * ROW_BLOCK)
+            s0 = s1 = 0.0
+            if first > 0:
+                _face_across(rho, xi, first, h0, beta, hybrid, below, u)
+            for i in range(first, last):
+                if i + 1 < n0:
+                    _face_across(rho, xi, i + 1, h0, beta, hybrid, above, u)
+                    s0 = _max_of(u, n1, s0)
+                else:
+                    above[:] = 0.0
+                for j in range(1, n1 - 1):
+                    s[j] = _minmod(rho[i, j] - rho[i, j - 1], rho[i, j + 1] - rho[i, j])
+                if hybrid:
+                    for j in range(n1):
+                        lo, hi = max(j - 1, 0), min(j + 1, n1 - 1)
+                        w[j] = _node_velocity(xi[i, lo], xi[i, hi], hi - lo, h1)
+                for j in range(n1 - 1):
+                    v = (xi[i, j] - xi[i, j + 1]) / h1
+                    g = _flux(v, rho[i, j] + s[j], rho[i, j + 1] - s[j + 1])
+                    speed_j = abs(v)
+                    if hybrid:
+                        g = _hybrid(g, rho[i, j], rho[i, j + 1], w[j], w[j + 1], beta, h1)
+                        speed_j = _max(speed_j, _max(abs(w[j]), abs(w[j + 1])))
+                    f[j + 1] = g / h1
+                    u[j] = speed_j
+                s1 = _max_of(u, n1 - 1, s1)
+                for j in range(n1):
+                    rate[i, j] = (f[j] - f[j + 1]) + (below[j] - above[j])
+                below, above = above, below
+            speed[b, 0], speed[b, 1] = s0, s1
+
+    return kernel
 
 
-def transport(rho: np.ndarray, xi: np.ndarray, spacing) -> tuple[np.ndarray, np.ndarray]:
-    """``∇_h·(ρ ∇_h ξ)`` (shape of ``rho``, ``(n_1[, n_2])``, float64) with no flux through the
-    box's boundary, and the face speeds ``max |u|`` per axis ``(k,)``."""
+_TRANSPORT = {False: _make_transport(False), True: _make_transport(True)}
+
+
+def _transport(rho, xi, spacing, beta, hybrid):
     if rho.shape != xi.shape or rho.ndim != len(spacing) or rho.ndim not in (1, 2):
         raise ValueError(f"rho and xi must have one shape (n_1[, n_2]) matching spacing "
                          f"{tuple(spacing)}, got {rho.shape} and {xi.shape}")
@@ -128,9 +171,22 @@ def transport(rho: np.ndarray, xi: np.ndarray, spacing) -> tuple[np.ndarray, np.
     x2 = np.ascontiguousarray(xi, dtype=np.float64).reshape(plane)
     h0, h1 = (1.0, float(spacing[0])) if rho.ndim == 1 else map(float, spacing)
     rate, speed = np.empty_like(r2), np.empty(((plane[0] + ROW_BLOCK - 1) // ROW_BLOCK, 2))
-    _transport(r2, x2, h0, h1, rate, speed)
+    _TRANSPORT[hybrid](r2, x2, h0, h1, float(beta), rate, speed)
     speeds = speed.max(axis=0)
     return rate.reshape(rho.shape), (speeds[1:] if rho.ndim == 1 else speeds)
+
+
+def transport(rho: np.ndarray, xi: np.ndarray, spacing) -> tuple[np.ndarray, np.ndarray]:
+    """``∇_h·(ρ ∇_h ξ)`` (shape of ``rho``, ``(n_1[, n_2])``, float64) with no flux through the
+    box's boundary, and the face speeds ``max |u|`` per axis ``(k,)``."""
+    return _transport(rho, xi, spacing, 0.0, False)
+
+
+def hybrid_transport(rho: np.ndarray, xi: np.ndarray, spacing,
+                     beta: float) -> tuple[np.ndarray, np.ndarray]:
+    """``∇_h·(ρ ∇_h ξ) + β Δ_h ρ`` by the hybrid flux, as
+    :func:`solvers.pde.reference.hybrid_transport`."""
+    return _transport(rho, xi, spacing, beta, True)
 
 
 @njit(parallel=PARALLEL, **JIT)

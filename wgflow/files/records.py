@@ -32,3 +32,11 @@ def read_record(path, what: str, valid) -> dict | None:
     if not isinstance(record, dict) or not valid(record):
         raise ValueError(f"{path} is not a {what}; remove it or give another directory")
     return record
+
+
+def same_study(previous: dict, current: dict, keys) -> bool:
+    """Whether the record ``previous`` holds the same ``keys`` as ``current`` (compared as
+    JSON, so tuples equal lists): a study rerun into a directory continues only the study it
+    started, at the same settings (a later version's settings differ)."""
+    return all(json.loads(json.dumps(previous.get(k))) == json.loads(json.dumps(current.get(k)))
+               for k in keys)

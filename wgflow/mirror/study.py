@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import laws
 from ..dynamics import simulate
-from ..files.records import read_record, write_record
+from ..files.records import read_record, same_study, write_record
 from ..sweep import MANIFEST
 from .dcs import count_atoms, factorised_regression
 from .models import ScalarRescaling, quadratic_swap_problem, two_neuron_problem
@@ -97,13 +97,14 @@ def run_mirror_study(size: str, out_dir) -> Path:
     out = Path(out_dir)
     if (out / MANIFEST).exists():
         raise ValueError(f"--out {out} holds a sweep ({MANIFEST}); give a new directory")
+    cfg = SIZES[size]
     previous = read_mirror_study(out)
     if previous is not None:
-        if previous.get("size") != size:
+        if not same_study(previous, {"size": size, "settings": cfg}, ("size", "settings")):
             raise ValueError(f"--out {out} holds the mirror study at size "
-                             f"{previous.get('size')!r}; give a new directory for size {size!r}")
+                             f"{previous.get('size')!r} with other settings than this "
+                             f"version's at size {size!r}; give a new directory")
         return out / FILE
-    cfg = SIZES[size]
     model = ScalarRescaling(correlation=1.0)
     sweeps = [
         rescaling_decay_sweep(model, cfg["gammas"]),
@@ -113,7 +114,7 @@ def run_mirror_study(size: str, out_dir) -> Path:
                               steps=cfg["sgd_steps"], copies=cfg["copies"]),
         mf_decay_sweep(quadratic_swap_problem(), cfg["taus"], np.tile([0.8, 0.8, 0.8], (4, 1))),
     ]
-    record = {"study": "mirror", "size": size,
+    record = {"study": "mirror", "size": size, "settings": cfg,
               "sweeps": [s.as_record() for s in sweeps],
               "atoms": atoms_demo(size), "low_rank": low_rank_demo()}
     out.mkdir(parents=True, exist_ok=True)

@@ -5,9 +5,10 @@
   subspace), ``escape.png`` (the escape statistic against the step, every seed, with its
   threshold), and per search the dimensions of its subspaces and the principal angles to ``E^G`` in
   ``summary.md`` / ``summary.csv``;
-- ``si-gap``: ``si_gap.png`` (the best risks over SI and WI laws per problem, and the gap with
-  its confidence interval), ``optima_<problem>.png`` (the particles of both optima with
-  ``E^G``), and the risks and gaps in the tables.
+- ``si-gap``: ``si_gap.png`` (the best risks over SI and WI laws per problem, and per problem
+  the gap against the regularization scale with its extrapolation to ``s = 0`` and their
+  confidence intervals), ``optima_<problem>.png`` (the particles of both optima with ``E^G``,
+  at the smallest scale), and the risks and gaps per scale in the tables.
 """
 
 from __future__ import annotations
@@ -78,28 +79,75 @@ def escape_curves(searches: dict, ax=None):
 
 
 def gap_bars(gaps: dict, ax=None):
-    """Per problem the mean best risks over SI and over WI laws (bars, replicates as dots) and
-    the gap with its confidence interval (text); ``gaps``: ``name → SIGap``."""
+    """Per problem the mean best risks over SI and over WI laws at the smallest regularization
+    scale (bars, replicates as dots) and the gap with its confidence interval (text, extrapolated
+    to vanishing regularization when there are several scales); ``gaps``: ``name → SIGap``."""
     if ax is None:
         import matplotlib.pyplot as plt
         ax = plt.figure(figsize=(6, 4)).add_subplot()
     x = np.arange(len(gaps))
+    smallest = [int(np.argmin(g.scales)) for g in gaps.values()]
     for offset, kind, colour in ((-0.2, "si", "tab:orange"), (0.2, "wi", "tab:blue")):
-        risks = [getattr(g, f"{kind}_risks") for g in gaps.values()]
+        risks = [getattr(g, f"{kind}_risks")[j] for g, j in zip(gaps.values(), smallest,
+                                                                 strict=True)]
         ax.bar(x + offset, [r.mean() for r in risks], width=0.4, color=colour, alpha=0.6,
                label=f"best risk over {kind.upper()} laws")
         for i, r in enumerate(risks):
             ax.scatter(np.full(len(r), x[i] + offset), r, s=10, color="k")
     for i, g in enumerate(gaps.values()):
-        ax.annotate(f"gap {g.gap:.2e}\n{g.level:.0%} CI [{g.interval[0]:.1e}, "
+        at = "s → 0" if len(g.scales) > 1 else f"s = {g.scales[0]:g}"
+        ax.annotate(f"gap ({at}) {g.gap:.2e}\n{g.level:.0%} CI [{g.interval[0]:.1e}, "
                     f"{g.interval[1]:.1e}]", (x[i], max(g.si_risks.max(), g.wi_risks.max())),
                     ha="center", va="bottom", fontsize="small")
-    ax.set(xticks=x, xticklabels=list(gaps), yscale="log", ylabel="population risk",
-           title="SI optimality gap")
+    ax.set(xticks=x, xticklabels=[f"{name}\n(risks at s = {g.scales[j]:g})" for (name, g), j
+                                  in zip(gaps.items(), smallest, strict=True)],
+           yscale="log", ylabel="population risk", title="SI optimality gap")
     low, high = ax.get_ylim()
     ax.set_ylim(low, high * (high / low) ** 0.25)  # room for the annotations
-    ax.legend(fontsize="small", loc="lower left")
+    ax.legend(fontsize="small", loc="center right")
     return ax
+
+
+def gap_extrapolation(gap, name: str, ax=None):
+    """The gap of one problem against the regularization scale ``s`` (``τ, β`` multiplied by
+    ``s``): per scale the replicates' differences (dots) and the mean with its confidence
+    interval (error bars), the least-squares line to ``s = 0`` and the extrapolated gap with
+    its interval (red), and 0 (dashes)."""
+    if ax is None:
+        import matplotlib.pyplot as plt
+        ax = plt.figure(figsize=(5, 4)).add_subplot()
+    scales, gaps, intervals = gap.scales, gap.gaps, gap.intervals
+    for s, differences in zip(scales, gap.differences, strict=True):
+        ax.scatter(np.full(len(differences), s), differences, s=10, color="0.6")
+    ax.errorbar(scales, gaps, yerr=np.abs(intervals.T - gaps), fmt="o", color="k", capsize=3,
+                label=f"gap at scale s, {gap.level:.0%} CI")
+    low, high = gap.interval
+    ax.errorbar([0.0], [gap.gap], yerr=[[gap.gap - low], [high - gap.gap]], fmt="s",
+                color="tab:red", capsize=4,
+                label="extrapolated to s = 0" if len(scales) > 1 else "gap")
+    if len(scales) > 1:
+        s = np.linspace(0.0, scales.max(), 50)
+        ax.plot(s, np.polyval(np.polyfit(scales, gaps, 1), s), color="tab:red", lw=1)
+    ax.axhline(0.0, color="0.3", ls="--", lw=0.8)
+    ax.set(xlabel="regularization scale s (τ, β multiplied by s)",
+           ylabel="Δ = R_SI − R_WI", title=f"{name}: gap {gap.gap:.2e} "
+           f"[{low:.1e}, {high:.1e}]")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def gap_figure(gaps: dict):
+    """:func:`gap_bars` and one :func:`gap_extrapolation` panel per problem, side by side;
+    ``gaps``: ``name → SIGap``. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(gaps) + 1, figsize=(5.5 * (len(gaps) + 1), 4.5),
+                             squeeze=False)
+    gap_bars(gaps, axes[0, 0])
+    for ax, (name, gap) in zip(axes[0, 1:], gaps.items(), strict=True):
+        gap_extrapolation(gap, name, ax)
+    fig.tight_layout()
+    return fig
 
 
 def _dimensions(found: Discovery) -> list[int]:
@@ -158,18 +206,29 @@ def write_study_report(directory) -> list[Path]:
     else:
         gaps = {file[:-3]: gap for file, gap in results.items()}
         for name, gap in gaps.items():
-            rows.append({"problem": name, "replicates": len(gap.si_risks),
-                         "risk_SI": f"{gap.si_risks.mean():.4e}",
-                         "risk_WI": f"{gap.wi_risks.mean():.4e}", "gap": f"{gap.gap:.4e}",
-                         "ci_low": f"{gap.interval[0]:.4e}",
-                         "ci_high": f"{gap.interval[1]:.4e}", "level": gap.level})
+            rows += _gap_rows(name, gap)
             _save(optima(gap, name), out / f"optima_{name}.png", written)
-        _save(gap_bars(gaps).figure, out / "si_gap.png", written)
+        _save(gap_figure(gaps), out / "si_gap.png", written)
     return [*written, *_write_table(rows, out, title)]
 
 
+def _gap_rows(name: str, gap) -> list[dict]:
+    """One table row per regularization scale and, with several, one for ``s → 0``."""
+    rows = [{"problem": name, "scale": f"{s:g}", "replicates": si.size,
+             "risk_SI": f"{si.mean():.4e}", "risk_WI": f"{wi.mean():.4e}", "gap": f"{g:.4e}",
+             "ci_low": f"{low:.4e}", "ci_high": f"{high:.4e}", "level": gap.level}
+            for s, si, wi, g, (low, high) in zip(gap.scales, gap.si_risks, gap.wi_risks,
+                                                gap.gaps, gap.intervals, strict=True)]
+    if len(gap.scales) > 1:
+        rows.append({**rows[0], "scale": "→ 0 (extrapolated)", "risk_SI": "", "risk_WI": "",
+                     "gap": f"{gap.gap:.4e}", "ci_low": f"{gap.interval[0]:.4e}",
+                     "ci_high": f"{gap.interval[1]:.4e}"})
+    return rows
+
+
 def optima(gap, name: str):
-    """The particles of the SI and WI optima (first replicate), 3-D with ``E^G``."""
+    """The particles of the SI and WI optima (first replicate, smallest regularization scale),
+    3-D with ``E^G``."""
     import matplotlib.pyplot as plt
 
     fig = plt.figure(figsize=(9, 4.5))

@@ -4,9 +4,12 @@
 Layout: the root's attributes ``kind`` (``"discovery"`` or ``"si-gap"``), ``schema`` and
 ``settings`` (JSON); a discovery holds ``basis``, ``eg_basis`` and ``principal_angles`` (absent
 when undefined) and one group ``steps/<j>`` per step (``basis``, ``added``, the scalars as
-attributes, ``run`` the first replicate); a gap holds ``si_risks``, ``wi_risks``, the gap, its
-interval and level as attributes, ``eg_basis`` and the runs ``si_run`` and ``wi_run``. A run
-group holds ``times``, ``steps``, ``particles (F, N, D)``, ``teacher`` and ``observables/<name>``.
+attributes, ``run`` the first replicate); a gap holds ``scales (S,)``, ``si_risks (S, K)``,
+``wi_risks (S, K)``, ``eg_basis``, the level as an attribute and the runs ``si_run`` and
+``wi_run``, and for readers outside wgflow the gaps per scale ``gaps (S,)`` with ``intervals
+(S, 2)`` and the extrapolated gap and interval as attributes (derived from the risks: reading
+recomputes them). A run group holds ``times``, ``steps``, ``particles (F, N, D)``, ``teacher``
+and ``observables/<name>``. Schema 1 gap files (one scale, risks ``(K,)``) read as scale 1.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import os
 from pathlib import Path
 
 import h5py
+import numpy as np
 
 from ..result import Result
 from .discovery import Discovery, DiscoveryStep
 from .gap import SIGap
 
-SCHEMA = 1
+SCHEMA = 2
 KINDS = ("discovery", "si-gap")
 
 
@@ -100,7 +104,9 @@ def save(result, path, overwrite: bool = False) -> Path:
                 _write_run(g.create_group("run"), step.run)
         else:
             f.attrs["kind"] = "si-gap"
+            f["scales"] = result.scales
             f["si_risks"], f["wi_risks"] = result.si_risks, result.wi_risks
+            f["gaps"], f["intervals"] = result.gaps, result.intervals
             f.attrs["gap"], f.attrs["interval"] = result.gap, result.interval
             f.attrs["level"] = result.level
             f["eg_basis"] = result.eg_basis
@@ -123,9 +129,10 @@ def load(path):
                              f"{kind!r}); write one with wgflow discover or wgflow study")
         settings = json.loads(f.attrs["settings"])
         if kind == "si-gap":
-            return SIGap(f["si_risks"][()], f["wi_risks"][()], float(f.attrs["gap"]),
-                         tuple(float(v) for v in f.attrs["interval"]),
-                         float(f.attrs["level"]), _read_run(f["si_run"]),
+            scales = f["scales"][()] if "scales" in f else np.ones(1)
+            return SIGap(scales, np.atleast_2d(f["si_risks"][()]),
+                         np.atleast_2d(f["wi_risks"][()]), float(f.attrs["level"]),
+                         _read_run(f["si_run"]),
                          _read_run(f["wi_run"]), f["eg_basis"][()], settings)
         steps = []
         for j in range(len(f.get("steps", {}))):

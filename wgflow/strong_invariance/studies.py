@@ -6,7 +6,7 @@
   ``D = 4``) and ``no-symmetry`` (the paper's unit and inputs with the arbitrary teacher, no
   group: the search should find nothing smaller than ``R⁴``).
 - ``si-gap``: :func:`si_gap` on the ``counterexample`` (positive gap) and on ``paper-SI``
-  (zero gap).
+  (zero gap), each at two regularization scales and extrapolated to vanishing regularization.
 
 Both run in this process, one search or estimate after the other, into ``DIR``:
 ``DIR/study.json`` (the study, its size and settings) and one HDF5 file per search or
@@ -23,7 +23,7 @@ import numpy as np
 from .. import laws, paper
 from ..configs import problems
 from ..data import GaussianData, Teacher
-from ..files.records import read_record, write_record
+from ..files.records import read_record, same_study, write_record
 from ..groups import cyclic
 from ..problem import Problem
 from ..studies import SIZES
@@ -43,17 +43,17 @@ _DISCOVER = {
     "full": dict(N=400, horizon=20.0, seeds=10, backend="numba"),
 }
 #: si-gap study, by size: particles, MF time, step and step scale ς, replicates, Gauss–Hermite
-#: points per input dimension (None: the default rule), backend. ``small`` and ``full`` run to
-#: ς·T = 2000, where the SI teacher's risks have reached their noise floor (about 2e-6, from β
-#: and τ; at ς·T = 200 they were still falling by 2e-7 per time unit, and the gap's interval
-#: excluded 0 by that convergence remainder)
+#: points per input dimension (None: the default rule), backend, and the regularization scales
+#: (``τ, β`` multiplied by each; the gap is extrapolated linearly to 0). ``small`` and ``full``
+#: run to ς·T = 6000: on the SI teacher the risks at the smaller scale, ½, were still falling
+#: at ς·T = 2000 and have reached their floor (about 7e-7) by 6000
 _SI_GAP = {
     "smoke": dict(N=20, T=4.0, dt=0.05, step_scale=5.0, replicates=2, quadrature_points=8,
-                  backend="numpy"),
-    "small": dict(N=100, T=100.0, dt=0.05, step_scale=20.0, replicates=5,
-                  quadrature_points=None, backend="numba"),
-    "full": dict(N=400, T=100.0, dt=0.05, step_scale=20.0, replicates=10,
-                 quadrature_points=None, backend="numba"),
+                  backend="numpy", regularization_scales=(1.0, 0.5)),
+    "small": dict(N=100, T=300.0, dt=0.05, step_scale=20.0, replicates=5,
+                  quadrature_points=None, backend="numba", regularization_scales=(1.0, 0.5)),
+    "full": dict(N=400, T=300.0, dt=0.05, step_scale=20.0, replicates=10,
+                 quadrature_points=None, backend="numba", regularization_scales=(1.0, 0.5)),
 }
 
 
@@ -97,10 +97,14 @@ def run_study(study: str, size: str, out_dir, *, progress: bool = True) -> list[
     settings = definition(study, size)
     out = Path(out_dir)
     previous = read_study(out)
-    if previous is not None and (previous.get("study"), previous.get("size")) != (study, size):
+    record = {"study": study, "size": size, "settings": settings}
+    if previous is not None and not same_study(previous, record, ("study", "size", "settings")):
         raise ValueError(f"--out {out} holds the study {previous.get('study')!r} at size "
-                         f"{previous.get('size')!r}; give a new directory")
+                         f"{previous.get('size')!r} with other settings than this version's "
+                         f"{study!r} at {size!r}; give a new directory")
     out.mkdir(parents=True, exist_ok=True)
+    if previous is None:  # first, so that a stopped study's files are known as this study's
+        write_record(out / STUDY_FILE, {**record, "files": []})
     written = []
 
     def done(path, result, tic):
@@ -135,10 +139,10 @@ def run_study(study: str, size: str, out_dir, *, progress: bool = True) -> list[
             tic = time.perf_counter()
             result = si_gap(problem, settings["N"], replicates=settings["replicates"],
                             T=settings["T"], dt=settings["dt"], step_scale=settings["step_scale"],
-                            backend=settings["backend"])
+                            backend=settings["backend"],
+                            regularization_scales=settings["regularization_scales"])
             done(out / f"{name}.h5", result, tic)
-    write_record(out / STUDY_FILE, {"study": study, "size": size, "settings": settings,
-                                    "files": [p.name for p in written]})
+    write_record(out / STUDY_FILE, {**record, "files": [p.name for p in written]})
     return [*written, out / STUDY_FILE]
 
 
