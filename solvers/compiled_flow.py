@@ -80,7 +80,7 @@ def _project(v, proj, start, stop, out):
             out[i, k] = acc
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _copy(src, dst):
     """``dst[:] = src`` for ``(N, D)`` arrays, as a loop: numba's array assignment would compile
     its shape-mismatch error message."""

@@ -115,7 +115,7 @@ def noise_scratch(n, basis, serial=False):
     return np.empty((basis.shape[1], lanes)), np.empty((basis.shape[0], lanes))
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def noise_on_one_thread(key, step, basis, amp, out, scratch):
     """:func:`noise_into` on one thread, for callers compiled without parallel code;
     ``scratch``: :func:`noise_scratch` with ``serial=True``."""
