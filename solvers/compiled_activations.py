@@ -57,7 +57,7 @@ class CompiledActivation:
         return f"CompiledActivation({self.name!r})"
 
 
-#: every activation of :data:`solvers.activations.ACTIVATIONS`, as a kernel argument
+#: every activation of ``solvers.activations.ACTIVATIONS``, as a kernel argument
 COMPILED_ACTIVATIONS = {name: CompiledActivation(name) for name in ACTIVATIONS}
 
 

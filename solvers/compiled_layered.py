@@ -246,7 +246,7 @@ def _in_threads(task, count: int) -> None:
 
 def network_output(spec: UnitSpec, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``Φ_μ(x_m) = (1/N) Σ_i σ_*(x_m, θ_i)``: ``(M, c)``, in ``theta``'s dtype: the chunks of
-    :func:`network_sum` on one thread, or their partials in parallel (:func:`_in_threads`),
+    :func:`network_sum` on one thread, or their partials in parallel (``_in_threads``),
     then added in chunk order (the same sums either way)."""
     theta = np.ascontiguousarray(theta)
     checks.samples(spec, theta, x)
