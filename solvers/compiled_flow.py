@@ -58,13 +58,13 @@ def _workspace(kernel, theta, n_samples, d, c, lanes, basis, serial):
     velocities, candidate and noise increment ``(N, D)``, the scratch of one tile of
     ``lanes`` (:func:`scratch_lanes`) and the noise's
     (:func:`solvers.counter_rng.noise_scratch`)."""
-    layers = kernel[0]
+    unit = kernel[0]
     dtype = theta.dtype
     return (np.empty((n_samples, d), dtype), np.empty((n_samples, c), dtype),
             np.empty((n_samples, c), dtype), np.empty((n_samples, c), dtype),
             np.empty(c), np.empty_like(theta), np.empty_like(theta), np.empty_like(theta),
             np.empty_like(theta), np.empty_like(theta),
-            scratch_buffers(layers, theta.shape[1], lanes, dtype),
+            scratch_buffers(unit, theta.shape[1], lanes, dtype),
             noise_scratch(theta.shape[0], basis, serial))
 
 
@@ -102,7 +102,7 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept
     room for the chunk partials ``parts``, on one thread with ``parts=None`` (see
     :func:`solvers.compiled_layered.chunk_partials`); ``kept``: room for the forward passes
     (:func:`solvers.compiled_layered.make_kept`), or empty."""
-    layers, activation, tile, chunk = kernel
+    unit, activation, tile, chunk = kernel
     rho_in, rho_out, wg, average = orbit
     xo, coef, model, partial, residual, grad, _, _, _, _, scratch, _ = work
     n_nodes, b, d = wg.shape[0], x.shape[0], x.shape[1]
@@ -114,16 +114,16 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept
                     acc += rho_in[g, i, j] * x[m, j]
                 xo[g * b + m, i] = acc
     if parts is None:
-        network_sum(layers, activation, theta, xo, tile, chunk, scratch, partial, model, kept)
+        network_sum(unit, activation, theta, xo, tile, chunk, scratch, partial, model, kept)
     else:
-        network_sum_in_parallel(layers, activation, theta, xo, tile, chunk, parts, model, kept)
+        network_sum_in_parallel(unit, activation, theta, xo, tile, chunk, parts, model, kept)
     model /= theta.shape[0]
     for m in range(b):
         _sample_coefficients(m, y, w, rho_out, wg, average, model, residual, coef)
     if parts is None:
-        vjp_into(layers, activation, theta, xo, coef, tile, scratch, grad, kept)
+        vjp_into(unit, activation, theta, xo, coef, tile, scratch, grad, kept)
     else:
-        vjp_in_parallel(layers, activation, theta, xo, coef, tile, grad, kept)
+        vjp_in_parallel(unit, activation, theta, xo, coef, tile, grad, kept)
     for i in range(theta.shape[0]):
         for k in range(theta.shape[1]):
             grad[i, k] = -scale * (grad[i, k] + 2.0 * tau * theta[i, k])

@@ -31,6 +31,7 @@ from numba import njit, prange
 
 from . import checks, tiles
 from .compiled_activations import COMPILED_ACTIVATIONS
+from .compiled_units import compiled_unit
 from .fast_math import JIT, PARALLEL
 from .layered import UnitSpec
 
@@ -50,19 +51,6 @@ SAMPLE_BLOCK = 64
 
 
 
-@functools.lru_cache(maxsize=64)
-def layer_table(spec: UnitSpec) -> np.ndarray:
-    """``(L, 6)`` int64 table ``n_out, n_in, w_offset, b_offset, activated, row``."""
-    rows, row = [], 0
-    for layer in spec.layers:
-        rows.append((layer.n_out, layer.n_in, layer.w_offset, layer.b_offset,
-                     int(layer.activated), row))
-        row += layer.n_out
-    table = np.array(rows, dtype=np.int64)
-    table.flags.writeable = False
-    return table
-
-
 def tile_size(spec: UnitSpec, dtype) -> int:
     """Lanes per tile: the largest multiple of 8 (at most ``MAX_TILE``, at least 8) whose
     working set fits ``TILE_BYTES``."""
@@ -72,15 +60,12 @@ def tile_size(spec: UnitSpec, dtype) -> int:
     return int(min(MAX_TILE, max(8, TILE_BYTES // per_lane // 8 * 8)))
 
 
-def scratch_buffers(layers, dim, tile, dtype):
-    """One tile's buffers: ``tt (D, P)``, ``z, h, dh (R, P)``, ``g, g_next (W, P)``,
-    ``grad (D, P)`` (see :mod:`solvers.tiles`) and the float64 total of the gradient's sample
-    blocks ``(D, P)``. Plain numpy for callers in Python; :func:`make_scratch` in compiled
-    code."""
-    rows = layers[-1, tiles.ROW] + layers[-1, tiles.N_OUT]
-    width = 0
-    for layer in range(layers.shape[0]):
-        width = max(width, layers[layer, tiles.N_OUT], layers[layer, tiles.N_IN])
+def scratch_buffers(unit, dim, tile, dtype):
+    """One tile's buffers for the :class:`~solvers.compiled_units.CompiledUnit` ``unit``:
+    ``tt (D, P)``, ``z, h, dh (R, P)``, ``g, g_next (W, P)``, ``grad (D, P)`` (see
+    :mod:`solvers.tiles`) and the float64 total of the gradient's sample blocks ``(D, P)``.
+    Plain numpy for callers in Python; :func:`make_scratch` in compiled code."""
+    rows, width = unit.rows, unit.width
     return (np.empty((dim, tile), dtype), np.empty((rows, tile), dtype),
             np.empty((rows, tile), dtype), np.empty((rows, tile), dtype),
             np.empty((width, tile), dtype), np.empty((width, tile), dtype),
@@ -90,36 +75,42 @@ def scratch_buffers(layers, dim, tile, dtype):
 make_scratch = njit(**JIT)(scratch_buffers)
 
 
-def make_kept(layers, n, n_samples, tile, dtype, limit=None):
-    """``(kept_h, kept_dh)``: the forward pass's ``h`` and ``σ'(z)`` of every tile and sample,
-    ``(N_tiles, M, R, P)`` each, kept for the backward pass when both fit in ``limit`` bytes
-    (default :data:`KEEP_BYTES`); otherwise ``(0, 0, 0, 0)`` arrays (the backward pass
-    recomputes them)."""
-    rows = int(layers[-1, tiles.ROW] + layers[-1, tiles.N_OUT])
-    shape = (-(-n // tile), n_samples, rows, tile)
-    if 2 * np.prod(shape) * np.dtype(dtype).itemsize > (KEEP_BYTES if limit is None else limit):
-        shape = (0, 0, 0, 0)
-    return np.empty(shape, dtype), np.empty(shape, dtype)
+def make_kept(unit, n, n_samples, tile, dtype, limit=None):
+    """``(kept_h, kept_dh)``: what the backward pass reads of the forward pass of every tile and
+    sample, kept when both fit in ``limit`` bytes (default :data:`KEEP_BYTES`): the outputs of
+    the layers below the top, ``(N_tiles, M, out_row, P)``, and ``σ'(z)``,
+    ``(N_tiles, M, R, P)``; otherwise ``(0, 0, 0, 0)`` arrays (the backward pass recomputes
+    them). The unit's own outputs are not kept: the backward pass never reads them."""
+    tiles_, below = -(-n // tile), unit.out_row
+    size = tiles_ * n_samples * (below + unit.rows) * tile * np.dtype(dtype).itemsize
+    if size > (KEEP_BYTES if limit is None else limit):
+        tiles_ = n_samples = below = 0
+    return (np.empty((tiles_, n_samples, below, tile), dtype),
+            np.empty((tiles_, n_samples, unit.rows if tiles_ else 0, tile), dtype))
 
 
 @njit(inline="always", **JIT)
-def _forward_chunk(layers, activation, theta, x, start, stop, tile, partial, scratch, kept):
+def _forward_chunk(unit, activation, theta, x, start, stop, tile, partial, scratch, kept):
     """``partial[m] = Σ_{start ≤ i < stop} σ_*(x_m, θ_i)`` tile by tile (``start`` a multiple
     of ``tile``); the passes are written into ``kept`` (:func:`make_kept`) when it is not
     empty."""
     tt, z, h, dh, _, _, _, _ = scratch
     kept_h, kept_dh = kept
-    keep = kept_h.shape[0] > 0
-    out_row = layers[-1, tiles.ROW]
+    keep = kept_dh.shape[0] > 0
+    out_row = unit.out_row
     partial[:] = 0.0
     for s in range(start, stop, tile):
         n = min(tile, stop - s)
         lanes = tiles.load_tile(theta, s, n, tt)
         for m in range(x.shape[0]):
-            hm, dhm = (kept_h[s // tile, m], kept_dh[s // tile, m]) if keep else (h, dh)
-            tiles.forward(layers, activation, tt, x, m, lanes, z, hm, dhm)
+            dhm = kept_dh[s // tile, m] if keep else dh
+            tiles.forward(unit, activation, tt, x, m, lanes, z, h, dhm)
             for k in range(partial.shape[1]):
-                partial[m, k] += tiles.lane_sum(hm, out_row + k, n)
+                partial[m, k] += tiles.lane_sum(h, out_row + k, n)
+            if keep:
+                for r in range(out_row):
+                    for p in range(lanes):
+                        kept_h[s // tile, m, r, p] = h[r, p]
 
 
 @njit(**JIT)
@@ -130,33 +121,33 @@ def _add(total, part):
 
 
 @njit(**JIT)
-def network_sum(layers, activation, theta, x, tile, chunk, scratch, partial, total, kept):
+def network_sum(unit, activation, theta, x, tile, chunk, scratch, partial, total, kept):
     """``total (M, c) = Σ_i σ_*(x_m, θ_i)`` on one thread, chunk partials (in ``partial (M, c)``,
     tiles in ``scratch``, :func:`make_scratch`) added in chunk order. The forward passes go to
     ``kept`` when it is not empty (:func:`make_kept`)."""
     n = theta.shape[0]
     total[:] = 0.0
     for i in range((n + chunk - 1) // chunk):
-        _forward_chunk(layers, activation, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
+        _forward_chunk(unit, activation, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
                        partial, scratch, kept)
         _add(total, partial)
 
 
 @njit(parallel=PARALLEL, **JIT)
-def network_sum_in_parallel(layers, activation, theta, x, tile, chunk, parts, total, kept):
+def network_sum_in_parallel(unit, activation, theta, x, tile, chunk, parts, total, kept):
     """:func:`network_sum` with the chunks in parallel, each with its own buffers and its
     partial in ``parts (n_chunks, M, c)``: the same sums in the same order."""
     n = theta.shape[0]
     for i in prange(parts.shape[0]):
-        _forward_chunk(layers, activation, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
-                       parts[i], make_scratch(layers, theta.shape[1], tile, theta.dtype), kept)
+        _forward_chunk(unit, activation, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
+                       parts[i], make_scratch(unit, theta.shape[1], tile, theta.dtype), kept)
     total[:] = 0.0
     for i in range(parts.shape[0]):
         _add(total, parts[i])
 
 
 @njit(inline="always", **JIT)
-def _vjp_tile(layers, activation, theta, x, coef, start, n, out, scratch, kept):
+def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept):
     """``out[start + p] = Σ_m J_θ σ_*(x_m, θ)ᵀ coef_m`` for the tile's ``n`` particles, from
     the forward passes in ``kept`` unless it is empty. In float32 the sum runs in blocks of
     ``SAMPLE_BLOCK`` samples, each block's sum added to a float64 total (float64: one block)."""
@@ -171,12 +162,12 @@ def _vjp_tile(layers, activation, theta, x, coef, start, n, out, scratch, kept):
         if m % block == 0 and m > 0:
             _add(total, grad)
             grad[:] = 0.0
-        if kept_h.shape[0] > 0:
+        if kept_dh.shape[0] > 0:
             hm, dhm = kept_h[start // tile, m], kept_dh[start // tile, m]
         else:
-            tiles.forward(layers, activation, tt, x, m, lanes, z, h, dh)
+            tiles.forward(unit, activation, tt, x, m, lanes, z, h, dh)
             hm, dhm = h, dh
-        tiles.backpropagate(layers, tt, x, m, coef[m], lanes, hm, dhm, g, g_next, grad)
+        tiles.backpropagate(unit, tt, x, m, coef[m], lanes, hm, dhm, g, g_next, grad)
     _add(total, grad)
     for p in range(n):
         for k in range(theta.shape[1]):
@@ -184,23 +175,23 @@ def _vjp_tile(layers, activation, theta, x, coef, start, n, out, scratch, kept):
 
 
 @njit(**JIT)
-def vjp_into(layers, activation, theta, x, coef, tile, scratch, out, kept):
+def vjp_into(unit, activation, theta, x, coef, tile, scratch, out, kept):
     """``out (N, D) = Σ_m J_θ σ_*(x_m, θ_i)ᵀ coef_m`` on one thread, tile by tile in
     ``scratch`` (:func:`make_scratch`); ``kept``: the forward passes of :func:`network_sum` on
     the same ``theta`` and ``x``, or empty (:func:`make_kept`)."""
     n = theta.shape[0]
     for i in range((n + tile - 1) // tile):
-        _vjp_tile(layers, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
+        _vjp_tile(unit, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
                   scratch, kept)
 
 
 @njit(parallel=PARALLEL, **JIT)
-def vjp_in_parallel(layers, activation, theta, x, coef, tile, out, kept):
+def vjp_in_parallel(unit, activation, theta, x, coef, tile, out, kept):
     """:func:`vjp_into` with the tiles in parallel, each with its own buffers."""
     n = theta.shape[0]
     for i in prange((n + tile - 1) // tile):
-        _vjp_tile(layers, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
-                  make_scratch(layers, theta.shape[1], tile, theta.dtype), kept)
+        _vjp_tile(unit, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
+                  make_scratch(unit, theta.shape[1], tile, theta.dtype), kept)
 
 
 def chunk_partials(n: int, chunk: int, n_samples: int, c: int, dtype, parallel: bool):
@@ -212,12 +203,12 @@ def chunk_partials(n: int, chunk: int, n_samples: int, c: int, dtype, parallel: 
 
 
 def kernel_arguments(spec: UnitSpec, theta: np.ndarray):
-    """``(layers, activation, tile, chunk)`` for ``theta``'s size and dtype; ``activation``: the
+    """``(unit, activation, tile, chunk)`` for ``theta``'s size and dtype; ``activation``: the
     unit's :class:`~solvers.compiled_activations.CompiledActivation`."""
     tile = tile_size(spec, theta.dtype)
     n_tiles = -(-theta.shape[0] // tile)
     chunk = tile * -(-n_tiles // MAX_CHUNKS)
-    return layer_table(spec), COMPILED_ACTIVATIONS[spec.activation], tile, chunk
+    return compiled_unit(spec), COMPILED_ACTIVATIONS[spec.activation], tile, chunk
 
 
 def _parallel(theta, x) -> bool:
@@ -251,23 +242,23 @@ def network_output(spec: UnitSpec, theta: np.ndarray, x: np.ndarray) -> np.ndarr
     theta = np.ascontiguousarray(theta)
     checks.samples(spec, theta, x)
     x = np.ascontiguousarray(x, dtype=theta.dtype)
-    layers, activation, tile, chunk = kernel_arguments(spec, theta)
+    unit, activation, tile, chunk = kernel_arguments(spec, theta)
     n, dim, dtype = theta.shape[0], theta.shape[1], theta.dtype
     total = np.empty((x.shape[0], spec.layers[-1].n_out), dtype)
-    no_kept = make_kept(layers, 0, 0, tile, dtype, limit=0)
+    no_kept = make_kept(unit, 0, 0, tile, dtype, limit=0)
     if _parallel(theta, x):  # each chunk's sum on its own, then added in chunk order
         parts = np.empty((-(-n // chunk), *total.shape), dtype)
         _in_threads(lambda i: network_sum(
-            layers, activation, theta[i * chunk:(i + 1) * chunk], x, tile, chunk,
-            scratch_buffers(layers, dim, tile, dtype), np.empty_like(total), parts[i],
+            unit, activation, theta[i * chunk:(i + 1) * chunk], x, tile, chunk,
+            scratch_buffers(unit, dim, tile, dtype), np.empty_like(total), parts[i],
             no_kept),
             len(parts))
         total[:] = 0.0
         for part in parts:
             total += part
     else:
-        network_sum(layers, activation, theta, x, tile, chunk,
-                    scratch_buffers(layers, dim, tile, dtype), np.empty_like(total), total,
+        network_sum(unit, activation, theta, x, tile, chunk,
+                    scratch_buffers(unit, dim, tile, dtype), np.empty_like(total), total,
                     no_kept)
     return total / dtype.type(n)
 
@@ -279,14 +270,14 @@ def vjp(spec: UnitSpec, theta, x, u, w) -> np.ndarray:
     checks.samples(spec, theta, x, u, w)
     x = np.ascontiguousarray(x, dtype=theta.dtype)
     coef = np.ascontiguousarray(np.asarray(w)[:, None] * u, dtype=theta.dtype)
-    layers, activation, tile, _ = kernel_arguments(spec, theta)
+    unit, activation, tile, _ = kernel_arguments(spec, theta)
     n, dim, dtype = theta.shape[0], theta.shape[1], theta.dtype
     out = np.empty_like(theta)
-    no_kept = make_kept(layers, 0, 0, tile, dtype, limit=0)
+    no_kept = make_kept(unit, 0, 0, tile, dtype, limit=0)
     n_tiles = -(-n // tile)
     runs = min(n_tiles, numba.get_num_threads()) if _parallel(theta, x) else 1
     bounds = [tile * (n_tiles * r // runs) for r in range(runs)] + [n]
     _in_threads(lambda r: vjp_into(
-        layers, activation, theta[bounds[r]:bounds[r + 1]], x, coef, tile,
-        scratch_buffers(layers, dim, tile, dtype), out[bounds[r]:bounds[r + 1]], no_kept), runs)
+        unit, activation, theta[bounds[r]:bounds[r + 1]], x, coef, tile,
+        scratch_buffers(unit, dim, tile, dtype), out[bounds[r]:bounds[r + 1]], no_kept), runs)
     return out

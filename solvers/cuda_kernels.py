@@ -33,12 +33,11 @@ from types import SimpleNamespace
 import numpy as np
 from numba import cuda, from_dtype, uint64
 
-from .compiled_layered import layer_table
+from .compiled_units import ACTIVATED, B_OFFSET, N_IN, N_OUT, ROW, W_OFFSET, compiled_unit
 from .counter_rng import _GAMMA, _INV_2_53, _M1, _M2
 from .fast_math import ACTIVATION_CODES, ERF, IDENTITY, RELU, SIGMOID, SOFTPLUS, TANH
 from .layered import UnitSpec
 from .sample_terms import sample_coefficients
-from .tiles import ACTIVATED, B_OFFSET, N_IN, N_OUT, ROW, W_OFFSET
 
 _TWO_PI = 2.0 * math.pi
 _sample_coefficients = cuda.jit(device=True, inline=True)(sample_coefficients)
@@ -100,7 +99,7 @@ def kernels_for(spec: UnitSpec, dtype: str) -> SimpleNamespace:
     """The kernels of unit ``spec`` in precision ``dtype`` (``"float32"`` or ``"float64"``)."""
     real = np.dtype(dtype).type
     scalar = from_dtype(np.dtype(dtype))
-    layers = layer_table(spec)
+    layers = np.array(compiled_unit(spec).table, dtype=np.int64)  # (L, 6)
     n_layers, dim, c = layers.shape[0], spec.dim, spec.layers[-1].n_out
     rows = int(layers[-1, ROW] + layers[-1, N_OUT])
     width = int(max(layers[:, N_OUT].max(), layers[:, N_IN].max()))

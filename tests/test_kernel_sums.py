@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import TOL
 
-from solvers import compiled_layered
+from solvers import compiled_layered, compiled_units
 from wgflow import FixedSample, MLPUnit, Perceptron, Problem, paper, simulate
 
 
@@ -28,11 +28,11 @@ def test_kept_forward_passes_give_the_recomputed_result_bitwise(case, monkeypatc
         start = rng.standard_normal((20, unit.dim))
         options = {"dynamics": "mf", "T": 0.1, "dt": 0.02}
     kept = simulate(problem, start, observables=(), **options)
-    assert compiled_layered.make_kept(compiled_layered.layer_table(problem.unit.spec),
-                                      start.shape[0], 40, 8, "float64")[0].size > 0
+    assert compiled_layered.make_kept(compiled_units.compiled_unit(problem.unit.spec),
+                                      start.shape[0], 40, 8, "float64")[1].size > 0
     monkeypatch.setattr(compiled_layered, "KEEP_BYTES", 0)
-    assert compiled_layered.make_kept(compiled_layered.layer_table(problem.unit.spec),
-                                      start.shape[0], 40, 8, "float64")[0].size == 0
+    assert compiled_layered.make_kept(compiled_units.compiled_unit(problem.unit.spec),
+                                      start.shape[0], 40, 8, "float64")[1].size == 0
     recomputed = simulate(problem, start, observables=(), **options)
     assert np.abs(kept.final - start).max() > TOL["visible"]
     np.testing.assert_array_equal(kept.particles, recomputed.particles)

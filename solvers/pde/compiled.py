@@ -245,11 +245,11 @@ def diffuse(rho: np.ndarray, lam) -> np.ndarray:
 
 
 @njit(parallel=PARALLEL, **JIT)
-def _weighted_output(layers, activation, theta, weights, x, tile, out):
+def _weighted_output(unit, activation, theta, weights, x, tile, out):
     n, n_samples, c = theta.shape[0], x.shape[0], out.shape[1]
-    top = layers[-1, tiles.ROW]
+    top = unit.out_row
     for b in prange((n_samples + SAMPLE_BLOCK - 1) // SAMPLE_BLOCK):
-        tt, z, h, dh = make_scratch(layers, theta.shape[1], tile, theta.dtype)[:4]
+        tt, z, h, dh = make_scratch(unit, theta.shape[1], tile, theta.dtype)[:4]
         weighted = np.empty((c, tile))
         lo, hi = b * SAMPLE_BLOCK, min(n_samples, (b + 1) * SAMPLE_BLOCK)
         out[lo:hi] = 0.0
@@ -257,7 +257,7 @@ def _weighted_output(layers, activation, theta, weights, x, tile, out):
             k = min(tile, n - s)
             lanes = tiles.load_tile(theta, s, k, tt)
             for m in range(lo, hi):
-                tiles.forward(layers, activation, tt, x, m, lanes, z, h, dh)
+                tiles.forward(unit, activation, tt, x, m, lanes, z, h, dh)
                 for q in range(c):
                     for p in range(k):
                         weighted[q, p] = weights[s + p] * h[top + q, p]
@@ -265,17 +265,17 @@ def _weighted_output(layers, activation, theta, weights, x, tile, out):
 
 
 @njit(parallel=PARALLEL, **JIT)
-def _first_variation(layers, activation, theta, x, coef, tile, out):
+def _first_variation(unit, activation, theta, x, coef, tile, out):
     n, c = theta.shape[0], coef.shape[1]
-    top = layers[-1, tiles.ROW]
+    top = unit.out_row
     for t in prange((n + tile - 1) // tile):
-        tt, z, h, dh = make_scratch(layers, theta.shape[1], tile, theta.dtype)[:4]
+        tt, z, h, dh = make_scratch(unit, theta.shape[1], tile, theta.dtype)[:4]
         s = t * tile
         k = min(tile, n - s)
         lanes = tiles.load_tile(theta, s, k, tt)
         acc = np.zeros(lanes)
         for m in range(x.shape[0]):
-            tiles.forward(layers, activation, tt, x, m, lanes, z, h, dh)
+            tiles.forward(unit, activation, tt, x, m, lanes, z, h, dh)
             for q in range(c):
                 cq = coef[m, q]
                 for p in range(lanes):
@@ -293,20 +293,20 @@ def _arguments(spec, theta, x):
 def weighted_output(spec, theta, weights, x) -> np.ndarray:
     """``Σ_i a_i σ_*(x_m, θ_i)``: ``(M, c)`` for ``theta (N, D)``, ``weights (N,)``,
     ``x (M, d)``."""
-    theta, x, (layers, activation, tile, _) = _arguments(spec, theta, x)
+    theta, x, (unit, activation, tile, _) = _arguments(spec, theta, x)
     weights = np.ascontiguousarray(weights, dtype=np.float64)
     checks.Sizes(spec).check("weights", weights, (str(len(theta)),))
     out = np.empty((len(x), spec.layers[-1].n_out))
-    _weighted_output(layers, activation, theta, weights, x, tile, out)
+    _weighted_output(unit, activation, theta, weights, x, tile, out)
     return out
 
 
 def first_variation(spec, theta, x, coef) -> np.ndarray:
     """``Σ_m ⟨q_m, σ_*(x_m, θ_i)⟩``: ``(N,)`` for ``theta (N, D)``, ``x (M, d)``,
     ``coef (M, c)``."""
-    theta, x, (layers, activation, tile, _) = _arguments(spec, theta, x)
+    theta, x, (unit, activation, tile, _) = _arguments(spec, theta, x)
     coef = np.ascontiguousarray(coef, dtype=np.float64)
     checks.Sizes(spec).check("coef", coef, (str(len(x)), "c"))
     out = np.empty(len(theta))
-    _first_variation(layers, activation, theta, x, coef, tile, out)
+    _first_variation(unit, activation, theta, x, coef, tile, out)
     return out
