@@ -1,0 +1,71 @@
+"""The tile passes generated from a unit's layer table (:mod:`solvers.tiles`,
+:mod:`solvers.compiled_units`): one compiled type per table, constant rows with the lanes as the
+only loop, and wide layers split over several passes still matching the numpy reference."""
+
+import re
+
+import numpy as np
+import pytest
+from conftest import TOL
+
+from solvers import compiled_layered, layered, tiles
+from solvers.compiled_units import compiled_unit
+from wgflow import MatrixUnit, MLPUnit, Perceptron, paper
+
+
+def test_each_layer_table_is_its_own_compiled_type():
+    matrix = compiled_unit(paper.problem("arbitrary").unit.spec)
+    assert matrix.table == ((2, 2, 0, -1, 1, 0),)
+    assert (matrix.rows, matrix.width, matrix.out_row) == (2, 2, 0)
+    assert compiled_unit(MatrixUnit(2, 2, "tanh").spec)._numba_type_ == matrix._numba_type_
+    perceptron = compiled_unit(Perceptron(2, 1, "sigmoid").spec)
+    assert perceptron._numba_type_ != matrix._numba_type_
+    assert (perceptron.rows, perceptron.width, perceptron.out_row) == (2, 2, 1)
+
+
+@pytest.mark.parametrize("unit", [paper.problem("arbitrary").unit, MLPUnit(3, (4, 3), 2, "tanh")],
+                         ids=["matrix", "mlp"])
+def test_generated_passes_loop_over_lanes_only(unit):
+    """Every loop of the generated passes runs over the lanes, or over a layer's constant rows
+    for its activation; every row index is a constant."""
+    table = compiled_unit(unit.spec).table
+    for source in (tiles._forward_source(table), tiles._backward_source(table)):
+        loops = re.findall(r"for (\w+) in range\(([^)]*)\)", source)
+        assert loops and all(bounds == "n" if name == "p" else re.fullmatch(r"\d+, \d+", bounds)
+                             for name, bounds in loops)
+        assert all(re.fullmatch(r"\d+", row)
+                   for row in re.findall(r"\b(?:tt|z|h|dh|g|g_next|grad)\[([^,\]]+), p\]",
+                                         source))
+
+
+def test_wide_layers_split_over_passes():
+    """A first layer of 40 inputs and a hidden layer of 20 outputs exceed one pass: their sums
+    continue through the buffers, in the same order."""
+    wide = Perceptron(40, 1, "tanh")
+    affine = "".join(line for group in tiles.affine_of_sample(compiled_unit(wide.spec).table)
+                     for line in group.statements)
+    assert affine.count("z[0, p] = s0") == 3 and "s0 = z[0, p]" in affine
+    hidden = compiled_unit(MLPUnit(2, (4, 20), 1, "tanh").spec).table
+    backward = tiles._backward_source(hidden)  # Σ over 20 outputs for each of 4 inputs
+    assert backward.count(" g[0, p] = t0") == 2 and "t0 = g[0, p]" in backward
+
+
+@pytest.mark.parametrize("unit", [Perceptron(40, 1, "tanh"), MLPUnit(2, (4, 20), 1, "tanh")],
+                         ids=["wide-input", "wide-hidden"])
+def test_split_passes_match_the_numpy_reference(unit, rng):
+    theta = rng.standard_normal((11, unit.dim)) / 3.0
+    x = rng.standard_normal((5, unit.d))
+    u, w = rng.standard_normal((5, unit.c)), rng.uniform(0.1, 1.0, 5)
+    out = compiled_layered.network_output(unit.spec, theta, x)
+    grad = compiled_layered.vjp(unit.spec, theta, x, u, w)
+    ref_out = layered.network_output(unit.spec, theta, x)
+    ref_grad = layered.vjp(unit.spec, theta, x, u, w)
+    assert np.abs(out - ref_out).max() <= TOL["exact"] * np.abs(ref_out).max()
+    assert np.abs(grad - ref_grad).max() <= TOL["exact"] * np.abs(ref_grad).max()
+
+
+def test_passes_are_compiled_code_only():
+    with pytest.raises(TypeError, match="compiled kernels only"):
+        tiles.forward(None, None, None, None, 0, 8, None, None, None)
+    with pytest.raises(TypeError, match="compiled kernels only"):
+        tiles.backpropagate(None, None, None, 0, None, 8, None, None, None, None, None)
