@@ -88,17 +88,21 @@ def _in_passes(groups: list[_Group]) -> list[str]:
             for line in ("for p in range(n):", *(f"    {s}" for s in (*loads, *statements)))]
 
 
-def _sum(name: str, dest: str, products: list[str], loads=(), scale: str = "") -> list[_Group]:
-    """``dest = (Σ products) · scale`` summed in order into the local ``name``, at most
-    ``TERMS_PER_PASS`` terms per group (a sum split over passes goes through ``dest``). Each
-    step is written ``product + partial``: a fused multiply–add of that product, as when the
-    partial sum is stored between passes."""
+def _sum(name: str, dest: str, products: list[str], loads=(), scale: str = "",
+         bias: str = "") -> list[_Group]:
+    """``dest = (bias + Σ_i products[i]) · scale`` summed in order into the local ``name``:
+    ``(b + P_0) + P_1 + …``, each step one fused multiply–add of the step's product (without a
+    bias, ``P_0`` is rounded and ``P_1`` fused). At most ``TERMS_PER_PASS`` terms per group; a
+    sum split over passes goes through ``dest``."""
+    steps = [f"{products[0]} + {bias}" if bias else products[0]]
+    steps += [f"{term} + {name}" for term in products[1:]]
+    if not bias and len(products) > 1:  # LLVM fuses the product it meets first: P_1
+        steps[:2] = [products[1], f"{products[0]} + {name}"]
     groups = []
-    for first in range(0, len(products), TERMS_PER_PASS):
+    for first in range(0, len(steps), TERMS_PER_PASS):
         lines = [f"{name} = {dest}"] if first > 0 else []
-        for i, term in enumerate(products[first:first + TERMS_PER_PASS]):
-            lines.append(f"{name} = {term}" if first + i == 0 else f"{name} = {term} + {name}")
-        if scale and first + TERMS_PER_PASS >= len(products):
+        lines += [f"{name} = {step}" for step in steps[first:first + TERMS_PER_PASS]]
+        if scale and first + TERMS_PER_PASS >= len(steps):
             lines.append(f"{name} = {name} * {scale}")
         groups.append(_Group(tuple(loads), (*lines, f"{dest} = {name}")))
     return groups
@@ -121,9 +125,8 @@ def _affine(layer, inputs: list[str], loads: list[str]) -> list[_Group]:
     groups = []
     for k in range(n_out):
         products = [f"tt[{w + k * n_in + j}, p] * {inputs[j]}" for j in range(n_in)]
-        if b >= 0:  # the bias and the first product are one fused multiply–add
-            products[0] = f"{products[0]} + tt[{b + k}, p]"
-        groups += _sum(f"s{k}", f"{acc}[{row + k}, p]", products, loads)
+        groups += _sum(f"s{k}", f"{acc}[{row + k}, p]", products, loads,
+                       bias=f"tt[{b + k}, p]" if b >= 0 else "")
     return groups
 
 

@@ -3,6 +3,7 @@
 only loop, and wide layers split over several passes still matching the numpy reference."""
 
 import re
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -62,6 +63,29 @@ def test_split_passes_match_the_numpy_reference(unit, rng):
     ref_grad = layered.vjp(unit.spec, theta, x, u, w)
     assert np.abs(out - ref_out).max() <= TOL["exact"] * np.abs(ref_out).max()
     assert np.abs(grad - ref_grad).max() <= TOL["exact"] * np.abs(ref_grad).max()
+
+
+def _fma(a, b, c):
+    """``a·b + c`` rounded once (a float of an exact fraction is correctly rounded)."""
+    return float(Fraction(a) * Fraction(b) + Fraction(c))
+
+
+def test_sums_run_in_the_documented_order_bitwise(rng):
+    """``z = fma(W_1, x_1, W_0 x_0)`` without a bias, ``fma(W_1, x_1, fma(W_0, x_0, b))`` with
+    one: one particle and one sample, read through ``relu`` on ``z > 0`` and ``identity``."""
+    matrix, perceptron = MatrixUnit(2, 3, "relu"), Perceptron(3, 2, "identity")
+    x = np.abs(rng.standard_normal((1, 3))) + 0.5
+    w = np.abs(rng.standard_normal((1, 6))) + 0.5
+    out = compiled_layered.network_output(matrix.spec, w, x[:, :2])[0]
+    assert [float(v) for v in out] == [_fma(w[0, 2 * k + 1], x[0, 1], w[0, 2 * k] * x[0, 0])
+                                       for k in range(3)]
+    theta = rng.standard_normal((1, perceptron.dim))  # offsets from the unit's layers
+    spec = perceptron.spec.layers
+    z = theta[0, spec[0].b_offset]
+    for j in range(3):
+        z = _fma(theta[0, spec[0].w_offset + j], x[0, j], z)
+    out = compiled_layered.network_output(perceptron.spec, theta, x)[0]
+    assert [float(v) for v in out] == [float(theta[0, spec[1].w_offset + k] * z) for k in range(2)]
 
 
 def test_passes_are_compiled_code_only():
