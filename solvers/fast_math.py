@@ -16,7 +16,9 @@ the activations are rational expressions of it:
 ``erf`` and ``softplus`` need ``erf``/``log1p`` and call the scalar C library (not vectorized);
 their derivatives use the vectorized ``exp``. Every function here agrees with the numpy reference
 (:mod:`solvers.activations`) to a few ulp over the whole range, tested in
-``tests/test_fast_math.py``. Values are computed in float64 whatever the storage type.
+``tests/test_fast_math.py``. Values are computed in float64 (a float32 input is widened first);
+:mod:`solvers.fast_math32` has the float32 ``exp``, ``tanh`` and ``sigmoid`` of the float32
+kernels, from the same formulas (:func:`activations_in`).
 """
 
 from __future__ import annotations
@@ -137,29 +139,43 @@ def cos_two_pi(u):
     return -value if (quadrant == 1.0 or quadrant == 2.0) else value
 
 
-@njit(inline="always", **JIT)
-def tanh_and_derivative(z):
-    """``(tanh z, 1 − tanh² z)`` for a scalar ``z``, in float64."""
-    z = np.float64(z)
-    a = abs(z)
-    e = exp(-2.0 * a)
-    q = 1.0 / (1.0 + e)
-    u = z * z
-    p = _TANH_POLY[11]
-    for k in range(10, -1, -1):
-        p = p * u + _TANH_POLY[k]
-    big = (1.0 - e) * q
-    value = z * p if a < _TANH_SMALL else (big if z >= 0.0 else -big)
-    return value, 4.0 * e * q * q
+def activations_in(real, exp, tanh_poly) -> tuple:
+    """``(tanh_and_derivative, sigmoid_and_derivative)`` computed in the precision ``real``
+    (``np.float64`` or ``np.float32``) from that precision's ``exp`` and the coefficients
+    ``tanh_poly`` of ``p(u) ≈ tanh(√u)/√u`` on ``[0, 0.55²]`` (the module docstring has the
+    formulas). Each returned function maps a scalar ``z`` to a pair of ``real`` values."""
+    zero, one, two, four, small = (real(c) for c in (0, 1, 2, 4, _TANH_SMALL))
+    poly = tuple(real(c) for c in tanh_poly)
+    top = len(poly) - 1
+
+    @njit(inline="always", **JIT)
+    def tanh_and_derivative(z):
+        """``(tanh z, 1 − tanh² z)`` for a scalar ``z``."""
+        z = real(z)
+        a = abs(z)
+        e = exp(-two * a)
+        q = one / (one + e)
+        u = z * z
+        p = poly[top]
+        for k in range(top - 1, -1, -1):
+            p = p * u + poly[k]
+        big = (one - e) * q
+        value = z * p if a < small else (big if z >= zero else -big)
+        return value, four * e * q * q
+
+    @njit(inline="always", **JIT)
+    def sigmoid_and_derivative(z):
+        """``(s, s (1 − s))`` with ``s = 1/(1 + e^{−z})`` for a scalar ``z``, without
+        overflow."""
+        z = real(z)
+        e = exp(-abs(z))
+        q = one / (one + e)
+        return (q if z >= zero else e * q), e * q * q
+
+    return tanh_and_derivative, sigmoid_and_derivative
 
 
-@njit(inline="always", **JIT)
-def sigmoid_and_derivative(z):
-    """``(s, s (1 − s))`` with ``s = 1/(1 + e^{−z})`` for a scalar ``z``, without overflow."""
-    z = np.float64(z)
-    e = exp(-abs(z))
-    q = 1.0 / (1.0 + e)
-    return (q if z >= 0.0 else e * q), e * q * q
+tanh_and_derivative, sigmoid_and_derivative = activations_in(np.float64, exp, _TANH_POLY)
 
 
 @njit(inline="always", **JIT)
