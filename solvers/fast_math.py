@@ -83,20 +83,44 @@ _COS_SERIES = tuple((-1.0) ** k / math.factorial(2 * k) for k in range(9))
 _SIN_SERIES = tuple((-1.0) ** k / math.factorial(2 * k + 1) for k in range(9))
 
 
+def cody_waite_exp(real, limits, log2e, shifter, ln2, coefficients, times_two_to):
+    """``exp(x)`` for a scalar ``x`` in the precision ``real``: ``x`` clamped to ``limits =
+    (lowest, highest)`` (below which ``e^x`` rounds to 0, above which it overflows), ``n`` the
+    nearest integer to ``x log₂e`` (``t = x log₂e + shifter`` holds it in its low bits),
+    ``r = (x − n C₁) − n C₂`` with ``ln2 = (C₁, C₂)``, ``p(r)`` the polynomial of
+    ``coefficients`` (increasing degree) and ``times_two_to(p, t) = p·2^n``."""
+    lowest, highest, log2e, shifter, ln2_hi, ln2_lo = (
+        real(c) for c in (*limits, log2e, shifter, *ln2))
+    poly = tuple(real(c) for c in coefficients)
+    top = len(poly) - 1
+
+    @njit(inline="always", **JIT)
+    def exp(x):
+        """``e^x`` for a scalar ``x`` (see :func:`cody_waite_exp`)."""
+        x = lowest if x < lowest else x
+        x = highest if x > highest else x
+        t = x * log2e + shifter
+        n = t - shifter
+        r = (x - n * ln2_hi) - n * ln2_lo
+        p = poly[top]
+        for k in range(top - 1, -1, -1):
+            p = p * r + poly[k]
+        return times_two_to(p, t)
+
+    return exp
+
+
 @njit(inline="always", **JIT)
-def exp(x):
-    """``e^x`` in float64 to within 1 ulp, with ``exp(x ≤ −746) = 0`` and overflow to ``inf``."""
-    x = -746.0 if x < -746.0 else x
-    x = 710.0 if x > 710.0 else x
-    t = x * _LOG2E + _SHIFTER
-    n = t - _SHIFTER
-    r = (x - n * _LN2_HI) - n * _LN2_LO
-    p = _INV_FACTORIAL[13]
-    for k in range(12, -1, -1):
-        p = p * r + _INV_FACTORIAL[k]
+def _times_two_to(p, t):
+    """``p·2^n`` for ``t = n + 1.5·2^52``, in two halves ``2^⌊n/2⌋ · 2^(n − ⌊n/2⌋)``."""
     k = _float_to_bits(t) - _SHIFTER_BITS
     half = k >> 1
     return p * _bits_to_float((half + 1023) << 52) * _bits_to_float((k - half + 1023) << 52)
+
+
+#: ``e^x`` in float64 to within 1 ulp, with ``exp(x ≤ −746) = 0`` and overflow to ``inf``
+exp = cody_waite_exp(np.float64, (-746.0, 710.0), _LOG2E, _SHIFTER, (_LN2_HI, _LN2_LO),
+                     _INV_FACTORIAL, _times_two_to)
 
 
 @njit(inline="always", **JIT)

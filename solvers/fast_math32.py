@@ -21,19 +21,15 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic
 
-from .fast_math import JIT, activations_in
+from .fast_math import activations_in, cody_waite_exp
 
-_LOG2E = np.float32(1.442695)
-_LN2_HI = np.float32(0.693359375)  # C₁
-_LN2_LO = np.float32(-2.12194440e-4)  # C₂ = ln 2 − C₁ to float32
-_SHIFTER = np.float32(12582912.0)  # 1.5·2^23: adding it rounds to an integer kept in the low bits
+_LN2 = (0.693359375, -2.12194440e-4)  # C₁ (9 significant bits) and C₂ = ln 2 − C₁ to float32
+_SHIFTER = 12582912.0  # 1.5·2^23: adding it rounds to an integer kept in the low bits
 _SHIFTER_BITS = 0x4B400000
-_LOWEST = np.float32(-104.0)  # e^x rounds to 0 below −103.98
-_HIGHEST = np.float32(89.0)  # and overflows above 88.73
-_INV_FACTORIAL = tuple(np.float32(1.0 / math.factorial(k)) for k in range(8))
+_LIMITS = (-104.0, 89.0)  # e^x rounds to 0 below −103.98 and overflows above 88.73
 _TANH_POLY = (1.0, -0.3333331048488617, 0.13332456350326538, -0.053842321038246155,
               0.02103821560740471, -0.006233633495867252)  # float32 values
 
@@ -56,19 +52,9 @@ def _times_two_to_the_integer_in(typingctx, p, t):
     return types.float32(types.float32, types.float32), codegen
 
 
-@njit(inline="always", **JIT)
-def exp(x):
-    """``e^x`` in float32 for a float32 ``x``, with ``exp(x < −104) = 0`` and overflow to
-    ``inf``."""
-    x = _LOWEST if x < _LOWEST else x
-    x = _HIGHEST if x > _HIGHEST else x
-    t = x * _LOG2E + _SHIFTER
-    n = t - _SHIFTER
-    r = (x - n * _LN2_HI) - n * _LN2_LO
-    p = _INV_FACTORIAL[7]
-    for k in range(6, -1, -1):
-        p = p * r + _INV_FACTORIAL[k]
-    return _times_two_to_the_integer_in(p, t)
+#: ``e^x`` in float32 for a float32 ``x``, with ``exp(x < −104) = 0`` and overflow to ``inf``
+exp = cody_waite_exp(np.float32, _LIMITS, 1.0 / math.log(2.0), _SHIFTER, _LN2,
+                     [1.0 / math.factorial(k) for k in range(8)], _times_two_to_the_integer_in)
 
 
 tanh_and_derivative, sigmoid_and_derivative = activations_in(np.float32, exp, _TANH_POLY)
