@@ -196,3 +196,7 @@ def test_a_bad_precision_is_refused_with_its_name(rng):
         config.load_config(None, ["run.activation_precision=double"])
     loaded = config.load_config(None, ["run.activation_precision=float64"])
     assert loaded["run.activation_precision"] == "float64"
+    conflict = config.load_config(None, ["run.activation_precision=float64", "run.dtype=float32",
+                                         "run.backend=numpy"])
+    with pytest.raises(ValueError, match=r"config keys 'run\.activation_precision', 'run\.backe"):
+        config.build(conflict)

@@ -49,7 +49,15 @@ from .configs.schema import (
     PROBLEM_KEYS,
     RUN_KEYS,
 )
-from .dynamics import ACTIVATION_PRECISIONS, DTYPES, DYNAMICS, cost, default_observables, step_grid
+from .dynamics import (
+    ACTIVATION_PRECISIONS,
+    DTYPES,
+    DYNAMICS,
+    check_activation_precision,
+    cost,
+    default_observables,
+    step_grid,
+)
 from .paper import SETTINGS, TEACHERS
 from .schemes import SCHEMES
 
@@ -365,6 +373,11 @@ def build(config: dict, *, force: bool = False):
                                 n)
     except ValueError as err:
         raise ValueError(f"config keys 'run.T', 'run.dt': {err}") from None
+    try:
+        check_activation_precision(config["run.activation_precision"], config["run.dtype"],
+                                   config["run.backend"])
+    except ValueError as err:
+        raise ValueError(f"config keys 'run.activation_precision', 'run.backend': {err}") from None
     options = {k: config[f"run.{k}"] for k in ("scheme", "dynamics", "T", "step_scale",
                                                "batch_size", "integrator", "noise", "seed",
                                                "backend", "dtype", "activation_precision")}

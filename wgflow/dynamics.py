@@ -121,6 +121,16 @@ def _kernels(backend: str, activation_precision: str = "storage"):
         spec._replace(activation_precision=activation_precision), theta, x))
 
 
+def check_activation_precision(activation_precision: str, dtype: str, backend: str) -> None:
+    """Refuse an ``activation_precision`` that is not one of ``ACTIVATION_PRECISIONS``, or
+    float64 evaluation of float32 particles on a backend other than numba."""
+    choice(activation_precision, ACTIVATION_PRECISIONS, "activation_precision")
+    if activation_precision != "storage" and dtype == "float32" and backend != "numba":
+        raise ValueError(f"activation_precision={activation_precision!r} applies to "
+                         f"backend='numba' only (backend={backend!r} evaluates the activations "
+                         "in the particles' dtype); use activation_precision='storage'")
+
+
 def _default_expectation(problem, dynamics, batch_size):
     data = problem.data
     if data is None:
@@ -370,11 +380,7 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
     choice(integrator, INTEGRATORS, "integrator")
     choice(backend, BACKENDS, "backend")
     choice(dtype, DTYPES, "dtype")
-    choice(activation_precision, ACTIVATION_PRECISIONS, "activation_precision")
-    if activation_precision != "storage" and dtype == "float32" and backend != "numba":
-        raise ValueError(f"activation_precision={activation_precision!r} applies to "
-                         f"backend='numba' only (backend={backend!r} evaluates the activations "
-                         "in the particles' dtype); use activation_precision='storage'")
+    check_activation_precision(activation_precision, dtype, backend)
     if scheme != "vanilla" and problem.symmetry is None:
         raise ValueError(f"scheme={scheme!r} needs a problem with a symmetry (Problem(symmetry=…))")
     if backend != "numpy" and problem.loss != "squared":
