@@ -117,8 +117,25 @@ def _kernels(backend: str, activation_precision: str = "storage"):
         return layered
     if activation_precision == "storage":
         return compiled_layered
-    return SimpleNamespace(network_output=lambda spec, theta, x: compiled_layered.network_output(
-        spec._replace(activation_precision=activation_precision), theta, x))
+    return _CompiledKernelsAt(activation_precision)
+
+
+class _CompiledKernelsAt:
+    """The kernels of :mod:`solvers.compiled_layered` with the activations evaluated at
+    ``activation_precision`` (the unit spec's field, set on every call)."""
+
+    def __init__(self, activation_precision: str):
+        self.activation_precision = activation_precision
+
+    def network_output(self, spec, theta, x):
+        """:func:`solvers.compiled_layered.network_output` at this precision."""
+        spec = spec._replace(activation_precision=self.activation_precision)
+        return compiled_layered.network_output(spec, theta, x)
+
+    def vjp(self, spec, theta, x, u, w):
+        """:func:`solvers.compiled_layered.vjp` at this precision."""
+        spec = spec._replace(activation_precision=self.activation_precision)
+        return compiled_layered.vjp(spec, theta, x, u, w)
 
 
 def check_activation_precision(activation_precision: str, dtype: str, backend: str) -> None:
