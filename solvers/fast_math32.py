@@ -1,7 +1,8 @@
 """Activations evaluated in float32, for the float32 kernels: every operation in float32, so
 LLVM vectorizes them at twice the float64 vector width (16 lanes of a 512-bit register).
 
-``exp`` follows :func:`solvers.fast_math.exp`, sized for float32: Cody–Waite reduction
+``exp`` follows the float64 ``exp`` of :mod:`solvers.fast_math` (both from
+:func:`solvers.fast_math.cody_waite_exp`), sized for float32: Cody–Waite reduction
 ``x = n ln2 + r``, ``|r| ≤ ln2/2``, with ``ln2 = C₁ + C₂`` (``C₁ = 0.693359375`` has 9
 significant bits, so ``n·C₁`` is exact), the degree-7 Taylor polynomial of ``e^r`` (truncation
 < 6e-9 relative, a tenth of a float32 ulp) and ``2^n`` assembled from float32 exponent bits in
