@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import checks, tiles
-from .compiled_activations import COMPILED_ACTIVATIONS
+from .compiled_activations import compiled_activation
 from .compiled_units import compiled_unit
 from .fast_math import JIT, PARALLEL
 from .layered import UnitSpec
@@ -208,7 +208,8 @@ def kernel_arguments(spec: UnitSpec, theta: np.ndarray):
     tile = tile_size(spec, theta.dtype)
     n_tiles = -(-theta.shape[0] // tile)
     chunk = tile * -(-n_tiles // MAX_CHUNKS)
-    return compiled_unit(spec), COMPILED_ACTIVATIONS[spec.activation], tile, chunk
+    activation = compiled_activation(spec.activation, theta.dtype, spec.activation_precision)
+    return compiled_unit(spec), activation, tile, chunk
 
 
 def _parallel(theta, x) -> bool:
