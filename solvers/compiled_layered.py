@@ -29,7 +29,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from . import checks, tiles
+from . import checks, tiles, wide_layer
 from .compiled_activations import COMPILED_ACTIVATIONS
 from .fast_math import JIT, PARALLEL
 from .layered import UnitSpec
@@ -72,11 +72,7 @@ def tile_size(spec: UnitSpec, dtype) -> int:
     return int(min(MAX_TILE, max(8, TILE_BYTES // per_lane // 8 * 8)))
 
 
-def scratch_buffers(layers, dim, tile, dtype):
-    """One tile's buffers: ``tt (D, P)``, ``z, h, dh (R, P)``, ``g, g_next (W, P)``,
-    ``grad (D, P)`` (see :mod:`solvers.tiles`) and the float64 total of the gradient's sample
-    blocks ``(D, P)``. Plain numpy for callers in Python; :func:`make_scratch` in compiled
-    code."""
+def _tile_buffers(layers, dim, tile, dtype):
     rows = layers[-1, tiles.ROW] + layers[-1, tiles.N_OUT]
     width = 0
     for layer in range(layers.shape[0]):
@@ -87,7 +83,25 @@ def scratch_buffers(layers, dim, tile, dtype):
             np.empty((dim, tile), dtype), np.empty((dim, tile), np.float64))
 
 
-make_scratch = njit(**JIT)(scratch_buffers)
+_compiled_tile_buffers = njit(inline="always", **JIT)(_tile_buffers)
+
+
+def scratch_buffers(layers, dim, tile, dtype):
+    """One tile's buffers: ``tt (D, P)``, ``z, h, dh (R, P)``, ``g, g_next (W, P)``,
+    ``grad (D, P)`` (see :mod:`solvers.tiles`), the float64 total of the gradient's sample
+    blocks ``(D, P)``, and the first layer's block buffer ``(n_0, BLOCK, P)`` of a wide first
+    layer or ``None`` (:func:`solvers.wide_layer.first_block`). Plain numpy for callers in
+    Python; :func:`make_scratch` in compiled code."""
+    return (*_tile_buffers(layers, dim, tile, dtype), wide_layer.first_block(layers, tile, dtype))
+
+
+@njit(**JIT)
+def make_scratch(layers, dim, tile, dtype, first=None):
+    """:func:`scratch_buffers` in compiled code, the block buffer a new one like ``first`` (or
+    ``None``): whether there is one is known when the caller compiles."""
+    # a tuple sum: numba compiles no starred tuple of mixed types
+    return _compiled_tile_buffers(layers, dim, tile, dtype) + (  # noqa: RUF005
+        None if first is None else np.empty_like(first),)
 
 
 def make_kept(layers, n, n_samples, tile, dtype, limit=None):
@@ -107,7 +121,7 @@ def _forward_chunk(layers, activation, theta, x, start, stop, tile, partial, scr
     """``partial[m] = Σ_{start ≤ i < stop} σ_*(x_m, θ_i)`` tile by tile (``start`` a multiple
     of ``tile``); the passes are written into ``kept`` (:func:`make_kept`) when it is not
     empty."""
-    tt, z, h, dh, _, _, _, _ = scratch
+    tt, z, h, dh, _, _, _, _, first = scratch
     kept_h, kept_dh = kept
     keep = kept_h.shape[0] > 0
     out_row = layers[-1, tiles.ROW]
@@ -117,7 +131,10 @@ def _forward_chunk(layers, activation, theta, x, start, stop, tile, partial, scr
         lanes = tiles.load_tile(theta, s, n, tt)
         for m in range(x.shape[0]):
             hm, dhm = (kept_h[s // tile, m], kept_dh[s // tile, m]) if keep else (h, dh)
-            tiles.forward(layers, activation, tt, x, m, lanes, z, hm, dhm)
+            slot = wide_layer.slot(first, m, x.shape[0])  # wide first layer: blocks of samples
+            if slot == 0:
+                wide_layer.first_layer_block(first, layers, tt, x, m, lanes)
+            tiles.forward(layers, activation, tt, x, m, lanes, z, hm, dhm, first, slot)
             for k in range(partial.shape[1]):
                 partial[m, k] += tiles.lane_sum(hm, out_row + k, n)
 
@@ -143,13 +160,16 @@ def network_sum(layers, activation, theta, x, tile, chunk, scratch, partial, tot
 
 
 @njit(parallel=PARALLEL, **JIT)
-def network_sum_in_parallel(layers, activation, theta, x, tile, chunk, parts, total, kept):
-    """:func:`network_sum` with the chunks in parallel, each with its own buffers and its
-    partial in ``parts (n_chunks, M, c)``: the same sums in the same order."""
+def network_sum_in_parallel(layers, activation, theta, x, tile, chunk, parts, total, kept,
+                            first):
+    """:func:`network_sum` with the chunks in parallel, each with its own buffers (a block
+    buffer like ``first``, see :func:`make_scratch`) and its partial in ``parts (n_chunks, M,
+    c)``: the same sums in the same order."""
     n = theta.shape[0]
     for i in prange(parts.shape[0]):
         _forward_chunk(layers, activation, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
-                       parts[i], make_scratch(layers, theta.shape[1], tile, theta.dtype), kept)
+                       parts[i], make_scratch(layers, theta.shape[1], tile, theta.dtype, first),
+                       kept)
     total[:] = 0.0
     for i in range(parts.shape[0]):
         _add(total, parts[i])
@@ -160,7 +180,7 @@ def _vjp_tile(layers, activation, theta, x, coef, start, n, out, scratch, kept):
     """``out[start + p] = Σ_m J_θ σ_*(x_m, θ)ᵀ coef_m`` for the tile's ``n`` particles, from
     the forward passes in ``kept`` unless it is empty. In float32 the sum runs in blocks of
     ``SAMPLE_BLOCK`` samples, each block's sum added to a float64 total (float64: one block)."""
-    tt, z, h, dh, g, g_next, grad, total = scratch
+    tt, z, h, dh, g, g_next, grad, total, first = scratch
     kept_h, kept_dh = kept
     tile = tt.shape[1]
     block = x.shape[0] if grad.itemsize == 8 else SAMPLE_BLOCK
@@ -171,12 +191,18 @@ def _vjp_tile(layers, activation, theta, x, coef, start, n, out, scratch, kept):
         if m % block == 0 and m > 0:
             _add(total, grad)
             grad[:] = 0.0
+        slot = wide_layer.slot(first, m, x.shape[0])  # wide first layer: blocks of samples
         if kept_h.shape[0] > 0:
             hm, dhm = kept_h[start // tile, m], kept_dh[start // tile, m]
         else:
-            tiles.forward(layers, activation, tt, x, m, lanes, z, h, dh)
+            if slot == 0:
+                wide_layer.first_layer_block(first, layers, tt, x, m, lanes)
+            tiles.forward(layers, activation, tt, x, m, lanes, z, h, dh, first, slot)
             hm, dhm = h, dh
-        tiles.backpropagate(layers, tt, x, m, coef[m], lanes, hm, dhm, g, g_next, grad)
+        tiles.backpropagate(layers, tt, x, m, coef[m], lanes, hm, dhm, g, g_next, grad, first,
+                            slot)
+        if slot == wide_layer.BLOCK - 1:
+            wide_layer.first_layer_gradient(first, layers, x, m - slot, lanes, grad)
     _add(total, grad)
     for p in range(n):
         for k in range(theta.shape[1]):
@@ -195,12 +221,13 @@ def vjp_into(layers, activation, theta, x, coef, tile, scratch, out, kept):
 
 
 @njit(parallel=PARALLEL, **JIT)
-def vjp_in_parallel(layers, activation, theta, x, coef, tile, out, kept):
-    """:func:`vjp_into` with the tiles in parallel, each with its own buffers."""
+def vjp_in_parallel(layers, activation, theta, x, coef, tile, out, kept, first):
+    """:func:`vjp_into` with the tiles in parallel, each with its own buffers (a block buffer
+    like ``first``, see :func:`make_scratch`)."""
     n = theta.shape[0]
     for i in prange((n + tile - 1) // tile):
         _vjp_tile(layers, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
-                  make_scratch(layers, theta.shape[1], tile, theta.dtype), kept)
+                  make_scratch(layers, theta.shape[1], tile, theta.dtype, first), kept)
 
 
 def chunk_partials(n: int, chunk: int, n_samples: int, c: int, dtype, parallel: bool):

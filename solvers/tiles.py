@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from numba import njit
 
+from . import wide_layer
 from .compiled_activations import activate
 from .fast_math import JIT
 
@@ -74,18 +75,22 @@ def _affine_of_rows(acc, r, tt, w, bias, h, prev, n_in, n):
 
 
 @njit(inline="always", **JIT)
-def forward(layers, activation, tt, x, m, n, z, h, dh):
+def forward(layers, activation, tt, x, m, n, z, h, dh, first=None, s=-1):
     """Fill ``h`` (and ``z``, ``dh`` on activated layers) for sample ``x[m]`` and the first
     ``n`` lanes of the tile, with the :class:`~solvers.compiled_activations.CompiledActivation`
     ``activation``. The bias and the first input term are one pass, and a linear layer
-    accumulates straight into ``h``."""
+    accumulates straight into ``h``. With ``s ≥ 0``, the first layer's affine terms were
+    computed with those of other samples, into ``first[:, s]`` (:mod:`solvers.wide_layer`)."""
     for layer in range(layers.shape[0]):
         n_out, n_in, w_off, b_off, activated, row, prev = _layer(layers, layer)
         for k in range(n_out):
             r, w, bias = row + k, w_off + k * n_in, b_off + k if b_off >= 0 else -1
             acc = z if activated else h
             if layer == 0:
-                _affine_of_sample(acc, r, tt, w, bias, x, m, n_in, n)
+                if s < 0:
+                    _affine_of_sample(acc, r, tt, w, bias, x, m, n_in, n)
+                else:
+                    wide_layer.take_row(first, s, k, acc, r, n)
             else:
                 _affine_of_rows(acc, r, tt, w, bias, h, prev, n_in, n)
             if activated:
@@ -112,11 +117,12 @@ def lane_sum(buf, r, n):
 
 
 @njit(**JIT)
-def backpropagate(layers, tt, x, m, coef, n, h, dh, g, g_next, grad):
+def backpropagate(layers, tt, x, m, coef, n, h, dh, g, g_next, grad, first=None, s=-1):
     """``grad[:, p] += J_θ σ_*(x_m, θ_p)ᵀ coef`` from the forward pass's (:func:`forward`)
     ``h``, ``dh`` of sample ``m``; ``g``, ``g_next`` are ``(W, P)`` scratch rows, ``W`` the
     widest layer. ``g`` holds ``∂/∂z_l`` of the current layer: the factor ``σ'(z)`` is applied
-    when ``g`` is formed."""
+    when ``g`` is formed. With ``s ≥ 0``, the first layer's weight gradient is left to
+    :func:`solvers.wide_layer.first_layer_gradient`: its ``g`` goes to ``first[:, s]``."""
     top = layers.shape[0] - 1
     _, _, _, _, activated, row, _ = _layer(layers, top)
     for k in range(coef.shape[0]):
@@ -132,6 +138,10 @@ def backpropagate(layers, tt, x, m, coef, n, h, dh, g, g_next, grad):
             if b_off >= 0:
                 for p in range(n):
                     grad[b_off + k, p] += g[k, p]
+            if layer == 0 and first is not None and s >= 0:
+                for p in range(n):
+                    first[k, s, p] = g[k, p]
+                continue
             for j in range(n_in):
                 w = w_off + k * n_in + j
                 if layer == 0:

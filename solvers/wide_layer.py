@@ -1,0 +1,148 @@
+"""The first layer of a wide unit (many inputs ``d``) on a block of samples at once.
+
+Per sample, the first layer's input term ``Σ_j W_{j,p} x_mj`` and its weight gradient
+``g_p x_mj`` cost one load and one store of the accumulator per multiply–add, and every sample
+reads the whole tile ``W (d, P)`` again: loads, not arithmetic, bound the pass. Here
+``BLOCK = 4`` samples go together: each lane vector of ``W`` (or of the gradient) is loaded once
+for four samples and four inputs, and an accumulator is loaded and stored once per four
+multiply–adds. Every element still gets the same chain of fused multiply–adds, in the same
+order (inputs ``j`` in order for ``z``, samples ``m`` in order for the gradient), as the
+per-sample passes of :mod:`solvers.tiles`: the results are bitwise the same.
+
+Units whose first layer has fewer than ``WIDE_MIN`` inputs keep the per-sample passes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numba.extending import overload
+
+from .fast_math import JIT
+
+#: samples per block
+BLOCK = 4
+#: inputs of the first layer from which it runs on blocks of samples
+WIDE_MIN = 8
+
+
+@njit(**JIT)
+def affine_block(out, tt, w, bias, x, m, n_in, n):
+    """``out[s, p] = b_p + Σ_j W_{j,p} x_{m+s, j}`` for the ``BLOCK`` samples from ``m``,
+    ``W_{j,p} = tt[w + j, p]``, ``b_p = tt[bias, p]`` (``bias < 0``: no bias); ``out (BLOCK,
+    P)``, the sum over ``j`` in order."""
+    x0, x1, x2, x3 = x[m, 0], x[m + 1, 0], x[m + 2, 0], x[m + 3, 0]
+    if bias >= 0:
+        for p in range(n):
+            b, t = tt[bias, p], tt[w, p]
+            out[0, p] = b + t * x0
+            out[1, p] = b + t * x1
+            out[2, p] = b + t * x2
+            out[3, p] = b + t * x3
+    else:
+        for p in range(n):
+            t = tt[w, p]
+            out[0, p] = t * x0
+            out[1, p] = t * x1
+            out[2, p] = t * x2
+            out[3, p] = t * x3
+    four = 1 + (n_in - 1) // 4 * 4  # inputs 1 ≤ j < four go by fours
+    for j in range(1, four, 4):
+        a0, a1, a2, a3 = x[m, j], x[m, j + 1], x[m, j + 2], x[m, j + 3]
+        b0, b1, b2, b3 = x[m + 1, j], x[m + 1, j + 1], x[m + 1, j + 2], x[m + 1, j + 3]
+        c0, c1, c2, c3 = x[m + 2, j], x[m + 2, j + 1], x[m + 2, j + 2], x[m + 2, j + 3]
+        d0, d1, d2, d3 = x[m + 3, j], x[m + 3, j + 1], x[m + 3, j + 2], x[m + 3, j + 3]
+        for p in range(n):
+            t0, t1, t2, t3 = tt[w + j, p], tt[w + j + 1, p], tt[w + j + 2, p], tt[w + j + 3, p]
+            out[0, p] = (((out[0, p] + t0 * a0) + t1 * a1) + t2 * a2) + t3 * a3
+            out[1, p] = (((out[1, p] + t0 * b0) + t1 * b1) + t2 * b2) + t3 * b3
+            out[2, p] = (((out[2, p] + t0 * c0) + t1 * c1) + t2 * c2) + t3 * c3
+            out[3, p] = (((out[3, p] + t0 * d0) + t1 * d1) + t2 * d2) + t3 * d3
+    for j in range(four, n_in):
+        a0, b0, c0, d0 = x[m, j], x[m + 1, j], x[m + 2, j], x[m + 3, j]
+        for p in range(n):
+            t0 = tt[w + j, p]
+            out[0, p] += t0 * a0
+            out[1, p] += t0 * b0
+            out[2, p] += t0 * c0
+            out[3, p] += t0 * d0
+
+
+@njit(**JIT)
+def gradient_block(grad, w, g, x, m, n_in, n):
+    """``grad[w + j, p] += Σ_s g[s, p] x_{m+s, j}`` for ``j < n_in``, the ``BLOCK`` samples from
+    ``m`` added in order; ``g (BLOCK, P)``: the first layer's ``∂/∂z`` of each sample."""
+    four = n_in // 4 * 4  # inputs j < four go by fours
+    for j in range(0, four, 4):
+        a0, a1, a2, a3 = x[m, j], x[m + 1, j], x[m + 2, j], x[m + 3, j]
+        b0, b1, b2, b3 = x[m, j + 1], x[m + 1, j + 1], x[m + 2, j + 1], x[m + 3, j + 1]
+        c0, c1, c2, c3 = x[m, j + 2], x[m + 1, j + 2], x[m + 2, j + 2], x[m + 3, j + 2]
+        d0, d1, d2, d3 = x[m, j + 3], x[m + 1, j + 3], x[m + 2, j + 3], x[m + 3, j + 3]
+        for p in range(n):
+            g0, g1, g2, g3 = g[0, p], g[1, p], g[2, p], g[3, p]
+            grad[w + j, p] = (((grad[w + j, p] + g0 * a0) + g1 * a1) + g2 * a2) + g3 * a3
+            grad[w + j + 1, p] = (((grad[w + j + 1, p] + g0 * b0) + g1 * b1) + g2 * b2) + g3 * b3
+            grad[w + j + 2, p] = (((grad[w + j + 2, p] + g0 * c0) + g1 * c1) + g2 * c2) + g3 * c3
+            grad[w + j + 3, p] = (((grad[w + j + 3, p] + g0 * d0) + g1 * d1) + g2 * d2) + g3 * d3
+    for j in range(four, n_in):
+        a0, a1, a2, a3 = x[m, j], x[m + 1, j], x[m + 2, j], x[m + 3, j]
+        for p in range(n):
+            grad[w + j, p] = (((grad[w + j, p] + g[0, p] * a0) + g[1, p] * a1)
+                              + g[2, p] * a2) + g[3, p] * a3
+
+
+
+def first_block(layers, tile: int, dtype):
+    """The first layer's block buffer ``first (n_0, BLOCK, P)`` of a tile for a wide first
+    layer, else ``None``: the kernels then compile without the blocked passes."""
+    n_out, n_in = layers[0, 0], layers[0, 1]  # see solvers.tiles
+    return np.empty((n_out, BLOCK, tile), dtype) if n_in >= WIDE_MIN else None
+
+
+def slot(first, m: int, n_samples: int) -> int:
+    """The place ``s`` of sample ``m`` in its block, or −1 when it runs alone (``first`` is
+    ``None``, or ``m`` is one of the last ``n_samples mod BLOCK`` samples)."""
+    if first is None or m - m % BLOCK + BLOCK > n_samples:
+        return -1
+    return m % BLOCK
+
+
+def first_layer_block(first, layers, tt, x, m: int, n: int) -> None:
+    """``first[k, s, p] = b_k + Σ_j W_kj x_{m+s, j}``: the first layer's affine terms of the
+    block of samples from ``m``, lanes ``p < n`` (nothing when ``first`` is ``None``)."""
+    if first is None:
+        return
+    n_out, n_in, w_off, b_off = layers[0, 0], layers[0, 1], layers[0, 2], layers[0, 3]
+    for k in range(n_out):
+        affine_block(first[k], tt, w_off + k * n_in, b_off + k if b_off >= 0 else -1, x, m,
+                     n_in, n)
+
+
+def first_layer_gradient(first, layers, x, m: int, n: int, grad) -> None:
+    """``grad[W_kj, p] += Σ_s first[k, s, p] x_{m+s, j}``: the first layer's weight gradient of
+    the block of samples from ``m``, from their ``∂/∂z`` in ``first`` (nothing when ``first``
+    is ``None``)."""
+    if first is None:
+        return
+    n_out, n_in, w_off = layers[0, 0], layers[0, 1], layers[0, 2]
+    for k in range(n_out):
+        gradient_block(grad, w_off + k * n_in, first[k], x, m, n_in, n)
+
+
+def take_row(first, s: int, k: int, acc, r: int, n: int) -> None:
+    """``acc[r, p] = first[k, s, p]`` for ``p < n`` (nothing when ``first`` is ``None``)."""
+    if first is None:
+        return
+    for p in range(n):
+        acc[r, p] = first[k, s, p]
+
+
+def _compiled_by_type(func):
+    """Compile ``func`` for callers in compiled code per type of its first argument, so that
+    with ``None`` nothing but its ``first is None`` branch compiles (inlined, the branch would
+    not be pruned)."""
+    overload(func, jit_options=JIT, strict=False)(lambda *args: func)
+
+
+for _func in (slot, first_layer_block, first_layer_gradient, take_row):
+    _compiled_by_type(_func)
