@@ -67,16 +67,18 @@ def tile_size(spec: UnitSpec, dtype) -> int:
     """Lanes per tile: the largest multiple of 8 (at most ``MAX_TILE``, at least 8) whose
     working set fits ``TILE_BYTES``."""
     rows = sum(layer.n_out for layer in spec.layers)
-    width = max(max(layer.n_out, layer.n_in) for layer in spec.layers)
-    per_lane = np.dtype(dtype).itemsize * (2 * spec.dim + 3 * rows + 2 * width)
+    width = max(layer.n_out for layer in spec.layers)  # of g, g_next: see _tile_buffers
+    first = spec.layers[0]  # and the first layer's block buffer, for a wide one
+    block = wide_layer.BLOCK * first.n_out if first.n_in >= wide_layer.WIDE_MIN else 0
+    per_lane = np.dtype(dtype).itemsize * (2 * spec.dim + 3 * rows + 2 * width + block)
     return int(min(MAX_TILE, max(8, TILE_BYTES // per_lane // 8 * 8)))
 
 
 def _tile_buffers(layers, dim, tile, dtype):
     rows = layers[-1, tiles.ROW] + layers[-1, tiles.N_OUT]
-    width = 0
+    width = 0  # g, g_next hold ∂/∂z of a layer: its outputs, or the inputs of the one above
     for layer in range(layers.shape[0]):
-        width = max(width, layers[layer, tiles.N_OUT], layers[layer, tiles.N_IN])
+        width = max(width, layers[layer, tiles.N_OUT])
     return (np.empty((dim, tile), dtype), np.empty((rows, tile), dtype),
             np.empty((rows, tile), dtype), np.empty((rows, tile), dtype),
             np.empty((width, tile), dtype), np.empty((width, tile), dtype),
