@@ -45,7 +45,8 @@ MAX_TILE = 256
 #: the backward pass recomputes them (memory stays ``O((N + M)·D)``)
 KEEP_BYTES = 16 << 20
 #: samples per block of a float32 gradient sum (``_vjp_tile``): each block is summed in
-#: float32, the blocks in float64, so the rounding error does not grow with ``M``
+#: float32, the blocks in float64, so the rounding error does not grow with ``M``; a multiple of
+#: :data:`solvers.wide_layer.BLOCK`
 SAMPLE_BLOCK = 64
 
 
@@ -68,9 +69,7 @@ def tile_size(spec: UnitSpec, dtype) -> int:
     working set fits ``TILE_BYTES``."""
     rows = sum(layer.n_out for layer in spec.layers)
     width = max(layer.n_out for layer in spec.layers)  # of g, g_next: see _tile_buffers
-    first = spec.layers[0]  # and the first layer's block buffer, for a wide one
-    block = wide_layer.BLOCK * first.n_out if first.n_in >= wide_layer.WIDE_MIN else 0
-    per_lane = np.dtype(dtype).itemsize * (2 * spec.dim + 3 * rows + 2 * width + block)
+    per_lane = np.dtype(dtype).itemsize * (2 * spec.dim + 3 * rows + 2 * width)
     return int(min(MAX_TILE, max(8, TILE_BYTES // per_lane // 8 * 8)))
 
 

@@ -2,10 +2,11 @@
 
 Per sample, the first layer's input term ``Σ_j W_{j,p} x_mj`` and its weight gradient
 ``g_p x_mj`` cost one load and one store of the accumulator per multiply–add, and every sample
-reads the whole tile ``W (d, P)`` again: loads, not arithmetic, bound the pass. Here
-``BLOCK = 4`` samples go together: each lane vector of ``W`` (or of the gradient) is loaded once
-for four samples and four inputs, and an accumulator is loaded and stored once per four
-multiply–adds. Every element still gets the same chain of fused multiply–adds, in the same
+reads the whole tile ``W (d, P)`` again: loads, not arithmetic, bound the pass. Here ``BLOCK``
+samples go together, four samples by four inputs at a time: each lane vector of ``W`` (or of the
+gradient) is loaded once for four samples and four inputs, an accumulator is loaded and stored
+once per four multiply–adds, and four rows of ``W`` (or of the gradient) stay in L1 for the whole
+block. Every element still gets the same chain of fused multiply–adds, in the same
 order (inputs ``j`` in order for ``z``, samples ``m`` in order for the gradient), as the
 per-sample passes of :mod:`solvers.tiles`: the results are bitwise the same.
 
@@ -20,8 +21,8 @@ from numba.extending import overload
 
 from .fast_math import JIT
 
-#: samples per block
-BLOCK = 4
+#: samples per block: a multiple of four (the micro-kernels take four samples at a time)
+BLOCK = 8
 #: inputs of the first layer from which it runs on blocks of samples
 WIDE_MIN = 8
 
@@ -31,41 +32,42 @@ def affine_block(out, tt, w, bias, x, m, n_in, n):
     """``out[s, p] = b_p + Σ_j W_{j,p} x_{m+s, j}`` for the ``BLOCK`` samples from ``m``,
     ``W_{j,p} = tt[w + j, p]``, ``b_p = tt[bias, p]`` (``bias < 0``: no bias); ``out (BLOCK,
     P)``, the sum over ``j`` in order."""
-    x0, x1, x2, x3 = x[m, 0], x[m + 1, 0], x[m + 2, 0], x[m + 3, 0]
-    if bias >= 0:
-        for p in range(n):
-            b, t = tt[bias, p], tt[w, p]
-            out[0, p] = b + t * x0
-            out[1, p] = b + t * x1
-            out[2, p] = b + t * x2
-            out[3, p] = b + t * x3
-    else:
-        for p in range(n):
-            t = tt[w, p]
-            out[0, p] = t * x0
-            out[1, p] = t * x1
-            out[2, p] = t * x2
-            out[3, p] = t * x3
+    for q in range(0, BLOCK, 4):
+        x0, x1, x2, x3 = x[m + q, 0], x[m + q + 1, 0], x[m + q + 2, 0], x[m + q + 3, 0]
+        if bias >= 0:
+            for p in range(n):
+                b, t = tt[bias, p], tt[w, p]
+                out[q, p] = b + t * x0
+                out[q + 1, p] = b + t * x1
+                out[q + 2, p] = b + t * x2
+                out[q + 3, p] = b + t * x3
+        else:
+            for p in range(n):
+                t = tt[w, p]
+                out[q, p] = t * x0
+                out[q + 1, p] = t * x1
+                out[q + 2, p] = t * x2
+                out[q + 3, p] = t * x3
     four = 1 + (n_in - 1) // 4 * 4  # inputs 1 ≤ j < four go by fours
     for j in range(1, four, 4):
-        a0, a1, a2, a3 = x[m, j], x[m, j + 1], x[m, j + 2], x[m, j + 3]
-        b0, b1, b2, b3 = x[m + 1, j], x[m + 1, j + 1], x[m + 1, j + 2], x[m + 1, j + 3]
-        c0, c1, c2, c3 = x[m + 2, j], x[m + 2, j + 1], x[m + 2, j + 2], x[m + 2, j + 3]
-        d0, d1, d2, d3 = x[m + 3, j], x[m + 3, j + 1], x[m + 3, j + 2], x[m + 3, j + 3]
-        for p in range(n):
-            t0, t1, t2, t3 = tt[w + j, p], tt[w + j + 1, p], tt[w + j + 2, p], tt[w + j + 3, p]
-            out[0, p] = (((out[0, p] + t0 * a0) + t1 * a1) + t2 * a2) + t3 * a3
-            out[1, p] = (((out[1, p] + t0 * b0) + t1 * b1) + t2 * b2) + t3 * b3
-            out[2, p] = (((out[2, p] + t0 * c0) + t1 * c1) + t2 * c2) + t3 * c3
-            out[3, p] = (((out[3, p] + t0 * d0) + t1 * d1) + t2 * d2) + t3 * d3
+        for q in range(0, BLOCK, 4):  # four rows of W, from L1 for the whole block
+            i = m + q
+            a0, a1, a2, a3 = x[i, j], x[i, j + 1], x[i, j + 2], x[i, j + 3]
+            b0, b1, b2, b3 = x[i + 1, j], x[i + 1, j + 1], x[i + 1, j + 2], x[i + 1, j + 3]
+            c0, c1, c2, c3 = x[i + 2, j], x[i + 2, j + 1], x[i + 2, j + 2], x[i + 2, j + 3]
+            d0, d1, d2, d3 = x[i + 3, j], x[i + 3, j + 1], x[i + 3, j + 2], x[i + 3, j + 3]
+            for p in range(n):
+                t0, t1 = tt[w + j, p], tt[w + j + 1, p]
+                t2, t3 = tt[w + j + 2, p], tt[w + j + 3, p]
+                out[q, p] = (((out[q, p] + t0 * a0) + t1 * a1) + t2 * a2) + t3 * a3
+                out[q + 1, p] = (((out[q + 1, p] + t0 * b0) + t1 * b1) + t2 * b2) + t3 * b3
+                out[q + 2, p] = (((out[q + 2, p] + t0 * c0) + t1 * c1) + t2 * c2) + t3 * c3
+                out[q + 3, p] = (((out[q + 3, p] + t0 * d0) + t1 * d1) + t2 * d2) + t3 * d3
     for j in range(four, n_in):
-        a0, b0, c0, d0 = x[m, j], x[m + 1, j], x[m + 2, j], x[m + 3, j]
-        for p in range(n):
-            t0 = tt[w + j, p]
-            out[0, p] += t0 * a0
-            out[1, p] += t0 * b0
-            out[2, p] += t0 * c0
-            out[3, p] += t0 * d0
+        for s in range(BLOCK):
+            xs = x[m + s, j]
+            for p in range(n):
+                out[s, p] += tt[w + j, p] * xs
 
 
 @njit(**JIT)
@@ -74,22 +76,25 @@ def gradient_block(grad, w, g, x, m, n_in, n):
     ``m`` added in order; ``g (BLOCK, P)``: the first layer's ``∂/∂z`` of each sample."""
     four = n_in // 4 * 4  # inputs j < four go by fours
     for j in range(0, four, 4):
-        a0, a1, a2, a3 = x[m, j], x[m + 1, j], x[m + 2, j], x[m + 3, j]
-        b0, b1, b2, b3 = x[m, j + 1], x[m + 1, j + 1], x[m + 2, j + 1], x[m + 3, j + 1]
-        c0, c1, c2, c3 = x[m, j + 2], x[m + 1, j + 2], x[m + 2, j + 2], x[m + 3, j + 2]
-        d0, d1, d2, d3 = x[m, j + 3], x[m + 1, j + 3], x[m + 2, j + 3], x[m + 3, j + 3]
-        for p in range(n):
-            g0, g1, g2, g3 = g[0, p], g[1, p], g[2, p], g[3, p]
-            grad[w + j, p] = (((grad[w + j, p] + g0 * a0) + g1 * a1) + g2 * a2) + g3 * a3
-            grad[w + j + 1, p] = (((grad[w + j + 1, p] + g0 * b0) + g1 * b1) + g2 * b2) + g3 * b3
-            grad[w + j + 2, p] = (((grad[w + j + 2, p] + g0 * c0) + g1 * c1) + g2 * c2) + g3 * c3
-            grad[w + j + 3, p] = (((grad[w + j + 3, p] + g0 * d0) + g1 * d1) + g2 * d2) + g3 * d3
+        for q in range(0, BLOCK, 4):  # four rows of the gradient, from L1 for the whole block
+            i = m + q
+            a0, a1, a2, a3 = x[i, j], x[i + 1, j], x[i + 2, j], x[i + 3, j]
+            b0, b1, b2, b3 = x[i, j + 1], x[i + 1, j + 1], x[i + 2, j + 1], x[i + 3, j + 1]
+            c0, c1, c2, c3 = x[i, j + 2], x[i + 1, j + 2], x[i + 2, j + 2], x[i + 3, j + 2]
+            d0, d1, d2, d3 = x[i, j + 3], x[i + 1, j + 3], x[i + 2, j + 3], x[i + 3, j + 3]
+            for p in range(n):
+                g0, g1, g2, g3 = g[q, p], g[q + 1, p], g[q + 2, p], g[q + 3, p]
+                r0 = (((grad[w + j, p] + g0 * a0) + g1 * a1) + g2 * a2) + g3 * a3
+                r1 = (((grad[w + j + 1, p] + g0 * b0) + g1 * b1) + g2 * b2) + g3 * b3
+                r2 = (((grad[w + j + 2, p] + g0 * c0) + g1 * c1) + g2 * c2) + g3 * c3
+                r3 = (((grad[w + j + 3, p] + g0 * d0) + g1 * d1) + g2 * d2) + g3 * d3
+                grad[w + j, p], grad[w + j + 1, p] = r0, r1
+                grad[w + j + 2, p], grad[w + j + 3, p] = r2, r3
     for j in range(four, n_in):
-        a0, a1, a2, a3 = x[m, j], x[m + 1, j], x[m + 2, j], x[m + 3, j]
-        for p in range(n):
-            grad[w + j, p] = (((grad[w + j, p] + g[0, p] * a0) + g[1, p] * a1)
-                              + g[2, p] * a2) + g[3, p] * a3
-
+        for s in range(BLOCK):
+            xs = x[m + s, j]
+            for p in range(n):
+                grad[w + j, p] += g[s, p] * xs
 
 
 def first_block(layers, tile: int, dtype):
