@@ -8,8 +8,8 @@ import pytest
 from conftest import TOL
 from test_kernels import _relative_error, assert_flow_matches_reference, assert_matches_reference
 
-from solvers import compiled_flow, compiled_layered, wide_layer
-from wgflow import FixedSample, MatrixUnit, MLPUnit, Perceptron, Problem, simulate
+from solvers import compiled_layered, wide_layer
+from wgflow import FixedSample, MatrixUnit, MLPUnit, Perceptron, Problem
 
 #: units whose first layer is wide: inputs a multiple of four and not, one output and several,
 #: a bias or none, hidden layers above it or none
@@ -101,21 +101,30 @@ def test_flow_of_a_wide_unit_follows_the_numpy_reference(rng):
                                   options={"T": 0.3, "dt": 0.1, "step_scale": 5.0})
 
 
-def test_parallel_flow_of_a_wide_unit_gives_the_serial_bits_at_any_thread_count(rng,
-                                                                               monkeypatch):
-    problem, _ = _wide_problem(rng)
-    start = rng.standard_normal((301, problem.unit.dim)) / 6.0
-    options = {"T": 0.2, "dt": 0.1, "step_scale": 5.0, "integrator": "heun", "observables": ()}
-    serial = simulate(problem, start, **options).final
-    monkeypatch.setattr(compiled_flow, "PARALLEL_MIN_WORK", 1)
+def test_parallel_kernels_give_the_serial_bits_at_any_thread_count(rng):
+    """The compiled flow's parallel passes, each chunk or tile with its own block buffer."""
+    unit = UNITS["perceptron-d33"]
+    theta, x, u, w = _case(unit, 301, 130, "float64", rng)
+    coef = w[:, None] * u
+    layers, act, tile, chunk = compiled_layered.kernel_arguments(unit.spec, theta)
+    scratch = compiled_layered.scratch_buffers(layers, unit.dim, tile, theta.dtype)
+    kept = compiled_layered.make_kept(layers, 0, 0, tile, theta.dtype, limit=0)
+    out, grad = np.empty((len(x), unit.c)), np.empty_like(theta)
+    compiled_layered.network_sum(layers, act, theta, x, tile, chunk, scratch, np.empty_like(out),
+                                 out, kept)
+    compiled_layered.vjp_into(layers, act, theta, x, coef, tile, scratch, grad, kept)
     threads = numba.get_num_threads()
     try:
-        runs = []
         for count in sorted({1, threads}):
             numba.set_num_threads(count)
-            runs.append(simulate(problem, start, **options).final)
+            parts = compiled_layered.chunk_partials(len(theta), chunk, len(x), unit.c,
+                                                    theta.dtype, True)
+            parallel_out, parallel_grad = np.empty_like(out), np.empty_like(grad)
+            compiled_layered.network_sum_in_parallel(layers, act, theta, x, tile, chunk, parts,
+                                                     parallel_out, kept, scratch[-1])
+            compiled_layered.vjp_in_parallel(layers, act, theta, x, coef, tile, parallel_grad,
+                                             kept, scratch[-1])
+            np.testing.assert_array_equal(parallel_out, out)
+            np.testing.assert_array_equal(parallel_grad, grad)
     finally:
         numba.set_num_threads(threads)
-    assert np.abs(serial - start).max() > TOL["visible"]
-    for parallel in runs:
-        np.testing.assert_array_equal(parallel, serial)
