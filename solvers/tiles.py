@@ -90,7 +90,7 @@ def forward(layers, activation, tt, x, m, n, z, h, dh, first=None, s=-1):
                 if s < 0:
                     _affine_of_sample(acc, r, tt, w, bias, x, m, n_in, n)
                 else:
-                    wide_layer.take_row(first, s, k, acc, r, n)
+                    wide_layer.row_from_block(first, s, k, acc, r, n)
             else:
                 _affine_of_rows(acc, r, tt, w, bias, h, prev, n_in, n)
             if activated:
@@ -138,9 +138,8 @@ def backpropagate(layers, tt, x, m, coef, n, h, dh, g, g_next, grad, first=None,
             if b_off >= 0:
                 for p in range(n):
                     grad[b_off + k, p] += g[k, p]
-            if layer == 0 and first is not None and s >= 0:
-                for p in range(n):
-                    first[k, s, p] = g[k, p]
+            if layer == 0 and s >= 0:
+                wide_layer.row_to_block(first, s, k, g, n)
                 continue
             for j in range(n_in):
                 w = w_off + k * n_in + j

@@ -134,7 +134,7 @@ def first_layer_gradient(first, layers, x, m: int, n: int, grad) -> None:
         gradient_block(grad, w_off + k * n_in, first[k], x, m, n_in, n)
 
 
-def take_row(first, s: int, k: int, acc, r: int, n: int) -> None:
+def row_from_block(first, s: int, k: int, acc, r: int, n: int) -> None:
     """``acc[r, p] = first[k, s, p]`` for ``p < n`` (nothing when ``first`` is ``None``)."""
     if first is None:
         return
@@ -142,12 +142,20 @@ def take_row(first, s: int, k: int, acc, r: int, n: int) -> None:
         acc[r, p] = first[k, s, p]
 
 
+def row_to_block(first, s: int, k: int, g, n: int) -> None:
+    """``first[k, s, p] = g[k, p]`` for ``p < n`` (nothing when ``first`` is ``None``)."""
+    if first is None:
+        return
+    for p in range(n):
+        first[k, s, p] = g[k, p]
+
+
 def _compiled_by_type(func):
-    """Compile ``func`` for callers in compiled code per type of its first argument, so that
-    with ``None`` nothing but its ``first is None`` branch compiles (inlined, the branch would
-    not be pruned)."""
+    """Register ``func`` for compiled callers, compiled apart for each type of its arguments:
+    with ``first`` ``None``, its ``first is None`` branch is all that compiles (numba prunes a
+    branch that an argument's type decides; inlined into its caller, it would not)."""
     overload(func, jit_options=JIT, strict=False)(lambda *args: func)
 
 
-for _func in (slot, first_layer_block, first_layer_gradient, take_row):
+for _func in (slot, first_layer_block, first_layer_gradient, row_from_block, row_to_block):
     _compiled_by_type(_func)
