@@ -35,7 +35,8 @@ COMPILED_MODULES = ("fast_math", "tiles", "counter_rng", "compiled_layered", "co
                     "pde/compiled")
 #: the sources compiled code depends on (the activation names come from ``activations``, the
 #: activations' row loops from ``compiled_activations``)
-KERNEL_SOURCES = ("activations", "compiled_activations", "sample_terms", *COMPILED_MODULES)
+KERNEL_SOURCES = ("activations", "compiled_activations", "fast_math32", "sample_terms",
+                  *COMPILED_MODULES)
 
 
 def kernel_cache_dir() -> Path:

@@ -3,10 +3,14 @@
 A kernel receives the activation as a :class:`CompiledActivation` argument, whose numba type
 names the activation: numba compiles (and caches) each kernel once per activation it is called
 with, and :func:`activate` resolves, while the kernel is typed, to the one row loop of that
-activation. A run compiles its own activation only, and no kernel branches on the activation
-at run time.
+activation and storage dtype. A run compiles its own activation only, and no kernel branches on
+the activation at run time.
 
-The row loops evaluate the vectorizable activations of :mod:`solvers.fast_math`.
+The row loops evaluate the vectorizable activations of :mod:`solvers.fast_math` (float64) and,
+on float32 buffers, of :mod:`solvers.fast_math32` (float32, twice the vector width): the
+activation's ``precision`` ``"storage"`` (the default) evaluates in the buffers' dtype,
+``"float64"`` in float64 whatever the storage. ``erf`` and ``softplus`` are evaluated in float64
+either way; ``relu``, ``identity`` and ``quadratic`` give the same bits in both precisions.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import NativeValue, models, overload, register_model, unbox
 
+from . import fast_math32
 from .activations import ACTIVATIONS
 from .fast_math import (
     JIT,
@@ -28,14 +33,18 @@ from .fast_math import (
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
+#: how the compiled kernels evaluate the activations: in the storage dtype, or in float64
+ACTIVATION_PRECISIONS = ("storage", "float64")
+
 
 class ActivationType(types.Type):
-    """The numba type of :class:`CompiledActivation` ``name``: one type per activation, with no
-    run-time value."""
+    """The numba type of :class:`CompiledActivation` ``name`` evaluated at ``precision``: one
+    type per activation and precision, with no run-time value."""
 
-    def __init__(self, name: str):
-        self.activation = name
-        super().__init__(name=f"CompiledActivation({name})")
+    def __init__(self, name: str, precision: str = "storage"):
+        self.activation, self.precision = name, precision
+        suffix = "" if precision == "storage" else f", {precision}"
+        super().__init__(name=f"CompiledActivation({name}{suffix})")
 
 
 register_model(ActivationType)(models.OpaqueModel)
@@ -47,63 +56,85 @@ def _unbox_activation(typ, obj, c):
 
 
 class CompiledActivation:
-    """The activation ``name`` as a kernel argument (see the module docstring)."""
+    """The activation ``name`` evaluated at ``precision`` (one of
+    :data:`ACTIVATION_PRECISIONS`) as a kernel argument (see the module docstring)."""
 
-    def __init__(self, name: str):
-        self.name = name
-        self._numba_type_ = ActivationType(name)  # read by numba's dispatch, without a lookup
+    def __init__(self, name: str, precision: str = "storage"):
+        self.name, self.precision = name, precision
+        # read by numba's dispatch, without a lookup
+        self._numba_type_ = ActivationType(name, precision)
 
     def __repr__(self):
-        return f"CompiledActivation({self.name!r})"
+        return f"CompiledActivation({self.name!r}, {self.precision!r})"
 
+
+def _pair_row(pair):
+    """The row loop of a scalar ``z ↦ (σ(z), σ'(z))``."""
+    def row(z, h, dh, r, n):
+        for p in range(n):
+            h[r, p], dh[r, p] = pair(z[r, p])
+
+    return njit(inline="always", **JIT)(row)
+
+
+def _erf_row(z, h, dh, r, n):
+    for p in range(n):
+        zp = np.float64(z[r, p])
+        h[r, p] = math.erf(zp)
+        dh[r, p] = _TWO_OVER_SQRT_PI * exp(-zp * zp)
+
+
+def _piecewise_polynomial_rows(real) -> dict:
+    """The row loops of ``relu``, ``identity`` and ``quadratic`` with constants of the storage
+    dtype ``real`` (exact in either precision)."""
+    zero, one, two = real(0), real(1), real(2)
+
+    def relu_row(z, h, dh, r, n):
+        for p in range(n):
+            h[r, p] = max(z[r, p], zero)
+            dh[r, p] = one if z[r, p] > zero else zero
+
+    def identity_row(z, h, dh, r, n):
+        for p in range(n):
+            h[r, p] = z[r, p]
+            dh[r, p] = one
+
+    def quadratic_row(z, h, dh, r, n):
+        for p in range(n):
+            h[r, p] = z[r, p] * z[r, p]
+            dh[r, p] = two * z[r, p]
+
+    return {name: njit(inline="always", **JIT)(row) for name, row in (
+        ("relu", relu_row), ("identity", identity_row), ("quadratic", quadratic_row))}
+
+
+#: the row loops evaluating in float64, by activation
+_ROWS = {"tanh": _pair_row(tanh_and_derivative), "sigmoid": _pair_row(sigmoid_and_derivative),
+         "erf": njit(inline="always", **JIT)(_erf_row),
+         "softplus": _pair_row(softplus_and_derivative),
+         **_piecewise_polynomial_rows(np.float64)}
+#: the row loops of float32 buffers at precision ``"storage"``
+_FLOAT32_ROWS = {**_ROWS, "tanh": _pair_row(fast_math32.tanh_and_derivative),
+                 "sigmoid": _pair_row(fast_math32.sigmoid_and_derivative),
+                 **_piecewise_polynomial_rows(np.float32)}
+#: the activations whose float32 evaluation differs from their float64 one
+FLOAT32_EVALUATED = ("tanh", "sigmoid")
 
 #: every activation of ``solvers.activations.ACTIVATIONS``, as a kernel argument
 COMPILED_ACTIVATIONS = {name: CompiledActivation(name) for name in ACTIVATIONS}
+_FLOAT64_EVALUATED = {name: CompiledActivation(name, "float64") for name in FLOAT32_EVALUATED}
 
 
-def _tanh_row(z, h, dh, row, n):
-    for p in range(n):
-        h[row, p], dh[row, p] = tanh_and_derivative(z[row, p])
-
-
-def _sigmoid_row(z, h, dh, row, n):
-    for p in range(n):
-        h[row, p], dh[row, p] = sigmoid_and_derivative(z[row, p])
-
-
-def _relu_row(z, h, dh, row, n):
-    for p in range(n):
-        h[row, p] = max(z[row, p], 0.0)
-        dh[row, p] = 1.0 if z[row, p] > 0.0 else 0.0
-
-
-def _erf_row(z, h, dh, row, n):
-    for p in range(n):
-        zp = np.float64(z[row, p])
-        h[row, p] = math.erf(zp)
-        dh[row, p] = _TWO_OVER_SQRT_PI * exp(-zp * zp)
-
-
-def _softplus_row(z, h, dh, row, n):
-    for p in range(n):
-        h[row, p], dh[row, p] = softplus_and_derivative(z[row, p])
-
-
-def _identity_row(z, h, dh, row, n):
-    for p in range(n):
-        h[row, p] = z[row, p]
-        dh[row, p] = 1.0
-
-
-def _quadratic_row(z, h, dh, row, n):
-    for p in range(n):
-        h[row, p] = z[row, p] * z[row, p]
-        dh[row, p] = 2.0 * z[row, p]
-
-
-_ROWS = {name: njit(inline="always", **JIT)(row) for name, row in (
-    ("tanh", _tanh_row), ("sigmoid", _sigmoid_row), ("relu", _relu_row), ("erf", _erf_row),
-    ("softplus", _softplus_row), ("identity", _identity_row), ("quadratic", _quadratic_row))}
+def compiled_activation(name: str, dtype, precision: str = "storage") -> CompiledActivation:
+    """The kernel argument of activation ``name`` for buffers of ``dtype`` evaluated at
+    ``precision``: the float64 flavour only where it changes the result (float32 buffers,
+    :data:`FLOAT32_EVALUATED`), so no other call compiles a kernel twice."""
+    if precision not in ACTIVATION_PRECISIONS:
+        raise ValueError(f"activation_precision must be one of {ACTIVATION_PRECISIONS}, got "
+                         f"{precision!r}")
+    if precision == "float64" and np.dtype(dtype) == np.float32 and name in FLOAT32_EVALUATED:
+        return _FLOAT64_EVALUATED[name]
+    return COMPILED_ACTIVATIONS[name]
 
 
 def activate(activation, z, h, dh, row, n):
@@ -116,7 +147,8 @@ def activate(activation, z, h, dh, row, n):
 @overload(activate, inline="always")
 def _activate_rows(activation, z, h, dh, row, n):
     if isinstance(activation, ActivationType):
-        rows = _ROWS[activation.activation]
+        float32 = activation.precision == "storage" and z.dtype == types.float32
+        rows = (_FLOAT32_ROWS if float32 else _ROWS)[activation.activation]
 
         def impl(activation, z, h, dh, row, n):
             rows(z, h, dh, row, n)

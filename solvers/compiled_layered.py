@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import checks, tiles, wide_layer
-from .compiled_activations import COMPILED_ACTIVATIONS
+from .compiled_activations import compiled_activation
 from .fast_math import JIT, PARALLEL
 from .layered import UnitSpec
 
@@ -245,7 +245,8 @@ def kernel_arguments(spec: UnitSpec, theta: np.ndarray):
     tile = tile_size(spec, theta.dtype)
     n_tiles = -(-theta.shape[0] // tile)
     chunk = tile * -(-n_tiles // MAX_CHUNKS)
-    return layer_table(spec), COMPILED_ACTIVATIONS[spec.activation], tile, chunk
+    activation = compiled_activation(spec.activation, theta.dtype, spec.activation_precision)
+    return layer_table(spec), activation, tile, chunk
 
 
 def _parallel(theta, x) -> bool:

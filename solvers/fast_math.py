@@ -16,7 +16,9 @@ the activations are rational expressions of it:
 ``erf`` and ``softplus`` need ``erf``/``log1p`` and call the scalar C library (not vectorized);
 their derivatives use the vectorized ``exp``. Every function here agrees with the numpy reference
 (:mod:`solvers.activations`) to a few ulp over the whole range, tested in
-``tests/test_fast_math.py``. Values are computed in float64 whatever the storage type.
+``tests/test_fast_math.py``. Values are computed in float64 (a float32 input is widened first);
+:mod:`solvers.fast_math32` has the float32 ``exp``, ``tanh`` and ``sigmoid`` of the float32
+kernels, from the same formulas (:func:`activations_in`).
 """
 
 from __future__ import annotations
@@ -73,7 +75,6 @@ _TANH_POLY = (1.0, -0.3333333333333328, 0.13333333333325045, -0.0539682539631185
               0.021869488371442865, -0.008863232404667668, 0.0035920903102564794,
               -0.0014555330088204246, 0.0005884078649141198, -0.00023329605704104197,
               8.320274178943323e-05, -1.9428993183663042e-05)
-_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _SQRT2 = math.sqrt(2.0)
 _TWO_PI = 2.0 * math.pi
 _ATANH_SERIES = tuple(1.0 / (2 * k + 1) for k in range(12))
@@ -81,20 +82,44 @@ _COS_SERIES = tuple((-1.0) ** k / math.factorial(2 * k) for k in range(9))
 _SIN_SERIES = tuple((-1.0) ** k / math.factorial(2 * k + 1) for k in range(9))
 
 
+def cody_waite_exp(real, limits, log2e, shifter, ln2, coefficients, times_two_to):
+    """``exp(x)`` for a scalar ``x`` in the precision ``real``: ``x`` clamped to ``limits =
+    (lowest, highest)`` (below which ``e^x`` rounds to 0, above which it overflows), ``n`` the
+    nearest integer to ``x log₂e`` (``t = x log₂e + shifter`` holds it in its low bits),
+    ``r = (x − n C₁) − n C₂`` with ``ln2 = (C₁, C₂)``, ``p(r)`` the polynomial of
+    ``coefficients`` (increasing degree) and ``times_two_to(p, t) = p·2^n``."""
+    lowest, highest, log2e, shifter, ln2_hi, ln2_lo = (
+        real(c) for c in (*limits, log2e, shifter, *ln2))
+    poly = tuple(real(c) for c in coefficients)
+    top = len(poly) - 1
+
+    @njit(inline="always", **JIT)
+    def exp(x):
+        """``e^x`` for a scalar ``x`` (see :func:`cody_waite_exp`)."""
+        x = lowest if x < lowest else x
+        x = highest if x > highest else x
+        t = x * log2e + shifter
+        n = t - shifter
+        r = (x - n * ln2_hi) - n * ln2_lo
+        p = poly[top]
+        for k in range(top - 1, -1, -1):
+            p = p * r + poly[k]
+        return times_two_to(p, t)
+
+    return exp
+
+
 @njit(inline="always", **JIT)
-def exp(x):
-    """``e^x`` in float64 to within 1 ulp, with ``exp(x ≤ −746) = 0`` and overflow to ``inf``."""
-    x = -746.0 if x < -746.0 else x
-    x = 710.0 if x > 710.0 else x
-    t = x * _LOG2E + _SHIFTER
-    n = t - _SHIFTER
-    r = (x - n * _LN2_HI) - n * _LN2_LO
-    p = _INV_FACTORIAL[13]
-    for k in range(12, -1, -1):
-        p = p * r + _INV_FACTORIAL[k]
+def _times_two_to(p, t):
+    """``p·2^n`` for ``t = n + 1.5·2^52``, in two halves ``2^⌊n/2⌋ · 2^(n − ⌊n/2⌋)``."""
     k = _float_to_bits(t) - _SHIFTER_BITS
     half = k >> 1
     return p * _bits_to_float((half + 1023) << 52) * _bits_to_float((k - half + 1023) << 52)
+
+
+#: ``e^x`` in float64 to within 1 ulp, with ``exp(x ≤ −746) = 0`` and overflow to ``inf``
+exp = cody_waite_exp(np.float64, (-746.0, 710.0), _LOG2E, _SHIFTER, (_LN2_HI, _LN2_LO),
+                     _INV_FACTORIAL, _times_two_to)
 
 
 @njit(inline="always", **JIT)
@@ -137,29 +162,43 @@ def cos_two_pi(u):
     return -value if (quadrant == 1.0 or quadrant == 2.0) else value
 
 
-@njit(inline="always", **JIT)
-def tanh_and_derivative(z):
-    """``(tanh z, 1 − tanh² z)`` for a scalar ``z``, in float64."""
-    z = np.float64(z)
-    a = abs(z)
-    e = exp(-2.0 * a)
-    q = 1.0 / (1.0 + e)
-    u = z * z
-    p = _TANH_POLY[11]
-    for k in range(10, -1, -1):
-        p = p * u + _TANH_POLY[k]
-    big = (1.0 - e) * q
-    value = z * p if a < _TANH_SMALL else (big if z >= 0.0 else -big)
-    return value, 4.0 * e * q * q
+def activations_in(real, exp, tanh_poly) -> tuple:
+    """``(tanh_and_derivative, sigmoid_and_derivative)`` computed in the precision ``real``
+    (``np.float64`` or ``np.float32``) from that precision's ``exp`` and the coefficients
+    ``tanh_poly`` of ``p(u) ≈ tanh(√u)/√u`` on ``[0, 0.55²]`` (the module docstring has the
+    formulas). Each returned function maps a scalar ``z`` to a pair of ``real`` values."""
+    zero, one, two, four, small = (real(c) for c in (0, 1, 2, 4, _TANH_SMALL))
+    poly = tuple(real(c) for c in tanh_poly)
+    top = len(poly) - 1
+
+    @njit(inline="always", **JIT)
+    def tanh_and_derivative(z):
+        """``(tanh z, 1 − tanh² z)`` for a scalar ``z``."""
+        z = real(z)
+        a = abs(z)
+        e = exp(-two * a)
+        q = one / (one + e)
+        u = z * z
+        p = poly[top]
+        for k in range(top - 1, -1, -1):
+            p = p * u + poly[k]
+        big = (one - e) * q
+        value = z * p if a < small else (big if z >= zero else -big)
+        return value, four * e * q * q
+
+    @njit(inline="always", **JIT)
+    def sigmoid_and_derivative(z):
+        """``(s, s (1 − s))`` with ``s = 1/(1 + e^{−z})`` for a scalar ``z``, without
+        overflow."""
+        z = real(z)
+        e = exp(-abs(z))
+        q = one / (one + e)
+        return (q if z >= zero else e * q), e * q * q
+
+    return tanh_and_derivative, sigmoid_and_derivative
 
 
-@njit(inline="always", **JIT)
-def sigmoid_and_derivative(z):
-    """``(s, s (1 − s))`` with ``s = 1/(1 + e^{−z})`` for a scalar ``z``, without overflow."""
-    z = np.float64(z)
-    e = exp(-abs(z))
-    q = 1.0 / (1.0 + e)
-    return (q if z >= 0.0 else e * q), e * q * q
+tanh_and_derivative, sigmoid_and_derivative = activations_in(np.float64, exp, _TANH_POLY)
 
 
 @njit(inline="always", **JIT)

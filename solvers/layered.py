@@ -34,10 +34,14 @@ class Layer(NamedTuple):
 
 
 class UnitSpec(NamedTuple):
-    """A layered unit as plain data: its ``layers``, the ``activation`` name and ``dim`` ``D``."""
+    """A layered unit as plain data: its ``layers``, the ``activation`` name and ``dim`` ``D``;
+    ``activation_precision``: how the compiled CPU kernels evaluate the activation on float32
+    particles, ``"storage"`` (in float32) or ``"float64"``
+    (:mod:`solvers.compiled_activations`)."""
     layers: tuple[Layer, ...]
     activation: str
     dim: int  # D
+    activation_precision: str = "storage"
 
 
 def _weights(spec: UnitSpec, theta: np.ndarray, layer: Layer):

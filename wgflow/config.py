@@ -49,7 +49,15 @@ from .configs.schema import (
     PROBLEM_KEYS,
     RUN_KEYS,
 )
-from .dynamics import DTYPES, DYNAMICS, cost, default_observables, step_grid
+from .dynamics import (
+    ACTIVATION_PRECISIONS,
+    DTYPES,
+    DYNAMICS,
+    check_activation_precision,
+    cost,
+    default_observables,
+    step_grid,
+)
 from .paper import SETTINGS, TEACHERS
 from .schemes import SCHEMES
 
@@ -92,6 +100,9 @@ SCHEMA = (
     ("run.backend", "numba", "choice:numba|numpy|cuda",
      "numba = compiled CPU kernels; numpy = reference; cuda = GPU (pip install wgflow[cuda])"),
     ("run.dtype", "float64", "choice:" + "|".join(DTYPES), "precision of particles and kernels"),
+    ("run.activation_precision", "storage", "choice:" + "|".join(ACTIVATION_PRECISIONS),
+     "storage = activations evaluated in run.dtype; float64 = in float64 on float32 particles "
+     "(numba backend, slower)"),
     *RUN_KEYS,
     ("run.solver", "particles", "choice:particles|pde",
      "particles = the particle system; pde = the MF flow as a density on a grid (run.dynamics "
@@ -362,9 +373,14 @@ def build(config: dict, *, force: bool = False):
                                 n)
     except ValueError as err:
         raise ValueError(f"config keys 'run.T', 'run.dt': {err}") from None
+    try:
+        check_activation_precision(config["run.activation_precision"], config["run.dtype"],
+                                   config["run.backend"])
+    except ValueError as err:
+        raise ValueError(f"config keys 'run.activation_precision', 'run.backend': {err}") from None
     options = {k: config[f"run.{k}"] for k in ("scheme", "dynamics", "T", "step_scale",
                                                "batch_size", "integrator", "noise", "seed",
-                                               "backend", "dtype")}
+                                               "backend", "dtype", "activation_precision")}
     options.update(dt=dt, record_every=max(1, -(-n_steps // config["run.frames"])),
                    expectation=problems.expectation(config, problem),
                    observables=tuple(config["run.observables"]) or None)

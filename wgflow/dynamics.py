@@ -41,6 +41,7 @@ from typing import NamedTuple
 import numpy as np
 
 from solvers import compiled_flow, compiled_layered, counter_rng, gpu, layered
+from solvers.compiled_activations import ACTIVATION_PRECISIONS
 from solvers.integrators import INTEGRATORS, init
 
 from . import diagnostics, resources
@@ -107,11 +108,44 @@ def _noise_basis(problem, scheme, noise):
     return basis
 
 
-def _kernels(backend: str):
-    """The particle–sample kernels of ``backend`` (loading the CUDA backend on demand)."""
+def _kernels(backend: str, activation_precision: str = "storage"):
+    """The particle–sample kernels of ``backend`` (loading the CUDA backend on demand); for
+    ``"numba"``, with the activations evaluated at ``activation_precision``."""
     if backend == "cuda":
         return gpu.backend().ResidentParticles()  # one per run
-    return compiled_layered if backend == "numba" else layered
+    if backend == "numpy":
+        return layered
+    if activation_precision == "storage":
+        return compiled_layered
+    return _CompiledKernelsAt(activation_precision)
+
+
+class _CompiledKernelsAt:
+    """The kernels of :mod:`solvers.compiled_layered` with the activations evaluated at
+    ``activation_precision`` (the unit spec's field, set on every call)."""
+
+    def __init__(self, activation_precision: str):
+        self.activation_precision = activation_precision
+
+    def network_output(self, spec, theta, x):
+        """:func:`solvers.compiled_layered.network_output` at this precision."""
+        spec = spec._replace(activation_precision=self.activation_precision)
+        return compiled_layered.network_output(spec, theta, x)
+
+    def vjp(self, spec, theta, x, u, w):
+        """:func:`solvers.compiled_layered.vjp` at this precision."""
+        spec = spec._replace(activation_precision=self.activation_precision)
+        return compiled_layered.vjp(spec, theta, x, u, w)
+
+
+def check_activation_precision(activation_precision: str, dtype: str, backend: str) -> None:
+    """Refuse an ``activation_precision`` that is not one of ``ACTIVATION_PRECISIONS``, or
+    float64 evaluation of float32 particles on a backend other than numba."""
+    choice(activation_precision, ACTIVATION_PRECISIONS, "activation_precision")
+    if activation_precision != "storage" and dtype == "float32" and backend != "numba":
+        raise ValueError(f"activation_precision={activation_precision!r} applies to "
+                         f"backend='numba' only (backend={backend!r} evaluates the activations "
+                         "in the particles' dtype); use activation_precision='storage'")
 
 
 def _default_expectation(problem, dynamics, batch_size):
@@ -239,8 +273,8 @@ def _flow_arguments(run, chunk: _Chunk) -> tuple:
 def _advance_numba(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
     """Run ``chunk`` in compiled CPU code (:func:`solvers.compiled_flow.advance`)."""
     theta = theta.copy()
-    return theta, compiled_flow.advance(run.problem.unit.spec, theta,
-                                        *_flow_arguments(run, chunk))
+    spec = run.problem.unit.spec._replace(activation_precision=run.activation_precision)
+    return theta, compiled_flow.advance(spec, theta, *_flow_arguments(run, chunk))
 
 
 def _advance_cuda(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
@@ -349,7 +383,8 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
             batch_size: int = 20, expectation=None, step_scale=1.0,
             integrator: str = "euler", noise="full", record_every: int | None = None,
             observables=None, seed=0, backend: str = "numba", dtype: str = "float64",
-            keep_frames: bool = True, force: bool = False):
+            activation_precision: str = "storage", keep_frames: bool = True,
+            force: bool = False):
     """Check the options of :func:`simulate` and return ``(run, first_frame)``: the run
     description that :func:`frames` steps, and the initial frame. The run's memory and time
     are estimated first (:func:`cost`, with every frame held in memory when ``keep_frames``):
@@ -362,6 +397,7 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
     choice(integrator, INTEGRATORS, "integrator")
     choice(backend, BACKENDS, "backend")
     choice(dtype, DTYPES, "dtype")
+    check_activation_precision(activation_precision, dtype, backend)
     if scheme != "vanilla" and problem.symmetry is None:
         raise ValueError(f"scheme={scheme!r} needs a problem with a symmetry (Problem(symmetry=…))")
     if backend != "numpy" and problem.loss != "squared":
@@ -384,7 +420,7 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
                          backend=backend, dtype=dtype,
                          frames_in_memory=n_steps // record_every + 2 if keep_frames else 1),
                     force=force)
-    kernels = _kernels(backend)
+    kernels = _kernels(backend, activation_precision)
     names = default_observables(problem) if observables is None else tuple(observables)
     for name in names:
         choice(name, default_observables(problem), "observables")
@@ -399,7 +435,8 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
               "dt": dt, "batch_size": batch_size, "integrator": integrator,
               "step_scale": None if callable(step_scale) else float(step_scale),
               "noise": noise if isinstance(noise, str) else "subspace",
-              "record_every": record_every, "backend": backend, "dtype": dtype, "N": n,
+              "record_every": record_every, "backend": backend, "dtype": dtype,
+              "activation_precision": activation_precision, "N": n,
               "expectation": None if expectation is None else expectation.describe()}
     run = SimpleNamespace(
         problem=problem, scheme=scheme, dt=dt, integrator=integrator, expectation=expectation,
@@ -408,7 +445,7 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
         data_rng=np.random.default_rng(data_seq), move_rng=np.random.default_rng(move_seq),
         noise_key=counter_rng.stream_key(noise_seq), n_steps=n_steps,
         record_every=record_every,
-        names=names, kernels=kernels,
+        names=names, kernels=kernels, activation_precision=activation_precision,
         label_kernels=compiled_layered if backend == "numba" else layered,
         chunk_steps=max(1, CHUNK_NUMBERS // max(1, per_step)),
         advance={"numba": _advance_numba, "numpy": _advance_numpy,
@@ -419,8 +456,8 @@ def prepare(problem: Problem, init_particles, *, scheme: str = "vanilla",
     config["observable_methods"] = methods
     uses_population = bool({"risk", "teacher_l2"} & set(names)) or (
         expectation is not None and expectation is problem.population())
-    config["population"] = population_record(problem, theta, scheme,
-                                             layered if backend == "numpy" else compiled_layered,
+    on_cpu = {"numpy": layered, "cuda": compiled_layered}.get(backend, kernels)
+    config["population"] = population_record(problem, theta, scheme, on_cpu,
                                              estimate=uses_population)
     return run, first
 
@@ -501,7 +538,10 @@ def simulate(problem: Problem, init_particles, **options) -> Result:
     ``seed``: an int or ``np.random.SeedSequence`` for the noise and the batches;
     ``backend``: ``"numba"`` (compiled, parallel), ``"numpy"`` (the reference) or ``"cuda"``
     (a GPU, with ``pip install 'wgflow[cuda]'``);
-    ``dtype``: ``"float64"`` or ``"float32"`` for the particles and the kernels. Other options:
+    ``dtype``: ``"float64"`` or ``"float32"`` for the particles and the kernels;
+    ``activation_precision``: ``"storage"`` (default) evaluates the activations in ``dtype``,
+    ``"float64"`` evaluates them in float64 on float32 particles (``backend="numba"``; slower,
+    the float32 activations being within a few float32 ulp). Other options:
     ``scheme``, ``dynamics``, ``T``, ``batch_size``, ``integrator``, ``noise`` (see the module).
 
     The result records how each observable was computed (``Result.methods``) and how the
