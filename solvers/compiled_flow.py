@@ -116,14 +116,15 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept
     if parts is None:
         network_sum(unit, activation, theta, xo, tile, chunk, scratch, partial, model, kept)
     else:
-        network_sum_in_parallel(unit, activation, theta, xo, tile, chunk, parts, model, kept)
+        network_sum_in_parallel(unit, activation, theta, xo, tile, chunk, parts, model, kept,
+                                scratch[8])
     model /= theta.shape[0]
     for m in range(b):
         _sample_coefficients(m, y, w, rho_out, wg, average, model, residual, coef)
     if parts is None:
         vjp_into(unit, activation, theta, xo, coef, tile, scratch, grad, kept)
     else:
-        vjp_in_parallel(unit, activation, theta, xo, coef, tile, grad, kept)
+        vjp_in_parallel(unit, activation, theta, xo, coef, tile, grad, kept, scratch[8])
     for i in range(theta.shape[0]):
         for k in range(theta.shape[1]):
             grad[i, k] = -scale * (grad[i, k] + 2.0 * tau * theta[i, k])

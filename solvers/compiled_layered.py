@@ -29,7 +29,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from . import checks, tiles
+from . import checks, tiles, wide_layer
 from .compiled_activations import compiled_activation
 from .compiled_units import compiled_unit
 from .fast_math import JIT, PARALLEL
@@ -46,7 +46,8 @@ MAX_TILE = 256
 #: the backward pass recomputes them (memory stays ``O((N + M)·D)``)
 KEEP_BYTES = 16 << 20
 #: samples per block of a float32 gradient sum (``_vjp_tile``): each block is summed in
-#: float32, the blocks in float64, so the rounding error does not grow with ``M``
+#: float32, the blocks in float64, so the rounding error does not grow with ``M``; a multiple of
+#: :data:`solvers.wide_layer.BLOCK`
 SAMPLE_BLOCK = 64
 
 
@@ -55,16 +56,12 @@ def tile_size(spec: UnitSpec, dtype) -> int:
     """Lanes per tile: the largest multiple of 8 (at most ``MAX_TILE``, at least 8) whose
     working set fits ``TILE_BYTES``."""
     rows = sum(layer.n_out for layer in spec.layers)
-    width = max(max(layer.n_out, layer.n_in) for layer in spec.layers)
+    width = max(layer.n_out for layer in spec.layers)  # of g, g_next: see compiled_units
     per_lane = np.dtype(dtype).itemsize * (2 * spec.dim + 3 * rows + 2 * width)
     return int(min(MAX_TILE, max(8, TILE_BYTES // per_lane // 8 * 8)))
 
 
-def scratch_buffers(unit, dim, tile, dtype):
-    """One tile's buffers for the :class:`~solvers.compiled_units.CompiledUnit` ``unit``:
-    ``tt (D, P)``, ``z, h, dh (R, P)``, ``g, g_next (W, P)``, ``grad (D, P)`` (see
-    :mod:`solvers.tiles`) and the float64 total of the gradient's sample blocks ``(D, P)``.
-    Plain numpy for callers in Python; :func:`make_scratch` in compiled code."""
+def _tile_buffers(unit, dim, tile, dtype):
     rows, width = unit.rows, unit.width
     return (np.empty((dim, tile), dtype), np.empty((rows, tile), dtype),
             np.empty((rows, tile), dtype), np.empty((rows, tile), dtype),
@@ -72,7 +69,26 @@ def scratch_buffers(unit, dim, tile, dtype):
             np.empty((dim, tile), dtype), np.empty((dim, tile), np.float64))
 
 
-make_scratch = njit(**JIT)(scratch_buffers)
+_compiled_tile_buffers = njit(inline="always", **JIT)(_tile_buffers)
+
+
+def scratch_buffers(unit, dim, tile, dtype):
+    """One tile's buffers for the :class:`~solvers.compiled_units.CompiledUnit` ``unit``:
+    ``tt (D, P)``, ``z, h, dh (R, P)``, ``g, g_next (W, P)``, ``grad (D, P)`` (see
+    :mod:`solvers.tiles`), the float64 total of the gradient's sample blocks ``(D, P)``, and
+    the first layer's block buffer ``(n_0, BLOCK, P)`` of a wide first layer or ``None``
+    (:func:`solvers.wide_layer.first_block`). Plain numpy for callers in Python;
+    :func:`make_scratch` in compiled code."""
+    return (*_tile_buffers(unit, dim, tile, dtype), wide_layer.first_block(unit, tile, dtype))
+
+
+@njit(**JIT)
+def make_scratch(unit, dim, tile, dtype, first=None):
+    """:func:`scratch_buffers` in compiled code, the block buffer a new one like ``first`` (or
+    ``None``): whether there is one is known when the caller compiles."""
+    # a tuple sum: numba compiles no starred tuple of mixed types
+    return _compiled_tile_buffers(unit, dim, tile, dtype) + (  # noqa: RUF005
+        None if first is None else np.empty_like(first),)
 
 
 def make_kept(unit, n, n_samples, tile, dtype, limit=None):
@@ -94,7 +110,7 @@ def _forward_chunk(unit, activation, theta, x, start, stop, tile, partial, scrat
     """``partial[m] = Σ_{start ≤ i < stop} σ_*(x_m, θ_i)`` tile by tile (``start`` a multiple
     of ``tile``); the passes are written into ``kept`` (:func:`make_kept`) when it is not
     empty."""
-    tt, z, h, dh, _, _, _, _ = scratch
+    tt, z, h, dh, _, _, _, _, first = scratch
     kept_h, kept_dh = kept
     keep = kept_dh.shape[0] > 0
     out_row = unit.out_row
@@ -104,7 +120,10 @@ def _forward_chunk(unit, activation, theta, x, start, stop, tile, partial, scrat
         lanes = tiles.load_tile(theta, s, n, tt)
         for m in range(x.shape[0]):
             dhm = kept_dh[s // tile, m] if keep else dh
-            tiles.forward(unit, activation, tt, x, m, lanes, z, h, dhm)
+            slot = wide_layer.slot(first, m, x.shape[0])  # wide first layer: blocks of samples
+            if slot == 0:
+                wide_layer.first_layer_block(first, unit, tt, x, m, lanes)
+            tiles.forward(unit, activation, tt, x, m, lanes, z, h, dhm, first, slot)
             for k in range(partial.shape[1]):
                 partial[m, k] += tiles.lane_sum(h, out_row + k, n)
             if keep:
@@ -134,13 +153,16 @@ def network_sum(unit, activation, theta, x, tile, chunk, scratch, partial, total
 
 
 @njit(parallel=PARALLEL, **JIT)
-def network_sum_in_parallel(unit, activation, theta, x, tile, chunk, parts, total, kept):
-    """:func:`network_sum` with the chunks in parallel, each with its own buffers and its
-    partial in ``parts (n_chunks, M, c)``: the same sums in the same order."""
+def network_sum_in_parallel(unit, activation, theta, x, tile, chunk, parts, total, kept,
+                            first):
+    """:func:`network_sum` with the chunks in parallel, each with its own buffers (a block
+    buffer like ``first``, see :func:`make_scratch`) and its partial in ``parts (n_chunks, M,
+    c)``: the same sums in the same order."""
     n = theta.shape[0]
     for i in prange(parts.shape[0]):
         _forward_chunk(unit, activation, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
-                       parts[i], make_scratch(unit, theta.shape[1], tile, theta.dtype), kept)
+                       parts[i], make_scratch(unit, theta.shape[1], tile, theta.dtype, first),
+                       kept)
     total[:] = 0.0
     for i in range(parts.shape[0]):
         _add(total, parts[i])
@@ -151,7 +173,7 @@ def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept):
     """``out[start + p] = Σ_m J_θ σ_*(x_m, θ)ᵀ coef_m`` for the tile's ``n`` particles, from
     the forward passes in ``kept`` unless it is empty. In float32 the sum runs in blocks of
     ``SAMPLE_BLOCK`` samples, each block's sum added to a float64 total (float64: one block)."""
-    tt, z, h, dh, g, g_next, grad, total = scratch
+    tt, z, h, dh, g, g_next, grad, total, first = scratch
     kept_h, kept_dh = kept
     tile = tt.shape[1]
     block = x.shape[0] if grad.itemsize == 8 else SAMPLE_BLOCK
@@ -162,12 +184,18 @@ def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept):
         if m % block == 0 and m > 0:
             _add(total, grad)
             grad[:] = 0.0
+        slot = wide_layer.slot(first, m, x.shape[0])  # wide first layer: blocks of samples
         if kept_dh.shape[0] > 0:
             hm, dhm = kept_h[start // tile, m], kept_dh[start // tile, m]
         else:
-            tiles.forward(unit, activation, tt, x, m, lanes, z, h, dh)
+            if slot == 0:
+                wide_layer.first_layer_block(first, unit, tt, x, m, lanes)
+            tiles.forward(unit, activation, tt, x, m, lanes, z, h, dh, first, slot)
             hm, dhm = h, dh
-        tiles.backpropagate(unit, tt, x, m, coef[m], lanes, hm, dhm, g, g_next, grad)
+        tiles.backpropagate(unit, tt, x, m, coef[m], lanes, hm, dhm, g, g_next, grad, first,
+                            slot)
+        if slot == wide_layer.BLOCK - 1:
+            wide_layer.first_layer_gradient(first, unit, x, m - slot, lanes, grad)
     _add(total, grad)
     for p in range(n):
         for k in range(theta.shape[1]):
@@ -186,12 +214,13 @@ def vjp_into(unit, activation, theta, x, coef, tile, scratch, out, kept):
 
 
 @njit(parallel=PARALLEL, **JIT)
-def vjp_in_parallel(unit, activation, theta, x, coef, tile, out, kept):
-    """:func:`vjp_into` with the tiles in parallel, each with its own buffers."""
+def vjp_in_parallel(unit, activation, theta, x, coef, tile, out, kept, first):
+    """:func:`vjp_into` with the tiles in parallel, each with its own buffers (a block buffer
+    like ``first``, see :func:`make_scratch`)."""
     n = theta.shape[0]
     for i in prange((n + tile - 1) // tile):
         _vjp_tile(unit, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
-                  make_scratch(unit, theta.shape[1], tile, theta.dtype), kept)
+                  make_scratch(unit, theta.shape[1], tile, theta.dtype, first), kept)
 
 
 def chunk_partials(n: int, chunk: int, n_samples: int, c: int, dtype, parallel: bool):

@@ -21,10 +21,11 @@ N_OUT, N_IN, W_OFFSET, B_OFFSET, ACTIVATED, ROW = range(6)
 
 
 def _sizes(table):
-    """``(rows, width, out_row)``: the rows ``R = Σ_l n_l`` of the tile buffers, the widest layer
-    ``W`` and the first row of the unit's output."""
+    """``(rows, width, out_row)``: the rows ``R = Σ_l n_l`` of the tile buffers, the most outputs
+    ``W`` of a layer (``g``, ``g_next`` hold ``∂/∂z`` of a layer: its outputs, or the inputs of
+    the one above) and the first row of the unit's output."""
     rows = table[-1][ROW] + table[-1][N_OUT]
-    width = max(max(layer[N_OUT], layer[N_IN]) for layer in table)
+    width = max(layer[N_OUT] for layer in table)
     return rows, width, table[-1][ROW]
 
 

@@ -21,16 +21,17 @@ def test_each_layer_table_is_its_own_compiled_type():
     assert compiled_unit(MatrixUnit(2, 2, "tanh").spec)._numba_type_ == matrix._numba_type_
     perceptron = compiled_unit(Perceptron(2, 1, "sigmoid").spec)
     assert perceptron._numba_type_ != matrix._numba_type_
-    assert (perceptron.rows, perceptron.width, perceptron.out_row) == (2, 2, 1)
+    assert (perceptron.rows, perceptron.width, perceptron.out_row) == (2, 1, 1)
 
 
 @pytest.mark.parametrize("unit", [paper.problem("arbitrary").unit, MLPUnit(3, (4, 3), 2, "tanh")],
                          ids=["matrix", "mlp"])
 def test_generated_passes_loop_over_lanes_only(unit):
     """Every loop of the generated passes runs over the lanes, or over a layer's constant rows
-    for its activation; every row index is a constant."""
+    for its activation; every row index is a constant (with a block buffer or without)."""
     table = compiled_unit(unit.spec).table
-    for source in (tiles._forward_source(table), tiles._backward_source(table)):
+    for source in (generate(table, blocked) for blocked in (False, True)
+                   for generate in (tiles._forward_source, tiles._backward_source)):
         loops = re.findall(r"for (\w+) in range\(([^)]*)\)", source)
         assert loops and all(bounds == "n" if name == "p" else re.fullmatch(r"\d+, \d+", bounds)
                              for name, bounds in loops)
@@ -47,7 +48,7 @@ def test_wide_layers_split_over_passes():
                      for line in group.statements)
     assert affine.count("z[0, p] = s0") == 3 and "s0 = z[0, p]" in affine
     hidden = compiled_unit(MLPUnit(2, (4, 20), 1, "tanh").spec).table
-    backward = tiles._backward_source(hidden)  # Σ over 20 outputs for each of 4 inputs
+    backward = tiles._backward_source(hidden, False)  # Σ over 20 outputs for each of 4 inputs
     assert backward.count(" g[0, p] = t0") == 2 and "t0 = g[0, p]" in backward
 
 

@@ -1,0 +1,168 @@
+"""The first layer of a wide unit (many inputs ``d``) on a block of samples at once.
+
+Per sample, the first layer's input term ``Σ_j W_{j,p} x_mj`` and its weight gradient
+``g_p x_mj`` cost one load and one store of the accumulator per multiply–add, and every sample
+reads the whole tile ``W (d, P)`` again: loads, not arithmetic, bound the pass. Here ``BLOCK``
+samples go together, four samples by four inputs at a time: each lane vector of ``W`` (or of the
+gradient) is loaded once for four samples and four inputs, an accumulator is loaded and stored
+once per four multiply–adds, and four rows of ``W`` (or of the gradient) stay in L1 for the whole
+block. Every element still gets the same chain of fused multiply–adds, in the same
+order (inputs ``j`` in order for ``z``, samples ``m`` in order for the gradient), as the
+per-sample passes of :mod:`solvers.tiles`: the results are bitwise the same.
+
+A kernel's tile has a block buffer ``first (n_0, BLOCK, P)`` (:func:`first_block`). At the
+first sample of a block, :func:`first_layer_block` fills it with the block's affine terms; the
+generated passes of :mod:`solvers.tiles` copy a sample's row out of it and store its ``∂/∂z``
+back; after the block's last sample, :func:`first_layer_gradient` adds the block's weight
+gradient. Both read layer 0 of the :class:`~solvers.compiled_units.CompiledUnit`'s table as
+compile-time constants. Units whose first layer has fewer than ``WIDE_MIN`` inputs have no
+buffer (``first`` is ``None``): their kernels compile the per-sample passes alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+from numba.extending import overload
+
+from .fast_math import JIT
+
+#: samples per block: a multiple of four (the micro-kernels take four samples at a time)
+BLOCK = 8
+#: inputs of the first layer from which it runs on blocks of samples
+WIDE_MIN = 8
+
+
+@njit(**JIT)
+def affine_block(out, tt, w, bias, x, m, n_in, n):
+    """``out[s, p] = b_p + Σ_j W_{j,p} x_{m+s, j}`` for the ``BLOCK`` samples from ``m``,
+    ``W_{j,p} = tt[w + j, p]``, ``b_p = tt[bias, p]`` (``bias < 0``: no bias); ``out (BLOCK,
+    P)``, the sum over ``j`` in order."""
+    for q in range(0, BLOCK, 4):
+        x0, x1, x2, x3 = x[m + q, 0], x[m + q + 1, 0], x[m + q + 2, 0], x[m + q + 3, 0]
+        if bias >= 0:
+            for p in range(n):
+                b, t = tt[bias, p], tt[w, p]
+                out[q, p] = b + t * x0
+                out[q + 1, p] = b + t * x1
+                out[q + 2, p] = b + t * x2
+                out[q + 3, p] = b + t * x3
+        else:
+            for p in range(n):
+                t = tt[w, p]
+                out[q, p] = t * x0
+                out[q + 1, p] = t * x1
+                out[q + 2, p] = t * x2
+                out[q + 3, p] = t * x3
+    four = 1 + (n_in - 1) // 4 * 4  # inputs 1 ≤ j < four go by fours
+    for j in range(1, four, 4):
+        for q in range(0, BLOCK, 4):  # four rows of W, from L1 for the whole block
+            i = m + q
+            a0, a1, a2, a3 = x[i, j], x[i, j + 1], x[i, j + 2], x[i, j + 3]
+            b0, b1, b2, b3 = x[i + 1, j], x[i + 1, j + 1], x[i + 1, j + 2], x[i + 1, j + 3]
+            c0, c1, c2, c3 = x[i + 2, j], x[i + 2, j + 1], x[i + 2, j + 2], x[i + 2, j + 3]
+            d0, d1, d2, d3 = x[i + 3, j], x[i + 3, j + 1], x[i + 3, j + 2], x[i + 3, j + 3]
+            for p in range(n):
+                t0, t1 = tt[w + j, p], tt[w + j + 1, p]
+                t2, t3 = tt[w + j + 2, p], tt[w + j + 3, p]
+                out[q, p] = (((out[q, p] + t0 * a0) + t1 * a1) + t2 * a2) + t3 * a3
+                out[q + 1, p] = (((out[q + 1, p] + t0 * b0) + t1 * b1) + t2 * b2) + t3 * b3
+                out[q + 2, p] = (((out[q + 2, p] + t0 * c0) + t1 * c1) + t2 * c2) + t3 * c3
+                out[q + 3, p] = (((out[q + 3, p] + t0 * d0) + t1 * d1) + t2 * d2) + t3 * d3
+    for j in range(four, n_in):
+        for s in range(BLOCK):
+            xs = x[m + s, j]
+            for p in range(n):
+                out[s, p] += tt[w + j, p] * xs
+
+
+@njit(**JIT)
+def gradient_block(grad, w, g, x, m, n_in, n):
+    """``grad[w + j, p] += Σ_s g[s, p] x_{m+s, j}`` for ``j < n_in``, the ``BLOCK`` samples from
+    ``m`` added in order; ``g (BLOCK, P)``: the first layer's ``∂/∂z`` of each sample."""
+    four = n_in // 4 * 4  # inputs j < four go by fours
+    for j in range(0, four, 4):
+        for q in range(0, BLOCK, 4):  # four rows of the gradient, from L1 for the whole block
+            i = m + q
+            a0, a1, a2, a3 = x[i, j], x[i + 1, j], x[i + 2, j], x[i + 3, j]
+            b0, b1, b2, b3 = x[i, j + 1], x[i + 1, j + 1], x[i + 2, j + 1], x[i + 3, j + 1]
+            c0, c1, c2, c3 = x[i, j + 2], x[i + 1, j + 2], x[i + 2, j + 2], x[i + 3, j + 2]
+            d0, d1, d2, d3 = x[i, j + 3], x[i + 1, j + 3], x[i + 2, j + 3], x[i + 3, j + 3]
+            for p in range(n):
+                g0, g1, g2, g3 = g[q, p], g[q + 1, p], g[q + 2, p], g[q + 3, p]
+                r0 = (((grad[w + j, p] + g0 * a0) + g1 * a1) + g2 * a2) + g3 * a3
+                r1 = (((grad[w + j + 1, p] + g0 * b0) + g1 * b1) + g2 * b2) + g3 * b3
+                r2 = (((grad[w + j + 2, p] + g0 * c0) + g1 * c1) + g2 * c2) + g3 * c3
+                r3 = (((grad[w + j + 3, p] + g0 * d0) + g1 * d1) + g2 * d2) + g3 * d3
+                grad[w + j, p], grad[w + j + 1, p] = r0, r1
+                grad[w + j + 2, p], grad[w + j + 3, p] = r2, r3
+    for j in range(four, n_in):
+        for s in range(BLOCK):
+            xs = x[m + s, j]
+            for p in range(n):
+                grad[w + j, p] += g[s, p] * xs
+
+
+def first_block(unit, tile: int, dtype):
+    """The block buffer ``first (n_0, BLOCK, P)`` of a tile for the
+    :class:`~solvers.compiled_units.CompiledUnit` ``unit`` when its first layer is wide, else
+    ``None``: the kernels then compile without the blocked passes."""
+    n_out, n_in = unit.table[0][:2]
+    return np.empty((n_out, BLOCK, tile), dtype) if n_in >= WIDE_MIN else None
+
+
+def slot(first, m, n_samples):
+    """The place ``s`` of sample ``m`` in its block, or −1 when it runs alone (``first`` is
+    ``None``, or ``m`` is one of the last ``n_samples mod BLOCK`` samples). Compiled code
+    only, as the two functions below."""
+    raise TypeError("slot is called from compiled kernels only")
+
+
+def first_layer_block(first, unit, tt, x, m, n):
+    """``first[k, s, p] = b_k + Σ_j W_kj x_{m+s, j}``: the first layer's affine terms of the
+    block of samples from ``m``, lanes ``p < n`` (nothing when ``first`` is ``None``)."""
+    raise TypeError("first_layer_block is called from compiled kernels only")
+
+
+def first_layer_gradient(first, unit, x, m, n, grad):
+    """``grad[W_kj, p] += Σ_s first[k, s, p] x_{m+s, j}``: the first layer's weight gradient of
+    the block of samples from ``m``, from their ``∂/∂z`` in ``first`` (nothing when ``first``
+    is ``None``)."""
+    raise TypeError("first_layer_gradient is called from compiled kernels only")
+
+
+# Each compiles from the types of its arguments: with ``first`` ``None`` (a narrow unit), to a
+# constant −1 or to nothing; otherwise with layer 0 of the unit's table as constants.
+
+
+@overload(slot, inline="always", jit_options=JIT)
+def _slot(first, m, n_samples):
+    if not isinstance(first, types.Array):
+        return lambda first, m, n_samples: -1
+    return lambda first, m, n_samples: (m % BLOCK if m - m % BLOCK + BLOCK <= n_samples
+                                        else -1)
+
+
+@overload(first_layer_block, inline="always", jit_options=JIT)
+def _first_layer_block(first, unit, tt, x, m, n):
+    if not isinstance(first, types.Array):
+        return lambda first, unit, tt, x, m, n: None
+    n_out, n_in, w_off, b_off = unit.table[0][:4]
+
+    def block(first, unit, tt, x, m, n):
+        for k in range(n_out):
+            affine_block(first[k], tt, w_off + k * n_in, b_off + k if b_off >= 0 else -1, x, m,
+                         n_in, n)
+    return block
+
+
+@overload(first_layer_gradient, inline="always", jit_options=JIT)
+def _first_layer_gradient(first, unit, x, m, n, grad):
+    if not isinstance(first, types.Array):
+        return lambda first, unit, x, m, n, grad: None
+    n_out, n_in, w_off = unit.table[0][:3]
+
+    def gradient(first, unit, x, m, n, grad):
+        for k in range(n_out):
+            gradient_block(grad, w_off + k * n_in, first[k], x, m, n_in, n)
+    return gradient

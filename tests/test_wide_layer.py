@@ -1,0 +1,142 @@
+"""The first layer of wide units on blocks of samples (:mod:`solvers.wide_layer`): the numpy
+reference, and the same bits as the per-sample passes, at sizes that leave samples outside the
+blocks and lanes outside whole vectors."""
+
+import numba
+import numpy as np
+import pytest
+from conftest import TOL
+from test_kernels import _relative_error, assert_flow_matches_reference, assert_matches_reference
+
+from solvers import compiled_layered, tiles, wide_layer
+from solvers.compiled_units import compiled_unit
+from wgflow import FixedSample, MatrixUnit, MLPUnit, Perceptron, Problem
+
+#: units whose first layer is wide: inputs a multiple of four and not, one output and several,
+#: a bias or none, hidden layers above it or none
+UNITS = {
+    "perceptron-d33": Perceptron(33, 1, "tanh"),
+    "perceptron-d100": Perceptron(100, 1, "tanh"),
+    "matrix-d10": MatrixUnit(10, 3, "tanh"),
+    "mlp-d37": MLPUnit(37, (3,), 2, "tanh"),
+    "mlp-d9-nobias": MLPUnit(9, (5, 2), 1, "tanh", bias=False),
+}
+#: (N, M): one partial vector of lanes, a block and 3 lone samples; partial tiles, 16 blocks
+#: and 2 lone samples, float32 sample sums over 64, 64 and 2 samples, Python threads
+SIZES = [(13, wide_layer.BLOCK + 3), (301, 130)]
+
+
+def _case(unit, n, m, dtype, rng):
+    theta = rng.standard_normal((n, unit.dim)) / np.sqrt(unit.d)
+    x = rng.standard_normal((m, unit.d))
+    return theta.astype(dtype), x, rng.standard_normal((m, unit.c)), rng.uniform(0.1, 1.0, m)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", list(UNITS))
+def test_wide_units_take_the_blocks_and_match_the_numpy_reference(name, dtype, rng):
+    unit = UNITS[name]
+    compiled, _, tile, _ = compiled_layered.kernel_arguments(unit.spec,
+                                                             np.empty((1, unit.dim), dtype))
+    assert wide_layer.first_block(compiled, tile, dtype) is not None
+    assert_matches_reference(compiled_layered, unit, dtype, SIZES, rng)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", ["perceptron-d33", "mlp-d37"])
+def test_blocks_give_the_bits_of_the_per_sample_passes(name, dtype, rng, monkeypatch):
+    """Each output and gradient element gets the same multiply–adds in the same order."""
+    unit = UNITS[name]
+    results = []
+    for wide_min in (wide_layer.WIDE_MIN, unit.d + 1):  # blocks, then one sample at a time
+        monkeypatch.setattr(wide_layer, "WIDE_MIN", wide_min)
+        for n, m in SIZES:
+            theta, x, u, w = _case(unit, n, m, dtype, np.random.default_rng(n))
+            results.append(compiled_layered.network_output(unit.spec, theta, x))
+            results.append(compiled_layered.vjp(unit.spec, theta, x, u, w))
+    half = len(results) // 2
+    for blocked, alone in zip(results[:half], results[half:], strict=True):
+        np.testing.assert_array_equal(blocked, alone)
+
+
+def test_generated_passes_branch_on_the_block_given_a_block_buffer_only():
+    """Narrow passes are the per-sample ones; with a block buffer, the first layer's passes
+    take a sample of a block from the buffer, the others from the sample."""
+    table = compiled_unit(UNITS["perceptron-d33"].spec).table
+    for generate in (tiles._forward_source, tiles._backward_source):
+        alone, blocked = generate(table, False), generate(table, True)
+        assert "first[" not in alone and "if s >= 0:" not in alone
+        assert blocked.count("if s >= 0:") == 1 and "first[0, s, p]" in blocked
+        assert blocked.count("x_32 = x[m, 32]") == 1 == alone.count("x_32 = x[m, 32]")
+
+
+def test_gradient_block_is_the_sample_ordered_sum(rng):
+    """The micro-kernel alone: ``grad[w + j] += Σ_s g_s x_{m+s, j}`` against numpy, rows
+    outside ``[w, w + d)`` and lanes from ``n`` on untouched."""
+    d, lanes, n, block = 11, 24, 19, wide_layer.BLOCK
+    grad, g = rng.standard_normal((d + 3, lanes)), rng.standard_normal((block, lanes))
+    x = rng.standard_normal((block + 6, d))
+    expected = grad.copy()
+    expected[2:2 + d, :n] += x[5:5 + block].T @ g[:, :n]
+    wide_layer.gradient_block(grad, 2, g, x, 5, d, n)
+    assert _relative_error(grad, expected) <= TOL["exact"]
+    np.testing.assert_array_equal(grad[:2], expected[:2])
+    np.testing.assert_array_equal(grad[:, n:], expected[:, n:])
+
+
+@pytest.mark.parametrize("bias", [3, -1])
+def test_affine_block_is_the_input_ordered_sum(bias, rng):
+    d, lanes, n, block = 14, 16, 16, wide_layer.BLOCK
+    tt, x = rng.standard_normal((d + 5, lanes)), rng.standard_normal((block + 3, d))
+    out = np.full((block, lanes), np.nan)
+    wide_layer.affine_block(out, tt, 5, bias, x, 2, d, n)
+    expected = x[2:2 + block] @ tt[5:5 + d] + (tt[bias] if bias >= 0 else 0.0)
+    assert _relative_error(out, expected) <= TOL["exact"]
+
+
+def test_float32_sample_sums_end_on_block_ends():
+    """A float32 gradient sum over ``SAMPLE_BLOCK`` samples is added to its float64 total
+    after whole blocks of samples only."""
+    assert compiled_layered.SAMPLE_BLOCK % wide_layer.BLOCK == 0
+
+
+def _wide_problem(rng, m=70):
+    unit = UNITS["perceptron-d33"]
+    x = rng.standard_normal((m, unit.d))
+    return Problem(unit, FixedSample(x, np.tanh(x[:, :1]))), x
+
+
+def test_flow_of_a_wide_unit_follows_the_numpy_reference(rng):
+    problem, _ = _wide_problem(rng)
+    start = rng.standard_normal((13, problem.unit.dim)) / 6.0
+    assert_flow_matches_reference(problem=problem, start=start, backend="numba",
+                                  options={"T": 0.3, "dt": 0.1, "step_scale": 5.0})
+
+
+def test_parallel_kernels_give_the_serial_bits_at_any_thread_count(rng):
+    """The compiled flow's parallel passes, each chunk or tile with its own block buffer."""
+    unit = UNITS["perceptron-d33"]
+    theta, x, u, w = _case(unit, 301, 130, "float64", rng)
+    coef = w[:, None] * u
+    compiled, act, tile, chunk = compiled_layered.kernel_arguments(unit.spec, theta)
+    scratch = compiled_layered.scratch_buffers(compiled, unit.dim, tile, theta.dtype)
+    kept = compiled_layered.make_kept(compiled, 0, 0, tile, theta.dtype, limit=0)
+    out, grad = np.empty((len(x), unit.c)), np.empty_like(theta)
+    compiled_layered.network_sum(compiled, act, theta, x, tile, chunk, scratch, np.empty_like(out),
+                                 out, kept)
+    compiled_layered.vjp_into(compiled, act, theta, x, coef, tile, scratch, grad, kept)
+    threads = numba.get_num_threads()
+    try:
+        for count in sorted({1, threads}):
+            numba.set_num_threads(count)
+            parts = compiled_layered.chunk_partials(len(theta), chunk, len(x), unit.c,
+                                                    theta.dtype, True)
+            parallel_out, parallel_grad = np.empty_like(out), np.empty_like(grad)
+            compiled_layered.network_sum_in_parallel(compiled, act, theta, x, tile, chunk, parts,
+                                                     parallel_out, kept, scratch[-1])
+            compiled_layered.vjp_in_parallel(compiled, act, theta, x, coef, tile, parallel_grad,
+                                             kept, scratch[-1])
+            np.testing.assert_array_equal(parallel_out, out)
+            np.testing.assert_array_equal(parallel_grad, grad)
+    finally:
+        numba.set_num_threads(threads)
