@@ -31,8 +31,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when OpenMP fi
 import numba
 
 #: the modules whose functions are compiled with ``cache=True``, in import order
-COMPILED_MODULES = ("fast_math", "tiles", "counter_rng", "compiled_layered", "compiled_flow",
-                    "pde/compiled")
+COMPILED_MODULES = ("fast_math", "wide_layer", "tiles", "counter_rng", "compiled_layered",
+                    "compiled_flow", "pde/compiled")
 #: the sources compiled code depends on (the activation names come from ``activations``, the
 #: activations' row loops from ``compiled_activations``)
 KERNEL_SOURCES = ("activations", "compiled_activations", "compiled_units", "fast_math32",

@@ -2,8 +2,11 @@
 compiled flow compiles its parallel paths only for a call that runs them, which gives the same
 bits as its serial paths."""
 
+from pathlib import Path
+
 import numpy as np
 
+import solvers
 from solvers import compiled_flow, compiled_layered
 from wgflow import Perceptron
 from wgflow.schemes import OrbitTerms
@@ -62,3 +65,13 @@ def test_the_activation_is_part_of_the_compiled_signature(rng):
     theta, x = rng.standard_normal((9, unit.dim)), rng.standard_normal((4, 2))
     compiled_layered.network_output(unit.spec, theta, x)
     assert _compiled_for(compiled_layered.network_sum, "identity", "float64")
+
+
+def test_every_cached_kernel_source_names_the_cache_directory():
+    """numba checks only a cached function's own file, so the cache directory is named by a hash
+    of every source that compiled code reads: a module compiling with ``cache=True`` (``JIT``)
+    that is missing from it could load stale code after an edit."""
+    root = Path(solvers.__file__).parent
+    compiling = {str(path.relative_to(root).with_suffix("")) for path in root.rglob("*.py")
+                 if "**JIT" in path.read_text() or "cache=True" in path.read_text()}
+    assert compiling - {"__init__"} <= set(solvers.KERNEL_SOURCES)
