@@ -134,9 +134,27 @@ def _affine(layer, inputs: list[str], loads: list[str]) -> list[_Group]:
     return groups
 
 
-def affine_of_sample(table) -> list[_Group]:
+def _unrolled(table) -> bool:
+    """Whether the first layer's inputs are unrolled: at most ``TERMS_PER_PASS`` of them. A wider
+    first layer loops over its inputs (one lane pass each, the same sums in the same order), so
+    that its code, and its compile time, do not grow with ``d``."""
+    return table[0][N_IN] <= TERMS_PER_PASS
+
+
+def affine_of_sample(table) -> list[str]:
     """The first layer's affine map of the sample, ``b + W x_m`` (see :func:`_affine`)."""
-    return _affine(table[0], *_inputs(table, 0))
+    if _unrolled(table):
+        return _in_passes(_affine(table[0], *_inputs(table, 0)))
+    n_out, n_in, w, b, activated, row = table[0]
+    acc = "z" if activated else "h"
+    lines = []
+    for k in range(n_out):
+        r, first = f"{acc}[{row + k}, p]", f"tt[{w + k * n_in}, p] * x[m, 0]"
+        bias = f" + tt[{b + k}, p]" if b >= 0 else ""
+        lines += ["for p in range(n):", f"    {r} = {first}{bias}",
+                  f"for j in range(1, {n_in}):", "    xj = x[m, j]", "    for p in range(n):",
+                  f"        {r} = tt[{w + k * n_in} + j, p] * xj + {r}"]
+    return lines
 
 
 def affine_from_block(table) -> list[_Group]:
@@ -148,18 +166,18 @@ def affine_from_block(table) -> list[_Group]:
 
 
 def _sample_loads(table) -> list[str]:
-    return [f"x_{j} = x[m, {j}]" for j in range(table[0][N_IN])]
+    return [f"x_{j} = x[m, {j}]" for j in range(table[0][N_IN])] if _unrolled(table) else []
 
 
-def _first_layer(table, blocked: bool, of_sample: list[_Group],
+def _first_layer(table, blocked: bool, of_sample: list[str],
                  of_block: list[_Group]) -> list[str]:
-    """The first layer's lane passes: ``of_sample``; ``blocked`` (a wide first layer, see
-    :mod:`solvers.wide_layer`), ``of_block`` for a sample of a block (``s ≥ 0``) and
+    """The first layer's code: ``of_sample``; ``blocked`` (a wide first layer, see
+    :mod:`solvers.wide_layer`), the passes ``of_block`` for a sample of a block (``s ≥ 0``) and
     ``of_sample``, with the sample's loads, for the samples outside the blocks."""
     if not blocked:
-        return _in_passes(of_sample)
+        return of_sample
     return ["if s >= 0:", *(f"    {line}" for line in _in_passes(of_block)),
-            "else:", *(f"    {line}" for line in _sample_loads(table) + _in_passes(of_sample))]
+            "else:", *(f"    {line}" for line in _sample_loads(table) + of_sample)]
 
 
 def _forward_source(table, blocked: bool) -> str:
@@ -189,9 +207,20 @@ def _weight_gradient(layer, grads, inputs: list[str], loads: list[str]) -> list[
     return groups
 
 
-def weight_gradient_of_sample(table, grads) -> list[_Group]:
-    """The first layer's gradient terms, ``∂/∂b_k = g_k``, ``∂/∂W_kj = g_k x_mj``."""
-    return _weight_gradient(table[0], grads, *_inputs(table, 0))
+def weight_gradient_of_sample(table, grads) -> list[str]:
+    """The first layer's gradient terms, ``∂/∂b_k = g_k``, ``∂/∂W_kj = g_k x_mj`` (a wide
+    layer: a loop over its inputs, see :func:`_unrolled`)."""
+    if _unrolled(table):
+        return _in_passes(_weight_gradient(table[0], grads, *_inputs(table, 0)))
+    _, n_in, w, b, _, _ = table[0]
+    lines = []
+    for k, (g, load) in enumerate(grads):
+        weight = f"grad[{w + k * n_in} + j, p]"
+        if b >= 0:
+            lines += ["for p in range(n):", f"    {load}", f"    grad[{b + k}, p] += {g}"]
+        lines += [f"for j in range({n_in}):", "    xj = x[m, j]", "    for p in range(n):",
+                  f"        {load}", f"        {weight} = {g} * xj + {weight}"]
+    return lines
 
 
 def weight_gradient_to_block(table, grads) -> list[_Group]:

@@ -40,13 +40,14 @@ def test_generated_passes_loop_over_lanes_only(unit):
                                          source))
 
 
-def test_wide_layers_split_over_passes():
-    """A first layer of 40 inputs and a hidden layer of 20 outputs exceed one pass: their sums
-    continue through the buffers, in the same order."""
-    wide = Perceptron(40, 1, "tanh")
-    affine = "".join(line for group in tiles.affine_of_sample(compiled_unit(wide.spec).table)
-                     for line in group.statements)
-    assert affine.count("z[0, p] = s0") == 3 and "s0 = z[0, p]" in affine
+def test_wide_layers_loop_or_split_over_passes():
+    """A first layer of 40 inputs loops over them (its code does not grow with ``d``); a hidden
+    layer of 20 outputs exceeds one pass: its sums continue through the buffers, in order."""
+    narrow, wide = (compiled_unit(Perceptron(d, 1, "tanh").spec).table for d in (16, 40))
+    assert not any("for j" in line for line in tiles.affine_of_sample(narrow))
+    affine = tiles.affine_of_sample(wide)
+    assert "for j in range(1, 40):" in affine and len(affine) == 6
+    assert "for j in range(40):" in tiles._backward_source(wide, False)
     hidden = compiled_unit(MLPUnit(2, (4, 20), 1, "tanh").spec).table
     backward = tiles._backward_source(hidden, False)  # Σ over 20 outputs for each of 4 inputs
     assert backward.count(" g[0, p] = t0") == 2 and "t0 = g[0, p]" in backward
@@ -71,19 +72,26 @@ def _fma(a, b, c):
     return float(Fraction(a) * Fraction(b) + Fraction(c))
 
 
-def test_sums_run_in_the_documented_order_bitwise(rng):
-    """``z = fma(W_1, x_1, W_0 x_0)`` without a bias, ``fma(W_1, x_1, fma(W_0, x_0, b))`` with
-    one: one particle and one sample, read through ``relu`` on ``z > 0`` and ``identity``."""
-    matrix, perceptron = MatrixUnit(2, 3, "relu"), Perceptron(3, 2, "identity")
-    x = np.abs(rng.standard_normal((1, 3))) + 0.5
-    w = np.abs(rng.standard_normal((1, 6))) + 0.5
-    out = compiled_layered.network_output(matrix.spec, w, x[:, :2])[0]
-    assert [float(v) for v in out] == [_fma(w[0, 2 * k + 1], x[0, 1], w[0, 2 * k] * x[0, 0])
-                                       for k in range(3)]
+@pytest.mark.parametrize("d", [3, 20], ids=["unrolled", "looped"])
+def test_sums_run_in_the_documented_order_bitwise(d, rng):
+    """``z = fma(W_{d-1}, x_{d-1}, … fma(W_1, x_1, W_0 x_0))`` without a bias,
+    ``fma(…, fma(W_0, x_0, b))`` with one, whether the inputs are unrolled or looped over: one
+    particle and one sample, read through ``relu`` on ``z > 0`` and ``identity``."""
+    matrix, perceptron = MatrixUnit(d, 3, "relu"), Perceptron(d, 2, "identity")
+    x = np.abs(rng.standard_normal((1, d))) + 0.5
+    w = np.abs(rng.standard_normal((1, 3 * d))) + 0.5
+    out = compiled_layered.network_output(matrix.spec, w, x)[0]
+    expected = []
+    for k in range(3):
+        z = w[0, d * k] * x[0, 0]
+        for j in range(1, d):
+            z = _fma(w[0, d * k + j], x[0, j], z)
+        expected.append(float(z))
+    assert [float(v) for v in out] == expected
     theta = rng.standard_normal((1, perceptron.dim))  # offsets from the unit's layers
     spec = perceptron.spec.layers
     z = theta[0, spec[0].b_offset]
-    for j in range(3):
+    for j in range(d):
         z = _fma(theta[0, spec[0].w_offset + j], x[0, j], z)
     out = compiled_layered.network_output(perceptron.spec, theta, x)[0]
     assert [float(v) for v in out] == [float(theta[0, spec[1].w_offset + k] * z) for k in range(2)]

@@ -67,7 +67,7 @@ def test_generated_passes_branch_on_the_block_given_a_block_buffer_only():
         alone, blocked = generate(table, False), generate(table, True)
         assert "first[" not in alone and "if s >= 0:" not in alone
         assert blocked.count("if s >= 0:") == 1 and "first[0, s, p]" in blocked
-        assert blocked.count("x_32 = x[m, 32]") == 1 == alone.count("x_32 = x[m, 32]")
+        assert blocked.count("xj = x[m, j]") == 1 == alone.count("xj = x[m, j]")
 
 
 def test_gradient_block_is_the_sample_ordered_sum(rng):
