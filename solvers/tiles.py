@@ -142,7 +142,7 @@ def _unrolled(table) -> bool:
 
 
 def affine_of_sample(table) -> list[str]:
-    """The first layer's affine map of the sample, ``b + W x_m`` (see :func:`_affine`)."""
+    """The first layer's affine map of the sample, ``b + W x_m`` (see ``_affine``)."""
     if _unrolled(table):
         return _in_passes(_affine(table[0], *_inputs(table, 0)))
     n_out, n_in, w, b, activated, row = table[0]
@@ -209,7 +209,7 @@ def _weight_gradient(layer, grads, inputs: list[str], loads: list[str]) -> list[
 
 def weight_gradient_of_sample(table, grads) -> list[str]:
     """The first layer's gradient terms, ``∂/∂b_k = g_k``, ``∂/∂W_kj = g_k x_mj`` (a wide
-    layer: a loop over its inputs, see :func:`_unrolled`)."""
+    layer: a loop over its inputs, see ``_unrolled``)."""
     if _unrolled(table):
         return _in_passes(_weight_gradient(table[0], grads, *_inputs(table, 0)))
     _, n_in, w, b, _, _ = table[0]
