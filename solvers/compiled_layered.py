@@ -55,9 +55,8 @@ SAMPLE_BLOCK = 64
 def tile_size(spec: UnitSpec, dtype) -> int:
     """Lanes per tile: the largest multiple of 8 (at most ``MAX_TILE``, at least 8) whose
     working set fits ``TILE_BYTES``."""
-    rows = sum(layer.n_out for layer in spec.layers)
-    width = max(layer.n_out for layer in spec.layers)  # of g, g_next: see compiled_units
-    per_lane = np.dtype(dtype).itemsize * (2 * spec.dim + 3 * rows + 2 * width)
+    unit = compiled_unit(spec)  # the buffers' rows and width (see make_scratch)
+    per_lane = np.dtype(dtype).itemsize * (2 * spec.dim + 3 * unit.rows + 2 * unit.width)
     return int(min(MAX_TILE, max(8, TILE_BYTES // per_lane // 8 * 8)))
 
 
