@@ -84,10 +84,10 @@ def scratch_buffers(unit, dim, tile, dtype):
 @njit(**JIT)
 def make_scratch(unit, dim, tile, dtype, first=None):
     """:func:`scratch_buffers` in compiled code, the block buffer a new one like ``first`` (or
-    ``None``): whether there is one is known when the caller compiles."""
+    ``None``, :func:`solvers.wide_layer.block_like`)."""
     # a tuple sum: numba compiles no starred tuple of mixed types
     return _compiled_tile_buffers(unit, dim, tile, dtype) + (  # noqa: RUF005
-        None if first is None else np.empty_like(first),)
+        wide_layer.block_like(first),)
 
 
 def make_kept(unit, n, n_samples, tile, dtype, limit=None):

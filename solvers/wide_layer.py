@@ -111,6 +111,13 @@ def first_block(unit, tile: int, dtype):
     return np.empty((n_out, BLOCK, tile), dtype) if n_in >= WIDE_MIN else None
 
 
+def block_like(first):
+    """A new block buffer like ``first``, or ``None`` when ``first`` is ``None``, decided when
+    the caller compiles (a run-time branch would type the buffer as optional, which the
+    overloads below treat as no buffer). Compiled code only."""
+    raise TypeError("block_like is called from compiled kernels only")
+
+
 def slot(first, m, n_samples):
     """The place ``s`` of sample ``m`` in its block, or −1 when it runs alone (``first`` is
     ``None``, or ``m`` is one of the last ``n_samples mod BLOCK`` samples). Compiled code
@@ -133,6 +140,13 @@ def first_layer_gradient(first, unit, x, m, n, grad):
 
 # Each compiles from the types of its arguments: with ``first`` ``None`` (a narrow unit), to a
 # constant −1 or to nothing; otherwise with layer 0 of the unit's table as constants.
+
+
+@overload(block_like, inline="always", jit_options=JIT)
+def _block_like(first):
+    if not isinstance(first, types.Array):
+        return lambda first: None
+    return lambda first: np.empty_like(first)
 
 
 @overload(slot, inline="always", jit_options=JIT)

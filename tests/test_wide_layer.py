@@ -140,3 +140,17 @@ def test_parallel_kernels_give_the_serial_bits_at_any_thread_count(rng):
             np.testing.assert_array_equal(parallel_grad, grad)
     finally:
         numba.set_num_threads(threads)
+
+
+def test_compiled_tile_buffers_hold_a_block_buffer_not_an_optional_one():
+    """The parallel kernels make their tiles' buffers in compiled code: the block buffer must be
+    typed an array (an optional one would make the overloads compile the per-sample passes),
+    and no buffer at all for a narrow unit."""
+    wide, narrow = (compiled_unit(Perceptron(d, 1, "tanh").spec) for d in (33, 2))
+    dtype = np.dtype("float64")
+    block = wide_layer.first_block(wide, 16, dtype)
+    made = compiled_layered.make_scratch(wide, 35, 16, dtype, block)
+    assert made[-1].shape == block.shape
+    returned = compiled_layered.make_scratch.nopython_signatures[-1].return_type
+    assert isinstance(returned[-1], numba.types.Array), returned[-1]
+    assert compiled_layered.make_scratch(narrow, 4, 16, dtype)[-1] is None
