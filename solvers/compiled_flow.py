@@ -52,12 +52,13 @@ def scratch_lanes(tile: int, n: int) -> int:
     return min(tile, -(-n // 8) * 8)
 
 
-def _workspace(kernel, theta, n_samples, d, c, lanes, basis, serial):
+def _workspace(kernel, theta, n_samples, d, c, lanes, basis, serial, blocked):
     """Every array a step needs, allocated once per call: orbit samples ``xo``, upstream
     ``coef``, model outputs, chunk partial ``(G·B, ·)``, residual ``(c,)``, gradient,
     velocities, candidate and noise increment ``(N, D)``, the scratch of one tile of
-    ``lanes`` (:func:`scratch_lanes`) and the noise's
-    (:func:`solvers.counter_rng.noise_scratch`)."""
+    ``lanes`` (:func:`scratch_lanes`), the noise's
+    (:func:`solvers.counter_rng.noise_scratch`) and the float64 gradient sums carried from
+    block to block of samples, ``(N, D)`` when ``blocked``, else ``(0, 0)``."""
     unit = kernel[0]
     dtype = theta.dtype
     return (np.empty((n_samples, d), dtype), np.empty((n_samples, c), dtype),
@@ -65,7 +66,8 @@ def _workspace(kernel, theta, n_samples, d, c, lanes, basis, serial):
             np.empty(c), np.empty_like(theta), np.empty_like(theta), np.empty_like(theta),
             np.empty_like(theta), np.empty_like(theta),
             scratch_buffers(unit, theta.shape[1], lanes, dtype),
-            noise_scratch(theta.shape[0], basis, serial))
+            noise_scratch(theta.shape[0], basis, serial),
+            np.empty(theta.shape if blocked else (0, 0)))
 
 
 @njit(**JIT)
@@ -100,12 +102,18 @@ def _project_in_parallel(v, proj, out):
 def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept, out):
     """``out = v(θ)`` for one batch ``x (B, d)``, ``y (B, c)``, ``w (B,)``, in parallel with
     room for the chunk partials ``parts``, on one thread with ``parts=None`` (see
-    :func:`solvers.compiled_layered.chunk_partials`); ``kept``: room for the forward passes
-    (:func:`solvers.compiled_layered.make_kept`), or empty."""
+    :func:`solvers.compiled_layered.chunk_partials`); ``kept``: room for the forward passes of
+    a block of ``M_b`` orbit samples (:func:`solvers.compiled_layered.make_kept`), or empty.
+
+    The orbit samples go in blocks of ``M_b``: the forward passes of a block, its upstream
+    coefficients, then its backward pass from the kept passes, the gradient sums going on from
+    block to block (``carry``, float64); the same sums in the same order as one block of all
+    samples. Without kept passes, one block, and the backward pass recomputes them."""
     unit, activation, tile, chunk = kernel
     rho_in, rho_out, wg, average = orbit
-    xo, coef, model, partial, residual, grad, _, _, _, _, scratch, _ = work
+    xo, coef, model, partial, residual, grad, _, _, _, _, scratch, _, carry = work
     n_nodes, b, d = wg.shape[0], x.shape[0], x.shape[1]
+    n_rows = n_nodes * b
     for g in range(n_nodes):
         for m in range(b):
             for i in range(d):
@@ -113,18 +121,36 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept
                 for j in range(d):
                     acc += rho_in[g, i, j] * x[m, j]
                 xo[g * b + m, i] = acc
-    if parts is None:
-        network_sum(unit, activation, theta, xo, tile, chunk, scratch, partial, model, kept)
-    else:
-        network_sum_in_parallel(unit, activation, theta, xo, tile, chunk, parts, model, kept,
-                                scratch[8])
-    model /= theta.shape[0]
-    for m in range(b):
-        _sample_coefficients(m, y, w, rho_out, wg, average, model, residual, coef)
-    if parts is None:
-        vjp_into(unit, activation, theta, xo, coef, tile, scratch, grad, kept)
-    else:
-        vjp_in_parallel(unit, activation, theta, xo, coef, tile, grad, kept, scratch[8])
+    rows = kept[1].shape[1] if kept[1].shape[0] > 0 else n_rows
+    blocked = carry.shape[0] > 0  # more than one block (see advance)
+    if blocked:
+        carry[:] = 0.0
+    for start in range(0, n_rows, rows):
+        stop = min(n_rows, start + rows)
+        block, block_model = xo[start:stop], model[start:stop]
+        if parts is None:
+            network_sum(unit, activation, theta, block, tile, chunk, scratch, partial,
+                        block_model, kept)
+        else:
+            network_sum_in_parallel(unit, activation, theta, block, tile, chunk, parts,
+                                    block_model, kept, scratch[8])
+        block_model /= theta.shape[0]
+        if average:  # a sample's terms read its whole orbit: one block (make_kept's whole)
+            for m in range(b):
+                _sample_coefficients(m, y, w, rho_out, wg, average, model, residual, coef, 0,
+                                     n_nodes)
+        else:
+            for r in range(start, stop):
+                _sample_coefficients(r % b, y, w, rho_out, wg, average, model, residual, coef,
+                                     r // b, r // b + 1)
+        if parts is None:
+            vjp_into(unit, activation, theta, block, coef[start:stop], tile, scratch, grad,
+                     kept, carry)
+        else:
+            vjp_in_parallel(unit, activation, theta, block, coef[start:stop], tile, grad, kept,
+                            carry, scratch[8])
+    if blocked:
+        _copy(carry, grad)
     for i in range(theta.shape[0]):
         for k in range(theta.shape[1]):
             grad[i, k] = -scale * (grad[i, k] + 2.0 * tau * theta[i, k])
@@ -201,8 +227,10 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     parts = chunk_partials(theta.shape[0], kernel[3], n_samples, ys.shape[2], dtype,
                            theta.shape[0] * n_samples >= PARALLEL_MIN_WORK)
     lanes = scratch_lanes(kernel[2], theta.shape[0])
-    kept = make_kept(kernel[0], theta.shape[0], n_samples, lanes, dtype)
+    kept = make_kept(kernel[0], theta.shape[0], n_samples, lanes, dtype,
+                     whole=orbit[3] and orbit[2].shape[0] > 1)
+    blocked = 0 < kept[1].shape[1] < n_samples
     work = _workspace(kernel, theta, n_samples, xs.shape[2], ys.shape[2], lanes, noise[2],
-                      parts is None)
+                      parts is None, blocked)
     return _advance(kernel, theta, xs, ys, ws, orbit, proj, float(tau), float(dt),
                     np.asarray(scales, dtype=np.float64), noise, bool(heun), work, parts, kept)

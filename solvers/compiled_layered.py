@@ -42,14 +42,19 @@ PARALLEL_MIN_WORK = 1 << 15
 #: target size of one tile's working set (``theta``, activations, gradients), in bytes: stays in L2
 TILE_BYTES = 256 * 1024
 MAX_TILE = 256
-#: the most bytes of forward passes kept for the backward pass (:func:`make_kept`); beyond it
+#: the most bytes of forward passes kept for the backward pass (:func:`make_kept`): the flow
+#: then takes its samples in blocks whose passes fit; when not even ``ROW_STEP`` samples fit,
 #: the backward pass recomputes them (memory stays ``O((N + M)·D)``)
 KEEP_BYTES = 16 << 20
+#: samples per block of kept forward passes come in multiples of this (a multiple of
+#: ``SAMPLE_BLOCK``, so a float32 gradient's sample blocks end on their ends)
+ROW_STEP = 64
 #: samples per block of a float32 gradient sum (``_vjp_tile``): each block is summed in
 #: float32, the blocks in float64, so the rounding error does not grow with ``M``; a multiple of
 #: :data:`solvers.wide_layer.BLOCK`
 SAMPLE_BLOCK = 64
-
+#: the ``carry`` of a backward pass over all samples at once (:func:`vjp_into`)
+NO_CARRY = np.zeros((0, 0))
 
 
 def tile_size(spec: UnitSpec, dtype) -> int:
@@ -90,18 +95,23 @@ def make_scratch(unit, dim, tile, dtype, first=None):
         wide_layer.block_like(first),)
 
 
-def make_kept(unit, n, n_samples, tile, dtype, limit=None):
-    """``(kept_h, kept_dh)``: what the backward pass reads of the forward pass of every tile and
-    sample, kept when both fit in ``limit`` bytes (default :data:`KEEP_BYTES`): the outputs of
-    the layers below the top, ``(N_tiles, M, out_row, P)``, and ``σ'(z)``,
-    ``(N_tiles, M, R, P)``; otherwise ``(0, 0, 0, 0)`` arrays (the backward pass recomputes
-    them). The unit's own outputs are not kept: the backward pass never reads them."""
+def make_kept(unit, n, n_samples, tile, dtype, limit=None, whole=False):
+    """``(kept_h, kept_dh)``: what the backward pass reads of the forward passes of every tile
+    and of a block of ``M_b`` samples: the outputs of the layers below the top,
+    ``(N_tiles, M_b, out_row, P)``, and ``σ'(z)``, ``(N_tiles, M_b, R, P)``. ``M_b`` is all
+    ``n_samples`` when they fit in ``limit`` bytes (default :data:`KEEP_BYTES`), else (unless
+    ``whole``: the caller needs every sample's output before any backward pass) the most
+    samples, a multiple of :data:`ROW_STEP`, that fit; when none fit, ``(0, 0, 0, 0)`` arrays
+    (the backward pass recomputes them). The unit's own outputs are not kept: the backward
+    pass never reads them."""
     tiles_, below = -(-n // tile), unit.out_row
-    size = tiles_ * n_samples * (below + unit.rows) * tile * np.dtype(dtype).itemsize
-    if size > (KEEP_BYTES if limit is None else limit):
-        tiles_ = n_samples = below = 0
-    return (np.empty((tiles_, n_samples, below, tile), dtype),
-            np.empty((tiles_, n_samples, unit.rows if tiles_ else 0, tile), dtype))
+    per_sample = tiles_ * (below + unit.rows) * tile * np.dtype(dtype).itemsize
+    room = (KEEP_BYTES if limit is None else limit) // max(per_sample, 1)
+    rows = n_samples if room >= n_samples else (0 if whole else room // ROW_STEP * ROW_STEP)
+    if rows == 0:
+        tiles_ = below = 0
+    return (np.empty((tiles_, rows, below, tile), dtype),
+            np.empty((tiles_, rows, unit.rows if tiles_ else 0, tile), dtype))
 
 
 @njit(inline="always", **JIT)
@@ -113,7 +123,7 @@ def _forward_chunk(unit, activation, theta, x, start, stop, tile, partial, scrat
     kept_h, kept_dh = kept
     keep = kept_dh.shape[0] > 0
     out_row = unit.out_row
-    partial[:] = 0.0
+    partial[:x.shape[0]] = 0.0  # a block of samples fills the first rows alone
     for s in range(start, stop, tile):
         n = min(tile, stop - s)
         lanes = tiles.load_tile(theta, s, n, tt)
@@ -168,16 +178,28 @@ def network_sum_in_parallel(unit, activation, theta, x, tile, chunk, parts, tota
 
 
 @njit(inline="always", **JIT)
-def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept):
+def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept, carry):
     """``out[start + p] = Σ_m J_θ σ_*(x_m, θ)ᵀ coef_m`` for the tile's ``n`` particles, from
     the forward passes in ``kept`` unless it is empty. In float32 the sum runs in blocks of
-    ``SAMPLE_BLOCK`` samples, each block's sum added to a float64 total (float64: one block)."""
+    ``SAMPLE_BLOCK`` samples, each block's sum added to a float64 total (float64: one block).
+    With a float64 ``carry (N, D)``, the sums go on from ``carry`` and end in it (``out``
+    unused): calls on consecutive blocks of samples give the bits of one call on all of them
+    (a float64 chain of multiply–adds goes on; float32 blocks end on the calls' ends,
+    :data:`ROW_STEP`)."""
     tt, z, h, dh, g, g_next, grad, total, first = scratch
     kept_h, kept_dh = kept
     tile = tt.shape[1]
     block = x.shape[0] if grad.itemsize == 8 else SAMPLE_BLOCK
+    resume = carry.shape[0] > 0
     total[:] = 0.0
     grad[:] = 0.0
+    if resume:
+        for p in range(n):
+            for k in range(theta.shape[1]):
+                if grad.itemsize == 8:
+                    grad[k, p] = carry[start + p, k]
+                else:
+                    total[k, p] = carry[start + p, k]
     lanes = tiles.load_tile(theta, start, n, tt)
     for m in range(x.shape[0]):
         if m % block == 0 and m > 0:
@@ -195,31 +217,40 @@ def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept):
                             slot)
         if slot == wide_layer.BLOCK - 1:
             wide_layer.first_layer_gradient(first, unit, x, m - slot, lanes, grad)
+    if resume and grad.itemsize == 8:
+        for p in range(n):
+            for k in range(theta.shape[1]):
+                carry[start + p, k] = grad[k, p]
+        return
     _add(total, grad)
     for p in range(n):
         for k in range(theta.shape[1]):
-            out[start + p, k] = total[k, p]
+            if resume:
+                carry[start + p, k] = total[k, p]
+            else:
+                out[start + p, k] = total[k, p]
 
 
 @njit(**JIT)
-def vjp_into(unit, activation, theta, x, coef, tile, scratch, out, kept):
+def vjp_into(unit, activation, theta, x, coef, tile, scratch, out, kept, carry):
     """``out (N, D) = Σ_m J_θ σ_*(x_m, θ_i)ᵀ coef_m`` on one thread, tile by tile in
     ``scratch`` (:func:`make_scratch`); ``kept``: the forward passes of :func:`network_sum` on
-    the same ``theta`` and ``x``, or empty (:func:`make_kept`)."""
+    the same ``theta`` and ``x``, or empty (:func:`make_kept`); ``carry``: running sums over
+    earlier blocks of samples, or a ``(0, 0)`` array (see ``_vjp_tile``)."""
     n = theta.shape[0]
     for i in range((n + tile - 1) // tile):
         _vjp_tile(unit, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
-                  scratch, kept)
+                  scratch, kept, carry)
 
 
 @njit(parallel=PARALLEL, **JIT)
-def vjp_in_parallel(unit, activation, theta, x, coef, tile, out, kept, first):
+def vjp_in_parallel(unit, activation, theta, x, coef, tile, out, kept, carry, first):
     """:func:`vjp_into` with the tiles in parallel, each with its own buffers (a block buffer
     like ``first``, see :func:`make_scratch`)."""
     n = theta.shape[0]
     for i in prange((n + tile - 1) // tile):
         _vjp_tile(unit, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
-                  make_scratch(unit, theta.shape[1], tile, theta.dtype, first), kept)
+                  make_scratch(unit, theta.shape[1], tile, theta.dtype, first), kept, carry)
 
 
 def chunk_partials(n: int, chunk: int, n_samples: int, c: int, dtype, parallel: bool):
@@ -308,5 +339,6 @@ def vjp(spec: UnitSpec, theta, x, u, w) -> np.ndarray:
     bounds = [tile * (n_tiles * r // runs) for r in range(runs)] + [n]
     _in_threads(lambda r: vjp_into(
         unit, activation, theta[bounds[r]:bounds[r + 1]], x, coef, tile,
-        scratch_buffers(unit, dim, tile, dtype), out[bounds[r]:bounds[r + 1]], no_kept), runs)
+        scratch_buffers(unit, dim, tile, dtype), out[bounds[r]:bounds[r + 1]], no_kept,
+        NO_CARRY), runs)
     return out

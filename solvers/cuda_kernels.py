@@ -218,7 +218,7 @@ def kernels_for(spec: UnitSpec, dtype: str) -> SimpleNamespace:
         for g in range(n_nodes):
             model_at(partial, g * b + m, n, model)
         residual = cuda.local.array(c, np.float64)
-        _sample_coefficients(m, y, w, rho_out, wg, average, model, residual, coef)
+        _sample_coefficients(m, y, w, rho_out, wg, average, model, residual, coef, 0, n_nodes)
 
     @cuda.jit
     def gradient(partial, out):

@@ -6,12 +6,14 @@ compiles (``numba.njit`` in :mod:`solvers.compiled_flow`, ``numba.cuda.jit(devic
 import numpy as np
 
 
-def sample_coefficients(m, y, w, rho_out, wg, average, model, residual, coef):
-    """The upstream coefficients ``coef[gB + m] (c,)`` of batch sample ``m`` from the model on
-    its orbit samples ``model[gB + m] = Φ(ρ_g x_m)`` (``B = len(y)``), as in
-    :mod:`solvers.compiled_flow`: with ``average`` (FA) ``r = Σ_g w_g ρ̂_gᵀ Φ(ρ_g x_m) − y_m``
-    and ``u_g = ρ̂_g r``, otherwise (full-orbit DA) ``u_g = Φ(ρ_g x_m) − ρ̂_g y_m``;
-    ``coef = w_g w_m u_g``. ``residual (c,)`` is float64 scratch; sums run in float64."""
+def sample_coefficients(m, y, w, rho_out, wg, average, model, residual, coef, g_start, g_stop):
+    """The upstream coefficients ``coef[gB + m] (c,)``, ``g_start ≤ g < g_stop``, of batch
+    sample ``m`` from the model on its orbit samples ``model[gB + m] = Φ(ρ_g x_m)``
+    (``B = len(y)``), as in :mod:`solvers.compiled_flow`: with ``average`` (FA)
+    ``r = Σ_g w_g ρ̂_gᵀ Φ(ρ_g x_m) − y_m`` over the whole orbit and ``u_g = ρ̂_g r``, otherwise
+    (full-orbit DA) ``u_g = Φ(ρ_g x_m) − ρ̂_g y_m``, which reads the model on ``ρ_g x_m``
+    alone; ``coef = w_g w_m u_g``. ``residual (c,)`` is float64 scratch; sums run in
+    float64."""
     b, c, n_nodes = y.shape[0], y.shape[1], wg.shape[0]
     for j in range(c):  # each sum in a local, in the order (g, i): no store–load chain
         r = np.float64(-y[m, j])
@@ -20,7 +22,7 @@ def sample_coefficients(m, y, w, rho_out, wg, average, model, residual, coef):
                 for i in range(c):
                     r += wg[g] * rho_out[g, i, j] * model[g * b + m, i]
         residual[j] = r
-    for g in range(n_nodes):
+    for g in range(g_start, g_stop):
         for i in range(c):
             u = 0.0
             if average:

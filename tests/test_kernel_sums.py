@@ -1,11 +1,12 @@
-"""Sums inside the compiled kernels: forward passes kept for the backward pass change no bit,
-and float32 sums over 10⁶ samples or particles stay near float64."""
+"""Sums inside the compiled kernels: forward passes kept for the backward pass, all at once or
+in blocks of samples, change no bit, and float32 sums over 10⁶ samples or particles stay near
+float64."""
 
 import numpy as np
 import pytest
 from conftest import TOL
 
-from solvers import compiled_layered, compiled_units
+from solvers import compiled_flow, compiled_layered, compiled_units
 from wgflow import FixedSample, MLPUnit, Perceptron, Problem, paper, simulate
 
 
@@ -36,6 +37,49 @@ def test_kept_forward_passes_give_the_recomputed_result_bitwise(case, monkeypatc
     recomputed = simulate(problem, start, observables=(), **options)
     assert np.abs(kept.final - start).max() > TOL["visible"]
     np.testing.assert_array_equal(kept.particles, recomputed.particles)
+
+
+def _blocks_case(scheme, dtype):
+    """A problem, its start and options whose steps have more than ``ROW_STEP`` orbit
+    samples: the paper's SGD with batches of 70, or a wide perceptron's MF flow on 150."""
+    if scheme == "wide-mf":
+        rng = np.random.default_rng(3)
+        unit = Perceptron(33, 1, "tanh")
+        x = rng.standard_normal((150, 33))
+        start = rng.standard_normal((40, unit.dim)) / 6
+        problem = Problem(unit, FixedSample(x, np.tanh(x[:, :1])))
+        return problem, start, 150, {"dynamics": "mf", "T": 0.1, "dt": 0.05, "dtype": dtype}
+    problem = paper.problem("arbitrary", beta=1e-3)
+    start = paper.student_init(problem, 200, seed=2) + 0.01
+    n_rows = 70 * (1 if scheme == "vanilla" else len(problem.symmetry.elements()[1]))
+    return problem, start, n_rows, {"scheme": scheme, "dynamics": "sgd", "T": 0.05,
+                                    "step_scale": 20.0, "batch_size": 70, "noise": "EG",
+                                    "dtype": dtype}
+
+
+@pytest.mark.parametrize("scheme, dtype", [("DA-orbit", "float64"), ("DA-orbit", "float32"),
+                                           ("vanilla", "float64"), ("FA", "float64"),
+                                           ("wide-mf", "float64")])
+def test_samples_in_blocks_of_kept_passes_give_the_bits_of_one_block(scheme, dtype,
+                                                                     monkeypatch):
+    """Room for the passes of ``ROW_STEP`` orbit samples only: the flow takes them in blocks
+    (a whole one and a partial one at least), and its particles are those of the recomputed
+    passes bit for bit; feature averaging needs every sample's output first, so it recomputes
+    instead."""
+    problem, start, n_rows, options = _blocks_case(scheme, dtype)
+    unit, n = compiled_units.compiled_unit(problem.unit.spec), len(start)
+    lanes = compiled_flow.scratch_lanes(compiled_layered.tile_size(problem.unit.spec, dtype), n)
+    per_sample = sum(a.nbytes for a in compiled_layered.make_kept(unit, n, 1, lanes, dtype))
+    assert n_rows > compiled_layered.ROW_STEP
+    monkeypatch.setattr(compiled_layered, "KEEP_BYTES", per_sample * compiled_layered.ROW_STEP)
+    whole = scheme == "FA"
+    rows = compiled_layered.make_kept(unit, n, n_rows, lanes, dtype, whole=whole)[1].shape[1]
+    assert rows == (0 if whole else compiled_layered.ROW_STEP)
+    blocks = simulate(problem, start, observables=(), **options)
+    monkeypatch.setattr(compiled_layered, "KEEP_BYTES", 0)
+    recomputed = simulate(problem, start, observables=(), **options)
+    assert np.abs(blocks.final - start).max() > TOL["visible"]
+    np.testing.assert_array_equal(blocks.particles, recomputed.particles)
 
 
 def test_float32_gradient_sum_over_a_million_samples_stays_near_float64():
