@@ -14,6 +14,13 @@ Integrators as in :mod:`solvers.integrators` (explicit Euler / Euler–Maruyama,
 the same noise increment in both stages); the noise increments, batches and step scales are
 drawn by the caller, so the steps are a pure function of their inputs.
 
+The backward pass reads the forward passes kept from the model's evaluation
+(:func:`solvers.compiled_layered.make_kept`): when those of all ``G·B`` orbit samples do not fit
+in ``KEEP_BYTES``, the samples go in blocks that do (the forward passes of a block, its
+coefficients, its backward pass), except for feature averaging, whose coefficients need every
+sample's output first; when not even ``ROW_STEP`` samples fit, the backward pass recomputes
+them. Blocks change no bit of the result.
+
 A call runs in parallel when ``N·G·B ≥ PARALLEL_MIN_WORK`` (forward and backward passes, noise,
 projection), else on one thread; the two cases are compiled apart (``parts=None``, see
 :func:`solvers.compiled_layered.chunk_partials`), so a small run compiles no parallel code.
