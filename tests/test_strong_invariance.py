@@ -13,8 +13,10 @@ from scipy import stats
 
 from wgflow import GaussianData, Perceptron, Problem, Teacher, paper
 from wgflow.cli import main
+from wgflow.config import load_config
 from wgflow.problem import QuadratureWarning
 from wgflow.strong_invariance import SIGap, counterexample, discover_subspace, files, si_gap
+from wgflow.strong_invariance import studies as si_studies
 from wgflow.strong_invariance.discovery import escape_test
 from wgflow.strong_invariance.gap import extrapolation_weights, mean_interval, scaled
 from wgflow.strong_invariance.studies import STUDIES, cyclic_problem
@@ -250,6 +252,15 @@ def test_files_round_trip(si_problem, tmp_path):
     h5py.File(tmp_path / "empty.h5", "w").close()
     with pytest.raises(ValueError, match="not a subspace search or an SI gap file"):
         files.load(tmp_path / "empty.h5")
+
+
+def test_discover_from_a_config_passes_its_run_options(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(si_studies, "discover_subspace", lambda *args, **options:
+                        seen.update(options))
+    config = load_config(overrides=["run.dtype=float32", "run.activation_precision=float64"])
+    si_studies.discover_from_config(config)
+    assert seen["dtype"] == "float32" and seen["activation_precision"] == "float64"
 
 
 def test_cli_discover_and_studies(tmp_path, capsys):

@@ -278,7 +278,7 @@ def discover_subspace(problem: Problem, N: int, *, seed=0, start=None, dynamics:
         At most this many steps (default ``D + 1``).
     **options
         Passed to :func:`wgflow.simulate` (``step_scale``, ``batch_size``, ``dt``,
-        ``integrator``, ``backend``, ``dtype``).
+        ``integrator``, ``backend``, ``dtype``, ``activation_precision``).
 
     Returns
     -------

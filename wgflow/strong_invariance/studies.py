@@ -158,12 +158,13 @@ def discover_from_config(config: dict, *, replicates: int = 4, level: float = 0.
     (any preset or ``[problem]`` tables; its group, if any, only to report angles), ``init.N``
     particles of law ``init.std``, ``run.T`` as the horizon,
     ``run.seed``, and the SGD or MF options ``run.dynamics``, ``run.dt``, ``run.step_scale``,
-    ``run.batch_size``, ``run.integrator``, ``run.backend``, ``run.dtype``. The search trains
+    ``run.batch_size``, ``run.integrator``, ``run.backend``, ``run.dtype``,
+    ``run.activation_precision``. The search trains
     vanilla with the noise on ``E_j``: ``run.scheme``, ``run.noise`` and ``init.law`` do not
     enter."""
     problem = problems.problem_of(config)
     options = {k: config[f"run.{k}"] for k in ("step_scale", "batch_size", "integrator",
-                                               "backend", "dtype")}
+                                               "backend", "dtype", "activation_precision")}
     return discover_subspace(problem, config["init.N"], seed=config["run.seed"],
                              dynamics=config["run.dynamics"], horizon=config["run.T"],
                              init_std=config["init.std"], dt=config["run.dt"] or None,
