@@ -59,13 +59,12 @@ def scratch_lanes(tile: int, n: int) -> int:
     return min(tile, -(-n // 8) * 8)
 
 
-def _workspace(kernel, theta, n_samples, d, c, lanes, basis, serial, blocked):
+def _workspace(kernel, theta, n_samples, d, c, lanes, basis, serial):
     """Every array a step needs, allocated once per call: orbit samples ``xo``, upstream
     ``coef``, model outputs, chunk partial ``(G·B, ·)``, residual ``(c,)``, gradient,
     velocities, candidate and noise increment ``(N, D)``, the scratch of one tile of
-    ``lanes`` (:func:`scratch_lanes`), the noise's
-    (:func:`solvers.counter_rng.noise_scratch`) and the float64 gradient sums carried from
-    block to block of samples, ``(N, D)`` when ``blocked``, else ``(0, 0)``."""
+    ``lanes`` (:func:`scratch_lanes`) and the noise's
+    (:func:`solvers.counter_rng.noise_scratch`)."""
     unit = kernel[0]
     dtype = theta.dtype
     return (np.empty((n_samples, d), dtype), np.empty((n_samples, c), dtype),
@@ -73,8 +72,7 @@ def _workspace(kernel, theta, n_samples, d, c, lanes, basis, serial, blocked):
             np.empty(c), np.empty_like(theta), np.empty_like(theta), np.empty_like(theta),
             np.empty_like(theta), np.empty_like(theta),
             scratch_buffers(unit, theta.shape[1], lanes, dtype),
-            noise_scratch(theta.shape[0], basis, serial),
-            np.empty(theta.shape if blocked else (0, 0)))
+            noise_scratch(theta.shape[0], basis, serial))
 
 
 @njit(**JIT)
@@ -106,11 +104,13 @@ def _project_in_parallel(v, proj, out):
 
 
 @njit(inline="always", **JIT)
-def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept, out):
+def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept, carry, out):
     """``out = v(θ)`` for one batch ``x (B, d)``, ``y (B, c)``, ``w (B,)``, in parallel with
     room for the chunk partials ``parts``, on one thread with ``parts=None`` (see
     :func:`solvers.compiled_layered.chunk_partials`); ``kept``: room for the forward passes of
-    a block of ``M_b`` orbit samples (:func:`solvers.compiled_layered.make_kept`), or empty.
+    a block of ``M_b`` orbit samples (:func:`solvers.compiled_layered.make_kept`), or empty;
+    ``carry``: room ``(N, D)`` for the float64 gradient sums carried from block to block, or
+    ``None`` for one block (which then compiles without it).
 
     The orbit samples go in blocks of ``M_b``: the forward passes of a block, its upstream
     coefficients, then its backward pass from the kept passes, the gradient sums going on from
@@ -118,7 +118,7 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept
     samples. Without kept passes, one block, and the backward pass recomputes them."""
     unit, activation, tile, chunk = kernel
     rho_in, rho_out, wg, average = orbit
-    xo, coef, model, partial, residual, grad, _, _, _, _, scratch, _, carry = work
+    xo, coef, model, partial, residual, grad, _, _, _, _, scratch, _ = work
     n_nodes, b, d = wg.shape[0], x.shape[0], x.shape[1]
     n_rows = n_nodes * b
     for g in range(n_nodes):
@@ -129,8 +129,7 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept
                     acc += rho_in[g, i, j] * x[m, j]
                 xo[g * b + m, i] = acc
     rows = kept[1].shape[1] if kept[1].shape[0] > 0 else n_rows
-    blocked = carry.shape[0] > 0  # more than one block (see advance)
-    if blocked:
+    if carry is not None:  # more than one block (see advance)
         carry[:] = 0.0
     for start in range(0, n_rows, rows):
         stop = min(n_rows, start + rows)
@@ -142,21 +141,19 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept
             network_sum_in_parallel(unit, activation, theta, block, tile, chunk, parts,
                                     block_model, kept, scratch[8])
         block_model /= theta.shape[0]
-        if average:  # a sample's terms read its whole orbit: one block (make_kept's whole)
-            for m in range(b):
-                _sample_coefficients(m, y, w, rho_out, wg, average, model, residual, coef, 0,
-                                     n_nodes)
-        else:
-            for r in range(start, stop):
-                _sample_coefficients(r % b, y, w, rho_out, wg, average, model, residual, coef,
-                                     r // b, r // b + 1)
+        # FA: a sample's terms read its whole orbit (one block, make_kept's whole); otherwise
+        # each orbit sample's row alone
+        for r in range(0 if average else start, b if average else stop):
+            g = 0 if average else r // b
+            _sample_coefficients(r % b, y, w, rho_out, wg, average, model, residual, coef, g,
+                                 n_nodes if average else g + 1)
         if parts is None:
             vjp_into(unit, activation, theta, block, coef[start:stop], tile, scratch, grad,
                      kept, carry)
         else:
             vjp_in_parallel(unit, activation, theta, block, coef[start:stop], tile, grad, kept,
                             carry, scratch[8])
-    if blocked:
+    if carry is not None:
         _copy(carry, grad)
     for i in range(theta.shape[0]):
         for k in range(theta.shape[1]):
@@ -171,7 +168,7 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept
 
 @njit(**JIT)
 def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun, work, parts,
-             kept):
+             kept, carry):
     key, first_step, basis, amps = noise
     v0, v1, new, xi = work[6], work[7], work[8], work[9]
     n, dim = theta.shape
@@ -186,7 +183,7 @@ def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heu
         for stage in range(2 if heun else 1):  # Euler (or Heun's predictor), Heun's corrector
             at, v = (theta, v0) if stage == 0 else (new, v1)
             _velocity(kernel, at, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k + stage],
-                      work, parts, kept, v)
+                      work, parts, kept, carry, v)
             if stage == 0:
                 for i in range(n):
                     for j in range(dim):
@@ -236,8 +233,9 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     lanes = scratch_lanes(kernel[2], theta.shape[0])
     kept = make_kept(kernel[0], theta.shape[0], n_samples, lanes, dtype,
                      whole=orbit[3] and orbit[2].shape[0] > 1)
-    blocked = 0 < kept[1].shape[1] < n_samples
+    carry = np.empty(theta.shape) if 0 < kept[1].shape[1] < n_samples else None
     work = _workspace(kernel, theta, n_samples, xs.shape[2], ys.shape[2], lanes, noise[2],
-                      parts is None, blocked)
+                      parts is None)
     return _advance(kernel, theta, xs, ys, ws, orbit, proj, float(tau), float(dt),
-                    np.asarray(scales, dtype=np.float64), noise, bool(heun), work, parts, kept)
+                    np.asarray(scales, dtype=np.float64), noise, bool(heun), work, parts, kept,
+                    carry)

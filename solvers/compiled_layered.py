@@ -53,8 +53,6 @@ ROW_STEP = 64
 #: float32, the blocks in float64, so the rounding error does not grow with ``M``; a multiple of
 #: :data:`solvers.wide_layer.BLOCK`
 SAMPLE_BLOCK = 64
-#: the ``carry`` of a backward pass over all samples at once (:func:`vjp_into`)
-NO_CARRY = np.zeros((0, 0))
 
 
 def tile_size(spec: UnitSpec, dtype) -> int:
@@ -123,7 +121,9 @@ def _forward_chunk(unit, activation, theta, x, start, stop, tile, partial, scrat
     kept_h, kept_dh = kept
     keep = kept_dh.shape[0] > 0
     out_row = unit.out_row
-    partial[:x.shape[0]] = 0.0  # a block of samples fills the first rows alone
+    for m in range(x.shape[0]):  # a block of samples fills the first rows alone
+        for k in range(partial.shape[1]):
+            partial[m, k] = 0.0
     for s in range(start, stop, tile):
         n = min(tile, stop - s)
         lanes = tiles.load_tile(theta, s, n, tt)
@@ -182,24 +182,18 @@ def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept, ca
     """``out[start + p] = Σ_m J_θ σ_*(x_m, θ)ᵀ coef_m`` for the tile's ``n`` particles, from
     the forward passes in ``kept`` unless it is empty. In float32 the sum runs in blocks of
     ``SAMPLE_BLOCK`` samples, each block's sum added to a float64 total (float64: one block).
-    With a float64 ``carry (N, D)``, the sums go on from ``carry`` and end in it (``out``
-    unused): calls on consecutive blocks of samples give the bits of one call on all of them
-    (a float64 chain of multiply–adds goes on; float32 blocks end on the calls' ends,
-    :data:`ROW_STEP`)."""
+    With a float64 ``carry (N, D)`` (not ``None``), the sums go on from ``carry`` and end in
+    it (``out`` unused): calls on consecutive blocks of samples give the bits of one call on
+    all of them (a float64 chain of multiply–adds goes on; float32 blocks end on the calls'
+    ends, :data:`ROW_STEP`). Whether there is one is known when the caller compiles."""
     tt, z, h, dh, g, g_next, grad, total, first = scratch
     kept_h, kept_dh = kept
     tile = tt.shape[1]
     block = x.shape[0] if grad.itemsize == 8 else SAMPLE_BLOCK
-    resume = carry.shape[0] > 0
     total[:] = 0.0
     grad[:] = 0.0
-    if resume:
-        for p in range(n):
-            for k in range(theta.shape[1]):
-                if grad.itemsize == 8:
-                    grad[k, p] = carry[start + p, k]
-                else:
-                    total[k, p] = carry[start + p, k]
+    if carry is not None:
+        _load_sums(carry, start, n, grad, total)
     lanes = tiles.load_tile(theta, start, n, tt)
     for m in range(x.shape[0]):
         if m % block == 0 and m > 0:
@@ -217,18 +211,37 @@ def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept, ca
                             slot)
         if slot == wide_layer.BLOCK - 1:
             wide_layer.first_layer_gradient(first, unit, x, m - slot, lanes, grad)
-    if resume and grad.itemsize == 8:
+    if carry is None:
+        _add(total, grad)
         for p in range(n):
             for k in range(theta.shape[1]):
-                carry[start + p, k] = grad[k, p]
-        return
-    _add(total, grad)
-    for p in range(n):
-        for k in range(theta.shape[1]):
-            if resume:
-                carry[start + p, k] = total[k, p]
-            else:
                 out[start + p, k] = total[k, p]
+    else:
+        _store_sums(grad, total, start, n, carry)
+
+
+@njit(**JIT)
+def _load_sums(carry, start, n, grad, total):
+    """The running sums of a tile's ``n`` particles from ``carry (N, D)``: into the float64
+    chain ``grad`` in float64, into the block total ``total`` in float32 (``grad`` then
+    starts a new block)."""
+    for p in range(n):
+        for k in range(carry.shape[1]):
+            if grad.itemsize == 8:
+                grad[k, p] = carry[start + p, k]
+            else:
+                total[k, p] = carry[start + p, k]
+
+
+@njit(**JIT)
+def _store_sums(grad, total, start, n, carry):
+    """The running sums of a tile's ``n`` particles back to ``carry``: the chain ``grad`` in
+    float64, the block total plus the last block's sum in float32."""
+    if grad.itemsize != 8:
+        _add(total, grad)
+    for p in range(n):
+        for k in range(carry.shape[1]):
+            carry[start + p, k] = grad[k, p] if grad.itemsize == 8 else total[k, p]
 
 
 @njit(**JIT)
@@ -236,7 +249,7 @@ def vjp_into(unit, activation, theta, x, coef, tile, scratch, out, kept, carry):
     """``out (N, D) = Σ_m J_θ σ_*(x_m, θ_i)ᵀ coef_m`` on one thread, tile by tile in
     ``scratch`` (:func:`make_scratch`); ``kept``: the forward passes of :func:`network_sum` on
     the same ``theta`` and ``x``, or empty (:func:`make_kept`); ``carry``: running sums over
-    earlier blocks of samples, or a ``(0, 0)`` array (see ``_vjp_tile``)."""
+    earlier blocks of samples, or ``None`` (see ``_vjp_tile``)."""
     n = theta.shape[0]
     for i in range((n + tile - 1) // tile):
         _vjp_tile(unit, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
@@ -339,6 +352,6 @@ def vjp(spec: UnitSpec, theta, x, u, w) -> np.ndarray:
     bounds = [tile * (n_tiles * r // runs) for r in range(runs)] + [n]
     _in_threads(lambda r: vjp_into(
         unit, activation, theta[bounds[r]:bounds[r + 1]], x, coef, tile,
-        scratch_buffers(unit, dim, tile, dtype), out[bounds[r]:bounds[r + 1]], no_kept,
-        NO_CARRY), runs)
+        scratch_buffers(unit, dim, tile, dtype), out[bounds[r]:bounds[r + 1]], no_kept, None),
+        runs)
     return out

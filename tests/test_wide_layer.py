@@ -125,7 +125,7 @@ def test_parallel_kernels_give_the_serial_bits_at_any_thread_count(rng):
     compiled_layered.network_sum(compiled, act, theta, x, tile, chunk, scratch, np.empty_like(out),
                                  out, kept)
     compiled_layered.vjp_into(compiled, act, theta, x, coef, tile, scratch, grad, kept,
-                              compiled_layered.NO_CARRY)
+                              None)
     threads = numba.get_num_threads()
     try:
         for count in sorted({1, threads}):
@@ -136,7 +136,7 @@ def test_parallel_kernels_give_the_serial_bits_at_any_thread_count(rng):
             compiled_layered.network_sum_in_parallel(compiled, act, theta, x, tile, chunk, parts,
                                                      parallel_out, kept, scratch[-1])
             compiled_layered.vjp_in_parallel(compiled, act, theta, x, coef, tile, parallel_grad,
-                                             kept, compiled_layered.NO_CARRY, scratch[-1])
+                                             kept, None, scratch[-1])
             np.testing.assert_array_equal(parallel_out, out)
             np.testing.assert_array_equal(parallel_grad, grad)
     finally:
