@@ -1,15 +1,34 @@
-"""Projected wall time of the paper's sweep, from runs of the sweep's own task.
+"""Projected wall time of the paper's sweep, from short runs of the sweep's own task.
 
+What is measured
+----------------
 A sweep run is the task a sweep worker executes (:func:`wgflow.sweep.execute`: the checked
-config, ``20 N`` SGD steps, the default 20 frames of the default observables, the run file and
-its checkpoints), on one Numba thread. Here each ``(scheme, N)`` of :data:`SWEEP` is run that
-way into a temporary directory: in full when it takes at most ``max_steps`` steps, otherwise
-twice, with ``S = max_steps`` and ``2S`` steps (the same 21 frames), and the run time taken
-as the line ``a + b·steps`` through both (``b``: the time of a step, ``a``: everything
-else). The teacher only changes the labels, so every teacher costs the same. A worker process
-first pays its start (interpreter, imports, the kernels from the on-disk cache), timed by
-starting one. The wall time of ``K`` workers is that of the sweep's schedule: runs start in the
-sweep's order (scheme outer, ``N`` inner, replicate outermost), each on the first free worker.
+config, ``T·N = 20 N`` SGD steps, the default 20 frames (and the initial one) of the default
+observables, ``distance_to_WI``'s transport problem included, the run file and its
+checkpoints), on one Numba thread. Each ``(scheme, N)`` of :data:`SWEEP` is run that way into a
+temporary directory, after one tiny run of the scheme that loads its kernels:
+
+* in full when it takes at most ``max_steps`` steps;
+* otherwise three times. With ``S = max_steps`` and ``2S`` steps and one frame: the line
+  ``a + b·steps`` through both gives ``b``, the time of a step, and ``a``, what does not grow
+  with the steps (the problem, the first particles, the file, two frames). With
+  :data:`FRAME_STEPS` steps, one per frame: beyond ``a`` and its steps, the time of a frame
+  ``c`` (its observables, ``distance_to_WI``'s transport problem included, its write and its
+  share of checkpoints). The run takes ``a + (F − 2)·c + steps·b`` with ``F = 21`` frames.
+
+A worker process first pays its start (interpreter, imports, every scheme's kernels from the
+on-disk cache), timed by starting one that makes a tiny run of each scheme.
+
+How it scales
+-------------
+A run of ``N`` particles costs ``a(N) + 20 N · b(N)`` with ``b ∝ N`` (a step moves ``N``
+particles against a batch of 20): the sweep grows as ``N²`` and its ``N = 5000`` runs dominate.
+The teacher only changes the labels, so every teacher costs the same, and the full sweep is
+:data:`SWEEP`'s teachers × seeds replicates of the measured one. The wall time on ``K``
+workers is that of the sweep's schedule (:func:`wgflow.sweep.expected_work`): the runs are
+handed out longest first, each to the first free worker, every worker first busy for its
+start. The runs are measured one at a time; a machine whose other work, or whose ``K``
+simultaneous workers, slow its cores down runs the sweep slower than projected.
 """
 
 from __future__ import annotations
@@ -22,7 +41,7 @@ import time
 from pathlib import Path
 
 from . import config as configuration
-from .sweep import FINISHED, execute
+from .sweep import FINISHED, execute, expected_work
 
 #: the paper's full sweep: grid values (in the sweep's grid order), teachers, replicates
 SWEEP = {"schemes": ("vanilla", "DA", "FA", "EA"), "N": (5, 10, 50, 100, 500, 1000, 5000),
@@ -31,15 +50,21 @@ SWEEP = {"schemes": ("vanilla", "DA", "FA", "EA"), "N": (5, 10, 50, 100, 500, 10
 TEACHER = "WI"
 #: steps of a run timed in full; longer runs are timed at this many steps and twice as many
 MAX_STEPS = 2000
-#: what a fresh worker does before its first run: start, import, one tiny run
+#: steps (one per frame) of the run that times the frames of a run too long to time in full
+FRAME_STEPS = 5
+#: the tiny run that loads a scheme's kernels (from the on-disk cache)
+WARM_UP = {"init.N": 5, "run.T": 1.0}
+#: what a fresh worker does before its first run: start, import, a tiny run of each scheme
 _WORKER_START = """
 import sys, tempfile
 from wgflow import config, sweep
-cfg = {**config.DEFAULTS, "init.N": 5, "run.T": 1.0, "run.scheme": sys.argv[1]}
+from wgflow.projection import WARM_UP
 with tempfile.TemporaryDirectory() as tmp:
-    status, _, error = sweep.execute(config.checked(cfg), tmp + "/run.h5", 1)
-if status not in sweep.FINISHED:
-    sys.exit(f"the worker-start run ended {status}: {error}")
+    for scheme in sys.argv[1:]:
+        cfg = config.checked({**config.DEFAULTS, **WARM_UP, "run.scheme": scheme})
+        status, _, error = sweep.execute(cfg, tmp + "/run.h5", 1)
+        if status not in sweep.FINISHED:
+            sys.exit(f"the worker-start run of {scheme} ended {status}: {error}")
 """
 
 
@@ -52,9 +77,9 @@ def _run_seconds(cfg: dict, directory: Path) -> float:
     return seconds
 
 
-def _worker_start_seconds(scheme: str) -> float:
+def _worker_start_seconds(schemes) -> float:
     tic = time.perf_counter()
-    subprocess.run([sys.executable, "-c", _WORKER_START, scheme], check=True)
+    subprocess.run([sys.executable, "-c", _WORKER_START, *schemes], check=True)
     return time.perf_counter() - tic
 
 
@@ -67,39 +92,61 @@ def schedule_seconds(durations: list[float], workers: int, start: float = 0.0) -
     return max(free)
 
 
+def _config(scheme: str, n: int, teacher: str) -> dict:
+    return {**configuration.DEFAULTS, "problem.teacher": teacher, "run.scheme": scheme,
+            "init.N": n}
+
+
 def run_times(teacher: str = TEACHER, max_steps: int = MAX_STEPS) -> dict:
-    """``{(scheme, N): seconds}``: the projected time of every run of one replicate."""
-    base = {**configuration.DEFAULTS, "problem.teacher": teacher}
+    """``{(scheme, N): (seconds, step seconds)}``: the projected time of every run of one
+    replicate and the part of it spent in steps (``steps · b``; ``None`` for a run timed in
+    full), as the module docstring says."""
     times = {}
+    frames = configuration.DEFAULTS["run.frames"]
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
+
+        def seconds(cfg: dict, steps: int, **changes) -> float:
+            n = cfg["init.N"]
+            return _run_seconds({**cfg, "run.T": steps / n, **changes}, directory)
+
         for scheme in SWEEP["schemes"]:
-            cfg = {**base, "run.scheme": scheme}
-            _run_seconds({**cfg, "init.N": 5, "run.T": 1.0}, directory)  # load its kernels
+            _run_seconds({**_config(scheme, 5, teacher), **WARM_UP}, directory)
             for n in SWEEP["N"]:
-                cfg = {**base, "run.scheme": scheme, "init.N": n}
+                cfg = _config(scheme, n, teacher)
                 steps = round(cfg["run.T"] * n)
                 if steps <= max_steps:
-                    times[scheme, n] = _run_seconds(cfg, directory)
+                    times[scheme, n] = _run_seconds(cfg, directory), None
                     continue
-                short, long = (_run_seconds({**cfg, "run.T": k * max_steps / n}, directory)
-                               for k in (1, 2))
+                short, long = (seconds(cfg, k * max_steps, **{"run.frames": 1}) for k in (1, 2))
                 per_step = max(long - short, 0.0) / max_steps
-                times[scheme, n] = short + (steps - max_steps) * per_step
+                fixed = max(short - max_steps * per_step, 0.0)  # with 2 frames
+                framed = seconds(cfg, FRAME_STEPS, **{"run.frames": FRAME_STEPS})
+                per_frame = max(framed - fixed - FRAME_STEPS * per_step, 0.0) / (FRAME_STEPS - 1)
+                times[scheme, n] = (fixed + (frames - 1) * per_frame + steps * per_step,
+                                    steps * per_step)
     return times
 
 
 def sweep_projection(workers: int, teacher: str = TEACHER, max_steps: int = MAX_STEPS) -> dict:
-    """The projection for ``workers`` worker processes of one Numba thread each:
-    ``one_replicate_seconds`` (one seed and one teacher: ``len(schemes)·len(N)`` runs, the
-    sweep one can time) and ``projected_seconds`` (every teacher and replicate), with
-    ``core_seconds`` (the runs' total) and ``worker_start_s``."""
+    """The projection for ``workers`` worker processes of one Numba thread each (the module
+    docstring): ``one_replicate_seconds`` (one seed and one teacher: ``len(schemes)·len(N)``
+    runs, the sweep one can time) and ``projected_seconds`` (every teacher and replicate), with
+    ``core_seconds`` (the runs' total), ``worker_start_s`` and ``run_seconds``/``step_seconds``
+    (``{"scheme N": seconds}``: each run's projected time and the part of it in steps)."""
     times = run_times(teacher, max_steps)
-    start = _worker_start_seconds(SWEEP["schemes"][0])
-    order = [times[scheme, n] for scheme in SWEEP["schemes"] for n in SWEEP["N"]]
+    start = _worker_start_seconds(SWEEP["schemes"])
+    plan = [(scheme, n) for scheme in SWEEP["schemes"] for n in SWEEP["N"]]
+    work = {run: expected_work(configuration.checked(_config(*run, teacher))) for run in plan}
     replicates = SWEEP["teachers"] * SWEEP["seeds"]
+
+    def wall(runs: list) -> float:  # the sweep's order: longest first, ties in plan order
+        return schedule_seconds([times[run][0] for run in sorted(runs, key=lambda r: -work[r])],
+                                workers, start)
+
     return {"case": "paper-sweep-projection", "backend": "numba", "workers": workers,
-            "runs": len(order) * replicates, "worker_start_s": start,
-            "core_seconds": sum(order) * replicates,
-            "one_replicate_seconds": schedule_seconds(order, workers, start),
-            "projected_seconds": schedule_seconds(order * replicates, workers, start)}
+            "runs": len(plan) * replicates, "worker_start_s": start,
+            "core_seconds": sum(times[run][0] for run in plan) * replicates,
+            "one_replicate_seconds": wall(plan), "projected_seconds": wall(plan * replicates),
+            "run_seconds": {f"{s} {n}": times[s, n][0] for s, n in plan},
+            "step_seconds": {f"{s} {n}": times[s, n][1] for s, n in plan}}

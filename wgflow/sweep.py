@@ -244,6 +244,17 @@ def _resume_or_run(config: dict, path: str, stop) -> str:
     return run_to_file(config, path, progress=False, overwrite=True, stop=stop)
 
 
+def expected_work(config: dict) -> float:
+    """The order of magnitude of a run's work, by which a sweep hands its longest runs to its
+    workers first: ``size · T/dt`` with ``size = init.N`` particles (``pde.cells`` per axis for
+    a grid PDE run) and ``dt = run.dt``, or when that is 0, ``1/N`` for SGD and ``1e-2``
+    otherwise. Only the order of the runs depends on it, never their results."""
+    size = config["pde.cells"] if config["run.solver"] == "pde" else config["init.N"]
+    dt = config["run.dt"] or (1.0 / config["init.N"] if config["run.dynamics"] == "sgd"
+                              else 1e-2)
+    return size * config["run.T"] / dt
+
+
 def ignore_interrupts() -> None:
     """Initializer of local worker processes: a terminal's Ctrl-C, or a SIGTERM to the whole
     process group (``timeout``, a batch system's time limit), reaches every worker; a worker
@@ -254,9 +265,11 @@ def ignore_interrupts() -> None:
 
 
 def _outcomes(sweep: Sweep, todo: list, executor, threads, stopping):
-    """Yield ``(entry, (status, wall time, error))`` as the runs of ``todo`` finish. When
-    ``stopping()`` turns true, the runs not started are cancelled and the running ones are
-    asked to stop (the stop file), then waited for at most :data:`STOP_GRACE` seconds."""
+    """Yield ``(entry, (status, wall time, error))`` as the runs of ``todo`` finish: in order
+    without an executor, else submitted longest first (:func:`expected_work`; ties in plan
+    order), so that no long run starts last. When ``stopping()`` turns true, the runs not
+    started are cancelled and the running ones are asked to stop (the stop file), then waited
+    for at most :data:`STOP_GRACE` seconds."""
     stop_file = sweep.directory / STOP
     tasks = [(entry, (sweep.config(entry), str(sweep.directory / entry["path"]), threads,
                       str(stop_file))) for entry in todo]
@@ -267,6 +280,7 @@ def _outcomes(sweep: Sweep, todo: list, executor, threads, stopping):
             if outcome[0] == "interrupted" or stopping():
                 return
         return
+    tasks.sort(key=lambda task: -expected_work(task[1][0]))
     futures = {executor.submit(execute, *args): entry for entry, args in tasks}
     pending, deadline = set(futures), None
     try:
