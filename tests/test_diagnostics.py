@@ -415,3 +415,13 @@ def test_sliced_with_other_weights_or_sizes_is_pot(rng):
         got = wasserstein2(x, y, mu_weights=mu_weights, method="sliced", n_projections=16,
                            seed=1)
         assert got.value == np.sqrt(_pot_sliced_sq(x, y, pot_a, b, 16, 1))
+
+
+def test_sliced_distance_to_wi_of_an_orbit_closed_measure_is_zero(rng):
+    """Atoms closed under the group: ``μ^G = μ``, the sorted projections of ``μ^G`` are those of
+    ``μ`` twice each, and the distance is exactly 0 (POT's merged quantile functions leave a
+    residue of order sqrt(eps))."""
+    half = rng.normal(size=(150, 4))
+    x = np.concatenate([half, half[:, [3, 2, 1, 0]]])
+    mats = np.array([np.eye(4), np.eye(4)[[3, 2, 1, 0]]])
+    assert distance_to_orbit_average(x, mats, method="sliced", n_projections=64).value == 0.0

@@ -10,7 +10,9 @@ uniform ``a_i = 1/n`` when omitted).
 * Quadratic Wasserstein distance ``W₂(μ, ν)² = min_π Σ_ij π_ij |θ_i − θ'_j|²`` over couplings
   ``π`` of ``a`` and ``b``. Computed *exactly* with POT's network simplex (``ot.emd2``), or
   approximated by the *sliced* distance ``SW₂² = mean_k W₂²(⟨u_k, ·⟩_#μ, ⟨u_k, ·⟩_#ν)`` over
-  random unit directions ``u_k`` (``ot.sliced_wasserstein_distance``), a lower bound on ``W₂``.
+  random unit directions ``u_k`` (``ot.sliced_wasserstein_distance``), a lower bound on ``W₂``;
+  for uniform measures whose sizes divide one another (the distance to WI) by sorting the
+  projections, on the same directions.
 * Relative measure distance ``RMD(μ, ν)² = W₂²(μ, ν) / (M₂(μ) + M₂(ν))`` (``0`` when both
   measures are ``δ₀``): a scale-free distance, ``RMD(μ, δ₀) = 1/√2`` for every ``μ ≠ δ₀``.
 * Distance to SI (strongly invariant laws, supported on the fixed subspace ``E^G``):
