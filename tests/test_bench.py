@@ -86,6 +86,7 @@ def test_sweep_projection_recovers_each_part_of_a_run(monkeypatch):
     for scheme, n in itertools.product(("vanilla", "FA"), (5, 50)):
         assert proj["run_seconds"][f"{scheme} {n}"] == pytest.approx(full[n], rel=TOL["exact"])
     assert proj["step_seconds"]["FA 50"] == pytest.approx(1e-4 * 50 * 1000, rel=TOL["exact"])
+    assert proj["frame_seconds"]["FA 50"] == pytest.approx(1e-2 * 50 * 19, rel=TOL["exact"])
     assert proj["step_seconds"]["FA 5"] is None  # timed in full
     # the two N = 50 runs start first, one on each worker, each followed by an N = 5 run
     assert proj["one_replicate_seconds"] == pytest.approx(2.0 + full[50] + full[5])

@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import config as configuration
@@ -97,18 +98,27 @@ def _config(scheme: str, n: int, teacher: str) -> dict:
             "init.N": n}
 
 
+@dataclass(frozen=True)
+class RunTime:
+    """A run's projected wall ``seconds`` and, for a run too long to time in full, the parts of
+    it in ``steps`` (``steps · b``) and in ``frames`` (the 19 frames beyond two: ``19 c``);
+    ``None`` for a run timed in full."""
+
+    seconds: float
+    steps: float | None = None
+    frames: float | None = None
+
+
 def run_times(teacher: str = TEACHER, max_steps: int = MAX_STEPS) -> dict:
-    """``{(scheme, N): (seconds, step seconds)}``: the projected time of every run of one
-    replicate and the part of it spent in steps (``steps · b``; ``None`` for a run timed in
-    full), as the module docstring says."""
+    """``{(scheme, N): RunTime}`` for every run of one replicate (the module docstring)."""
     times = {}
-    frames = configuration.DEFAULTS["run.frames"]
+    extra_frames = configuration.DEFAULTS["run.frames"] - 1
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
 
-        def seconds(cfg: dict, steps: int, **changes) -> float:
-            n = cfg["init.N"]
-            return _run_seconds({**cfg, "run.T": steps / n, **changes}, directory)
+        def seconds(cfg: dict, steps: int, frames: int) -> float:
+            changes = {"run.T": steps / cfg["init.N"], "run.frames": frames}
+            return _run_seconds({**cfg, **changes}, directory)
 
         for scheme in SWEEP["schemes"]:
             _run_seconds({**_config(scheme, 5, teacher), **WARM_UP}, directory)
@@ -116,15 +126,16 @@ def run_times(teacher: str = TEACHER, max_steps: int = MAX_STEPS) -> dict:
                 cfg = _config(scheme, n, teacher)
                 steps = round(cfg["run.T"] * n)
                 if steps <= max_steps:
-                    times[scheme, n] = _run_seconds(cfg, directory), None
+                    times[scheme, n] = RunTime(_run_seconds(cfg, directory))
                     continue
-                short, long = (seconds(cfg, k * max_steps, **{"run.frames": 1}) for k in (1, 2))
+                short, long = (seconds(cfg, k * max_steps, 1) for k in (1, 2))
                 per_step = max(long - short, 0.0) / max_steps
                 fixed = max(short - max_steps * per_step, 0.0)  # with 2 frames
-                framed = seconds(cfg, FRAME_STEPS, **{"run.frames": FRAME_STEPS})
+                framed = seconds(cfg, FRAME_STEPS, FRAME_STEPS)
                 per_frame = max(framed - fixed - FRAME_STEPS * per_step, 0.0) / (FRAME_STEPS - 1)
-                times[scheme, n] = (fixed + (frames - 1) * per_frame + steps * per_step,
-                                    steps * per_step)
+                times[scheme, n] = RunTime(
+                    fixed + extra_frames * per_frame + steps * per_step, steps * per_step,
+                    extra_frames * per_frame)
     return times
 
 
@@ -132,8 +143,9 @@ def sweep_projection(workers: int, teacher: str = TEACHER, max_steps: int = MAX_
     """The projection for ``workers`` worker processes of one Numba thread each (the module
     docstring): ``one_replicate_seconds`` (one seed and one teacher: ``len(schemes)·len(N)``
     runs, the sweep one can time) and ``projected_seconds`` (every teacher and replicate), with
-    ``core_seconds`` (the runs' total), ``worker_start_s`` and ``run_seconds``/``step_seconds``
-    (``{"scheme N": seconds}``: each run's projected time and the part of it in steps)."""
+    ``core_seconds`` (the runs' total), ``worker_start_s`` and ``{"scheme N": seconds}`` maps
+    of each run's projected time and of its parts (:class:`RunTime`): ``run_seconds``,
+    ``step_seconds``, ``frame_seconds``."""
     times = run_times(teacher, max_steps)
     start = _worker_start_seconds(SWEEP["schemes"])
     plan = [(scheme, n) for scheme in SWEEP["schemes"] for n in SWEEP["N"]]
@@ -141,12 +153,16 @@ def sweep_projection(workers: int, teacher: str = TEACHER, max_steps: int = MAX_
     replicates = SWEEP["teachers"] * SWEEP["seeds"]
 
     def wall(runs: list) -> float:  # the sweep's order: longest first, ties in plan order
-        return schedule_seconds([times[run][0] for run in sorted(runs, key=lambda r: -work[r])],
+        return schedule_seconds([times[run].seconds
+                                 for run in sorted(runs, key=lambda r: -work[r])],
                                 workers, start)
+
+    def parts(field: str) -> dict:
+        return {f"{s} {n}": getattr(times[s, n], field) for s, n in plan}
 
     return {"case": "paper-sweep-projection", "backend": "numba", "workers": workers,
             "runs": len(plan) * replicates, "worker_start_s": start,
-            "core_seconds": sum(times[run][0] for run in plan) * replicates,
+            "core_seconds": sum(times[run].seconds for run in plan) * replicates,
             "one_replicate_seconds": wall(plan), "projected_seconds": wall(plan * replicates),
-            "run_seconds": {f"{s} {n}": times[s, n][0] for s, n in plan},
-            "step_seconds": {f"{s} {n}": times[s, n][1] for s, n in plan}}
+            "run_seconds": parts("seconds"), "step_seconds": parts("steps"),
+            "frame_seconds": parts("frames")}
