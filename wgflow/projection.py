@@ -9,12 +9,13 @@ checkpoints), on one Numba thread. Each ``(scheme, N)`` of :data:`SWEEP` is run 
 temporary directory, after one tiny run of the scheme that loads its kernels:
 
 * in full when it takes at most ``max_steps`` steps;
-* otherwise three times. With ``S = max_steps`` and ``2S`` steps and one frame: the line
-  ``a + b·steps`` through both gives ``b``, the time of a step, and ``a``, what does not grow
-  with the steps (the problem, the first particles, the file, two frames). With
-  :data:`FRAME_STEPS` steps, one per frame: beyond ``a`` and its steps, the time of a frame
-  ``c`` (its observables, ``distance_to_WI``'s transport problem included, its write and its
-  share of checkpoints). The run takes ``a + (F − 2)·c + steps·b`` with ``F = 21`` frames.
+* otherwise three times, with one frame after the initial one and ``1`` or ``S = max_steps``
+  steps, and with :data:`FRAME_STEPS` steps of one frame each. The first is the run's fixed
+  cost ``a`` (the problem, the first particles, the file, two frames); the second, ``a + S·b``,
+  gives ``b``, the time of a step, from a difference dominated by the steps; the third, beyond
+  ``a`` and its steps, the time of a frame ``c`` (its observables, ``distance_to_WI``'s
+  transport problem included, its write and its share of checkpoints). The run takes
+  ``a + (F − 2)·c + steps·b`` with ``F = 21`` frames.
 
 A worker process first pays its start (interpreter, imports, every scheme's kernels from the
 on-disk cache), timed by starting one that makes a tiny run of each scheme.
@@ -128,13 +129,14 @@ def run_times(teacher: str = TEACHER, max_steps: int = MAX_STEPS) -> dict:
                 if steps <= max_steps:
                     times[scheme, n] = RunTime(_run_seconds(cfg, directory))
                     continue
-                short, long = (seconds(cfg, k * max_steps, 1) for k in (1, 2))
-                per_step = max(long - short, 0.0) / max_steps
-                fixed = max(short - max_steps * per_step, 0.0)  # with 2 frames
+                fixed, long = (seconds(cfg, k, 1) for k in (1, max_steps))
+                per_step = max(long - fixed, 0.0) / (max_steps - 1)
                 framed = seconds(cfg, FRAME_STEPS, FRAME_STEPS)
-                per_frame = max(framed - fixed - FRAME_STEPS * per_step, 0.0) / (FRAME_STEPS - 1)
+                per_frame = max(framed - fixed - (FRAME_STEPS - 1) * per_step,
+                                0.0) / (FRAME_STEPS - 1)
                 times[scheme, n] = RunTime(
-                    fixed + extra_frames * per_frame + steps * per_step, steps * per_step,
+                    fixed + extra_frames * per_frame + (steps - 1) * per_step,
+                    steps * per_step,
                     extra_frames * per_frame)
     return times
 
