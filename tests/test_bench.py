@@ -1,5 +1,6 @@
 """``wgflow bench``: the output contract (timings themselves are not asserted)."""
 
+import itertools
 import json
 
 import numpy as np
@@ -67,6 +68,29 @@ def test_sweep_projection_runs_the_sweep_task(monkeypatch):
     one_replicate_core = proj["core_seconds"] / 30  # ≥ the longest run
     assert proj["projected_seconds"] <= (proj["worker_start_s"] + proj["core_seconds"] / 2
                                          + one_replicate_core)
+
+
+def test_sweep_projection_recovers_each_part_of_a_run(monkeypatch):
+    """Runs that take ``a + b·steps + c·frames`` (a synthetic clock): the three short runs of a
+    long one recover its time, and the runs are scheduled longest first."""
+    def seconds(cfg, directory):
+        n, steps = cfg["init.N"], round(cfg["run.T"] * cfg["init.N"])
+        return 0.5 + 1e-4 * n * steps + 1e-2 * n * (min(cfg["run.frames"], steps) + 1)
+
+    monkeypatch.setattr(projection, "_run_seconds", seconds)
+    monkeypatch.setattr(projection, "_worker_start_seconds", lambda schemes: 2.0)
+    monkeypatch.setitem(projection.SWEEP, "N", (5, 50))
+    monkeypatch.setitem(projection.SWEEP, "schemes", ("vanilla", "FA"))
+    proj = projection.sweep_projection(workers=2, max_steps=200)  # N = 50: 1000 steps
+    full = {n: seconds({"init.N": n, "run.T": 20.0, "run.frames": 20}, None) for n in (5, 50)}
+    for scheme, n in itertools.product(("vanilla", "FA"), (5, 50)):
+        assert proj["run_seconds"][f"{scheme} {n}"] == pytest.approx(full[n], rel=TOL["exact"])
+    assert proj["step_seconds"]["FA 50"] == pytest.approx(1e-4 * 50 * 1000, rel=TOL["exact"])
+    assert proj["frame_seconds"]["FA 50"] == pytest.approx(1e-2 * 50 * 19, rel=TOL["exact"])
+    assert proj["step_seconds"]["FA 5"] is None  # timed in full
+    # the two N = 50 runs start first, one on each worker, each followed by an N = 5 run
+    assert proj["one_replicate_seconds"] == pytest.approx(2.0 + full[50] + full[5])
+    assert proj["core_seconds"] == pytest.approx(30 * 2 * (full[5] + full[50]))
 
 
 def test_schedule_takes_the_first_free_worker():

@@ -373,3 +373,55 @@ def test_invalid_input_is_rejected_naming_the_parameter(case):
     call, pattern = _BAD_CALLS[case]
     with pytest.raises(ValueError, match=pattern):
         call()
+
+
+# --- sliced W₂ of uniform measures by sorted projections ------------------------------------
+
+
+def _pot_sliced_sq(x, y, a, b, n_projections, seed):
+    return float(ot.sliced_wasserstein_distance(x, y, a, b, n_projections=n_projections, p=2,
+                                                seed=seed)) ** 2
+
+
+@pytest.mark.parametrize("n, m", [(7, 7), (30, 90), (90, 30), (1, 5)])
+def test_sliced_uniform_by_sorted_projections_equals_pot(rng, n, m):
+    """Uniform measures whose sizes divide one another: two sorts per direction give POT's
+    value, on POT's directions, for a number of directions that is not a whole block."""
+    x, y = rng.normal(size=(n, 3)), rng.normal(size=(m, 3)) + 0.3
+    n_projections = diagnostics.SLICED_BLOCK + 7
+    got = wasserstein2(x, y, method="sliced", n_projections=n_projections, seed=5).value ** 2
+    expected = _pot_sliced_sq(x, y, np.full(n, 1 / n), np.full(m, 1 / m), n_projections, 5)
+    np.testing.assert_allclose(got, expected, rtol=TOL["sliced_sorted"])
+
+
+def test_sliced_orbit_average_by_sorted_projections_equals_pot(rng):
+    """The distance to WI with the sliced solver (uniform weights: the sorted path) against
+    POT on the explicitly built symmetrized law."""
+    x = rng.normal(size=(200, 4))
+    mats = np.array([np.eye(4), np.eye(4)[[3, 2, 1, 0]]])
+    images = np.concatenate([x, x @ mats[1].T])
+    d = distance_to_orbit_average(x, mats, method="sliced", n_projections=64, seed=2)
+    w2sq = _pot_sliced_sq(x, images, np.full(200, 1 / 200), np.full(400, 1 / 400), 64, 2)
+    expected = np.sqrt(w2sq / (second_moment(x) + second_moment(images)))
+    assert d.method == "sliced"
+    np.testing.assert_allclose(d.value, expected, rtol=TOL["sliced_sorted"])
+
+
+def test_sliced_with_other_weights_or_sizes_is_pot(rng):
+    """Weights that are not uniform, or sizes that do not divide one another, go to POT."""
+    x, y = rng.normal(size=(6, 2)), rng.normal(size=(4, 2))
+    a, b = _simplex(rng, 6), np.full(4, 0.25)
+    for mu_weights, pot_a in ((a, a), (None, np.full(6, 1 / 6))):  # 4 does not divide 6
+        got = wasserstein2(x, y, mu_weights=mu_weights, method="sliced", n_projections=16,
+                           seed=1)
+        assert got.value == np.sqrt(_pot_sliced_sq(x, y, pot_a, b, 16, 1))
+
+
+def test_sliced_distance_to_wi_of_an_orbit_closed_measure_is_zero(rng):
+    """Atoms closed under the group: ``μ^G = μ``, the sorted projections of ``μ^G`` are those of
+    ``μ`` twice each, and the distance is exactly 0 (POT's merged quantile functions leave a
+    residue of order sqrt(eps))."""
+    half = rng.normal(size=(150, 4))
+    x = np.concatenate([half, half[:, [3, 2, 1, 0]]])
+    mats = np.array([np.eye(4), np.eye(4)[[3, 2, 1, 0]]])
+    assert distance_to_orbit_average(x, mats, method="sliced", n_projections=64).value == 0.0

@@ -120,3 +120,18 @@ def test_describe_round_trip():
     back = groups.group_from_description(g.describe())
     assert back.order == g.order == 6
     assert math.isclose(np.abs(back.matrices - g.matrices).max(), 0.0, abs_tol=TOL["exact"])
+
+
+def test_sampled_elements_take_the_products_along_their_words():
+    """Element matrices come from a table: bitwise the product of the images along the word."""
+    group = groups.direct_product(groups.dihedral(4), groups.swap())
+    rep = group.defining
+    elements = np.random.default_rng(0).integers(0, group.order, size=50)
+    expected = []
+    for e in elements:
+        m = np.eye(rep.dim)
+        for s in group.words[e]:
+            m = m @ rep.images[s]
+        expected.append(m)
+    assert np.array_equal(rep.matrices(elements), np.array(expected))
+    assert rep.matrices([]).shape == (0, rep.dim, rep.dim)

@@ -302,3 +302,35 @@ def test_cli_sweep_on_a_dask_scheduler(tmp_path):
                      "run.backend=numpy", "--out", str(tmp_path), "--executor", "dask",
                      "--scheduler", cluster.scheduler_address, "--quiet"]) == 0
     assert sweep.read_sweep(tmp_path).counts() == {"complete": 2}
+
+
+def test_an_executor_gets_the_longest_runs_first(tmp_path):
+    """Runs are submitted by decreasing expected work (ties in plan order); the manifest keeps
+    the plan order."""
+    submitted = []
+
+    class Recording(ThreadPoolExecutor):
+        def submit(self, fn, *args, **kwargs):
+            submitted.append((args[0]["run.scheme"], args[0]["init.N"]))
+            return super().submit(fn, *args, **kwargs)
+
+    with Recording(1) as pool:
+        result = sweep.run_sweep(BASE, GRID, tmp_path, executor=pool, progress=False)
+    # N² steps·particles, twice for FA (two orbit nodes): 72, 36, 32, 16
+    assert submitted == [("FA", 6), ("vanilla", 6), ("FA", 4), ("vanilla", 4)]
+    assert [(e["params"]["run.scheme"], e["params"]["init.N"]) for e in result.runs] == [
+        ("vanilla", 4), ("vanilla", 6), ("FA", 4), ("FA", 6)]
+    assert result.counts() == {"complete": 4}
+
+
+def test_expected_work_counts_particle_steps():
+    vanilla = {"init.N": 50, "run.T": 2.0, "run.scheme": "vanilla"}
+    assert sweep.expected_work(config.checked(vanilla)) == 50 * 100  # dt = 1/N: 100 steps
+    mf = config.checked({**vanilla, "run.dynamics": "mf"})
+    assert sweep.expected_work(mf) == pytest.approx(50 * 200)  # dt = 1e-2
+    assert sweep.expected_work(config.checked({**vanilla, "run.dt": 0.5})) == 50 * 4
+    fa = config.checked({**vanilla, "run.scheme": "FA"})
+    assert sweep.expected_work(fa) == 2 * 50 * 100  # the paper's C₂: two orbit nodes a sample
+    pde = config.checked({"run.solver": "pde", "run.dynamics": "mf", "pde.cells": 16,
+                          "run.T": 1.0})
+    assert sweep.expected_work(pde) == pytest.approx(16 * 100)

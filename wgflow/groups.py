@@ -251,17 +251,22 @@ class Representation:
                         "same relations as the generators"
                     )
 
+    @cached_property
+    def _element_matrices(self) -> np.ndarray:
+        """``ρ(g)`` of every element of a finite group, ``(|G|, dim, dim)``: the product of the
+        generators' images along the element's word, left to right."""
+        out = np.empty((self.group.order, self.dim, self.dim))
+        for k, word in enumerate(self.group.words):
+            m = np.eye(self.dim)
+            for s in word:
+                m = m @ self.images[s]
+            out[k] = m
+        return out
+
     def matrices(self, elements) -> np.ndarray:
         """``ρ(g)`` for each element: shape ``(len(elements), dim, dim)``."""
-        elements = np.asarray(elements)
         if self.group.is_finite:
-            out = np.empty((len(elements), self.dim, self.dim))
-            for k, e in enumerate(elements):
-                m = np.eye(self.dim)
-                for s in self.group.words[int(e)]:
-                    m = m @ self.images[s]
-                out[k] = m
-            return out
+            return self._element_matrices[np.asarray(elements, dtype=np.intp)]
         return np.array([scipy.linalg.expm(phi * self.images[0]) for phi in elements])
 
     def haar(self) -> tuple[np.ndarray, np.ndarray]:

@@ -31,6 +31,7 @@ and :class:`wgflow.runner.RunInterrupted` says how to continue.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import os
@@ -44,6 +45,7 @@ import numpy as np
 
 from . import config as configuration
 from .config import config_hash
+from .configs import problems
 from .files.checkpoints import checkpoint_path
 from .files.h5md import is_trajectory, load, read_parameters
 from .files.locks import exclusive
@@ -59,6 +61,8 @@ from .runner import (
 
 #: the keys each replicate sets from the root seed
 SEED_KEYS = ("init.seed", "run.seed")
+#: schemes that evaluate each sample on every Haar node of the group
+ORBIT_SCHEMES = ("FA", "DA-orbit")
 #: file statuses of runs that are done (a diverged run diverges again when rerun)
 FINISHED = ("complete", "diverged")
 MANIFEST = "manifest.json"
@@ -244,6 +248,35 @@ def _resume_or_run(config: dict, path: str, stop) -> str:
     return run_to_file(config, path, progress=False, overwrite=True, stop=stop)
 
 
+def expected_work(config: dict) -> float:
+    """The order of magnitude of a run's work, by which a sweep hands its longest runs to its
+    workers first: ``size · T/dt · orbit`` with ``size = init.N`` particles (``pde.cells``
+    per axis for a grid PDE run), ``dt = run.dt``, or when that is 0, ``1/N`` for SGD and
+    ``1e-2`` otherwise, and ``orbit`` the group's Haar nodes that FA and DA-orbit evaluate per
+    sample (1 for the other schemes). Only the order of the runs depends on it, never their
+    results."""
+    size = config["pde.cells"] if config["run.solver"] == "pde" else config["init.N"]
+    dt = config["run.dt"] or (1.0 / config["init.N"] if config["run.dynamics"] == "sgd"
+                              else 1e-2)
+    work = size * config["run.T"] / dt
+    if config["run.solver"] == "particles" and config["run.scheme"] in ORBIT_SCHEMES:
+        work *= _orbit_nodes(json.dumps({k: v for k, v in config.items()
+                                         if k.startswith(("problem.", "files."))}))
+    return work
+
+
+@functools.lru_cache(maxsize=64)
+def _orbit_nodes(problem_keys: str) -> int:
+    """Haar nodes of the group of the problem ``problem_keys`` (a config's ``problem.*`` and
+    ``files.*`` keys, as JSON); 1 when it has no group or cannot be built: such a run fails at
+    once, whatever its place."""
+    try:
+        symmetry = problems.problem_of(json.loads(problem_keys)).symmetry
+    except (ValueError, OSError):
+        return 1
+    return 1 if symmetry is None else len(symmetry.elements()[1])
+
+
 def ignore_interrupts() -> None:
     """Initializer of local worker processes: a terminal's Ctrl-C, or a SIGTERM to the whole
     process group (``timeout``, a batch system's time limit), reaches every worker; a worker
@@ -254,9 +287,11 @@ def ignore_interrupts() -> None:
 
 
 def _outcomes(sweep: Sweep, todo: list, executor, threads, stopping):
-    """Yield ``(entry, (status, wall time, error))`` as the runs of ``todo`` finish. When
-    ``stopping()`` turns true, the runs not started are cancelled and the running ones are
-    asked to stop (the stop file), then waited for at most :data:`STOP_GRACE` seconds."""
+    """Yield ``(entry, (status, wall time, error))`` as the runs of ``todo`` finish: in order
+    without an executor, else submitted longest first (:func:`expected_work`; ties in plan
+    order), so that no long run starts last. When ``stopping()`` turns true, the runs not
+    started are cancelled and the running ones are asked to stop (the stop file), then waited
+    for at most :data:`STOP_GRACE` seconds."""
     stop_file = sweep.directory / STOP
     tasks = [(entry, (sweep.config(entry), str(sweep.directory / entry["path"]), threads,
                       str(stop_file))) for entry in todo]
@@ -267,6 +302,7 @@ def _outcomes(sweep: Sweep, todo: list, executor, threads, stopping):
             if outcome[0] == "interrupted" or stopping():
                 return
         return
+    tasks.sort(key=lambda task: -expected_work(task[1][0]))
     futures = {executor.submit(execute, *args): entry for entry, args in tasks}
     pending, deadline = set(futures), None
     try:
