@@ -131,7 +131,7 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept
     rows = kept[1].shape[1] if kept[1].shape[0] > 0 else n_rows
     if carry is not None:  # more than one block (see advance)
         carry[:] = 0.0
-    for start in range(0, n_rows, rows):
+    for start in range(0, max(n_rows, 1), max(rows, 1)):  # once without samples (no data)
         stop = min(n_rows, start + rows)
         block, block_model = xo[start:stop], model[start:stop]
         if parts is None:
