@@ -180,14 +180,38 @@ def _first_layer(table, blocked: bool, of_sample: list[str],
             "else:", *(f"    {line}" for line in _sample_loads(table) + of_sample)]
 
 
+def _activated_affine(table, index: int, blocked: bool) -> list[str] | None:
+    """An activated layer's affine map and activation in one lane pass per output, in a loop
+    over the outputs ``k``: ``z[row + k] = b_k + Σ_j W_kj a_j``, then ``σ`` of it while it is
+    in a register (one evaluation in the code whatever the width, and no store of ``z`` read
+    back by a pass of another vector width). ``None`` where the sum does not fit one pass, or
+    the first layer is unrolled no further or runs on blocks of samples."""
+    n_out, n_in, w, b, activated, row = table[index]
+    if not activated or (index == 0 and (blocked or not _unrolled(table))):
+        return None
+    inputs, loads = _inputs(table, index)
+    products = [f"tt[{w} + k * {n_in} + {j}, p] * {inputs[j]}" for j in range(n_in)]
+    groups = _sum("zk", f"z[{row} + k, p]", products, loads,
+                  bias=f"tt[{b} + k, p]" if b >= 0 else "")
+    if len(groups) > 1:
+        return None
+    return [f"for k in range({n_out}):", "    for p in range(n):",
+            *(f"        {s}" for s in (*groups[0].loads, *groups[0].statements)),
+            f"        activate(activation, z, h, dh, {row} + k, p)"]
+
+
 def _forward_source(table, blocked: bool) -> str:
     lines = [] if blocked else _sample_loads(table)
     for index, layer in enumerate(table):
+        fused = _activated_affine(table, index, blocked)
+        if fused is not None:
+            lines += fused
+            continue
         lines += (_first_layer(table, blocked, affine_of_sample(table), affine_from_block(table))
                   if index == 0 else _in_passes(_affine(layer, *_inputs(table, index))))
-        if layer[ACTIVATED]:  # one row loop of the activation per layer: compiled once
+        if layer[ACTIVATED]:  # one loop of the activation per layer: compiled once
             lines += [f"for r in range({layer[ROW]}, {layer[ROW] + layer[N_OUT]}):",
-                      "    activate(activation, z, h, dh, r, n)"]
+                      "    for p in range(n):", "        activate(activation, z, h, dh, r, p)"]
     return _function("forward", "unit, activation, tt, x, m, n, z, h, dh, first=None, s=-1",
                      lines)
 
