@@ -3,8 +3,8 @@
 A kernel receives the activation as a :class:`CompiledActivation` argument, whose numba type
 names the activation: numba compiles (and caches) each kernel once per activation it is called
 with, and :func:`activate` resolves, while the kernel is typed, to the evaluation of that
-activation in that storage dtype at one lane. A run compiles its own activation only, and no kernel branches on
-the activation at run time.
+activation in that storage dtype at one lane. A run compiles its own activation only, and no
+kernel branches on the activation at run time.
 
 The lane evaluations use the vectorizable activations of :mod:`solvers.fast_math` (float64) and,
 on float32 buffers, of :mod:`solvers.fast_math32` (float32, twice the vector width): the
