@@ -34,7 +34,7 @@ import numba
 COMPILED_MODULES = ("fast_math", "wide_layer", "tiles", "counter_rng", "compiled_layered",
                     "compiled_flow", "pde/compiled")
 #: the sources compiled code depends on (the activation names come from ``activations``, the
-#: activations' row loops from ``compiled_activations``)
+#: activations' lane evaluations from ``compiled_activations``)
 KERNEL_SOURCES = ("activations", "compiled_activations", "compiled_units", "fast_math32",
                   "sample_terms", *COMPILED_MODULES)
 

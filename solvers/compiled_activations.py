@@ -2,11 +2,11 @@
 
 A kernel receives the activation as a :class:`CompiledActivation` argument, whose numba type
 names the activation: numba compiles (and caches) each kernel once per activation it is called
-with, and :func:`activate` resolves, while the kernel is typed, to the one row loop of that
-activation and storage dtype. A run compiles its own activation only, and no kernel branches on
-the activation at run time.
+with, and :func:`activate` resolves, while the kernel is typed, to the evaluation of that
+activation in that storage dtype at one lane. A run compiles its own activation only, and no
+kernel branches on the activation at run time.
 
-The row loops evaluate the vectorizable activations of :mod:`solvers.fast_math` (float64) and,
+The lane evaluations use the vectorizable activations of :mod:`solvers.fast_math` (float64) and,
 on float32 buffers, of :mod:`solvers.fast_math32` (float32, twice the vector width): the
 activation's ``precision`` ``"storage"`` (the default) evaluates in the buffers' dtype,
 ``"float64"`` in float64 whatever the storage. ``erf`` and ``softplus`` are evaluated in float64
@@ -68,55 +68,50 @@ class CompiledActivation:
         return f"CompiledActivation({self.name!r}, {self.precision!r})"
 
 
-def _pair_row(pair):
-    """The row loop of a scalar ``z ↦ (σ(z), σ'(z))``."""
-    def row(z, h, dh, r, n):
-        for p in range(n):
-            h[r, p], dh[r, p] = pair(z[r, p])
+def _pair_lane(pair):
+    """The lane evaluation of a scalar ``z ↦ (σ(z), σ'(z))``."""
+    def lane(z, h, dh, r, p):
+        h[r, p], dh[r, p] = pair(z[r, p])
 
-    return njit(inline="always", **JIT)(row)
-
-
-def _erf_row(z, h, dh, r, n):
-    for p in range(n):
-        zp = np.float64(z[r, p])
-        h[r, p] = math.erf(zp)
-        dh[r, p] = _TWO_OVER_SQRT_PI * exp(-zp * zp)
+    return njit(inline="always", **JIT)(lane)
 
 
-def _piecewise_polynomial_rows(real) -> dict:
-    """The row loops of ``relu``, ``identity`` and ``quadratic`` with constants of the storage
-    dtype ``real`` (exact in either precision)."""
+def _erf_lane(z, h, dh, r, p):
+    zp = np.float64(z[r, p])
+    h[r, p] = math.erf(zp)
+    dh[r, p] = _TWO_OVER_SQRT_PI * exp(-zp * zp)
+
+
+def _piecewise_polynomial_lanes(real) -> dict:
+    """The lane evaluations of ``relu``, ``identity`` and ``quadratic`` with constants of the
+    storage dtype ``real`` (exact in either precision)."""
     zero, one, two = real(0), real(1), real(2)
 
-    def relu_row(z, h, dh, r, n):
-        for p in range(n):
-            h[r, p] = max(z[r, p], zero)
-            dh[r, p] = one if z[r, p] > zero else zero
+    def relu_lane(z, h, dh, r, p):
+        h[r, p] = max(z[r, p], zero)
+        dh[r, p] = one if z[r, p] > zero else zero
 
-    def identity_row(z, h, dh, r, n):
-        for p in range(n):
-            h[r, p] = z[r, p]
-            dh[r, p] = one
+    def identity_lane(z, h, dh, r, p):
+        h[r, p] = z[r, p]
+        dh[r, p] = one
 
-    def quadratic_row(z, h, dh, r, n):
-        for p in range(n):
-            h[r, p] = z[r, p] * z[r, p]
-            dh[r, p] = two * z[r, p]
+    def quadratic_lane(z, h, dh, r, p):
+        h[r, p] = z[r, p] * z[r, p]
+        dh[r, p] = two * z[r, p]
 
-    return {name: njit(inline="always", **JIT)(row) for name, row in (
-        ("relu", relu_row), ("identity", identity_row), ("quadratic", quadratic_row))}
+    return {name: njit(inline="always", **JIT)(lane) for name, lane in (
+        ("relu", relu_lane), ("identity", identity_lane), ("quadratic", quadratic_lane))}
 
 
-#: the row loops evaluating in float64, by activation
-_ROWS = {"tanh": _pair_row(tanh_and_derivative), "sigmoid": _pair_row(sigmoid_and_derivative),
-         "erf": njit(inline="always", **JIT)(_erf_row),
-         "softplus": _pair_row(softplus_and_derivative),
-         **_piecewise_polynomial_rows(np.float64)}
-#: the row loops of float32 buffers at precision ``"storage"``
-_FLOAT32_ROWS = {**_ROWS, "tanh": _pair_row(fast_math32.tanh_and_derivative),
-                 "sigmoid": _pair_row(fast_math32.sigmoid_and_derivative),
-                 **_piecewise_polynomial_rows(np.float32)}
+#: the lane evaluations in float64, by activation
+_LANES = {"tanh": _pair_lane(tanh_and_derivative), "sigmoid": _pair_lane(sigmoid_and_derivative),
+          "erf": njit(inline="always", **JIT)(_erf_lane),
+          "softplus": _pair_lane(softplus_and_derivative),
+          **_piecewise_polynomial_lanes(np.float64)}
+#: the lane evaluations of float32 buffers at precision ``"storage"``
+_FLOAT32_LANES = {**_LANES, "tanh": _pair_lane(fast_math32.tanh_and_derivative),
+                  "sigmoid": _pair_lane(fast_math32.sigmoid_and_derivative),
+                  **_piecewise_polynomial_lanes(np.float32)}
 #: the activations whose float32 evaluation differs from their float64 one
 FLOAT32_EVALUATED = ("tanh", "sigmoid")
 
@@ -137,21 +132,22 @@ def compiled_activation(name: str, dtype, precision: str = "storage") -> Compile
     return COMPILED_ACTIVATIONS[name]
 
 
-def activate(activation, z, h, dh, row, n):
-    """``h[row, :n] = σ(z[row, :n])`` and ``dh[row, :n] = σ'(z[row, :n])`` for the
+def activate(activation, z, h, dh, row, p):
+    """``h[row, p] = σ(z[row, p])`` and ``dh[row, p] = σ'(z[row, p])`` for the
     :class:`CompiledActivation` ``activation``; ``z``, ``h``, ``dh`` are ``(rows, lanes)`` tile
-    buffers. Compiled code only: numba replaces the call by the activation's row loop."""
+    buffers. Compiled code only: numba replaces the call by the activation's evaluation at one
+    lane (the caller's loop over the lanes vectorizes, see :func:`solvers.tiles.forward`)."""
     raise TypeError("activate is called from compiled kernels only")
 
 
 @overload(activate, inline="always")
-def _activate_rows(activation, z, h, dh, row, n):
+def _activate_lane(activation, z, h, dh, row, p):
     if isinstance(activation, ActivationType):
         float32 = activation.precision == "storage" and z.dtype == types.float32
-        rows = (_FLOAT32_ROWS if float32 else _ROWS)[activation.activation]
+        lane = (_FLOAT32_LANES if float32 else _LANES)[activation.activation]
 
-        def impl(activation, z, h, dh, row, n):
-            rows(z, h, dh, row, n)
+        def impl(activation, z, h, dh, row, p):
+            lane(z, h, dh, row, p)
 
         return impl
     return None

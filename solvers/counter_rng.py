@@ -23,6 +23,8 @@ _M2 = 0x94D049BB133111EB
 _INV_2_53 = 2.0**-53
 #: particles per block when noise is drawn in parallel, and the pairs below which it is serial
 NOISE_BLOCK = 256
+#: lanes of one vector of normals (``NOISE_BLOCK`` is a multiple of it)
+VECTOR = 8
 PARALLEL_MIN_NUMBERS = 1 << 14
 
 
@@ -72,11 +74,14 @@ def normal(key, counter):
 def _noise_block(key, step, basis, amp, start, stop, out, z, xi):
     """Rows ``start:stop`` of :func:`noise_into`, computed lane-wise over the block's particles
     in the scratch ``z (K, ≥ P)``, ``ξ (D, ≥ P)`` (``P = stop − start``) so that the loops
-    vectorize."""
+    vectorize. The normals are drawn for whole vectors of ``VECTOR`` lanes as far as ``z`` has
+    room (the numbers of the next particles' counters, unused): a block of fewer lanes would
+    draw them one at a time."""
     n, dim, k, lanes = out.shape[0], basis.shape[0], basis.shape[1], stop - start
     first = uint64((step * n + start) * k)
+    drawn = min(z.shape[1], -(-lanes // VECTOR) * VECTOR)
     for j in range(k):
-        for p in range(lanes):
+        for p in range(drawn):
             z[j, p] = normal(key, first + uint64(p * k + j))
     for d in range(dim):
         for p in range(lanes):
@@ -107,12 +112,14 @@ def _parallel_noise(n, basis):
 
 def noise_scratch(n, basis, serial=False):
     """The scratch ``(z, ξ)`` of :func:`noise_into` (or, ``serial``, of
-    :func:`noise_on_one_thread`) for ``n`` particles: ``(K, n)`` and ``(D, n)`` where the draw
-    is serial, empty where it is parallel (its blocks allocate their own) and without directions
-    (``K = 0``: no noise to draw)."""
+    :func:`noise_on_one_thread`) for ``n`` particles: ``(K, n')`` (``n' = VECTOR⌈n/VECTOR⌉``,
+    see :func:`_noise_block`) and ``(D, n)`` where the draw is serial, empty where it is
+    parallel (its blocks allocate their own) and without directions (``K = 0``: no noise to
+    draw)."""
     serial = serial or not _parallel_noise.py_func(n, basis)
     lanes = n if basis.shape[1] > 0 and serial else 0
-    return np.empty((basis.shape[1], lanes)), np.empty((basis.shape[0], lanes))
+    return (np.empty((basis.shape[1], -(-lanes // VECTOR) * VECTOR)),
+            np.empty((basis.shape[0], lanes)))
 
 
 @njit(inline="always", **JIT)

@@ -38,7 +38,8 @@ def _assert_within_ulp(values, reference, z):
 
 @njit
 def _activate_row(activation, z, h, dh):
-    activate(activation, z, h, dh, 0, z.shape[1])
+    for p in range(z.shape[1]):
+        activate(activation, z, h, dh, 0, p)
 
 
 @pytest.mark.parametrize("name", list(ACTIVATIONS))

@@ -57,8 +57,8 @@ def assert_matches_reference(kernels, unit, dtype, sizes, rng):
 
 #: (unit, activation, dtype): every activation in both dtypes, each unit family with several
 #: activations in both dtypes. A kernel compiles per unit shape, activation and dtype, and the
-#: passes generated for a unit call the activation's row loop only, so these 14 cases cover
-#: every generated pass and every row loop without compiling all 70 combinations.
+#: passes generated for a unit call the activation's lane evaluation only, so these 14 cases
+#: cover every generated pass and every activation without compiling all 70 combinations.
 KERNEL_CASES = [(list(UNITS)[(i + 3 * j) % len(UNITS)], activation, dtype)
                 for i, activation in enumerate(ACTIVATIONS)
                 for j, dtype in enumerate(["float64", "float32"])]

@@ -27,17 +27,31 @@ def test_each_layer_table_is_its_own_compiled_type():
 @pytest.mark.parametrize("unit", [paper.problem("arbitrary").unit, MLPUnit(3, (4, 3), 2, "tanh")],
                          ids=["matrix", "mlp"])
 def test_generated_passes_loop_over_lanes_only(unit):
-    """Every loop of the generated passes runs over the lanes, or over a layer's constant rows
-    for its activation; every row index is a constant (with a block buffer or without)."""
+    """Every loop of the generated passes runs over the lanes, over a layer's constant rows for
+    its activation, or over a layer's outputs ``k`` (its affine map and activation fused in one
+    pass); every row index is a constant, or a constant offset of ``k`` (with a block buffer
+    or without)."""
     table = compiled_unit(unit.spec).table
+    bounds_of = {"p": r"n", "r": r"\d+, \d+", "k": r"\d+"}
     for source in (generate(table, blocked) for blocked in (False, True)
                    for generate in (tiles._forward_source, tiles._backward_source)):
         loops = re.findall(r"for (\w+) in range\(([^)]*)\)", source)
-        assert loops and all(bounds == "n" if name == "p" else re.fullmatch(r"\d+, \d+", bounds)
-                             for name, bounds in loops)
-        assert all(re.fullmatch(r"\d+", row)
+        assert loops and all(re.fullmatch(bounds_of[name], bounds) for name, bounds in loops)
+        assert all(re.fullmatch(r"\d+( \+ k( \* \d+ \+ \d+)?)?", row)
                    for row in re.findall(r"\b(?:tt|z|h|dh|g|g_next|grad)\[([^,\]]+), p\]",
                                          source))
+
+
+def test_an_activated_layer_of_few_inputs_is_one_pass_with_its_activation():
+    """The matrix unit's forward pass: per output ``k``, ``z_k = W_k1 x_1 + W_k0 x_0`` and
+    ``σ(z_k)`` in the same lane loop (an 8-lane tile otherwise reads ``z`` back from stores
+    of another vector width); a first layer of 40 inputs keeps its looped affine map and the
+    activation's own loop."""
+    matrix = tiles._forward_source(compiled_unit(paper.problem().unit.spec).table, False)
+    assert matrix.count("for p in range(n):") == 1
+    assert "for k in range(2):" in matrix and "activate(activation, z, h, dh, 0 + k, p)" in matrix
+    wide = tiles._forward_source(compiled_unit(Perceptron(40, 1, "tanh").spec).table, False)
+    assert "for k in range" not in wide and "for r in range(0, 1):" in wide
 
 
 def test_wide_layers_loop_or_split_over_passes():
