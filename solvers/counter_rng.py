@@ -113,7 +113,7 @@ def _parallel_noise(n, basis):
 def noise_scratch(n, basis, serial=False):
     """The scratch ``(z, ξ)`` of :func:`noise_into` (or, ``serial``, of
     :func:`noise_on_one_thread`) for ``n`` particles: ``(K, n')`` (``n' = VECTOR⌈n/VECTOR⌉``,
-    see :func:`_noise_block`) and ``(D, n)`` where the draw is serial, empty where it is
+    see ``_noise_block``) and ``(D, n)`` where the draw is serial, empty where it is
     parallel (its blocks allocate their own) and without directions (``K = 0``: no noise to
     draw)."""
     serial = serial or not _parallel_noise.py_func(n, basis)
