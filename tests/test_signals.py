@@ -175,6 +175,36 @@ def test_a_second_signal_stops_at_once_and_still_says_how_to_resume(tmp_path):
     np.testing.assert_array_equal(load(path).particles, load(tmp_path / "whole.h5").particles)
 
 
+@pytest.mark.slow
+def test_the_workers_of_a_killed_sweep_stop_their_runs_and_exit(tmp_path):
+    """``kill -9`` of the sweep's parent leaves no stop file: each worker notices it has lost
+    its parent, stops its run (resumable, its checkpoint kept) and exits, rather than waiting
+    for runs forever."""
+    out = tmp_path / "sweep"
+    proc = _wgflow("sweep", "--grid", "run.scheme=vanilla,FA", "--grid", "init.N=300,301",
+                   "--set", "run.backend=numpy", "--set", "run.T=60", "--set",
+                   "run.frames=600", "--workers", "2", "--quiet", "--out", str(out),
+                   start_new_session=True)
+    assert _wait_for(lambda: len(list(out.glob("runs/*.ckpt.npz"))) >= 2
+                     or proc.poll() is not None)
+    assert proc.poll() is None, proc.communicate()
+    proc.kill()
+    proc.communicate(timeout=60)
+
+    def group_gone():  # the workers (and their resource tracker) share the parent's group
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    assert _wait_for(group_gone, timeout=60)
+    stopped = [run for run in out.glob("runs/*.h5") if checkpoint_path(run).exists()]
+    assert len(stopped) >= 2
+    for run in stopped:
+        assert read_parameters(run)["status"] == "running"
+
+
 def test_an_idle_sweep_worker_survives_the_terminal_s_signals():
     """``kill -TERM`` to the process group (a batch system's time limit, ``timeout``) reaches
     idle workers too: one that died would break the pool, and the pool's own termination of

@@ -36,6 +36,7 @@ import itertools
 import json
 import os
 import signal
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, replace
@@ -215,17 +216,19 @@ def execute(config: dict, path: str, threads: int | None,
             stop_file: str | None = None) -> tuple[str, float, str]:
     """The task a worker runs: resume or run one sweep run into ``path`` with at most
     ``threads`` Numba threads and no progress bar; ``(status, wall seconds, error message)``.
-    The run stops (status ``interrupted``, resumable) on SIGINT/SIGTERM or once ``stop_file``
-    exists."""
+    The run stops (status ``interrupted``, resumable) on SIGINT/SIGTERM or, given a
+    ``stop_file``, once it exists or the worker's sweep has died (:func:`_watch_parent`)."""
     import numba
 
     previous = numba.get_num_threads()
     if threads:
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     tic = time.perf_counter()
-    stop = None if stop_file is None else Path(stop_file).exists
+    stop = None if stop_file is None else (
+        lambda: _ORPHANED.is_set() or Path(stop_file).exists())
     if stop is not None and stop():  # the sweep is stopping: do not start
         return "pending", None, ""
+    _BETWEEN_RUNS.clear()
     try:
         status = _resume_or_run(config, path, stop)
     except RunInterrupted as stopped:
@@ -234,6 +237,7 @@ def execute(config: dict, path: str, threads: int | None,
         return "failed", time.perf_counter() - tic, f"{type(err).__name__}: {err}"
     finally:
         numba.set_num_threads(previous)
+        _BETWEEN_RUNS.set()
     return status, time.perf_counter() - tic, ""
 
 
@@ -281,9 +285,35 @@ def ignore_interrupts() -> None:
     """Initializer of local worker processes: a terminal's Ctrl-C, or a SIGTERM to the whole
     process group (``timeout``, a batch system's time limit), reaches every worker; a worker
     ignores both between runs (a run in progress stops gracefully itself), since one that died
-    would break the pool and the sweep's parent stops the sweep itself."""
+    would break the pool and the sweep's parent stops the sweep itself. It also watches its
+    parent (:func:`_watch_parent`)."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
+    _watch_parent(os.getppid())
+
+
+#: seconds between a worker's checks that the sweep's parent process still runs
+PARENT_CHECK_SECONDS = 1.0
+#: set in a worker whose sweep's parent has died: its run stops as on a stop request
+_ORPHANED = threading.Event()
+#: set while no run is in progress in this process
+_BETWEEN_RUNS = threading.Event()
+_BETWEEN_RUNS.set()
+
+
+def _watch_parent(parent: int) -> None:
+    """A worker whose sweep's parent was killed (``kill -9``, no stop file) would wait for
+    runs forever, holding its memory: a thread checks the parent every
+    :data:`PARENT_CHECK_SECONDS`; once it is gone, the run in progress stops (resumable, its
+    checkpoint kept) and the worker exits."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        _ORPHANED.set()
+        _BETWEEN_RUNS.wait()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="wgflow-parent-watch", daemon=True).start()
 
 
 def _outcomes(sweep: Sweep, todo: list, executor, threads, stopping):
