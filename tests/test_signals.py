@@ -1,5 +1,6 @@
 """Ctrl-C and SIGTERM stop runs and sweeps within seconds, keep a checkpoint, say how to resume."""
 
+import contextlib
 import json
 import os
 import signal
@@ -198,7 +199,11 @@ def test_the_workers_of_a_killed_sweep_stop_their_runs_and_exit(tmp_path):
             return True
         return False
 
-    assert _wait_for(group_gone, timeout=60)
+    try:
+        assert _wait_for(group_gone, timeout=60)
+    finally:  # never leave workers behind, even when the test fails
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
     stopped = [run for run in out.glob("runs/*.h5") if checkpoint_path(run).exists()]
     assert len(stopped) >= 2
     for run in stopped:
