@@ -232,7 +232,7 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
                            theta.shape[0] * n_samples >= PARALLEL_MIN_WORK)
     lanes = scratch_lanes(kernel[2], theta.shape[0])
     kept = make_kept(kernel[0], theta.shape[0], n_samples, lanes, dtype,
-                     whole=orbit[3] and orbit[2].shape[0] > 1)
+                     whole=orbit[3])
     carry = np.empty(theta.shape) if 0 < kept[1].shape[1] < n_samples else None
     work = _workspace(kernel, theta, n_samples, xs.shape[2], ys.shape[2], lanes, noise[2],
                       parts is None)
