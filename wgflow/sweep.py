@@ -217,7 +217,7 @@ def execute(config: dict, path: str, threads: int | None,
     """The task a worker runs: resume or run one sweep run into ``path`` with at most
     ``threads`` Numba threads and no progress bar; ``(status, wall seconds, error message)``.
     The run stops (status ``interrupted``, resumable) on SIGINT/SIGTERM or, given a
-    ``stop_file``, once it exists or the worker's sweep has died (:func:`_watch_parent`)."""
+    ``stop_file``, once it exists or the worker's sweep has died (``_watch_parent``)."""
     import numba
 
     previous = numba.get_num_threads()
@@ -286,7 +286,7 @@ def ignore_interrupts() -> None:
     process group (``timeout``, a batch system's time limit), reaches every worker; a worker
     ignores both between runs (a run in progress stops gracefully itself), since one that died
     would break the pool and the sweep's parent stops the sweep itself. It also watches its
-    parent (:func:`_watch_parent`)."""
+    parent (``_watch_parent``)."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
     _watch_parent(os.getppid())
