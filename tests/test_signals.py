@@ -86,18 +86,25 @@ def test_a_run_stopped_inside_a_frame_resumes_bitwise(tmp_path):
         np.testing.assert_array_equal(a.observables[k], b.observables[k])
 
 
-@pytest.mark.slow
-def test_ctrl_c_stops_a_sweep_and_its_workers(tmp_path):
-    """The terminal's Ctrl-C reaches the whole process group: the parent and its two worker
-    processes. Unfinished runs are marked, keep their checkpoints, and no worker prints a
-    traceback."""
-    out = tmp_path / "sweep"
+def _running_sweep(out):
+    """A two-worker sweep of four long runs into ``out``, in its own process group, once both
+    workers have checkpointed a run."""
     proc = _wgflow("sweep", "--grid", "run.scheme=vanilla,FA", "--grid", "init.N=300,301",
                    "--set", "run.backend=numpy", "--set", "run.T=60", "--set",
                    "run.frames=600", "--workers", "2", "--quiet", "--out", str(out),
                    start_new_session=True)
     assert _wait_for(lambda: len(list(out.glob("runs/*.ckpt.npz"))) >= 2
                      or proc.poll() is not None)
+    return proc
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_sweep_and_its_workers(tmp_path):
+    """The terminal's Ctrl-C reaches the whole process group: the parent and its two worker
+    processes. Unfinished runs are marked, keep their checkpoints, and no worker prints a
+    traceback."""
+    out = tmp_path / "sweep"
+    proc = _running_sweep(out)
     time.sleep(0.5)
     assert proc.poll() is None, proc.communicate()
     tic = time.monotonic()
@@ -182,12 +189,7 @@ def test_the_workers_of_a_killed_sweep_stop_their_runs_and_exit(tmp_path):
     its parent, stops its run (resumable, its checkpoint kept) and exits, rather than waiting
     for runs forever."""
     out = tmp_path / "sweep"
-    proc = _wgflow("sweep", "--grid", "run.scheme=vanilla,FA", "--grid", "init.N=300,301",
-                   "--set", "run.backend=numpy", "--set", "run.T=60", "--set",
-                   "run.frames=600", "--workers", "2", "--quiet", "--out", str(out),
-                   start_new_session=True)
-    assert _wait_for(lambda: len(list(out.glob("runs/*.ckpt.npz"))) >= 2
-                     or proc.poll() is not None)
+    proc = _running_sweep(out)
     assert proc.poll() is None, proc.communicate()
     proc.kill()
     proc.communicate(timeout=60)
