@@ -3,8 +3,10 @@
 A kernel receives the activation as a :class:`CompiledActivation` argument, whose numba type
 names the activation: numba compiles (and caches) each kernel once per activation it is called
 with, and :func:`activate` resolves, while the kernel is typed, to the evaluation of that
-activation in that storage dtype at one lane. A run compiles its own activation only, and no
-kernel branches on the activation at run time.
+activation in that storage dtype at one lane: a function compiled once per signature that LLVM
+inlines into the caller's loop over the lanes (:data:`solvers.fast_math.INLINED`), which then
+vectorizes. A run compiles its own activation only, and no kernel branches on the activation
+at run time.
 
 The lane evaluations use the vectorizable activations of :mod:`solvers.fast_math` (float64) and,
 on float32 buffers, of :mod:`solvers.fast_math32` (float32, twice the vector width): the
@@ -24,7 +26,7 @@ from numba.extending import NativeValue, models, overload, register_model, unbox
 from . import fast_math32
 from .activations import ACTIVATIONS
 from .fast_math import (
-    JIT,
+    INLINED,
     exp,
     sigmoid_and_derivative,
     softplus_and_derivative,
@@ -73,7 +75,7 @@ def _pair_lane(pair):
     def lane(z, h, dh, r, p):
         h[r, p], dh[r, p] = pair(z[r, p])
 
-    return njit(inline="always", **JIT)(lane)
+    return njit(**INLINED)(lane)
 
 
 def _erf_lane(z, h, dh, r, p):
@@ -99,13 +101,13 @@ def _piecewise_polynomial_lanes(real) -> dict:
         h[r, p] = z[r, p] * z[r, p]
         dh[r, p] = two * z[r, p]
 
-    return {name: njit(inline="always", **JIT)(lane) for name, lane in (
+    return {name: njit(**INLINED)(lane) for name, lane in (
         ("relu", relu_lane), ("identity", identity_lane), ("quadratic", quadratic_lane))}
 
 
 #: the lane evaluations in float64, by activation
 _LANES = {"tanh": _pair_lane(tanh_and_derivative), "sigmoid": _pair_lane(sigmoid_and_derivative),
-          "erf": njit(inline="always", **JIT)(_erf_lane),
+          "erf": njit(**INLINED)(_erf_lane),
           "softplus": _pair_lane(softplus_and_derivative),
           **_piecewise_polynomial_lanes(np.float64)}
 #: the lane evaluations of float32 buffers at precision ``"storage"``
@@ -140,7 +142,7 @@ def activate(activation, z, h, dh, row, p):
     raise TypeError("activate is called from compiled kernels only")
 
 
-@overload(activate, inline="always")
+@overload(activate, jit_options=INLINED)
 def _activate_lane(activation, z, h, dh, row, p):
     if isinstance(activation, ActivationType):
         float32 = activation.precision == "storage" and z.dtype == types.float32

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
-from .fast_math import JIT, PARALLEL, cos_two_pi, log
+from .fast_math import INLINED, JIT, PARALLEL, cos_two_pi, log
 
 _GAMMA = 0x9E3779B97F4A7C15
 _M1 = 0xBF58476D1CE4E5B9
@@ -51,20 +51,20 @@ def stream_key(seed_sequence: np.random.SeedSequence) -> int:
     return int(seed_sequence.generate_state(1, np.uint64)[0])
 
 
-@njit(inline="always", **JIT)
+@njit(**INLINED)
 def _mix(z):
     z = (z ^ (z >> uint64(30))) * uint64(_M1)
     z = (z ^ (z >> uint64(27))) * uint64(_M2)
     return z ^ (z >> uint64(31))
 
 
-@njit(inline="always", **JIT)
+@njit(**INLINED)
 def _uniform(key, counter, s):
     bits = _mix(key ^ _mix(counter * uint64(2) + uint64(s) + uint64(_GAMMA)))
     return (np.float64(bits >> uint64(11)) + 0.5) * _INV_2_53
 
 
-@njit(inline="always", **JIT)
+@njit(**INLINED)
 def normal(key, counter):
     """``Z_counter`` of stream ``key`` (both ``uint64``)."""
     return np.sqrt(-2.0 * log(_uniform(key, counter, 0))) * cos_two_pi(_uniform(key, counter, 1))

@@ -35,6 +35,10 @@ from .activations import ACTIVATIONS
 #: (they would block vectorization), fused multiply–add allowed (``contract`` only, no
 #: reassociation: sums keep their written order), GIL released.
 JIT = {"cache": True, "error_model": "numpy", "nogil": True, "fastmath": {"contract"}}
+#: the options of a kernel part that LLVM inlines into each caller (``alwaysinline``): it is
+#: compiled once per signature, rather than copied into every call site by numba's typing, and
+#: is cached on disk only within its callers
+INLINED = {**JIT, "cache": False, "forceinline": True}
 #: parallel options: only the explicit ``prange`` loops run in parallel (numba would otherwise
 #: turn every array expression into a parallel region, each with a launch cost)
 PARALLEL = {"prange": True, "numpy": False, "reduction": False, "setitem": False,
@@ -93,7 +97,7 @@ def cody_waite_exp(real, limits, log2e, shifter, ln2, coefficients, times_two_to
     poly = tuple(real(c) for c in coefficients)
     top = len(poly) - 1
 
-    @njit(inline="always", **JIT)
+    @njit(**INLINED)
     def exp(x):
         """``e^x`` for a scalar ``x`` (see :func:`cody_waite_exp`)."""
         x = lowest if x < lowest else x
@@ -109,7 +113,7 @@ def cody_waite_exp(real, limits, log2e, shifter, ln2, coefficients, times_two_to
     return exp
 
 
-@njit(inline="always", **JIT)
+@njit(**INLINED)
 def _times_two_to(p, t):
     """``p·2^n`` for ``t = n + 1.5·2^52``, in two halves ``2^⌊n/2⌋ · 2^(n − ⌊n/2⌋)``."""
     k = _float_to_bits(t) - _SHIFTER_BITS
@@ -122,7 +126,7 @@ exp = cody_waite_exp(np.float64, (-746.0, 710.0), _LOG2E, _SHIFTER, (_LN2_HI, _L
                      _INV_FACTORIAL, _times_two_to)
 
 
-@njit(inline="always", **JIT)
+@njit(**INLINED)
 def log(x):
     """``ln x`` for normal ``x > 0`` (within a few ulp): ``x = m·2^e`` with ``m ∈ [√½, √2)``,
     ``ln m = 2 atanh s = 2s Σ_k s^{2k}/(2k+1)``, ``s = (m − 1)/(m + 1)``, ``|s| ≤ 0.172``."""
@@ -141,7 +145,7 @@ def log(x):
     return ef * _LN2_HI + (2.0 * s * p + ef * _LN2_LO)
 
 
-@njit(inline="always", **JIT)
+@njit(**INLINED)
 def cos_two_pi(u):
     """``cos(2πu)`` for ``|u| < 2⁵¹``: ``u`` reduced exactly to ``r ∈ [−⅛, ⅛]`` and a quadrant
     ``q``, then the Taylor polynomials of ``cos``/``sin`` on ``[−π/4, π/4]`` (degree 16/17)."""
@@ -171,7 +175,7 @@ def activations_in(real, exp, tanh_poly) -> tuple:
     poly = tuple(real(c) for c in tanh_poly)
     top = len(poly) - 1
 
-    @njit(inline="always", **JIT)
+    @njit(**INLINED)
     def tanh_and_derivative(z):
         """``(tanh z, 1 − tanh² z)`` for a scalar ``z``."""
         z = real(z)
@@ -186,7 +190,7 @@ def activations_in(real, exp, tanh_poly) -> tuple:
         value = z * p if a < small else (big if z >= zero else -big)
         return value, four * e * q * q
 
-    @njit(inline="always", **JIT)
+    @njit(**INLINED)
     def sigmoid_and_derivative(z):
         """``(s, s (1 − s))`` with ``s = 1/(1 + e^{−z})`` for a scalar ``z``, without
         overflow."""
@@ -201,7 +205,7 @@ def activations_in(real, exp, tanh_poly) -> tuple:
 tanh_and_derivative, sigmoid_and_derivative = activations_in(np.float64, exp, _TANH_POLY)
 
 
-@njit(inline="always", **JIT)
+@njit(**INLINED)
 def softplus_and_derivative(z):
     """``(log(1 + e^z), 1/(1 + e^{−z}))`` for a scalar ``z``, without overflow."""
     z = np.float64(z)

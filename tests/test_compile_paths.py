@@ -1,14 +1,18 @@
-"""What a call compiles: each kernel is compiled for the activation it is called with, and the
+"""What a call compiles: each kernel is compiled for the activation it is called with, the
 compiled flow compiles its parallel paths only for a call that runs them, which gives the same
-bits as its serial paths."""
+bits as its serial paths, and the activations are inlined into the loops that call them."""
 
 import inspect
+import re
 from pathlib import Path
 
 import numpy as np
+import pytest
+from numba import njit
 
 import solvers
 from solvers import compiled_flow, compiled_layered
+from solvers.compiled_activations import COMPILED_ACTIVATIONS, activate
 from wgflow import Perceptron
 from wgflow.schemes import OrbitTerms
 
@@ -75,5 +79,32 @@ def test_every_cached_kernel_source_names_the_cache_directory():
     that is missing from it could load stale code after an edit."""
     root = Path(solvers.__file__).parent
     compiling = {str(path.relative_to(root).with_suffix("")) for path in root.rglob("*.py")
-                 if "**JIT" in path.read_text() or "cache=True" in path.read_text()}
+                 if any(option in path.read_text()
+                        for option in ("**JIT", "**INLINED", "=INLINED", "cache=True"))}
     assert compiling - {"__init__"} <= set(solvers.KERNEL_SOURCES)
+
+
+@njit(error_model="numpy", fastmath={"contract"})  # not cached: its code can be inspected
+def _activate_row(activation, z, h, dh):
+    for p in range(z.shape[1]):
+        activate(activation, z, h, dh, 0, p)
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "relu", "identity", "quadratic"])
+def test_the_activation_is_inlined_into_the_loop_over_the_lanes(name):
+    """The activations and their ``exp`` are compiled once each (``solvers.fast_math.INLINED``)
+    and LLVM inlines them into the caller: its loop over the lanes calls no function (only LLVM
+    intrinsics) and runs on vectors of doubles."""
+    z = np.linspace(-4.0, 4.0, 64)[None]
+    h, dh = np.empty_like(z), np.empty_like(z)
+    _activate_row(COMPILED_ACTIVATIONS[name], z, h, dh)
+    signature = next(sig for sig in _activate_row.signatures
+                     if f"CompiledActivation({name})" in str(sig[0]))
+    functions = re.findall(r"^define .*?^}", _activate_row.inspect_llvm(signature),
+                           flags=re.S | re.M)
+    row = [f for f in functions  # the function itself, not its wrappers for Python and C
+           if re.search(r"@_ZN\d+test_compile_paths\d+_activate_row", f.splitlines()[0])]
+    assert len(row) == 1
+    called = set(re.findall(r"call [^@]*@([\w.$]+)", row[0]))
+    assert all(name.startswith("llvm.") for name in called), called
+    assert re.search(r"<\d+ x double>", row[0])
