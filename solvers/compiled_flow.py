@@ -103,6 +103,28 @@ def _project_in_parallel(v, proj, out):
         _project(v, proj, b * PROJECT_BLOCK, min(n, (b + 1) * PROJECT_BLOCK), out)
 
 
+@njit(**JIT)
+def _orbit_samples(rho_in, x, xo):
+    """``xo[g·B + m] = ρ_g x_m`` for ``rho_in (G, d, d)``, ``x (B, d)``: each entry
+    ``Σ_j ρ_g[i, j] x_mj`` summed from ``0`` in index order, and ``0 + x_mi`` (the same bits for
+    finite ``x``) where ``ρ_g`` is the identity, without its ``d²`` multiply–adds per sample."""
+    n_nodes, b, d = rho_in.shape[0], x.shape[0], x.shape[1]
+    for g in range(n_nodes):
+        identity = True
+        for i in range(d):
+            for j in range(d):
+                identity = identity and rho_in[g, i, j] == (1.0 if i == j else 0.0)
+        for m in range(b):
+            for i in range(d):
+                if identity:
+                    xo[g * b + m, i] = 0.0 + x[m, i]
+                    continue
+                acc = 0.0
+                for j in range(d):
+                    acc += rho_in[g, i, j] * x[m, j]
+                xo[g * b + m, i] = acc
+
+
 @njit(inline="always", **JIT)
 def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept, carry, out):
     """``out = v(θ)`` for one batch ``x (B, d)``, ``y (B, c)``, ``w (B,)``, in parallel with
@@ -119,15 +141,9 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept
     unit, activation, tile, chunk = kernel
     rho_in, rho_out, wg, average = orbit
     xo, coef, model, partial, residual, grad, _, _, _, _, scratch, _ = work
-    n_nodes, b, d = wg.shape[0], x.shape[0], x.shape[1]
+    n_nodes, b = wg.shape[0], x.shape[0]
     n_rows = n_nodes * b
-    for g in range(n_nodes):
-        for m in range(b):
-            for i in range(d):
-                acc = 0.0
-                for j in range(d):
-                    acc += rho_in[g, i, j] * x[m, j]
-                xo[g * b + m, i] = acc
+    _orbit_samples(rho_in, x, xo)
     rows = kept[1].shape[1] if kept[1].shape[0] > 0 else n_rows
     if carry is not None:  # more than one block (see advance)
         carry[:] = 0.0

@@ -1,6 +1,6 @@
 """Sums inside the compiled kernels: forward passes kept for the backward pass, all at once or
-in blocks of samples, change no bit, and float32 sums over 10⁶ samples or particles stay near
-float64."""
+in blocks of samples, change no bit, the orbit samples of the identity are the samples' own bits,
+and float32 sums over 10⁶ samples or particles stay near float64."""
 
 import numpy as np
 import pytest
@@ -105,3 +105,24 @@ def test_float32_output_sum_over_a_million_particles_stays_near_float64():
     single = compiled_layered.network_output(unit.spec, theta.astype(np.float32), x)
     assert single.dtype == np.float32
     assert _relative_error(single, exact) <= TOL["float32"]
+
+
+def test_orbit_samples_of_the_identity_are_the_bits_of_the_sum(rng):
+    """``ρ_g x_m`` is summed in index order from ``0``; for ``ρ_g = I`` it is ``0 + x_m``, the
+    bits of that sum (``−0`` becomes ``+0``), without the sum. Other elements take the sum:
+    a permutation with a sign gives the permuted samples exactly, a rotation numpy's product to
+    rounding."""
+    x = rng.standard_normal((7, 3))
+    x[2, 1] = -0.0
+    angle = 0.3
+    rotation = np.array([[np.cos(angle), -np.sin(angle), 0.0],
+                         [np.sin(angle), np.cos(angle), 0.0], [0.0, 0.0, 1.0]])
+    signed_swap = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    rho = np.stack([np.eye(3), signed_swap, rotation])
+    xo = np.empty((3 * 7, 3))
+    compiled_flow._orbit_samples(rho, x, xo)
+    identity, swapped, rotated = xo[:7], xo[7:14], xo[14:]
+    np.testing.assert_array_equal(identity, 0.0 + x)
+    assert not np.signbit(identity[2, 1])
+    np.testing.assert_array_equal(swapped, 0.0 + np.stack([-x[:, 1], x[:, 0], x[:, 2]], axis=1))
+    np.testing.assert_allclose(rotated, x @ rotation.T, rtol=0, atol=TOL["exact"])
