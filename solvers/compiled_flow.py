@@ -40,6 +40,8 @@ from .compiled_layered import (
     network_sum,
     network_sum_in_parallel,
     scratch_buffers,
+    transpose_tiles,
+    transpose_tiles_in_parallel,
     vjp_in_parallel,
     vjp_into,
 )
@@ -126,13 +128,15 @@ def _orbit_samples(rho_in, x, xo):
 
 
 @njit(inline="always", **JIT)
-def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept, carry, out):
+def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept, carry, tts,
+              out):
     """``out = v(θ)`` for one batch ``x (B, d)``, ``y (B, c)``, ``w (B,)``, in parallel with
     room for the chunk partials ``parts``, on one thread with ``parts=None`` (see
     :func:`solvers.compiled_layered.chunk_partials`); ``kept``: room for the forward passes of
     a block of ``M_b`` orbit samples (:func:`solvers.compiled_layered.make_kept`), or empty;
     ``carry``: room ``(N, D)`` for the float64 gradient sums carried from block to block, or
-    ``None`` for one block (which then compiles without it).
+    ``None`` for one block (which then compiles without it); ``tts``: room ``(n_tiles, D, P)``
+    for every tile of ``θ`` transposed once for all blocks, or ``None`` with ``carry``.
 
     The orbit samples go in blocks of ``M_b``: the forward passes of a block, its upstream
     coefficients, then its backward pass from the kept passes, the gradient sums going on from
@@ -147,15 +151,20 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept
     rows = kept[1].shape[1] if kept[1].shape[0] > 0 else n_rows
     if carry is not None:  # more than one block (see advance)
         carry[:] = 0.0
+    if tts is not None:  # the tiles transposed once, not once per block and pass
+        if parts is None:
+            transpose_tiles(theta, tts)
+        else:
+            transpose_tiles_in_parallel(theta, tts)
     for start in range(0, max(n_rows, 1), max(rows, 1)):  # once without samples (no data)
         stop = min(n_rows, start + rows)
         block, block_model = xo[start:stop], model[start:stop]
         if parts is None:
             network_sum(unit, activation, theta, block, tile, chunk, scratch, partial,
-                        block_model, kept)
+                        block_model, kept, tts)
         else:
             network_sum_in_parallel(unit, activation, theta, block, tile, chunk, parts,
-                                    block_model, kept, scratch[8])
+                                    block_model, kept, scratch[8], tts)
         block_model /= theta.shape[0]
         # FA: a sample's terms read its whole orbit (one block, make_kept's whole); otherwise
         # each orbit sample's row alone
@@ -165,10 +174,10 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept
                                  n_nodes if average else g + 1)
         if parts is None:
             vjp_into(unit, activation, theta, block, coef[start:stop], tile, scratch, grad,
-                     kept, carry)
+                     kept, carry, tts)
         else:
             vjp_in_parallel(unit, activation, theta, block, coef[start:stop], tile, grad, kept,
-                            carry, scratch[8])
+                            carry, scratch[8], tts)
     if carry is not None:
         _copy(carry, grad)
     for i in range(theta.shape[0]):
@@ -184,7 +193,7 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept
 
 @njit(**JIT)
 def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun, work, parts,
-             kept, carry):
+             kept, carry, tts):
     key, first_step, basis, amps = noise
     v0, v1, new, xi = work[6], work[7], work[8], work[9]
     n, dim = theta.shape
@@ -199,7 +208,7 @@ def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heu
         for stage in range(2 if heun else 1):  # Euler (or Heun's predictor), Heun's corrector
             at, v = (theta, v0) if stage == 0 else (new, v1)
             _velocity(kernel, at, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k + stage],
-                      work, parts, kept, carry, v)
+                      work, parts, kept, carry, tts, v)
             if stage == 0:
                 for i in range(n):
                     for j in range(dim):
@@ -250,8 +259,10 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     kept = make_kept(kernel[0], theta.shape[0], n_samples, lanes, dtype,
                      whole=orbit[3])
     carry = np.empty(theta.shape) if 0 < kept[1].shape[1] < n_samples else None
+    tts = (None if carry is None else
+           np.empty((kept[1].shape[0], theta.shape[1], lanes), dtype))  # (n_tiles, D, P)
     work = _workspace(kernel, theta, n_samples, xs.shape[2], ys.shape[2], lanes, noise[2],
                       parts is None)
     return _advance(kernel, theta, xs, ys, ws, orbit, proj, float(tau), float(dt),
                     np.asarray(scales, dtype=np.float64), noise, bool(heun), work, parts, kept,
-                    carry)
+                    carry, tts)

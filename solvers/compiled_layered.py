@@ -113,11 +113,38 @@ def make_kept(unit, n, n_samples, tile, dtype, limit=None, whole=False):
 
 
 @njit(inline="always", **JIT)
-def _forward_chunk(unit, activation, theta, x, start, stop, tile, partial, scratch, kept):
+def _tile_of(theta, s, n, tt, tts):
+    """The tile of the ``n`` particles from ``s`` (a multiple of the tile size) and its lane
+    count (:func:`solvers.tiles.load_tile`): transposed into ``tt``, or, when the caller has
+    transposed every tile once (``tts``, :func:`transpose_tiles`), its slice of ``tts``."""
+    if tts is None:
+        return tt, tiles.load_tile(theta, s, n, tt)
+    return tts[s // tts.shape[2]], min(tts.shape[2], (n + 7) // 8 * 8)
+
+
+@njit(**JIT)
+def transpose_tiles(theta, tts):
+    """``tts[i] = `` the ``i``-th tile of ``theta (N, D)`` transposed, ``(n_tiles, D, P)``, as
+    :func:`solvers.tiles.load_tile` (zero lanes up to a multiple of 8)."""
+    tile = tts.shape[2]
+    for i in range(tts.shape[0]):
+        tiles.load_tile(theta, i * tile, min(tile, theta.shape[0] - i * tile), tts[i])
+
+
+@njit(parallel=PARALLEL, **JIT)
+def transpose_tiles_in_parallel(theta, tts):
+    """:func:`transpose_tiles` with the tiles in parallel."""
+    tile = tts.shape[2]
+    for i in prange(tts.shape[0]):
+        tiles.load_tile(theta, i * tile, min(tile, theta.shape[0] - i * tile), tts[i])
+
+
+@njit(inline="always", **JIT)
+def _forward_chunk(unit, activation, theta, x, start, stop, tile, partial, scratch, kept, tts):
     """``partial[m] = Σ_{start ≤ i < stop} σ_*(x_m, θ_i)`` tile by tile (``start`` a multiple
     of ``tile``); the passes are written into ``kept`` (:func:`make_kept`) when it is not
-    empty."""
-    tt, z, h, dh, _, _, _, _, first = scratch
+    empty; ``tts``: every tile transposed (:func:`transpose_tiles`), or ``None``."""
+    scratch_tt, z, h, dh, _, _, _, _, first = scratch
     kept_h, kept_dh = kept
     keep = kept_dh.shape[0] > 0
     out_row = unit.out_row
@@ -126,7 +153,7 @@ def _forward_chunk(unit, activation, theta, x, start, stop, tile, partial, scrat
             partial[m, k] = 0.0
     for s in range(start, stop, tile):
         n = min(tile, stop - s)
-        lanes = tiles.load_tile(theta, s, n, tt)
+        tt, lanes = _tile_of(theta, s, n, scratch_tt, tts)
         for m in range(x.shape[0]):
             dhm = kept_dh[s // tile, m] if keep else dh
             slot = wide_layer.slot(first, m, x.shape[0])  # wide first layer: blocks of samples
@@ -149,21 +176,23 @@ def _add(total, part):
 
 
 @njit(**JIT)
-def network_sum(unit, activation, theta, x, tile, chunk, scratch, partial, total, kept):
+def network_sum(unit, activation, theta, x, tile, chunk, scratch, partial, total, kept,
+                tts=None):
     """``total (M, c) = Σ_i σ_*(x_m, θ_i)`` on one thread, chunk partials (in ``partial (M, c)``,
     tiles in ``scratch``, :func:`make_scratch`) added in chunk order. The forward passes go to
-    ``kept`` when it is not empty (:func:`make_kept`)."""
+    ``kept`` when it is not empty (:func:`make_kept`); ``tts``: the tiles transposed once
+    (:func:`transpose_tiles`) for calls on several blocks of samples, or ``None``."""
     n = theta.shape[0]
     total[:] = 0.0
     for i in range((n + chunk - 1) // chunk):
         _forward_chunk(unit, activation, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
-                       partial, scratch, kept)
+                       partial, scratch, kept, tts)
         _add(total, partial)
 
 
 @njit(parallel=PARALLEL, **JIT)
 def network_sum_in_parallel(unit, activation, theta, x, tile, chunk, parts, total, kept,
-                            first):
+                            first, tts=None):
     """:func:`network_sum` with the chunks in parallel, each with its own buffers (a block
     buffer like ``first``, see :func:`make_scratch`) and its partial in ``parts (n_chunks, M,
     c)``: the same sums in the same order."""
@@ -171,30 +200,31 @@ def network_sum_in_parallel(unit, activation, theta, x, tile, chunk, parts, tota
     for i in prange(parts.shape[0]):
         _forward_chunk(unit, activation, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
                        parts[i], make_scratch(unit, theta.shape[1], tile, theta.dtype, first),
-                       kept)
+                       kept, tts)
     total[:] = 0.0
     for i in range(parts.shape[0]):
         _add(total, parts[i])
 
 
 @njit(inline="always", **JIT)
-def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept, carry):
+def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept, carry, tts):
     """``out[start + p] = Σ_m J_θ σ_*(x_m, θ)ᵀ coef_m`` for the tile's ``n`` particles, from
     the forward passes in ``kept`` unless it is empty. In float32 the sum runs in blocks of
     ``SAMPLE_BLOCK`` samples, each block's sum added to a float64 total (float64: one block).
     With a float64 ``carry (N, D)`` (not ``None``), the sums go on from ``carry`` and end in
     it (``out`` unused): calls on consecutive blocks of samples give the bits of one call on
     all of them (a float64 chain of multiply–adds goes on; float32 blocks end on the calls'
-    ends, :data:`ROW_STEP`). Whether there is one is known when the caller compiles."""
-    tt, z, h, dh, g, g_next, grad, total, first = scratch
+    ends, :data:`ROW_STEP`). Whether there is one is known when the caller compiles. ``tts``:
+    every tile transposed (:func:`transpose_tiles`), or ``None``."""
+    scratch_tt, z, h, dh, g, g_next, grad, total, first = scratch
     kept_h, kept_dh = kept
-    tile = tt.shape[1]
+    tile = scratch_tt.shape[1]
     block = x.shape[0] if grad.itemsize == 8 else SAMPLE_BLOCK
     total[:] = 0.0
     grad[:] = 0.0
     if carry is not None:
         _load_sums(carry, start, n, grad, total)
-    lanes = tiles.load_tile(theta, start, n, tt)
+    tt, lanes = _tile_of(theta, start, n, scratch_tt, tts)
     for m in range(x.shape[0]):
         if m % block == 0 and m > 0:
             _add(total, grad)
@@ -245,25 +275,28 @@ def _store_sums(grad, total, start, n, carry):
 
 
 @njit(**JIT)
-def vjp_into(unit, activation, theta, x, coef, tile, scratch, out, kept, carry):
+def vjp_into(unit, activation, theta, x, coef, tile, scratch, out, kept, carry, tts=None):
     """``out (N, D) = Σ_m J_θ σ_*(x_m, θ_i)ᵀ coef_m`` on one thread, tile by tile in
     ``scratch`` (:func:`make_scratch`); ``kept``: the forward passes of :func:`network_sum` on
     the same ``theta`` and ``x``, or empty (:func:`make_kept`); ``carry``: running sums over
-    earlier blocks of samples, or ``None`` (see ``_vjp_tile``)."""
+    earlier blocks of samples, or ``None``; ``tts``: the tiles transposed once, or ``None``
+    (see ``_vjp_tile``)."""
     n = theta.shape[0]
     for i in range((n + tile - 1) // tile):
         _vjp_tile(unit, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
-                  scratch, kept, carry)
+                  scratch, kept, carry, tts)
 
 
 @njit(parallel=PARALLEL, **JIT)
-def vjp_in_parallel(unit, activation, theta, x, coef, tile, out, kept, carry, first):
+def vjp_in_parallel(unit, activation, theta, x, coef, tile, out, kept, carry, first,
+                    tts=None):
     """:func:`vjp_into` with the tiles in parallel, each with its own buffers (a block buffer
     like ``first``, see :func:`make_scratch`)."""
     n = theta.shape[0]
     for i in prange((n + tile - 1) // tile):
         _vjp_tile(unit, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
-                  make_scratch(unit, theta.shape[1], tile, theta.dtype, first), kept, carry)
+                  make_scratch(unit, theta.shape[1], tile, theta.dtype, first), kept, carry,
+                  tts)
 
 
 def chunk_partials(n: int, chunk: int, n_samples: int, c: int, dtype, parallel: bool):
