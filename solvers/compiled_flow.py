@@ -28,6 +28,7 @@ projection), else on one thread; the two cases are compiled apart (``parts=None`
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -128,12 +129,13 @@ def _orbit_samples(rho_in, x, xo):
 
 
 @njit(inline="always", **JIT)
-def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept, carry, tts,
-              out):
+def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, threads, kept,
+              carry, tts, out):
     """``out = v(θ)`` for one batch ``x (B, d)``, ``y (B, c)``, ``w (B,)``, in parallel with
-    room for the chunk partials ``parts``, on one thread with ``parts=None`` (see
-    :func:`solvers.compiled_layered.chunk_partials`); ``kept``: room for the forward passes of
-    a block of ``M_b`` orbit samples (:func:`solvers.compiled_layered.make_kept`), or empty;
+    room for the chunk partials ``parts`` on ``threads`` threads, on one thread with
+    ``parts=None`` (see :func:`solvers.compiled_layered.chunk_partials`); ``kept``: room for
+    the forward passes of a block of ``M_b`` orbit samples
+    (:func:`solvers.compiled_layered.make_kept`), or empty;
     ``carry``: room ``(N, D)`` for the float64 gradient sums carried from block to block, or
     ``None`` for one block (which then compiles without it); ``tts``: room ``(n_tiles, D, P)``
     for every tile of ``θ`` transposed once for all blocks, or ``None`` with ``carry``.
@@ -164,7 +166,7 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept
                         block_model, kept, tts)
         else:
             network_sum_in_parallel(unit, activation, theta, block, tile, chunk, parts,
-                                    block_model, kept, scratch[8], tts)
+                                    block_model, kept, scratch[8], threads, tts)
         block_model /= theta.shape[0]
         # FA: a sample's terms read its whole orbit (one block, make_kept's whole); otherwise
         # each orbit sample's row alone
@@ -177,7 +179,7 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept
                      kept, carry, tts)
         else:
             vjp_in_parallel(unit, activation, theta, block, coef[start:stop], tile, grad, kept,
-                            carry, scratch[8], tts)
+                            carry, scratch[8], threads, tts)
     if carry is not None:
         _copy(carry, grad)
     for i in range(theta.shape[0]):
@@ -193,7 +195,7 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, kept
 
 @njit(**JIT)
 def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun, work, parts,
-             kept, carry, tts):
+             threads, kept, carry, tts):
     key, first_step, basis, amps = noise
     v0, v1, new, xi = work[6], work[7], work[8], work[9]
     n, dim = theta.shape
@@ -208,7 +210,7 @@ def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heu
         for stage in range(2 if heun else 1):  # Euler (or Heun's predictor), Heun's corrector
             at, v = (theta, v0) if stage == 0 else (new, v1)
             _velocity(kernel, at, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k + stage],
-                      work, parts, kept, carry, tts, v)
+                      work, parts, threads, kept, carry, tts, v)
             if stage == 0:
                 for i in range(n):
                     for j in range(dim):
@@ -264,5 +266,5 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     work = _workspace(kernel, theta, n_samples, xs.shape[2], ys.shape[2], lanes, noise[2],
                       parts is None)
     return _advance(kernel, theta, xs, ys, ws, orbit, proj, float(tau), float(dt),
-                    np.asarray(scales, dtype=np.float64), noise, bool(heun), work, parts, kept,
-                    carry, tts)
+                    np.asarray(scales, dtype=np.float64), noise, bool(heun), work, parts,
+                    numba.get_num_threads(), kept, carry, tts)

@@ -192,15 +192,18 @@ def network_sum(unit, activation, theta, x, tile, chunk, scratch, partial, total
 
 @njit(parallel=PARALLEL, **JIT)
 def network_sum_in_parallel(unit, activation, theta, x, tile, chunk, parts, total, kept,
-                            first, tts=None):
-    """:func:`network_sum` with the chunks in parallel, each with its own buffers (a block
-    buffer like ``first``, see :func:`make_scratch`) and its partial in ``parts (n_chunks, M,
-    c)``: the same sums in the same order."""
-    n = theta.shape[0]
-    for i in prange(parts.shape[0]):
-        _forward_chunk(unit, activation, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
-                       parts[i], make_scratch(unit, theta.shape[1], tile, theta.dtype, first),
-                       kept, tts)
+                            first, threads, tts=None):
+    """:func:`network_sum` with the chunks in parallel, each with its partial in
+    ``parts (n_chunks, M, c)``: the same sums in the same order. The chunks go in even runs,
+    one per thread of ``threads``, each run with its own buffers (a block buffer like
+    ``first``, see :func:`make_scratch`), made once per call."""
+    n, n_chunks = theta.shape[0], parts.shape[0]
+    runs = max(1, min(threads, n_chunks))
+    for r in prange(runs):
+        scratch = make_scratch(unit, theta.shape[1], tile, theta.dtype, first)
+        for i in range(n_chunks * r // runs, n_chunks * (r + 1) // runs):
+            _forward_chunk(unit, activation, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
+                           parts[i], scratch, kept, tts)
     total[:] = 0.0
     for i in range(parts.shape[0]):
         _add(total, parts[i])
@@ -288,15 +291,19 @@ def vjp_into(unit, activation, theta, x, coef, tile, scratch, out, kept, carry, 
 
 
 @njit(parallel=PARALLEL, **JIT)
-def vjp_in_parallel(unit, activation, theta, x, coef, tile, out, kept, carry, first,
+def vjp_in_parallel(unit, activation, theta, x, coef, tile, out, kept, carry, first, threads,
                     tts=None):
-    """:func:`vjp_into` with the tiles in parallel, each with its own buffers (a block buffer
-    like ``first``, see :func:`make_scratch`)."""
+    """:func:`vjp_into` with the tiles in parallel, in even runs, one per thread of
+    ``threads``, each run with its own buffers (a block buffer like ``first``, see
+    :func:`make_scratch`), made once per call."""
     n = theta.shape[0]
-    for i in prange((n + tile - 1) // tile):
-        _vjp_tile(unit, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
-                  make_scratch(unit, theta.shape[1], tile, theta.dtype, first), kept, carry,
-                  tts)
+    n_tiles = (n + tile - 1) // tile
+    runs = max(1, min(threads, n_tiles))
+    for r in prange(runs):
+        scratch = make_scratch(unit, theta.shape[1], tile, theta.dtype, first)
+        for i in range(n_tiles * r // runs, n_tiles * (r + 1) // runs):
+            _vjp_tile(unit, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
+                      scratch, kept, carry, tts)
 
 
 def chunk_partials(n: int, chunk: int, n_samples: int, c: int, dtype, parallel: bool):

@@ -134,9 +134,9 @@ def test_parallel_kernels_give_the_serial_bits_at_any_thread_count(rng):
                                                     theta.dtype, True)
             parallel_out, parallel_grad = np.empty_like(out), np.empty_like(grad)
             compiled_layered.network_sum_in_parallel(compiled, act, theta, x, tile, chunk, parts,
-                                                     parallel_out, kept, scratch[-1])
+                                                     parallel_out, kept, scratch[-1], count)
             compiled_layered.vjp_in_parallel(compiled, act, theta, x, coef, tile, parallel_grad,
-                                             kept, None, scratch[-1])
+                                             kept, None, scratch[-1], count)
             np.testing.assert_array_equal(parallel_out, out)
             np.testing.assert_array_equal(parallel_grad, grad)
     finally:
