@@ -73,33 +73,34 @@ class CompiledActivation:
 def _pair_lane(pair):
     """The lane evaluation of a scalar ``z ↦ (σ(z), σ'(z))``."""
     def lane(z, h, dh, r, p):
-        h[r, p], dh[r, p] = pair(z[r, p])
+        h[r, p], dh[r, p] = pair(z)
 
     return njit(**INLINED)(lane)
 
 
 def _erf_lane(z, h, dh, r, p):
-    zp = np.float64(z[r, p])
+    zp = np.float64(z)
     h[r, p] = math.erf(zp)
     dh[r, p] = _TWO_OVER_SQRT_PI * exp(-zp * zp)
 
 
 def _piecewise_polynomial_lanes(real) -> dict:
     """The lane evaluations of ``relu``, ``identity`` and ``quadratic`` with constants of the
-    storage dtype ``real`` (exact in either precision)."""
+    storage dtype ``real`` (exact in either precision). A lane evaluation maps the value ``z``
+    to ``h[r, p]`` and ``dh[r, p]``."""
     zero, one, two = real(0), real(1), real(2)
 
     def relu_lane(z, h, dh, r, p):
-        h[r, p] = max(z[r, p], zero)
-        dh[r, p] = one if z[r, p] > zero else zero
+        h[r, p] = max(z, zero)
+        dh[r, p] = one if z > zero else zero
 
     def identity_lane(z, h, dh, r, p):
-        h[r, p] = z[r, p]
+        h[r, p] = z
         dh[r, p] = one
 
     def quadratic_lane(z, h, dh, r, p):
-        h[r, p] = z[r, p] * z[r, p]
-        dh[r, p] = two * z[r, p]
+        h[r, p] = z * z
+        dh[r, p] = two * z
 
     return {name: njit(**INLINED)(lane) for name, lane in (
         ("relu", relu_lane), ("identity", identity_lane), ("quadratic", quadratic_lane))}
@@ -136,20 +137,24 @@ def compiled_activation(name: str, dtype, precision: str = "storage") -> Compile
 
 def activate(activation, z, h, dh, row, p):
     """``h[row, p] = σ(z[row, p])`` and ``dh[row, p] = σ'(z[row, p])`` for the
-    :class:`CompiledActivation` ``activation``; ``z``, ``h``, ``dh`` are ``(rows, lanes)`` tile
-    buffers. Compiled code only: numba replaces the call by the activation's evaluation at one
-    lane (the caller's loop over the lanes vectorizes, see :func:`solvers.tiles.forward`)."""
+    :class:`CompiledActivation` ``activation``; ``h``, ``dh`` are ``(rows, lanes)`` tile
+    buffers, ``z`` one too or the value ``z[row, p]`` itself (in the buffers' dtype).
+    Compiled code only: numba replaces the call by the activation's evaluation at one lane
+    (the caller's loop over the lanes vectorizes, see :func:`solvers.tiles.forward`)."""
     raise TypeError("activate is called from compiled kernels only")
 
 
 @overload(activate, jit_options=INLINED)
 def _activate_lane(activation, z, h, dh, row, p):
     if isinstance(activation, ActivationType):
-        float32 = activation.precision == "storage" and z.dtype == types.float32
+        float32 = activation.precision == "storage" and h.dtype == types.float32
         lane = (_FLOAT32_LANES if float32 else _LANES)[activation.activation]
-
-        def impl(activation, z, h, dh, row, p):
-            lane(z, h, dh, row, p)
+        if isinstance(z, types.Array):
+            def impl(activation, z, h, dh, row, p):
+                lane(z[row, p], h, dh, row, p)
+        else:
+            def impl(activation, z, h, dh, row, p):
+                lane(z, h, dh, row, p)
 
         return impl
     return None

@@ -185,9 +185,9 @@ def _first_layer(table, blocked: bool, of_sample: list[str],
 
 def _activated_affine(table, index: int, blocked: bool) -> list[str] | None:
     """An activated layer's affine map and activation in one lane pass per output, in a loop
-    over the outputs ``k``: ``z[row + k] = b_k + Σ_j W_kj a_j``, then ``σ`` of it while it is
-    in a register (one evaluation in the code whatever the width, and no store of ``z`` read
-    back by a pass of another vector width). ``None`` where the sum does not fit one pass, or
+    over the outputs ``k``: ``z_k = b_k + Σ_j W_kj a_j``, then ``σ`` of it while it is in a
+    register (one evaluation in the code whatever the width; ``z`` is never stored, as no
+    pass reads it back). ``None`` where the sum does not fit one pass, or
     the first layer is unrolled no further or runs on blocks of samples."""
     n_out, n_in, w, b, activated, row = table[index]
     if not activated or (index == 0 and (blocked or not _unrolled(table))):
@@ -198,9 +198,10 @@ def _activated_affine(table, index: int, blocked: bool) -> list[str] | None:
                   bias=f"tt[{b} + k, p]" if b >= 0 else "")
     if len(groups) > 1:
         return None
+    *statements, _ = groups[0].statements  # the last stores z_k: the activation takes it
     return [f"for k in range({n_out}):", "    for p in range(n):",
-            *(f"        {s}" for s in (*groups[0].loads, *groups[0].statements)),
-            f"        activate(activation, z, h, dh, {row} + k, p)"]
+            *(f"        {s}" for s in (*groups[0].loads, *statements)),
+            f"        activate(activation, zk, h, dh, {row} + k, p)"]
 
 
 def _forward_source(table, blocked: bool) -> str:

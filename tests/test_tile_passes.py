@@ -44,12 +44,13 @@ def test_generated_passes_loop_over_lanes_only(unit):
 
 def test_an_activated_layer_of_few_inputs_is_one_pass_with_its_activation():
     """The matrix unit's forward pass: per output ``k``, ``z_k = W_k1 x_1 + W_k0 x_0`` and
-    ``σ(z_k)`` in the same lane loop (an 8-lane tile otherwise reads ``z`` back from stores
-    of another vector width); a first layer of 40 inputs keeps its looped affine map and the
-    activation's own loop."""
+    ``σ(z_k)`` in the same lane loop, from the register (an 8-lane tile otherwise reads ``z``
+    back from stores of another vector width), ``z`` never stored; a first layer of 40 inputs
+    keeps its looped affine map and the activation's own loop."""
     matrix = tiles._forward_source(compiled_unit(paper.problem().unit.spec).table, False)
     assert matrix.count("for p in range(n):") == 1
-    assert "for k in range(2):" in matrix and "activate(activation, z, h, dh, 0 + k, p)" in matrix
+    assert "for k in range(2):" in matrix and "activate(activation, zk, h, dh, 0 + k, p)" in matrix
+    assert "z[" not in matrix
     wide = tiles._forward_source(compiled_unit(Perceptron(40, 1, "tanh").spec).table, False)
     assert "for k in range" not in wide and "for r in range(0, 1):" in wide
 
