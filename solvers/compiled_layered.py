@@ -176,8 +176,7 @@ def _add(total, part):
 
 
 @njit(**JIT)
-def network_sum(unit, activation, theta, x, tile, chunk, scratch, partial, total, kept,
-                tts=None):
+def network_sum(unit, activation, theta, x, tile, chunk, scratch, partial, total, kept, tts):
     """``total (M, c) = Σ_i σ_*(x_m, θ_i)`` on one thread, chunk partials (in ``partial (M, c)``,
     tiles in ``scratch``, :func:`make_scratch`) added in chunk order. The forward passes go to
     ``kept`` when it is not empty (:func:`make_kept`); ``tts``: the tiles transposed once
@@ -192,7 +191,7 @@ def network_sum(unit, activation, theta, x, tile, chunk, scratch, partial, total
 
 @njit(parallel=PARALLEL, **JIT)
 def network_sum_in_parallel(unit, activation, theta, x, tile, chunk, parts, total, kept,
-                            first, threads, tts=None):
+                            first, threads, tts):
     """:func:`network_sum` with the chunks in parallel, each with its partial in
     ``parts (n_chunks, M, c)``: the same sums in the same order. The chunks go in even runs,
     one per thread of ``threads``, each run with its own buffers (a block buffer like
@@ -278,7 +277,7 @@ def _store_sums(grad, total, start, n, carry):
 
 
 @njit(**JIT)
-def vjp_into(unit, activation, theta, x, coef, tile, scratch, out, kept, carry, tts=None):
+def vjp_into(unit, activation, theta, x, coef, tile, scratch, out, kept, carry, tts):
     """``out (N, D) = Σ_m J_θ σ_*(x_m, θ_i)ᵀ coef_m`` on one thread, tile by tile in
     ``scratch`` (:func:`make_scratch`); ``kept``: the forward passes of :func:`network_sum` on
     the same ``theta`` and ``x``, or empty (:func:`make_kept`); ``carry``: running sums over
@@ -292,7 +291,7 @@ def vjp_into(unit, activation, theta, x, coef, tile, scratch, out, kept, carry, 
 
 @njit(parallel=PARALLEL, **JIT)
 def vjp_in_parallel(unit, activation, theta, x, coef, tile, out, kept, carry, first, threads,
-                    tts=None):
+                    tts):
     """:func:`vjp_into` with the tiles in parallel, in even runs, one per thread of
     ``threads``, each run with its own buffers (a block buffer like ``first``, see
     :func:`make_scratch`), made once per call."""
@@ -364,7 +363,7 @@ def network_output(spec: UnitSpec, theta: np.ndarray, x: np.ndarray) -> np.ndarr
         _in_threads(lambda i: network_sum(
             unit, activation, theta[i * chunk:(i + 1) * chunk], x, tile, chunk,
             scratch_buffers(unit, dim, tile, dtype), np.empty_like(total), parts[i],
-            no_kept),
+            no_kept, None),
             len(parts))
         total[:] = 0.0
         for part in parts:
@@ -372,7 +371,7 @@ def network_output(spec: UnitSpec, theta: np.ndarray, x: np.ndarray) -> np.ndarr
     else:
         network_sum(unit, activation, theta, x, tile, chunk,
                     scratch_buffers(unit, dim, tile, dtype), np.empty_like(total), total,
-                    no_kept)
+                    no_kept, None)
     return total / dtype.type(n)
 
 
@@ -392,6 +391,7 @@ def vjp(spec: UnitSpec, theta, x, u, w) -> np.ndarray:
     bounds = [tile * (n_tiles * r // runs) for r in range(runs)] + [n]
     _in_threads(lambda r: vjp_into(
         unit, activation, theta[bounds[r]:bounds[r + 1]], x, coef, tile,
-        scratch_buffers(unit, dim, tile, dtype), out[bounds[r]:bounds[r + 1]], no_kept, None),
+        scratch_buffers(unit, dim, tile, dtype), out[bounds[r]:bounds[r + 1]], no_kept, None,
+        None),
         runs)
     return out

@@ -66,6 +66,20 @@ def test_a_small_flow_compiles_no_parallel_code(rng, monkeypatch):
     np.testing.assert_array_equal(parallel, serial)
 
 
+def test_the_flow_and_the_calls_from_python_share_the_serial_kernels(rng):
+    """``network_output`` and ``vjp`` run the serial kernels with the argument types that the
+    compiled flow passes them: a run compiles each of them once (each compilation of a kernel
+    costs seconds of a first run)."""
+    unit = Perceptron(2, 1, "softplus")  # softplus in float32: compiled by no other test
+    theta = rng.standard_normal((40, unit.dim)).astype(np.float32)
+    x = rng.standard_normal((6, 2)).astype(np.float32)
+    compiled_layered.network_output(unit.spec, theta, x)
+    compiled_layered.vjp(unit.spec, theta, x, rng.standard_normal((6, 1)), np.full(6, 1 / 6))
+    assert compiled_flow.advance(unit.spec, theta, *_flow_arguments(unit, rng)) == 3
+    for kernel in (compiled_layered.network_sum, compiled_layered.vjp_into):
+        assert len(_compiled_for(kernel, "softplus", "float32")) == 1, kernel
+
+
 def test_the_activation_is_part_of_the_compiled_signature(rng):
     unit = Perceptron(2, 1, "identity")
     theta, x = rng.standard_normal((9, unit.dim)), rng.standard_normal((4, 2))

@@ -123,9 +123,9 @@ def test_parallel_kernels_give_the_serial_bits_at_any_thread_count(rng):
     kept = compiled_layered.make_kept(compiled, 0, 0, tile, theta.dtype, limit=0)
     out, grad = np.empty((len(x), unit.c)), np.empty_like(theta)
     compiled_layered.network_sum(compiled, act, theta, x, tile, chunk, scratch, np.empty_like(out),
-                                 out, kept)
+                                 out, kept, None)
     compiled_layered.vjp_into(compiled, act, theta, x, coef, tile, scratch, grad, kept,
-                              None)
+                              None, None)
     threads = numba.get_num_threads()
     try:
         for count in sorted({1, threads}):
@@ -134,9 +134,10 @@ def test_parallel_kernels_give_the_serial_bits_at_any_thread_count(rng):
                                                     theta.dtype, True)
             parallel_out, parallel_grad = np.empty_like(out), np.empty_like(grad)
             compiled_layered.network_sum_in_parallel(compiled, act, theta, x, tile, chunk, parts,
-                                                     parallel_out, kept, scratch[-1], count)
+                                                     parallel_out, kept, scratch[-1], count,
+                                                     None)
             compiled_layered.vjp_in_parallel(compiled, act, theta, x, coef, tile, parallel_grad,
-                                             kept, None, scratch[-1], count)
+                                             kept, None, scratch[-1], count, None)
             np.testing.assert_array_equal(parallel_out, out)
             np.testing.assert_array_equal(parallel_grad, grad)
     finally:
