@@ -30,6 +30,21 @@ def test_single_case_json_rows(capsys):
     assert numpy_row["speedup_vs_numpy"] == 1.0
 
 
+def test_timed_calls_go_round_the_backends(monkeypatch):
+    """Each backend's first call, then rounds of one timed call per backend: a drift of the
+    machine's speed during a case falls on every backend alike."""
+    calls = []
+
+    def runner(case, unit, activation, d, n, m, dynamics, dtype, backend):
+        return (lambda: calls.append(backend)), 2
+
+    monkeypatch.setattr(bench, "_case_runner", runner)
+    rows = bench.measure("mf-d2", "perceptron", "tanh", 2, 4, 3, "mf", "float64",
+                         ["numba", "numpy", "numpy-blas"], 3)
+    assert calls == ["numba", "numpy", "numpy-blas"] * 4
+    assert [r["backend"] for r in rows] == ["numba", "numpy", "numpy-blas"]
+
+
 def test_sgd_case_and_table(capsys):
     rows = bench.with_speedups(bench.measure("sgd-paper", "matrix", "sigmoid", 2, 10, 20, "sgd",
                                              "float64", ["numba", "numpy"], 1))

@@ -1,9 +1,11 @@
 """``wgflow bench``: time the backends on a fixed suite, in one run on one machine.
 
 Every case is timed through :func:`wgflow.simulate` (the code path users run), with each backend
-in the same process: a first call, then the median of ``--steps`` timed calls. ``compile_s`` is
-the first call's excess over a timed one: compilation, or loading the on-disk cache (to time a
-cold compile, point ``NUMBA_CACHE_DIR`` at an empty directory). ``mf-*`` cases time one MF step
+in the same process: a first call each, then ``--steps`` rounds of one timed call per backend,
+and each backend's median (interleaved, so that a drift of the machine's speed falls on every
+backend of the case alike). ``compile_s`` is the first call's excess over a timed one:
+compilation, or loading the on-disk cache (to time a cold compile, point ``NUMBA_CACHE_DIR`` at
+an empty directory). ``mf-*`` cases time one MF step
 of a perceptron (``N`` particles, a fixed sample of ``M`` points, no noise), ``sgd-*`` cases time
 finite-N SGD steps of the paper's problem (matrix unit, sigmoid, ``d = c = 2``, batch 20, noise
 on ``E^G``).
@@ -114,17 +116,26 @@ def _case_runner(case, unit, activation, d, n, m, dynamics, dtype, backend):
 
 
 def measure(case, unit, activation, d, n, m, dynamics, dtype, backends, repeats) -> list[dict]:
-    """Time ``case`` on each backend; one row per backend (speedups: :func:`with_speedups`)."""
+    """Time ``case`` on each backend; one row per backend (speedups: :func:`with_speedups`).
+    After every backend's first call, the timed calls go round the backends ``repeats`` times
+    and each backend's median is taken: a drift of the machine's speed during the case (other
+    work, clock changes) falls on every backend alike rather than on the one timed last."""
+    runners = {b: _case_runner(case, unit, activation, d, n, m, dynamics, dtype, b)
+               for b in backends}
+    first = {b: _timed_call(run) for b, (run, _) in runners.items()}
+    timed = {b: [] for b in backends}
+    for _ in range(repeats):
+        for backend, (run, _) in runners.items():
+            timed[backend].append(_timed_call(run))
     rows = []
-    for backend in backends:
-        run, steps = _case_runner(case, unit, activation, d, n, m, dynamics, dtype, backend)
-        first = _timed_call(run)
-        per_step = statistics.median(_timed_call(run) for _ in range(repeats)) / steps
+    for backend, (_, steps) in runners.items():
+        per_step = statistics.median(timed[backend]) / steps
         rows.append({"case": case, "unit": unit, "activation": activation, "d": d, "N": n,
                      "M": m, "dtype": dtype, "backend": backend, "seconds_per_step": per_step,
                      "steps_per_second": 1.0 / per_step,
                      "ns_per_interaction": per_step / (n * m) * 1e9,
-                     "first_call_s": first, "compile_s": max(0.0, first - per_step * steps),
+                     "first_call_s": first[backend],
+                     "compile_s": max(0.0, first[backend] - per_step * steps),
                      "peak_rss_mb": _peak_rss_mb()})
     return rows
 
