@@ -18,7 +18,11 @@ to a kernel it inlines from another module would otherwise load stale machine co
 Numba's OpenMP threads wait passively between parallel regions (``OMP_WAIT_POLICY=PASSIVE``
 unless the environment sets it before wgflow is imported): spinning threads took the core from
 the thread with work whenever anything else ran on the machine, up to 12× slower on 2 cores
-for the grid solver's short regions, and 2× slower even on an idle 2-core machine.
+for the grid solver's short regions, and 2× slower even on an idle 2-core machine. For the same
+reason numpy's OpenBLAS threads go to sleep as soon as a BLAS call ends
+(``OPENBLAS_THREAD_TIMEOUT=4``, unless the environment sets it; it takes effect when this package
+is imported before numpy): they otherwise spin for about 0.1 s after every call, and a kernel
+started in that time ran 10 % slower on 2 cores.
 """
 
 import contextlib
@@ -27,6 +31,7 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when OpenMP first loads
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # read once, when numpy loads OpenBLAS
 
 import numba
 

@@ -75,12 +75,17 @@ def test_one_step_never_holds_an_n_by_m_array():
     assert int(out.stdout) < 64 * 2**20
 
 
-@pytest.mark.parametrize(("preset", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
-def test_openmp_threads_wait_passively_unless_the_user_says_otherwise(preset, expected):
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+@pytest.mark.parametrize(("variable", "preset", "expected"),
+                         [("OMP_WAIT_POLICY", None, "PASSIVE"),
+                          ("OMP_WAIT_POLICY", "ACTIVE", "ACTIVE"),
+                          ("OPENBLAS_THREAD_TIMEOUT", None, "4"),
+                          ("OPENBLAS_THREAD_TIMEOUT", "28", "28")])
+def test_threads_wait_passively_unless_the_user_says_otherwise(variable, preset, expected):
+    """Set before numpy loads: ``import wgflow`` imports ``solvers`` before anything else."""
+    env = {k: v for k, v in os.environ.items() if k != variable}
     if preset:
-        env["OMP_WAIT_POLICY"] = preset
-    out = subprocess.run([sys.executable, "-c", "import os, wgflow; "
-                          "print(os.environ['OMP_WAIT_POLICY'])"],
+        env[variable] = preset
+    out = subprocess.run([sys.executable, "-c", "import os, sys, wgflow; "
+                          f"print(os.environ['{variable}'])"],
                          env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == expected

@@ -10,6 +10,8 @@ studies at scale: :mod:`sweep` (grids × seeds on any executor), :mod:`studies` 
 experiments), :mod:`report` (their figures and tables), imported on demand.
 """
 
+import solvers  # noqa: F401  (first: it sets the threads' wait policies before numpy loads)
+
 from . import diagnostics, groups, laws, paper
 from ._version import __version__
 from .data import FixedSample, GaussianData, Minibatch, OnlineSample, Teacher, gauss_hermite
