@@ -182,12 +182,13 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, thre
                             carry, scratch[8], threads, tts)
     if carry is not None:
         _copy(carry, grad)
+    unprojected = out if proj.shape[0] == 0 else grad  # without P, straight into out
     for i in range(theta.shape[0]):
         for k in range(theta.shape[1]):
-            grad[i, k] = -scale * (grad[i, k] + 2.0 * tau * theta[i, k])
+            unprojected[i, k] = -scale * (grad[i, k] + 2.0 * tau * theta[i, k])
     if proj.shape[0] == 0:
-        _copy(grad, out)
-    elif parts is not None:
+        return
+    if parts is not None:
         _project_in_parallel(grad, proj, out)
     else:  # a literal first row would compile a second specialization of _project
         _project(grad, proj, np.intp(0), theta.shape[0], out)
@@ -211,18 +212,17 @@ def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heu
             at, v = (theta, v0) if stage == 0 else (new, v1)
             _velocity(kernel, at, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k + stage],
                       work, parts, threads, kept, carry, tts, v)
+            finite = True  # a reduction without branches: the loops vectorize
             if stage == 0:
                 for i in range(n):
                     for j in range(dim):
                         new[i, j] = theta[i, j] + dt * v0[i, j] + xi[i, j]
+                        finite &= np.isfinite(new[i, j])
             else:
                 for i in range(n):
                     for j in range(dim):
                         new[i, j] = theta[i, j] + 0.5 * dt * (v0[i, j] + v1[i, j]) + xi[i, j]
-        finite = True
-        for i in range(n):
-            for j in range(dim):
-                finite = finite and np.isfinite(new[i, j])
+                        finite &= np.isfinite(new[i, j])
         if not finite:
             return k
         _copy(new, theta)

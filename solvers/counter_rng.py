@@ -2,12 +2,13 @@
 ``(key, c)``, so any backend, thread or device draws any part of a stream and gets the same
 numbers, and the compiled flow draws each step's noise inside its loop.
 
-``u_s(c) = (⌊h(key ⊕ h(2c + s + γ)) / 2¹¹⌋ + ½) · 2⁻⁵³ ∈ (0, 1)`` with ``h`` the SplitMix64
-finalizer and ``γ`` its increment, and ``Z_c = sqrt(−2 ln u₀(c)) · cos(2π u₁(c))`` (Box–Muller,
-cosine branch). The noise of step ``k``, particle ``i`` and basis direction ``j`` (of ``K``) is
-``Z_c`` with ``c = (k·N + i)·K + j``. :func:`normals` is the numpy reference; :func:`normal` the
-compiled version (vectorizable ``log``/``cos`` of :mod:`solvers.fast_math`), equal to it within
-a few ulp.
+``u_s(i) = (⌊h(key ⊕ h(2i + s + γ)) / 2¹¹⌋ + ½) · 2⁻⁵³ ∈ (0, 1)`` with ``h`` the SplitMix64
+finalizer and ``γ`` its increment, and the Box–Muller pair ``i``,
+``(Z_{2i}, Z_{2i+1}) = sqrt(−2 ln u₀(i)) · (cos 2πu₁(i), sin 2πu₁(i))``: one logarithm, square
+root and angle give two numbers. The noise of step ``k``, particle ``i`` and basis direction
+``j`` (of ``K``) is ``Z_c`` with ``c = (k·N + i)·K + j``. :func:`normals` is the numpy
+reference; :func:`normal_pair` the compiled version (vectorizable ``log``, ``cos``/``sin`` of
+:mod:`solvers.fast_math`), equal to it within a few ulp.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
-from .fast_math import INLINED, JIT, PARALLEL, cos_two_pi, log
+from .fast_math import INLINED, JIT, PARALLEL, cos_sin_two_pi, log
 
 _GAMMA = 0x9E3779B97F4A7C15
 _M1 = 0xBF58476D1CE4E5B9
@@ -41,9 +42,13 @@ def _uniform_np(key, counters, s):
 
 def normals(key: int, start: int, count: int) -> np.ndarray:
     """``Z_start, …, Z_{start+count−1}`` of stream ``key`` (numpy reference): ``(count,)``."""
-    counters = np.arange(start, start + count, dtype=np.uint64)
-    u0, u1 = _uniform_np(key, counters, 0), _uniform_np(key, counters, 1)
-    return np.sqrt(-2.0 * np.log(u0)) * np.cos(2.0 * np.pi * u1)
+    first = start // 2
+    pairs = np.arange(first, (start + count + 1) // 2, dtype=np.uint64)
+    radius = np.sqrt(-2.0 * np.log(_uniform_np(key, pairs, 0)))
+    angle = 2.0 * np.pi * _uniform_np(key, pairs, 1)
+    z = np.empty(2 * len(pairs))
+    z[0::2], z[1::2] = radius * np.cos(angle), radius * np.sin(angle)
+    return z[start - 2 * first:start - 2 * first + count]
 
 
 def stream_key(seed_sequence: np.random.SeedSequence) -> int:
@@ -65,24 +70,36 @@ def _uniform(key, counter, s):
 
 
 @njit(**INLINED)
-def normal(key, counter):
-    """``Z_counter`` of stream ``key`` (both ``uint64``)."""
-    return np.sqrt(-2.0 * log(_uniform(key, counter, 0))) * cos_two_pi(_uniform(key, counter, 1))
+def normal_pair(key, pair):
+    """``(Z_{2·pair}, Z_{2·pair+1})`` of stream ``key`` (both ``uint64``)."""
+    radius = np.sqrt(-2.0 * log(_uniform(key, pair, 0)))
+    cosine, sine = cos_sin_two_pi(_uniform(key, pair, 1))
+    return radius * cosine, radius * sine
 
 
 @njit(**JIT)
 def _noise_block(key, step, basis, amp, start, stop, out, z, xi):
     """Rows ``start:stop`` of :func:`noise_into`, computed lane-wise over the block's particles
     in the scratch ``z (K, ≥ P)``, ``ξ (D, ≥ P)`` (``P = stop − start``) so that the loops
-    vectorize. The normals are drawn for whole vectors of ``VECTOR`` lanes as far as ``z`` has
-    room (the numbers of the next particles' counters, unused): a block of fewer lanes would
-    draw them one at a time."""
+    vectorize. With ``K`` even, a particle's numbers are ``K/2`` whole pairs, each drawn once;
+    with ``K`` odd, each number is drawn from its pair alone. The normals are drawn for whole
+    vectors of ``VECTOR`` lanes as far as ``z`` has room (the numbers of the next particles'
+    counters, unused): a block of fewer lanes would draw them one at a time."""
     n, dim, k, lanes = out.shape[0], basis.shape[0], basis.shape[1], stop - start
-    first = uint64((step * n + start) * k)
+    first = (step * n + start) * k
     drawn = min(z.shape[1], -(-lanes // VECTOR) * VECTOR)
-    for j in range(k):
-        for p in range(drawn):
-            z[j, p] = normal(key, first + uint64(p * k + j))
+    if k % 2 == 0:  # first is even: particle p's pairs are (first + p·K)/2 + l, l < K/2
+        half = k // 2
+        for pair in range(half):
+            for p in range(drawn):
+                z[2 * pair, p], z[2 * pair + 1, p] = normal_pair(
+                    key, uint64(first // 2 + p * half + pair))
+    else:
+        for j in range(k):
+            for p in range(drawn):
+                c = first + p * k + j
+                cosine, sine = normal_pair(key, uint64(c // 2))
+                z[j, p] = cosine if c % 2 == 0 else sine
     for d in range(dim):
         for p in range(lanes):
             xi[d, p] = 0.0

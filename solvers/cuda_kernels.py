@@ -60,9 +60,13 @@ def _uniform(key, counter, s):
 
 @cuda.jit(device=True, inline=True)
 def normal(key, counter):
-    """``Z_counter`` of stream ``key`` (both ``uint64``), as :func:`solvers.counter_rng.normals`."""
-    u0, u1 = _uniform(key, counter, 0), _uniform(key, counter, 1)
-    return math.sqrt(-2.0 * math.log(u0)) * math.cos(_TWO_PI * u1)
+    """``Z_counter`` of stream ``key`` (both ``uint64``), as :func:`solvers.counter_rng.normals`:
+    the cosine (even counter) or sine (odd) number of Box–Muller pair ``⌊counter/2⌋``."""
+    pair = counter >> uint64(1)
+    u0, u1 = _uniform(key, pair, 0), _uniform(key, pair, 1)
+    angle = _TWO_PI * u1
+    trig = math.sin(angle) if counter & uint64(1) else math.cos(angle)
+    return math.sqrt(-2.0 * math.log(u0)) * trig
 
 
 def _activation(code: int, real):

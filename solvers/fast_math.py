@@ -146,9 +146,10 @@ def log(x):
 
 
 @njit(**INLINED)
-def cos_two_pi(u):
-    """``cos(2πu)`` for ``|u| < 2⁵¹``: ``u`` reduced exactly to ``r ∈ [−⅛, ⅛]`` and a quadrant
-    ``q``, then the Taylor polynomials of ``cos``/``sin`` on ``[−π/4, π/4]`` (degree 16/17)."""
+def cos_sin_two_pi(u):
+    """``(cos 2πu, sin 2πu)`` for ``|u| < 2⁵¹``: ``u`` reduced exactly to ``r ∈ [−⅛, ⅛]`` and
+    a quadrant ``q``, then the Taylor polynomials of ``cos``/``sin`` on ``[−π/4, π/4]`` (degree
+    16/17)."""
     v = u - ((u + _SHIFTER) - _SHIFTER)
     q = (4.0 * v + _SHIFTER) - _SHIFTER
     x = _TWO_PI * (v - 0.25 * q)
@@ -160,10 +161,11 @@ def cos_two_pi(u):
     for k in range(7, -1, -1):
         sn = sn * x2 + _SIN_SERIES[k]
     sn = sn * x
-    quadrant = q + 4.0 if q < 0.0 else q  # 0, 1, 2, 3 or 4 (= 0)
+    quadrant = q + 4.0 if q < 0.0 else q  # 0, 1, 2, 3 or 4 (= 0): the angle is x + qπ/2
     odd = quadrant == 1.0 or quadrant == 3.0
-    value = sn if odd else c
-    return -value if (quadrant == 1.0 or quadrant == 2.0) else value
+    cosine, sine = (sn, c) if odd else (c, sn)
+    return (-cosine if (quadrant == 1.0 or quadrant == 2.0) else cosine,
+            -sine if (quadrant == 2.0 or quadrant == 3.0) else sine)
 
 
 def activations_in(real, exp, tanh_poly) -> tuple:

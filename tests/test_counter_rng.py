@@ -12,7 +12,8 @@ KEYS = (1, 0xDEADBEEF12345678, 2**64 - 1)
 
 
 @pytest.mark.parametrize("key", KEYS)
-@pytest.mark.parametrize(("n", "k", "step"), [(1, 1, 0), (7, 2, 3), (5000, 4, 11)])
+@pytest.mark.parametrize(("n", "k", "step"),
+                         [(1, 1, 0), (7, 2, 3), (7, 1, 3), (5000, 4, 11), (4097, 5, 1)])
 def test_compiled_noise_equals_the_numpy_reference(key, n, k, step, rng):
     basis = np.linalg.qr(rng.standard_normal((5, k)))[0]
     out = np.empty((n, 5))
@@ -21,7 +22,7 @@ def test_compiled_noise_equals_the_numpy_reference(key, n, k, step, rng):
     z = counter_rng.normals(key, step * n * k, n * k).reshape(n, k)
     np.testing.assert_allclose(out, 0.3 * z @ basis.T, rtol=0, atol=TOL["exact"])
     parallel = n * k >= counter_rng.PARALLEL_MIN_NUMBERS
-    assert parallel == (n == 5000)  # both paths covered
+    assert parallel == (n > 1000)  # both paths covered, from even and odd first counters
     # the serial path draws into the caller's scratch; the parallel blocks allocate their own
     padded = -(-n // counter_rng.VECTOR) * counter_rng.VECTOR  # normals drawn by whole vectors
     assert [a.shape for a in scratch] == [(k, 0 if parallel else padded),
@@ -33,6 +34,16 @@ def test_compiled_noise_equals_the_numpy_reference(key, n, k, step, rng):
     one_thread = np.empty_like(out)
     counter_rng.noise_on_one_thread(uint64(key), step, basis, 0.3, one_thread, serial)
     np.testing.assert_array_equal(one_thread, out)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_any_part_of_a_stream_is_the_same_numbers(key):
+    """Numbers come in Box–Muller pairs from even counters; a part starting at an odd counter,
+    or of odd length, is the same numbers as the whole."""
+    whole = counter_rng.normals(key, 100, 21)
+    for start, count in ((100, 21), (101, 20), (101, 1), (107, 0), (120, 1)):
+        np.testing.assert_array_equal(counter_rng.normals(key, start, count),
+                                      whole[start - 100:start - 100 + count])
 
 
 @pytest.mark.parametrize("key", KEYS)

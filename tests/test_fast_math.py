@@ -9,7 +9,7 @@ from numba import njit
 
 from solvers.activations import ACTIVATIONS
 from solvers.compiled_activations import COMPILED_ACTIVATIONS, activate, compiled_activation
-from solvers.fast_math import cos_two_pi, exp, log
+from solvers.fast_math import cos_sin_two_pi, exp, log
 
 TINY = np.finfo(np.float64).tiny
 SPECIAL = [0.0, -0.0, 5e-324, -5e-324, 1e-300, -1e-300, 1e-8, -1e-8, 0.55, -0.55,
@@ -91,22 +91,27 @@ def test_float32_buffers_evaluated_in_float64_hold_the_rounded_float64_value(nam
 
 
 @njit
-def _log_and_cos_all(x):
-    lg, cs = np.empty_like(x), np.empty_like(x)
+def _log_cos_sin_all(x):
+    lg, cs, sn = np.empty_like(x), np.empty_like(x), np.empty_like(x)
     for i in range(x.size):
-        lg[i], cs[i] = log(x[i]), cos_two_pi(x[i])
-    return lg, cs
+        lg[i] = log(x[i])
+        cs[i], sn[i] = cos_sin_two_pi(x[i])
+    return lg, cs, sn
 
 
-def test_log_and_cos_two_pi(rng):
-    """``log`` within a few ulp on normal positive numbers; ``cos(2πu)`` within 1e-15 of
-    numpy's (whose argument ``2πu`` is itself rounded)."""
+def test_log_and_cos_sin_two_pi(rng):
+    """``log`` within a few ulp on normal positive numbers; ``cos(2πu)`` and ``sin(2πu)``
+    within 1e-15 of numpy's (whose argument ``2πu`` is itself rounded), in every quadrant and
+    for negative ``u``."""
     x = np.concatenate([rng.uniform(0, 1, 100000), 2.0 ** -rng.uniform(0, 1000, 20000),
                         2.0 ** rng.uniform(0, 1000, 20000), [1.0, 0.5, 2.0**-53, TINY]])
-    lg, cs = _log_and_cos_all(x)
+    lg, _, _ = _log_cos_sin_all(x)
     _assert_within_ulp(lg, np.log(x), x)
-    u = x[:100000]
-    assert np.abs(cs[:100000] - np.cos(2 * np.pi * u)).max() <= 1e-15
+    u = np.concatenate([x[:100000], -x[:1000], [0.0, 0.25, 0.5, 0.75, -0.25, 0.125, 3.375]])
+    _, cs, sn = _log_cos_sin_all(u)
+    rounding = 1e-15 + 2 * np.pi * np.abs(u) * np.finfo(float).eps  # of numpy's 2πu
+    assert np.all(np.abs(cs - np.cos(2 * np.pi * u)) <= rounding)
+    assert np.all(np.abs(sn - np.sin(2 * np.pi * u)) <= rounding)
 
 
 def test_each_activation_is_its_own_compile_time_type():
