@@ -64,7 +64,7 @@ def tile_size(spec: UnitSpec, dtype) -> int:
 
 
 def _tile_buffers(unit, dim, tile, dtype):
-    rows, width = unit.rows, unit.width
+    rows, width = unit.rows, unit.width * tiles.SAMPLES  # g, g_next: a row per sample too
     return (np.empty((dim, tile), dtype), np.empty((rows, tile), dtype),
             np.empty((rows, tile), dtype), np.empty((rows, tile), dtype),
             np.empty((width, tile), dtype), np.empty((width, tile), dtype),
@@ -227,13 +227,21 @@ def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept, ca
     if carry is not None:
         _load_sums(carry, start, n, grad, total)
     tt, lanes = _tile_of(theta, start, n, scratch_tt, tts)
-    for m in range(x.shape[0]):
+    t, m, n_samples = start // tile, 0, x.shape[0]
+    while m < n_samples:
         if m % block == 0 and m > 0:
             _add(total, grad)
             grad[:] = 0.0
-        slot = wide_layer.slot(first, m, x.shape[0])  # wide first layer: blocks of samples
+        slot = wide_layer.slot(first, m, n_samples)  # wide first layer: blocks of samples
+        if first is None and kept_dh.shape[0] > 0 and m + tiles.SAMPLES <= n_samples:
+            # kept passes of a narrow unit: SAMPLES at once (blocks end on multiples of it)
+            rows = slice(m, m + tiles.SAMPLES)
+            tiles.backpropagate_samples(unit, tt, x, m, coef[rows], lanes, kept_h[t, rows],
+                                        kept_dh[t, rows], g, g_next, grad, first)
+            m += tiles.SAMPLES
+            continue
         if kept_dh.shape[0] > 0:
-            hm, dhm = kept_h[start // tile, m], kept_dh[start // tile, m]
+            hm, dhm = kept_h[t, m], kept_dh[t, m]
         else:
             if slot == 0:
                 wide_layer.first_layer_block(first, unit, tt, x, m, lanes)
@@ -243,6 +251,7 @@ def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept, ca
                             slot)
         if slot == wide_layer.BLOCK - 1:
             wide_layer.first_layer_gradient(first, unit, x, m - slot, lanes, grad)
+        m += 1
     if carry is None:
         _add(total, grad)
         for p in range(n):

@@ -40,6 +40,9 @@ from .fast_math import JIT
 
 #: the most multiply–adds (or bias terms) in one lane pass
 TERMS_PER_PASS = 16
+#: samples whose backward passes share each load and store of the gradient rows
+#: (:func:`backpropagate_samples`)
+SAMPLES = 4
 
 
 @njit(inline="always", **JIT)
@@ -292,6 +295,68 @@ def _backward_source(table, blocked: bool) -> str:
                      "unit, tt, x, m, coef, n, h, dh, g, g_next, grad, first=None, s=-1", lines)
 
 
+def _chain(row: str, terms: list[str]) -> str:
+    """``row`` plus ``terms`` in order, ``((row + t_0) + t_1) + …``: a product term is one fused
+    multiply–add, as its own statement ``row = t + row`` would be."""
+    acc = row
+    for term in terms:
+        acc = f"{term} + ({acc})"
+    return acc
+
+
+def _backward_samples_source(table) -> str:
+    """:func:`backpropagate_samples`: the passes of ``_backward_source`` for ``SAMPLES``
+    samples at once, each sample's upstream terms in its own rows of ``g``, ``g_next``
+    (``s·W + k``), and each gradient row loaded and stored once per block: its terms added in
+    sample order, each as the per-sample pass adds it, so the sums are the same."""
+    samples, width = range(SAMPLES), max(layer[N_OUT] for layer in table)
+    lines = [f"c_{k}_{s} = coef[{s}, {k}]" for s in samples for k in range(table[-1][N_OUT])]
+    lines += [f"x_{j}_{s} = x[m + {s}, {j}]" for s in samples for j in range(table[0][N_IN])]
+    current, below = "g", "g_next"
+    chunk = max(1, TERMS_PER_PASS // SAMPLES)
+    for index in range(len(table) - 1, -1, -1):
+        n_out, n_in, w, b, activated, row = table[index]
+        groups = []
+        for k in range(n_out):
+            names = [f"u{k}_{s}" for s in samples]
+            if index == len(table) - 1:
+                loads = [f"u{k}_{s} = c_{k}_{s} * dh[{s}, {row + k}, p]" if activated else
+                         f"u{k}_{s} = c_{k}_{s}" for s in samples]
+            else:
+                loads = [f"u{k}_{s} = {current}[{s * width + k}, p]" for s in samples]
+            if index == 0:
+                inputs = [[f"x_{j}_{s}" for j in range(n_in)] for s in samples]
+            else:
+                prev = table[index - 1][ROW]
+                inputs = [[f"a{j}_{s}" for j in range(n_in)] for s in samples]
+                loads += [f"a{j}_{s} = h[{s}, {prev + j}, p]" for s in samples
+                          for j in range(n_in)]
+            updates = [f"grad[{b + k}, p] = {_chain(f'grad[{b + k}, p]', names)}"] if b >= 0 \
+                else []
+            for j in range(n_in):
+                r = f"grad[{w + k * n_in + j}, p]"
+                products = [f"{names[s]} * {inputs[s][j]}" for s in samples]
+                updates.append(f"{r} = {_chain(r, products)}")
+            groups += [_Group(tuple(loads), tuple(updates[i:i + chunk]))
+                       for i in range(0, len(updates), chunk)]
+        if index > 0:
+            prev = table[index - 1][ROW]
+            for s in samples:
+                u = [(f"u{k}_{s}", f"u{k}_{s} = " + (
+                    f"c_{k}_{s} * dh[{s}, {row + k}, p]" if activated else f"c_{k}_{s}")
+                    if index == len(table) - 1 else f"u{k}_{s} = {current}[{s * width + k}, p]")
+                    for k in range(n_out)]
+                for j in range(n_in):
+                    products = [f"tt[{w + k * n_in + j}, p] * {u[k][0]}" for k in range(n_out)]
+                    scale = f"dh[{s}, {prev + j}, p]" if table[index - 1][ACTIVATED] else ""
+                    groups += _sum(f"t{j}_{s}", f"{below}[{s * width + j}, p]", products,
+                                   [load for _, load in u], scale)
+        lines += _in_passes(groups)
+        current, below = below, current
+    return _function("backpropagate_samples",
+                     "unit, tt, x, m, coef, n, h, dh, g, g_next, grad, first=None", lines)
+
+
 def _function(name: str, arguments: str, body: list[str]) -> str:
     return "\n".join([f"def {name}({arguments}):", *(f"    {line}" for line in body),
                       "    return None", ""])
@@ -326,6 +391,16 @@ def backpropagate(unit, tt, x, m, coef, n, h, dh, g, g_next, grad, first=None, s
     raise TypeError("backpropagate is called from compiled kernels only")
 
 
+def backpropagate_samples(unit, tt, x, m, coef, n, h, dh, g, g_next, grad, first=None):
+    """:func:`backpropagate` of the ``SAMPLES`` samples from ``m`` at once, from their kept
+    forward passes ``h (SAMPLES, ·, P)``, ``dh (SAMPLES, R, P)`` and coefficients
+    ``coef (SAMPLES, c)``; ``g``, ``g_next``: ``(SAMPLES·W, P)``. The same sums as the calls
+    on each sample in order. A narrow unit only (``first`` is ``None``): a wide first layer
+    runs on its own blocks of samples (:mod:`solvers.wide_layer`), and the call compiles to
+    nothing. Compiled code only, as :func:`forward`."""
+    raise TypeError("backpropagate_samples is called from compiled kernels only")
+
+
 @overload(forward, inline="always")
 def _forward(unit, activation, tt, x, m, n, z, h, dh, first=None, s=-1):
     if isinstance(unit, UnitType):
@@ -338,4 +413,13 @@ def _backpropagate(unit, tt, x, m, coef, n, h, dh, g, g_next, grad, first=None, 
     if isinstance(unit, UnitType):
         return _compiled("backpropagate",
                          _backward_source(unit.table, isinstance(first, types.Array)))
+    return None
+
+
+@overload(backpropagate_samples, inline="always")
+def _backpropagate_samples(unit, tt, x, m, coef, n, h, dh, g, g_next, grad, first=None):
+    if isinstance(unit, UnitType):
+        if isinstance(first, types.Array):
+            return lambda unit, tt, x, m, coef, n, h, dh, g, g_next, grad, first=None: None
+        return _compiled("backpropagate_samples", _backward_samples_source(unit.table))
     return None

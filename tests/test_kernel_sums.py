@@ -14,20 +14,24 @@ def _relative_error(value, reference):
     return np.abs(value - reference).max() / np.abs(reference).max()
 
 
-@pytest.mark.parametrize("case", ["paper-sgd", "mlp-mf"])
+@pytest.mark.parametrize("case", ["paper-sgd", "mlp-mf", "deep-mlp-mf-float32"])
 def test_kept_forward_passes_give_the_recomputed_result_bitwise(case, monkeypatch):
+    """The backward pass from kept passes (``tiles.SAMPLES`` samples at once, the rest one by
+    one) and the one recomputing each sample's passes give the same bits."""
     if case == "paper-sgd":
         problem = paper.problem("arbitrary", beta=1e-3)
         start = paper.student_init(problem, 300, seed=1) + 0.01
         options = {"scheme": "FA", "dynamics": "sgd", "integrator": "heun", "T": 0.05,
                    "step_scale": 20.0, "noise": "EG"}
-    else:  # a hidden layer: its outputs h enter the backward pass
+    else:  # hidden layers: their outputs h enter the backward pass
         rng = np.random.default_rng(0)
-        unit = MLPUnit(3, (4,), 2, "tanh")
-        x = rng.standard_normal((30, 3))
+        deep = case.startswith("deep")  # one hidden layer wider than a pass; float32 sums in
+        unit = MLPUnit(3, (20, 4) if deep else (4,), 2, "tanh")  # blocks of 64 samples
+        x = rng.standard_normal((150 if deep else 30, 3))
         problem = Problem(unit, FixedSample(x, np.tanh(x[:, :2])))
-        start = rng.standard_normal((20, unit.dim))
-        options = {"dynamics": "mf", "T": 0.1, "dt": 0.02}
+        start = rng.standard_normal((20, unit.dim)) / (3 if deep else 1)
+        options = {"dynamics": "mf", "T": 0.1, "dt": 0.02,
+                   "dtype": "float32" if deep else "float64"}
     kept = simulate(problem, start, observables=(), **options)
     assert compiled_layered.make_kept(compiled_units.compiled_unit(problem.unit.spec),
                                       start.shape[0], 40, 8, "float64")[1].size > 0
