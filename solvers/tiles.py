@@ -264,6 +264,39 @@ def weight_gradient_to_block(table, grads) -> list[_Group]:
             for k, (g, load) in enumerate(grads)]
 
 
+def _upstream(table, index: int, current: str, sample: int | None = None,
+              width: int = 0) -> list[tuple[str, str]]:
+    """Per output ``k`` of layer ``index``, the local name of ``g_k = ∂/∂z_k`` and its load:
+    at the top ``c_k σ'(z_k)`` (or ``c_k`` on a linear layer), formed in each pass that reads
+    it, else row ``k`` of ``current``. With ``sample``, that sample's (its names suffixed,
+    its ``dh`` plane and its rows ``sample·width + k``)."""
+    n_out, _, _, _, activated, row = table[index]
+    tag, at = ("", "") if sample is None else (f"_{sample}", f"{sample}, ")
+    offset = 0 if sample is None else sample * width
+    if index == len(table) - 1:
+        return [(f"u{k}{tag}", f"u{k}{tag} = c_{k}{tag} * dh[{at}{row + k}, p]" if activated else
+                 f"u{k}{tag} = c_{k}{tag}") for k in range(n_out)]
+    return [(f"u{k}{tag}", f"u{k}{tag} = {current}[{offset + k}, p]") for k in range(n_out)]
+
+
+def _to_layer_below(table, index: int, grads, below: str, sample: int | None = None,
+                    width: int = 0) -> list[_Group]:
+    """``below[j] = (Σ_k W_kj g_k) σ'(z_j)`` for the inputs ``j`` of layer ``index`` (the
+    outputs of the layer under it); ``grads`` as :func:`_upstream` gives them, ``sample`` as
+    there."""
+    n_out, n_in, w = table[index][:3]
+    prev = table[index - 1][ROW]
+    tag, at = ("", "") if sample is None else (f"_{sample}", f"{sample}, ")
+    offset = 0 if sample is None else sample * width
+    groups = []
+    for j in range(n_in):
+        products = [f"tt[{w + k * n_in + j}, p] * {grads[k][0]}" for k in range(n_out)]
+        scale = f"dh[{at}{prev + j}, p]" if table[index - 1][ACTIVATED] else ""
+        groups += _sum(f"t{j}{tag}", f"{below}[{offset + j}, p]", products,
+                       [load for _, load in grads], scale)
+    return groups
+
+
 def _backward_source(table, blocked: bool) -> str:
     """Layer by layer from the top: the upstream ``g_k = ∂/∂z_k`` (at the top ``c_k σ'(z_k)``,
     or ``c_k`` on a linear layer), the layer's gradient terms, and below it
@@ -272,24 +305,13 @@ def _backward_source(table, blocked: bool) -> str:
     lines += [] if blocked else _sample_loads(table)
     current, below = "g", "g_next"
     for index in range(len(table) - 1, -1, -1):
-        n_out, n_in, w, _, activated, row = table[index]
-        if index == len(table) - 1:  # formed in each pass that reads it: a load, a product
-            grads = [(f"u{k}", f"u{k} = c_{k} * dh[{row + k}, p]" if activated else
-                      f"u{k} = c_{k}") for k in range(n_out)]
-        else:
-            grads = [(f"u{k}", f"u{k} = {current}[{k}, p]") for k in range(n_out)]
+        grads = _upstream(table, index, current)
         if index == 0:
             lines += _first_layer(table, blocked, weight_gradient_of_sample(table, grads),
                                   weight_gradient_to_block(table, grads))
         else:
-            groups = _weight_gradient(table[index], grads, *_inputs(table, index))
-            prev = table[index - 1][ROW]
-            for j in range(n_in):
-                products = [f"tt[{w + k * n_in + j}, p] * {grads[k][0]}" for k in range(n_out)]
-                scale = f"dh[{prev + j}, p]" if table[index - 1][ACTIVATED] else ""
-                groups += _sum(f"t{j}", f"{below}[{j}, p]", products,
-                               [load for _, load in grads], scale)
-            lines += _in_passes(groups)
+            lines += _in_passes(_weight_gradient(table[index], grads, *_inputs(table, index))
+                                + _to_layer_below(table, index, grads, below))
         current, below = below, current
     return _function("backpropagate",
                      "unit, tt, x, m, coef, n, h, dh, g, g_next, grad, first=None, s=-1", lines)
@@ -315,42 +337,31 @@ def _backward_samples_source(table) -> str:
     current, below = "g", "g_next"
     chunk = max(1, TERMS_PER_PASS // SAMPLES)
     for index in range(len(table) - 1, -1, -1):
-        n_out, n_in, w, b, activated, row = table[index]
+        n_out, n_in, w, b, _, _ = table[index]
+        grads = [_upstream(table, index, current, s, width) for s in samples]
+        if index == 0:
+            inputs = [[f"x_{j}_{s}" for j in range(n_in)] for s in samples]
+            input_loads = []
+        else:
+            prev = table[index - 1][ROW]
+            inputs = [[f"a{j}_{s}" for j in range(n_in)] for s in samples]
+            input_loads = [f"a{j}_{s} = h[{s}, {prev + j}, p]" for s in samples
+                           for j in range(n_in)]
         groups = []
         for k in range(n_out):
-            names = [f"u{k}_{s}" for s in samples]
-            if index == len(table) - 1:
-                loads = [f"u{k}_{s} = c_{k}_{s} * dh[{s}, {row + k}, p]" if activated else
-                         f"u{k}_{s} = c_{k}_{s}" for s in samples]
-            else:
-                loads = [f"u{k}_{s} = {current}[{s * width + k}, p]" for s in samples]
-            if index == 0:
-                inputs = [[f"x_{j}_{s}" for j in range(n_in)] for s in samples]
-            else:
-                prev = table[index - 1][ROW]
-                inputs = [[f"a{j}_{s}" for j in range(n_in)] for s in samples]
-                loads += [f"a{j}_{s} = h[{s}, {prev + j}, p]" for s in samples
-                          for j in range(n_in)]
+            names = [grads[s][k][0] for s in samples]
+            loads = (*(grads[s][k][1] for s in samples), *input_loads)
             updates = [f"grad[{b + k}, p] = {_chain(f'grad[{b + k}, p]', names)}"] if b >= 0 \
                 else []
             for j in range(n_in):
                 r = f"grad[{w + k * n_in + j}, p]"
                 products = [f"{names[s]} * {inputs[s][j]}" for s in samples]
                 updates.append(f"{r} = {_chain(r, products)}")
-            groups += [_Group(tuple(loads), tuple(updates[i:i + chunk]))
+            groups += [_Group(loads, tuple(updates[i:i + chunk]))
                        for i in range(0, len(updates), chunk)]
         if index > 0:
-            prev = table[index - 1][ROW]
             for s in samples:
-                u = [(f"u{k}_{s}", f"u{k}_{s} = " + (
-                    f"c_{k}_{s} * dh[{s}, {row + k}, p]" if activated else f"c_{k}_{s}")
-                    if index == len(table) - 1 else f"u{k}_{s} = {current}[{s * width + k}, p]")
-                    for k in range(n_out)]
-                for j in range(n_in):
-                    products = [f"tt[{w + k * n_in + j}, p] * {u[k][0]}" for k in range(n_out)]
-                    scale = f"dh[{s}, {prev + j}, p]" if table[index - 1][ACTIVATED] else ""
-                    groups += _sum(f"t{j}_{s}", f"{below}[{s * width + j}, p]", products,
-                                   [load for _, load in u], scale)
+                groups += _to_layer_below(table, index, grads[s], below, s, width)
         lines += _in_passes(groups)
         current, below = below, current
     return _function("backpropagate_samples",

@@ -117,3 +117,17 @@ def test_passes_are_compiled_code_only():
         tiles.forward(None, None, None, None, 0, 8, None, None, None)
     with pytest.raises(TypeError, match="compiled kernels only"):
         tiles.backpropagate(None, None, None, 0, None, 8, None, None, None, None, None)
+
+
+@pytest.mark.parametrize("unit", [paper.problem("arbitrary").unit, MLPUnit(3, (4, 3), 2, "tanh")],
+                         ids=["matrix", "mlp"])
+def test_the_backward_pass_of_samples_stores_each_gradient_row_once(unit):
+    """``backpropagate_samples`` loops over the lanes only, and loads and stores each gradient
+    row once, its terms of all ``SAMPLES`` samples chained in one statement."""
+    source = tiles._backward_samples_source(compiled_unit(unit.spec).table)
+    loops = re.findall(r"for (\w+) in range\(([^)]*)\)", source)
+    assert loops and all(loop == ("p", "n") for loop in loops)
+    stores = re.findall(r"^\s*grad\[(\d+), p\] = (.*)$", source, re.MULTILINE)
+    assert sorted(int(row) for row, _ in stores) == list(range(unit.dim))
+    last = f"_{tiles.SAMPLES - 1}"
+    assert all(value.count(f"grad[{row}, p]") == 1 and last in value for row, value in stores)
