@@ -27,7 +27,7 @@ from . import fast_math32
 from .activations import ACTIVATIONS
 from .fast_math import (
     INLINED,
-    exp,
+    exp_of_nonpositive,
     sigmoid_and_derivative,
     softplus_and_derivative,
     tanh_and_derivative,
@@ -81,7 +81,7 @@ def _pair_lane(pair):
 def _erf_lane(z, h, dh, r, p):
     zp = np.float64(z)
     h[r, p] = math.erf(zp)
-    dh[r, p] = _TWO_OVER_SQRT_PI * exp(-zp * zp)
+    dh[r, p] = _TWO_OVER_SQRT_PI * exp_of_nonpositive(-zp * zp)
 
 
 def _piecewise_polynomial_lanes(real) -> dict:

@@ -4,7 +4,10 @@ PyPI's llvmlite has no vector math library, so ``math.exp``/``math.tanh`` in a l
 calls. Here ``exp`` is built from arithmetic only — Cody–Waite reduction ``x = n ln2 + r``,
 ``|r| ≤ ln2/2``, the degree-13 Taylor polynomial of ``e^r`` (truncation < 1e-17 relative) and
 ``2^n`` assembled from exponent bits in two halves (so subnormal results round correctly) — and
-the activations are rational expressions of it:
+the activations are rational expressions of it. They need it at ``x ≤ 0`` only
+(``exp_of_nonpositive``): there the polynomial is scaled by ``2^−64`` and one product by
+``2^(n+64)`` rounds once, the same bits as the two halves without the upper clamp and one
+product per value:
 
 - ``tanh z = sign z · (1 − e)/(1 + e)``, ``e = exp(−2|z|)``, and for ``|z| < 0.55`` (where
   ``1 − e`` cancels) ``z·p(z²)`` with ``p`` the degree-11 Chebyshev interpolant of
@@ -91,9 +94,11 @@ def cody_waite_exp(real, limits, log2e, shifter, ln2, coefficients, times_two_to
     (lowest, highest)`` (below which ``e^x`` rounds to 0, above which it overflows), ``n`` the
     nearest integer to ``x log₂e`` (``t = x log₂e + shifter`` holds it in its low bits),
     ``r = (x − n C₁) − n C₂`` with ``ln2 = (C₁, C₂)``, ``p(r)`` the polynomial of
-    ``coefficients`` (increasing degree) and ``times_two_to(p, t) = p·2^n``."""
+    ``coefficients`` (increasing degree) and ``times_two_to(p, t) = p·2^n``. ``highest``
+    ``None``: no upper clamp, for arguments ``x ≤ 0`` only."""
+    bounded = limits[1] is not None
     lowest, highest, log2e, shifter, ln2_hi, ln2_lo = (
-        real(c) for c in (*limits, log2e, shifter, *ln2))
+        real(c) for c in (limits[0], limits[1] if bounded else 0, log2e, shifter, *ln2))
     poly = tuple(real(c) for c in coefficients)
     top = len(poly) - 1
 
@@ -101,7 +106,8 @@ def cody_waite_exp(real, limits, log2e, shifter, ln2, coefficients, times_two_to
     def exp(x):
         """``e^x`` for a scalar ``x`` (see :func:`cody_waite_exp`)."""
         x = lowest if x < lowest else x
-        x = highest if x > highest else x
+        if bounded:
+            x = highest if x > highest else x
         t = x * log2e + shifter
         n = t - shifter
         r = (x - n * ln2_hi) - n * ln2_lo
@@ -124,6 +130,25 @@ def _times_two_to(p, t):
 #: ``e^x`` in float64 to within 1 ulp, with ``exp(x ≤ −746) = 0`` and overflow to ``inf``
 exp = cody_waite_exp(np.float64, (-746.0, 710.0), _LOG2E, _SHIFTER, (_LN2_HI, _LN2_LO),
                      _INV_FACTORIAL, _times_two_to)
+
+#: the scale of the polynomial of :data:`exp_of_nonpositive`
+_NONPOSITIVE_SCALE = 2.0**-64
+
+
+@njit(**INLINED)
+def _times_two_to_at_most_one(p, t):
+    """``p·2^(n+64)`` for ``t = n + 1.5·2^52`` and ``−1086 ≤ n ≤ 0``: with ``p`` the polynomial
+    scaled by ``2^−64`` (exactly: a power of two), one product rounds once to ``p·2^n``, as the
+    two halves of ``_times_two_to`` do: the same bits, in one product."""
+    k = _float_to_bits(t) - _SHIFTER_BITS
+    return p * _bits_to_float((k + 1087) << 52)
+
+
+#: ``e^x`` for ``x ≤ 0`` (no upper clamp; the activations' ``exp(−|z|)``): the bits of ``exp``
+exp_of_nonpositive = cody_waite_exp(np.float64, (-746.0, None), _LOG2E, _SHIFTER,
+                                    (_LN2_HI, _LN2_LO),
+                                    [c * _NONPOSITIVE_SCALE for c in _INV_FACTORIAL],
+                                    _times_two_to_at_most_one)
 
 
 @njit(**INLINED)
@@ -170,7 +195,8 @@ def cos_sin_two_pi(u):
 
 def activations_in(real, exp, tanh_poly) -> tuple:
     """``(tanh_and_derivative, sigmoid_and_derivative)`` computed in the precision ``real``
-    (``np.float64`` or ``np.float32``) from that precision's ``exp`` and the coefficients
+    (``np.float64`` or ``np.float32``) from that precision's ``exp`` of arguments ``≤ 0`` and
+    the coefficients
     ``tanh_poly`` of ``p(u) ≈ tanh(√u)/√u`` on ``[0, 0.55²]`` (the module docstring has the
     formulas). Each returned function maps a scalar ``z`` to a pair of ``real`` values."""
     zero, one, two, four, small = (real(c) for c in (0, 1, 2, 4, _TANH_SMALL))
@@ -204,13 +230,14 @@ def activations_in(real, exp, tanh_poly) -> tuple:
     return tanh_and_derivative, sigmoid_and_derivative
 
 
-tanh_and_derivative, sigmoid_and_derivative = activations_in(np.float64, exp, _TANH_POLY)
+tanh_and_derivative, sigmoid_and_derivative = activations_in(np.float64, exp_of_nonpositive,
+                                                             _TANH_POLY)
 
 
 @njit(**INLINED)
 def softplus_and_derivative(z):
     """``(log(1 + e^z), 1/(1 + e^{−z}))`` for a scalar ``z``, without overflow."""
     z = np.float64(z)
-    e = exp(-abs(z))
+    e = exp_of_nonpositive(-abs(z))
     q = 1.0 / (1.0 + e)
     return max(z, 0.0) + math.log1p(e), (q if z >= 0.0 else e * q)

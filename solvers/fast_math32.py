@@ -53,9 +53,32 @@ def _times_two_to_the_integer_in(typingctx, p, t):
     return types.float32(types.float32, types.float32), codegen
 
 
+@intrinsic
+def _times_two_to_at_most_one(typingctx, p, t):
+    """``p · 2^(n+24)`` for float32 ``p`` and ``t = n + 1.5·2^23`` with ``−150 ≤ n ≤ 0``: with
+    ``p`` the polynomial scaled by ``2^−24`` (exactly), one product rounds once to ``p·2^n``,
+    as the two halves do (the same bits)."""
+
+    def codegen(context, builder, sig, args):
+        p_value, shifted = args
+        i32, f32 = ir.IntType(32), ir.FloatType()
+        k = builder.sub(builder.bitcast(shifted, i32), ir.Constant(i32, _SHIFTER_BITS))
+        scale = builder.bitcast(builder.shl(builder.add(k, ir.Constant(i32, 127 + 24)),
+                                            ir.Constant(i32, 23)), f32)
+        return builder.fmul(p_value, scale)
+
+    return types.float32(types.float32, types.float32), codegen
+
+
+_TAYLOR = [1.0 / math.factorial(k) for k in range(8)]
 #: ``e^x`` in float32 for a float32 ``x``, with ``exp(x < −104) = 0`` and overflow to ``inf``
-exp = cody_waite_exp(np.float32, _LIMITS, 1.0 / math.log(2.0), _SHIFTER, _LN2,
-                     [1.0 / math.factorial(k) for k in range(8)], _times_two_to_the_integer_in)
+exp = cody_waite_exp(np.float32, _LIMITS, 1.0 / math.log(2.0), _SHIFTER, _LN2, _TAYLOR,
+                     _times_two_to_the_integer_in)
+#: ``e^x`` for float32 ``x ≤ 0`` (the activations' ``exp(−|z|)``): the bits of ``exp``
+exp_of_nonpositive = cody_waite_exp(np.float32, (_LIMITS[0], None), 1.0 / math.log(2.0),
+                                    _SHIFTER, _LN2, [c * 2.0**-24 for c in _TAYLOR],
+                                    _times_two_to_at_most_one)
 
 
-tanh_and_derivative, sigmoid_and_derivative = activations_in(np.float32, exp, _TANH_POLY)
+tanh_and_derivative, sigmoid_and_derivative = activations_in(np.float32, exp_of_nonpositive,
+                                                             _TANH_POLY)

@@ -9,7 +9,7 @@ from numba import njit
 
 from solvers.activations import ACTIVATIONS
 from solvers.compiled_activations import COMPILED_ACTIVATIONS, activate, compiled_activation
-from solvers.fast_math import cos_sin_two_pi, exp, log
+from solvers.fast_math import cos_sin_two_pi, exp, exp_of_nonpositive, log
 
 TINY = np.finfo(np.float64).tiny
 SPECIAL = [0.0, -0.0, 5e-324, -5e-324, 1e-300, -1e-300, 1e-8, -1e-8, 0.55, -0.55,
@@ -74,6 +74,25 @@ def test_exp_within_one_ulp_including_subnormal_and_overflow(rng):
     assert np.all(np.abs(values[finite] - reference[finite])
                   <= np.spacing(reference[finite]))
     assert np.isnan(_exp_all(np.array([np.nan])))[0]
+
+
+@njit
+def _exp_of_nonpositive_all(x):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out[i] = exp_of_nonpositive(x[i])
+    return out
+
+
+def test_exp_of_nonpositive_arguments_is_the_bits_of_exp(rng):
+    """The activations' ``exp(−|z|)`` scales by ``2^n`` in one step: the same bits as ``exp``,
+    subnormal results (one rounding) and the clamp below −746 included."""
+    x = np.concatenate([-rng.uniform(0, 750, 200000), -rng.uniform(700, 746, 100000),
+                        -2.0 ** rng.uniform(-60, 3, 10000), [0.0, -0.0, -745.13, -746.0,
+                                                             -800.0, -np.inf]])
+    values = _exp_of_nonpositive_all(x)
+    assert np.any((values > 0) & (values < np.finfo(float).tiny))  # subnormals reached
+    np.testing.assert_array_equal(values, _exp_all(x))
 
 
 @pytest.mark.parametrize("name", list(ACTIVATIONS))

@@ -77,6 +77,23 @@ def test_float32_exp_within_ulp_from_zero_through_subnormal_to_overflow(rng):
 
 
 @njit
+def _exp_of_nonpositive_all(x):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out[i] = fast_math32.exp_of_nonpositive(x[i])
+    return out
+
+
+def test_float32_exp_of_nonpositive_arguments_is_the_bits_of_exp(rng):
+    """As in float64: one scaling by ``2^n`` instead of two halves, the same bits."""
+    x = np.concatenate([-rng.uniform(0, 110, 200000), -rng.uniform(86, 104, 100000),
+                        [0.0, -0.0, -103.2, -104.0, -200.0, -np.inf]]).astype(np.float32)
+    values = _exp_of_nonpositive_all(x)
+    assert values.dtype == np.float32 and np.any((values > 0) & (values < F32.tiny))
+    np.testing.assert_array_equal(values, _exp_all(x))
+
+
+@njit
 def _activate_row(activation, z, h, dh):
     for p in range(z.shape[1]):
         activate(activation, z, h, dh, 0, p)
