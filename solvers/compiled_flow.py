@@ -91,12 +91,19 @@ def _project(v, proj, start, stop, out):
 
 
 @njit(inline="always", **JIT)
+def _flat(a):
+    """The C-contiguous ``a`` as a 1-D view: loops over ``(N, D)`` arrays run over all ``N·D``
+    entries at once and vectorize (a loop over ``D = 4`` columns would run scalar)."""
+    return a.reshape(a.size)
+
+
+@njit(inline="always", **JIT)
 def _copy(src, dst):
     """``dst[:] = src`` for ``(N, D)`` arrays, as a loop: numba's array assignment would compile
     its shape-mismatch error message."""
-    for i in range(src.shape[0]):
-        for k in range(src.shape[1]):
-            dst[i, k] = src[i, k]
+    flat_src, flat_dst = _flat(src), _flat(dst)
+    for i in range(flat_src.size):
+        flat_dst[i] = flat_src[i]
 
 
 @njit(parallel=PARALLEL, **JIT)
@@ -182,10 +189,10 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, thre
                             carry, scratch[8], threads, tts)
     if carry is not None:
         _copy(carry, grad)
-    unprojected = out if proj.shape[0] == 0 else grad  # without P, straight into out
-    for i in range(theta.shape[0]):
-        for k in range(theta.shape[1]):
-            unprojected[i, k] = -scale * (grad[i, k] + 2.0 * tau * theta[i, k])
+    unprojected = _flat(out if proj.shape[0] == 0 else grad)  # without P, straight into out
+    flat_grad, flat_theta = _flat(grad), _flat(theta)
+    for i in range(flat_grad.size):
+        unprojected[i] = -scale * (flat_grad[i] + 2.0 * tau * flat_theta[i])
     if proj.shape[0] == 0:
         return
     if parts is not None:
@@ -199,7 +206,6 @@ def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heu
              threads, kept, carry, tts):
     key, first_step, basis, amps = noise
     v0, v1, new, xi = work[6], work[7], work[8], work[9]
-    n, dim = theta.shape
     xi[:] = 0.0
     for k in range(scales.shape[0] - 1):
         s = k if xs.shape[0] > 1 else 0
@@ -213,16 +219,15 @@ def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heu
             _velocity(kernel, at, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k + stage],
                       work, parts, threads, kept, carry, tts, v)
             finite = True  # a reduction without branches: the loops vectorize
+            nw, th, u0, u1, noise_step = _flat(new), _flat(theta), _flat(v0), _flat(v1), _flat(xi)
             if stage == 0:
-                for i in range(n):
-                    for j in range(dim):
-                        new[i, j] = theta[i, j] + dt * v0[i, j] + xi[i, j]
-                        finite &= np.isfinite(new[i, j])
+                for i in range(nw.size):
+                    nw[i] = th[i] + dt * u0[i] + noise_step[i]
+                    finite &= np.isfinite(nw[i])
             else:
-                for i in range(n):
-                    for j in range(dim):
-                        new[i, j] = theta[i, j] + 0.5 * dt * (v0[i, j] + v1[i, j]) + xi[i, j]
-                        finite &= np.isfinite(new[i, j])
+                for i in range(nw.size):
+                    nw[i] = th[i] + 0.5 * dt * (u0[i] + u1[i]) + noise_step[i]
+                    finite &= np.isfinite(nw[i])
         if not finite:
             return k
         _copy(new, theta)
