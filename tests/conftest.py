@@ -89,6 +89,21 @@ TOL = {
 }
 
 
+def elementwise(function):
+    """``function`` (a compiled scalar function) applied to every entry of a 1-D array, in
+    compiled code."""
+    from numba import njit
+
+    @njit
+    def apply(x):
+        out = np.empty_like(x)
+        for i in range(x.size):
+            out[i] = function(x[i])
+        return out
+
+    return apply
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261122)

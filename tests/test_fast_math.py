@@ -4,7 +4,7 @@ against numpy's over their whole range."""
 import numba
 import numpy as np
 import pytest
-from conftest import TOL
+from conftest import TOL, elementwise
 from numba import njit
 
 from solvers.activations import ACTIVATIONS
@@ -55,12 +55,7 @@ def test_activation_and_derivative_match_numpy(name, rng):
     _assert_within_ulp(dh[0], derivative, z)
 
 
-@njit
-def _exp_all(x):
-    out = np.empty_like(x)
-    for i in range(x.size):
-        out[i] = exp(x[i])
-    return out
+_exp_all = elementwise(exp)
 
 
 def test_exp_within_one_ulp_including_subnormal_and_overflow(rng):
@@ -76,12 +71,7 @@ def test_exp_within_one_ulp_including_subnormal_and_overflow(rng):
     assert np.isnan(_exp_all(np.array([np.nan])))[0]
 
 
-@njit
-def _exp_of_nonpositive_all(x):
-    out = np.empty_like(x)
-    for i in range(x.size):
-        out[i] = exp_of_nonpositive(x[i])
-    return out
+_exp_of_nonpositive_all = elementwise(exp_of_nonpositive)
 
 
 def test_exp_of_nonpositive_arguments_within_one_ulp_including_subnormal(rng):

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import TOL
+from conftest import TOL, elementwise
 from numba import njit
 
 from solvers import compiled_flow, compiled_layered, fast_math32
@@ -57,12 +57,7 @@ def _assert_within_float32_ulp(values, reference, z):
         f"off by {err[worst]:.3g} ulp at z = {z[finite][worst]!r}"
 
 
-@njit
-def _exp_all(x):
-    out = np.empty_like(x)
-    for i in range(x.size):
-        out[i] = fast_math32.exp(x[i])
-    return out
+_exp_all = elementwise(fast_math32.exp)
 
 
 def test_float32_exp_within_ulp_from_zero_through_subnormal_to_overflow(rng):
@@ -76,12 +71,7 @@ def test_float32_exp_within_ulp_from_zero_through_subnormal_to_overflow(rng):
     assert 0.0 < values[x == -103.2][0] < F32.tiny  # a subnormal result
 
 
-@njit
-def _exp_of_nonpositive_all(x):
-    out = np.empty_like(x)
-    for i in range(x.size):
-        out[i] = fast_math32.exp_of_nonpositive(x[i])
-    return out
+_exp_of_nonpositive_all = elementwise(fast_math32.exp_of_nonpositive)
 
 
 def test_float32_exp_of_nonpositive_arguments_is_the_bits_of_exp(rng):
