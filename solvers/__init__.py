@@ -9,6 +9,7 @@ and, loaded on demand by :func:`solvers.gpu.backend`, :mod:`solvers.cuda_driver`
 :mod:`solvers.cuda_kernels` (numba.cuda; compiled on first use per unit and dtype, not cached
 on disk: the kernels are specialized closures). The compiled entry points check their arguments'
 shapes and dtypes once per call (:mod:`solvers.checks`): compiled code has no bounds checks.
+:mod:`solvers.sliced` computes the sliced W₂ of :mod:`wgflow.diagnostics` in compiled code.
 
 The compiled kernels are cached on disk under a directory named by a hash of their sources
 (below ``NUMBA_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/wgflow/numba`` or
@@ -37,7 +38,7 @@ import numba
 
 #: the modules whose functions are compiled with ``cache=True``, in import order
 COMPILED_MODULES = ("fast_math", "wide_layer", "tiles", "counter_rng", "compiled_layered",
-                    "compiled_flow", "pde/compiled")
+                    "compiled_flow", "sliced", "pde/compiled")
 #: the sources compiled code depends on (the activation names come from ``activations``, the
 #: activations' lane evaluations from ``compiled_activations``)
 KERNEL_SOURCES = ("activations", "compiled_activations", "compiled_units", "fast_math32",
@@ -66,5 +67,5 @@ def _caching_into(path: Path):
 
 
 with _caching_into(kernel_cache_dir()):
-    from . import compiled_flow, compiled_layered, counter_rng, fast_math, tiles  # noqa: F401
+    from . import compiled_flow, compiled_layered, counter_rng, fast_math, sliced, tiles  # noqa: F401
     from .pde import compiled as _pde_compiled  # noqa: F401

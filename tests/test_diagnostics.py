@@ -386,9 +386,9 @@ def _pot_sliced_sq(x, y, a, b, n_projections, seed):
 @pytest.mark.parametrize("n, m", [(7, 7), (30, 90), (90, 30), (1, 5)])
 def test_sliced_uniform_by_sorted_projections_equals_pot(rng, n, m):
     """Uniform measures whose sizes divide one another: two sorts per direction give POT's
-    value, on POT's directions, for a number of directions that is not a whole block."""
+    value, on POT's directions."""
     x, y = rng.normal(size=(n, 3)), rng.normal(size=(m, 3)) + 0.3
-    n_projections = diagnostics.SLICED_BLOCK + 7
+    n_projections = 39
     got = wasserstein2(x, y, method="sliced", n_projections=n_projections, seed=5).value ** 2
     expected = _pot_sliced_sq(x, y, np.full(n, 1 / n), np.full(m, 1 / m), n_projections, 5)
     np.testing.assert_allclose(got, expected, rtol=TOL["sliced_sorted"])
@@ -405,6 +405,59 @@ def test_sliced_orbit_average_by_sorted_projections_equals_pot(rng):
     expected = np.sqrt(w2sq / (second_moment(x) + second_moment(images)))
     assert d.method == "sliced"
     np.testing.assert_allclose(d.value, expected, rtol=TOL["sliced_sorted"])
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 0, 1), (1, 2)])
+def test_sliced_orbit_average_of_blocks_merged_equals_pot(rng, order):
+    """``μ^G`` as blocks sorted apart and merged: three blocks (a merge of runs of unequal
+    length), the identity's block in any place or missing, against POT on the images."""
+    x = rng.normal(size=(120, 3))
+    cycle = np.eye(3)[[1, 2, 0]]
+    mats = np.array([np.eye(3), cycle, cycle @ cycle])[list(order)]
+    images = np.concatenate([x @ m.T for m in mats])
+    d = distance_to_orbit_average(x, mats, method="sliced", n_projections=40, seed=4)
+    w2sq = _pot_sliced_sq(x, images, np.full(120, 1 / 120), np.full(len(images), 1 / len(images)),
+                          40, 4)
+    expected = np.sqrt(w2sq / (second_moment(x) + second_moment(images)))
+    np.testing.assert_allclose(d.value, expected, rtol=TOL["sliced_sorted"])
+
+
+def test_sliced_sums_do_not_depend_on_the_thread_count(rng):
+    """The directions run in parallel; each direction's sum is in order: the same bits on one
+    thread and on two."""
+    import numba
+
+    x = rng.normal(size=(3000, 4))
+    mats = np.array([np.eye(4), np.eye(4)[[3, 2, 1, 0]]])
+    previous = numba.get_num_threads()
+    try:
+        values = []
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            values.append(distance_to_orbit_average(x, mats, method="sliced").value)
+    finally:
+        numba.set_num_threads(previous)
+    assert values[0] == values[1]
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 257, 5000])
+def test_radix_sort_is_numpys_sort(rng, n):
+    """The compiled sort of the sliced distance orders float64 as numpy does: signs, zeros of
+    both signs (``−0`` first), infinities, subnormals, repeated values and equal high bytes
+    (skipped passes)."""
+    from solvers.sliced import radix_sort
+
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, 5e-324, -5e-324, 1.0, 1.0, -2.5, 0.0])
+    k = min(n, len(specials))
+    values = np.concatenate([rng.normal(size=n - k), specials[:k]])
+    if n == 257:
+        values = 1.0 + rng.random(n) * 2.0**-40  # the top bytes of every key are equal
+    got = values.copy()
+    scratch = np.empty(n, np.uint64), np.empty(n, np.uint64), np.empty((8, 256), np.int64)
+    radix_sort(got, *scratch)
+    assert np.array_equal(got, np.sort(values))
+    zeros = np.signbit(got[got == 0])
+    assert np.array_equal(zeros, np.sort(zeros)[::-1])
 
 
 def test_sliced_with_other_weights_or_sizes_is_pot(rng):

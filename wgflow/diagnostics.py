@@ -56,9 +56,6 @@ EXACT_MAX = 3000
 #: Allowed values of the ``method`` argument.
 METHODS = ("auto", "exact", "sliced")
 
-#: Directions of the sliced distance projected and sorted at once (bounds the memory).
-SLICED_BLOCK = 32
-
 _WEIGHT_SUM_TOL = 1e-9  # |Σ a_i − 1| allowed for weights
 _PROJECTOR_TOL = 1e-8  # ‖P − Pᵀ‖, ‖P² − P‖ allowed, relative to max(1, ‖P‖)
 
@@ -179,8 +176,10 @@ def _m2(theta: np.ndarray, a: np.ndarray) -> float:
 
 
 def _w2_squared(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray,
-                method: str, n_projections: int, seed: int | None) -> float:
-    """``W₂²`` (exact) or ``SW₂²`` (sliced) between validated measures; ``method`` resolved."""
+                method: str, n_projections: int, seed: int | None,
+                blocks: tuple[bool, ...] = ()) -> float:
+    """``W₂²`` (exact) or ``SW₂²`` (sliced) between validated measures; ``method`` resolved;
+    ``blocks`` as in :func:`_sliced_sorted`."""
     import ot  # POT loads scipy.stats: seconds that commands without a transport problem save
 
     if method == "exact":
@@ -198,7 +197,7 @@ def _w2_squared(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray,
             )
         return max(float(value), 0.0)
     if _uniform(a) and _uniform(b) and max(len(x), len(y)) % min(len(x), len(y)) == 0:
-        return _sliced_sorted(x, y, n_projections, seed)
+        return _sliced_sorted(x, y, n_projections, seed, blocks)
     value = ot.sliced_wasserstein_distance(
         x, y, a, b, n_projections=n_projections, p=2, seed=seed
     )
@@ -209,28 +208,27 @@ def _uniform(weights: np.ndarray) -> bool:
     return bool(np.all(weights == weights[0]))
 
 
-def _sliced_sorted(x: np.ndarray, y: np.ndarray, n_projections: int, seed: int | None) -> float:
+def _sliced_sorted(x: np.ndarray, y: np.ndarray, n_projections: int, seed: int | None,
+                   blocks: tuple[bool, ...] = ()) -> float:
     """``SW₂²`` between the uniform measures on the atoms ``x (n, D)`` and ``y (m, D)`` when
-    one size divides the other, ``m = k n``, on POT's random directions ``u`` for ``seed``.
-
-    The quantile functions of ``⟨u, ·⟩_#μ`` and ``⟨u, ·⟩_#ν`` are step functions on the grid
-    ``j/m``, so ``W₂²(⟨u, ·⟩_#μ, ⟨u, ·⟩_#ν) = (1/m) Σ_j (x^u_(⌊j/k⌋) − y^u_(j))²`` with the
-    sorted projections ``x^u_(i)``, ``y^u_(j)``: two sorts per direction, the value of
-    ``ot.sliced_wasserstein_distance`` up to rounding. Directions are taken
-    :data:`SLICED_BLOCK` at a time, so memory stays ``O((n + m) · SLICED_BLOCK)``."""
+    one size divides the other, on POT's random directions for ``seed``: two sorts per
+    direction (:func:`solvers.sliced.gap_sums`), the value of ``ot.sliced_wasserstein_distance``
+    up to rounding. ``blocks``: ``y`` as ``len(blocks)`` equal blocks of ``n`` atoms (``μ^G``: a
+    block ``M_g x`` per element), sorted apart and merged, ``blocks[b]`` true where block ``b``
+    is ``x`` itself (the identity's), whose sorted projections are those of ``x``; ``()``: one
+    block. Memory ``O(n + m)`` per thread."""
     from ot.sliced import get_random_projections
+
+    from solvers import sliced
 
     if len(x) > len(y):
         x, y = y, x
-    repeats = len(y) // len(x)
+    is_x = np.array(blocks or (False,))
     directions = get_random_projections(x.shape[1], n_projections, seed)  # (D, K)
-    total = 0.0
-    for first in range(0, n_projections, SLICED_BLOCK):
-        u = directions[:, first:first + SLICED_BLOCK]  # (D, K_b); einsum: no BLAS threads
-        gap = (np.sort(np.einsum("nd,dk->nk", y, u), axis=0)
-               - np.repeat(np.sort(np.einsum("nd,dk->nk", x, u), axis=0), repeats, axis=0))
-        total += float(np.einsum("jk,jk->", gap, gap))
-    return total / (len(y) * n_projections)
+    sums = sliced.gap_sums(np.ascontiguousarray(x, float),
+                           np.ascontiguousarray(y, float).reshape(len(is_x), -1, x.shape[1]),
+                           is_x, directions)
+    return float(np.sum(sums)) / (len(y) * n_projections)
 
 
 def _checked_pair(mu, nu, mu_weights, nu_weights, method, n_projections, seed):
@@ -243,12 +241,13 @@ def _checked_pair(mu, nu, mu_weights, nu_weights, method, n_projections, seed):
 
 
 def _rmd(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray,
-         method: str, n_projections: int, seed: int | None) -> Distance:
+         method: str, n_projections: int, seed: int | None,
+         blocks: tuple[bool, ...] = ()) -> Distance:
     solver = _resolve(method, x.shape[0], y.shape[0])
     denom = _m2(x, a) + _m2(y, b)
     if denom == 0.0:
         return Distance(0.0, solver)
-    w2sq = _w2_squared(x, a, y, b, solver, n_projections, seed)
+    w2sq = _w2_squared(x, a, y, b, solver, n_projections, seed, blocks)
     return Distance(float(np.sqrt(w2sq / denom)), solver)
 
 
@@ -384,7 +383,8 @@ def distance_to_orbit_average(theta: ArrayLike, actions: ArrayLike,
     a = _weights(weights, n, "weights")
     images = np.einsum("gde,ne->gnd", mats, x).reshape(g * n, d)
     image_weights = np.outer(w, a).ravel()
-    return _rmd(x, a, images, image_weights, method, n_projections, seed)
+    identity = tuple(bool(np.array_equal(m, np.eye(d))) for m in mats)
+    return _rmd(x, a, images, image_weights, method, n_projections, seed, identity)
 
 
 def pairwise_rmd(measures: Sequence[ArrayLike], *,
