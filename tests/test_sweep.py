@@ -2,6 +2,7 @@
 
 import json
 import multiprocessing
+import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -254,6 +255,69 @@ def test_numba_threads_are_capped_per_run_and_restored(tmp_path, monkeypatch):
     before = numba.get_num_threads()
     sweep.run_sweep(BASE, {"init.N": [4, 5]}, tmp_path, threads_per_worker=1, progress=False)
     assert seen == [1, 1] and numba.get_num_threads() == before
+
+
+def test_idle_cores_are_shared_only_when_fewer_runs_are_left_than_workers(tmp_path):
+    share = tmp_path / sweep.THREADS
+    for cores, left in ((None, 1), (2, 2), (2, 0), (4, 3)):
+        sweep._share_idle_cores(tmp_path, cores, 1, left)
+        assert not share.exists(), (cores, left)
+    sweep._share_idle_cores(tmp_path, 4, 1, 2)
+    assert share.read_text() == "2"
+    sweep._share_idle_cores(tmp_path, 4, 1, 1)
+    assert share.read_text() == "4" and not share.with_name(share.name + ".tmp").exists()
+
+
+def test_a_run_takes_the_threads_of_the_threads_file_at_each_chunk(tmp_path, monkeypatch):
+    """Between chunks (``stop()``) a run takes the count in the threads file, capped at
+    Numba's, and its own count while there is none; the worker's count is restored after."""
+    seen = []
+
+    def chunks(config, path, stop):
+        for text in (None, "9", "1"):
+            if text is not None:
+                threads_file.write_text(text)
+            stop()
+            seen.append(numba.get_num_threads())
+        return "complete"
+
+    monkeypatch.setattr(sweep, "_resume_or_run", chunks)
+    threads_file = tmp_path / sweep.THREADS
+    before = numba.get_num_threads()
+    outcome = sweep.execute({}, str(tmp_path / "run.h5"), 1, str(tmp_path / sweep.STOP),
+                            str(threads_file))
+    assert outcome[0] == "complete"
+    assert seen == [1, numba.config.NUMBA_NUM_THREADS, 1]
+    assert numba.get_num_threads() == before
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
+def test_the_last_run_takes_the_core_a_finished_worker_leaves(tmp_path, monkeypatch):
+    """Two workers of one thread on two cores: once the short run is done, the long one
+    (submitted first) goes on with two threads; the sweep removes the threads file after, and
+    the results are the serial ones."""
+    seen, real = {}, sweep.run_to_file
+
+    def recording(config, path, *, stop, **options):
+        if config["init.N"] == 6:
+            deadline = time.monotonic() + 60
+            while numba.get_num_threads() < 2 and time.monotonic() < deadline:
+                stop()
+                time.sleep(0.02)
+            seen["threads"] = numba.get_num_threads()
+        return real(config, path, stop=stop, **options)
+
+    monkeypatch.setattr(sweep, "run_to_file", recording)
+    grid = {"init.N": [4, 6]}
+    with ThreadPoolExecutor(2) as pool:
+        shared = sweep.run_sweep(BASE, grid, tmp_path / "shared", executor=pool,
+                                 threads_per_worker=1, cores=2, progress=False)
+    serial = sweep.run_sweep(BASE, grid, tmp_path / "serial", progress=False)
+    assert seen == {"threads": 2}
+    assert not (tmp_path / "shared" / sweep.THREADS).exists()
+    assert shared.counts() == {"complete": 2}
+    for run_id, theta in particles(shared).items():
+        np.testing.assert_array_equal(theta, particles(serial)[run_id])
 
 
 def test_parse_grid():

@@ -426,9 +426,9 @@ def _cores() -> int:
 
 
 def _executor(args):
-    """``(context, executor, Numba threads per run)`` from the options; closing the context
-    shuts the executor down. The pool spawns its workers: fresh processes, no forked Numba
-    threads."""
+    """``(context, executor, Numba threads per run, cores the workers share or None)`` from the
+    options; closing the context shuts the executor down. The pool spawns its workers: fresh
+    processes, no forked Numba threads."""
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be ≥ 1, got {args.threads}")
     if args.executor == "dask":
@@ -440,21 +440,24 @@ def _executor(args):
             raise ValueError("--executor dask needs Dask distributed: "
                              "pip install 'wgflow[dask]'") from None
         client = Client(args.scheduler)
-        return contextlib.closing(client), client.get_executor(), args.threads or 1
+        return contextlib.closing(client), client.get_executor(), args.threads or 1, None
     if args.workers < 1:
         raise ValueError(f"--workers must be ≥ 1, got {args.workers}")
     pool = ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=sweeps.ignore_interrupts)
-    return pool, pool, args.threads or max(1, _cores() // args.workers)
+    threads = args.threads or max(1, _cores() // args.workers)
+    return pool, pool, threads, args.workers * threads
 
 
 def _run_sweep(args, launch) -> int:
-    """Run ``launch(executor=…, progress=…, threads_per_worker=…)`` → a sweep, and summarize
-    (the caller has checked the sweep's description: an executor may take seconds to start)."""
-    context, executor, threads = _executor(args)
+    """Run ``launch(executor=…, progress=…, threads_per_worker=…, cores=…)`` → a sweep, and
+    summarize (the caller has checked the sweep's description: an executor may take seconds to
+    start)."""
+    context, executor, threads, cores = _executor(args)
     tic = time.perf_counter()
     with context:
-        result = launch(executor=executor, progress=not args.quiet, threads_per_worker=threads)
+        result = launch(executor=executor, progress=not args.quiet, threads_per_worker=threads,
+                        cores=cores)
     counts = result.counts()
     if not args.quiet:
         print(f"{len(result.runs)} runs in {args.out} ({time.perf_counter() - tic:.1f} s): "

@@ -29,7 +29,9 @@ The teacher only changes the labels, so every teacher costs the same, and the fu
 workers is that of the sweep's schedule (:func:`wgflow.sweep.expected_work`): the runs are
 handed out longest first, each to the first free worker, every worker first busy for its
 start. The runs are measured one at a time; a machine whose other work, or whose ``K``
-simultaneous workers, slow its cores down runs the sweep slower than projected.
+simultaneous workers, slow its cores down runs the sweep slower than projected. The schedule
+leaves out that the last runs take the cores of idle workers (``manifest.threads``): the
+sweep's tail runs faster than projected.
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ def run_study(study: str, size: str, out_dir, problem: dict | None = None,
               **sweep_options) -> Sweep:
     """Run the built-in ``study`` at ``size`` into ``out_dir``, on the problem of the checked
     config ``problem`` when given (options of :func:`wgflow.sweep.run_sweep`: ``executor``,
-    ``progress``, ``threads_per_worker``)."""
+    ``progress``, ``threads_per_worker``, ``cores``)."""
     base, grid, seeds = definition(study, size, problem)
     return run_sweep(base, grid, out_dir, seeds=seeds, label={"study": study, "size": size},
                      **sweep_options)

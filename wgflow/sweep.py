@@ -12,6 +12,7 @@ Layout of the output directory ``DIR``::
     DIR/manifest.json    the sweep (base config, grids, K, root seed, label) and one entry per run
     DIR/manifest.lock    held while a sweep runs in DIR (a second one is refused)
     DIR/manifest.stop    while a sweep stops (after a second Ctrl-C, until the next sweep)
+    DIR/manifest.threads while fewer runs are left than workers: the Numba threads each takes
     DIR/runs/<id>.h5     the trajectory file of a run; <id>: the first 12 hex digits of its hash
 
 An entry holds ``id``, ``config_hash`` (SHA-256 of the run's checked config as canonical JSON),
@@ -74,6 +75,9 @@ LOCK = "manifest.lock"
 STOP = "manifest.stop"
 #: seconds an interrupted sweep waits for its running runs to checkpoint and stop
 STOP_GRACE = 30.0
+#: written by the parent once fewer runs are left than its workers could run: the Numba threads
+#: each remaining run takes at its next chunk (a share of the cores left idle)
+THREADS = "manifest.threads"
 
 
 @dataclass(frozen=True)
@@ -213,20 +217,29 @@ def file_status(path) -> str | None:
 
 
 def execute(config: dict, path: str, threads: int | None,
-            stop_file: str | None = None) -> tuple[str, float, str]:
+            stop_file: str | None = None, threads_file: str | None = None
+            ) -> tuple[str, float, str]:
     """The task a worker runs: resume or run one sweep run into ``path`` with at most
     ``threads`` Numba threads and no progress bar; ``(status, wall seconds, error message)``.
     The run stops (status ``interrupted``, resumable) on SIGINT/SIGTERM or, given a
-    ``stop_file``, once it exists or the worker's sweep has died (``_watch_parent``)."""
+    ``stop_file``, once it exists or the worker's sweep has died (``_watch_parent``). Given a
+    ``threads_file`` (:data:`THREADS`), the run takes the thread count written there, if any,
+    at each chunk (its results do not depend on it)."""
     import numba
 
     previous = numba.get_num_threads()
     if threads:
-        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+        _set_threads(threads)
     tic = time.perf_counter()
-    stop = None if stop_file is None else (
-        lambda: _ORPHANED.is_set() or Path(stop_file).exists())
-    if stop is not None and stop():  # the sweep is stopping: do not start
+
+    def stop() -> bool:  # asked between chunks
+        if threads_file is not None:
+            _set_threads(_read_threads(threads_file) or threads)
+        return _ORPHANED.is_set() or Path(stop_file).exists()
+
+    if stop_file is None:
+        stop = None
+    elif stop():  # the sweep is stopping: do not start
         return "pending", None, ""
     _BETWEEN_RUNS.clear()
     try:
@@ -239,6 +252,37 @@ def execute(config: dict, path: str, threads: int | None,
         numba.set_num_threads(previous)
         _BETWEEN_RUNS.set()
     return status, time.perf_counter() - tic, ""
+
+
+def _set_threads(threads: int | None) -> None:
+    import numba
+
+    if threads:
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+
+
+def _read_threads(path: str) -> int | None:
+    """The thread count in ``path`` (:data:`THREADS`); ``None`` while there is none."""
+    try:
+        return int(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _share_idle_cores(directory: Path, cores: int | None, threads: int, left: int) -> None:
+    """Once the runs ``left`` could take more than ``threads`` each of the ``cores``, write the
+    threads each takes (:data:`THREADS`, atomically); without ``cores`` (workers on other
+    machines), nothing. A write that fails (a full disk) leaves the runs their threads."""
+    if cores is None or left == 0 or cores // left <= threads:
+        return
+    path, share = directory / THREADS, cores // left
+    if _read_threads(path) != share:
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            tmp.write_text(str(share))
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
 
 
 def _resume_or_run(config: dict, path: str, stop) -> str:
@@ -316,15 +360,17 @@ def _watch_parent(parent: int) -> None:
     threading.Thread(target=watch, name="wgflow-parent-watch", daemon=True).start()
 
 
-def _outcomes(sweep: Sweep, todo: list, executor, threads, stopping):
+def _outcomes(sweep: Sweep, todo: list, executor, threads, stopping, cores=None):
     """Yield ``(entry, (status, wall time, error))`` as the runs of ``todo`` finish: in order
     without an executor, else submitted longest first (:func:`expected_work`; ties in plan
-    order), so that no long run starts last. When ``stopping()`` turns true, the runs not
-    started are cancelled and the running ones are asked to stop (the stop file), then waited
-    for at most :data:`STOP_GRACE` seconds."""
+    order), so that no long run starts last, and with ``cores``, the last runs share the cores
+    that finished runs leave idle (:func:`_share_idle_cores`). When ``stopping()`` turns true,
+    the runs not started are cancelled and the running ones are asked to stop (the stop file),
+    then waited for at most :data:`STOP_GRACE` seconds."""
     stop_file = sweep.directory / STOP
+    threads_file = None if executor is None or cores is None else sweep.directory / THREADS
     tasks = [(entry, (sweep.config(entry), str(sweep.directory / entry["path"]), threads,
-                      str(stop_file))) for entry in todo]
+                      str(stop_file), threads_file and str(threads_file))) for entry in todo]
     if executor is None:
         for entry, args in tasks:
             outcome = execute(*args)
@@ -338,6 +384,7 @@ def _outcomes(sweep: Sweep, todo: list, executor, threads, stopping):
     try:
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            _share_idle_cores(sweep.directory, cores, threads, len(pending))
             for future in done:
                 if future.cancelled():
                     continue
@@ -384,13 +431,16 @@ def adopt_previous(sweep: Sweep) -> None:
 
 def run_sweep(base_config: dict, grid, out_dir, *, seeds: int = 1, root_seed: int | None = None,
               executor=None, progress: bool = True, threads_per_worker: int | None = None,
-              label: dict | None = None) -> Sweep:
+              cores: int | None = None, label: dict | None = None) -> Sweep:
     """Run the sweep of ``base_config`` (flat dotted keys) over ``grid`` with ``seeds``
     replicates into ``out_dir``; return it with every entry's final status.
 
     ``executor``: any :class:`concurrent.futures.Executor` (``None``: serially, in this
     process); ``threads_per_worker``: the Numba threads of each run (default: 1 with an
     executor, so that its workers do not oversubscribe the cores; unchanged without one);
+    ``cores``: the cores the executor's workers share (a local pool), so that once fewer runs
+    are left than workers, those left take the idle cores (``None``: workers on other machines;
+    each run keeps ``threads_per_worker``);
     ``label``: what the sweep is (a built-in study), kept in the manifest. Paths are absolute, so
     workers on other machines (Dask) need ``out_dir`` on a shared file system.
     """
@@ -404,6 +454,7 @@ def run_sweep(base_config: dict, grid, out_dir, *, seeds: int = 1, root_seed: in
             stop_requests() as stopping:
         adopt_previous(sweep)
         (sweep.directory / STOP).unlink(missing_ok=True)  # left by a sweep killed while stopping
+        (sweep.directory / THREADS).unlink(missing_ok=True)
         (sweep.directory / "runs").mkdir(exist_ok=True)
         todo = []
         for entry in sweep.runs:
@@ -415,13 +466,14 @@ def run_sweep(base_config: dict, grid, out_dir, *, seeds: int = 1, root_seed: in
         bar = progress_bar(len(sweep.runs), len(sweep.runs) - len(todo), progress, unit="run")
         try:
             with contextlib.closing(_outcomes(sweep, todo, executor, threads_per_worker,
-                                              stopping)) as done:
+                                              stopping, cores)) as done:
                 for entry, (status, wall_time, error) in done:
                     entry.update(status=status, wall_time=wall_time, error=error)
                     write_manifest(sweep)
                     bar.update()
         finally:
             bar.close()
+            (sweep.directory / THREADS).unlink(missing_ok=True)
         if stopping() or any(entry["status"] == "interrupted" for entry in sweep.runs):
             counts = sweep.counts()
             raise RunInterrupted(
