@@ -270,11 +270,12 @@ def test_idle_cores_are_shared_only_when_fewer_runs_are_left_than_workers(tmp_pa
 
 def test_a_run_takes_the_threads_of_the_threads_file_at_each_chunk(tmp_path, monkeypatch):
     """Between chunks (``stop()``) a run takes the count in the threads file, capped at
-    Numba's, and its own count while there is none; the worker's count is restored after."""
+    Numba's, and its own count while there is none or it is unreadable; the worker's count is
+    restored after."""
     seen = []
 
     def chunks(config, path, stop):
-        for text in (None, "9", "1"):
+        for text in (None, "9", "two", "1"):
             if text is not None:
                 threads_file.write_text(text)
             stop()
@@ -287,7 +288,7 @@ def test_a_run_takes_the_threads_of_the_threads_file_at_each_chunk(tmp_path, mon
     outcome = sweep.execute({}, str(tmp_path / "run.h5"), 1, str(tmp_path / sweep.STOP),
                             str(threads_file))
     assert outcome[0] == "complete"
-    assert seen == [1, numba.config.NUMBA_NUM_THREADS, 1]
+    assert seen == [1, numba.config.NUMBA_NUM_THREADS, 1, 1]  # an unreadable count: its own
     assert numba.get_num_threads() == before
 
 
