@@ -209,7 +209,8 @@ def network_sum_in_parallel(unit, activation, theta, x, tile, chunk, parts, tota
 
 
 @njit(inline="always", **JIT)
-def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept, carry, tts):
+def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept, carry, tts,
+              by_samples):
     """``out[start + p] = Σ_m J_θ σ_*(x_m, θ)ᵀ coef_m`` for the tile's ``n`` particles, from
     the forward passes in ``kept`` unless it is empty. In float32 the sum runs in blocks of
     ``SAMPLE_BLOCK`` samples, each block's sum added to a float64 total (float64: one block).
@@ -217,7 +218,10 @@ def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept, ca
     it (``out`` unused): calls on consecutive blocks of samples give the bits of one call on
     all of them (a float64 chain of multiply–adds goes on; float32 blocks end on the calls'
     ends, :data:`ROW_STEP`). Whether there is one is known when the caller compiles. ``tts``:
-    every tile transposed (:func:`transpose_tiles`), or ``None``."""
+    every tile transposed (:func:`transpose_tiles`), or ``None``. ``by_samples`` (``True``, or
+    ``None``: not compiled) lets a narrow unit's kept passes go ``tiles.SAMPLES`` samples at a
+    time, the same bits: only the parallel kernels compile it, which large problems run, and
+    a first run on a small one compiles less."""
     scratch_tt, z, h, dh, g, g_next, grad, total, first = scratch
     kept_h, kept_dh = kept
     tile = scratch_tt.shape[1]
@@ -233,13 +237,14 @@ def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept, ca
             _add(total, grad)
             grad[:] = 0.0
         slot = wide_layer.slot(first, m, n_samples)  # wide first layer: blocks of samples
-        if first is None and kept_dh.shape[0] > 0 and m + tiles.SAMPLES <= n_samples:
-            # kept passes of a narrow unit: SAMPLES at once (blocks end on multiples of it)
-            rows = slice(m, m + tiles.SAMPLES)
-            tiles.backpropagate_samples(unit, tt, x, m, coef[rows], lanes, kept_h[t, rows],
-                                        kept_dh[t, rows], g, g_next, grad, first)
-            m += tiles.SAMPLES
-            continue
+        if by_samples is not None:
+            if first is None and kept_dh.shape[0] > 0 and m + tiles.SAMPLES <= n_samples:
+                # kept passes of a narrow unit: SAMPLES at once (blocks end on multiples of it)
+                rows = slice(m, m + tiles.SAMPLES)
+                tiles.backpropagate_samples(unit, tt, x, m, coef[rows], lanes, kept_h[t, rows],
+                                            kept_dh[t, rows], g, g_next, grad, first)
+                m += tiles.SAMPLES
+                continue
         if kept_dh.shape[0] > 0:
             hm, dhm = kept_h[t, m], kept_dh[t, m]
         else:
@@ -295,7 +300,7 @@ def vjp_into(unit, activation, theta, x, coef, tile, scratch, out, kept, carry, 
     n = theta.shape[0]
     for i in range((n + tile - 1) // tile):
         _vjp_tile(unit, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
-                  scratch, kept, carry, tts)
+                  scratch, kept, carry, tts, None)
 
 
 @njit(parallel=PARALLEL, **JIT)
@@ -311,7 +316,7 @@ def vjp_in_parallel(unit, activation, theta, x, coef, tile, out, kept, carry, fi
         scratch = make_scratch(unit, theta.shape[1], tile, theta.dtype, first)
         for i in range(n_tiles * r // runs, n_tiles * (r + 1) // runs):
             _vjp_tile(unit, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
-                      scratch, kept, carry, tts)
+                      scratch, kept, carry, tts, True)
 
 
 def chunk_partials(n: int, chunk: int, n_samples: int, c: int, dtype, parallel: bool):

@@ -16,8 +16,9 @@ def _relative_error(value, reference):
 
 @pytest.mark.parametrize("case", ["paper-sgd", "mlp-mf", "deep-mlp-mf-float32"])
 def test_kept_forward_passes_give_the_recomputed_result_bitwise(case, monkeypatch):
-    """The backward pass from kept passes (``tiles.SAMPLES`` samples at once, the rest one by
-    one) and the one recomputing each sample's passes give the same bits."""
+    """The backward pass from kept passes (on one thread sample by sample; in the parallel
+    kernels ``tiles.SAMPLES`` samples at once, the rest one by one) and the one recomputing each
+    sample's passes give the same bits."""
     if case == "paper-sgd":
         problem = paper.problem("arbitrary", beta=1e-3)
         start = paper.student_init(problem, 300, seed=1) + 0.01
@@ -33,6 +34,9 @@ def test_kept_forward_passes_give_the_recomputed_result_bitwise(case, monkeypatc
         options = {"dynamics": "mf", "T": 0.1, "dt": 0.02,
                    "dtype": "float32" if deep else "float64"}
     kept = simulate(problem, start, observables=(), **options)
+    with monkeypatch.context() as parallel:
+        parallel.setattr(compiled_flow, "PARALLEL_MIN_WORK", 1)
+        kept_in_parallel = simulate(problem, start, observables=(), **options)
     assert compiled_layered.make_kept(compiled_units.compiled_unit(problem.unit.spec),
                                       start.shape[0], 40, 8, "float64")[1].size > 0
     monkeypatch.setattr(compiled_layered, "KEEP_BYTES", 0)
@@ -41,6 +45,7 @@ def test_kept_forward_passes_give_the_recomputed_result_bitwise(case, monkeypatc
     recomputed = simulate(problem, start, observables=(), **options)
     assert np.abs(kept.final - start).max() > TOL["visible"]
     np.testing.assert_array_equal(kept.particles, recomputed.particles)
+    np.testing.assert_array_equal(kept_in_parallel.particles, recomputed.particles)
 
 
 def _blocks_case(scheme, dtype):
