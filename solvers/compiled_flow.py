@@ -106,6 +106,17 @@ def _copy(src, dst):
         flat_dst[i] = flat_src[i]
 
 
+@njit(**JIT)
+def _untile(tiled, out):
+    """``out (N, D)`` from the tiles ``tiled (n_tiles, D, P)``: ``out[t P + p] = tiled[t, :, p]``
+    (in ``out``'s dtype)."""
+    lanes = tiled.shape[2]
+    for t in range(tiled.shape[0]):
+        for k in range(tiled.shape[1]):
+            for p in range(min(lanes, out.shape[0] - t * lanes)):
+                out[t * lanes + p, k] = tiled[t, k, p]
+
+
 @njit(parallel=PARALLEL, **JIT)
 def _project_in_parallel(v, proj, out):
     n = v.shape[0]
@@ -143,7 +154,8 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, thre
     ``parts=None`` (see :func:`solvers.compiled_layered.chunk_partials`); ``kept``: room for
     the forward passes of a block of ``M_b`` orbit samples
     (:func:`solvers.compiled_layered.make_kept`), or empty;
-    ``carry``: room ``(N, D)`` for the float64 gradient sums carried from block to block, or
+    ``carry``: room ``(n_tiles, D, P)`` for the float64 gradient sums carried from block to
+    block, tile by tile, or
     ``None`` for one block (which then compiles without it); ``tts``: room ``(n_tiles, D, P)``
     for every tile of ``θ`` transposed once for all blocks, or ``None`` with ``carry``.
 
@@ -188,7 +200,7 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, thre
             vjp_in_parallel(unit, activation, theta, block, coef[start:stop], tile, grad, kept,
                             carry, scratch[8], threads, tts)
     if carry is not None:
-        _copy(carry, grad)
+        _untile(carry, grad)
     unprojected = _flat(out if proj.shape[0] == 0 else grad)  # without P, straight into out
     flat_grad, flat_theta = _flat(grad), _flat(theta)
     for i in range(flat_grad.size):
@@ -265,9 +277,10 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     lanes = scratch_lanes(kernel[2], theta.shape[0])
     kept = make_kept(kernel[0], theta.shape[0], n_samples, lanes, dtype,
                      whole=orbit[3])
-    carry = np.empty(theta.shape) if 0 < kept[1].shape[1] < n_samples else None
-    tts = (None if carry is None else
-           np.empty((kept[1].shape[0], theta.shape[1], lanes), dtype))  # (n_tiles, D, P)
+    blocks = 0 < kept[1].shape[1] < n_samples
+    tiled = (kept[1].shape[0], theta.shape[1], lanes)  # (n_tiles, D, P)
+    carry = np.empty(tiled) if blocks else None
+    tts = np.empty(tiled, dtype) if blocks else None
     work = _workspace(kernel, theta, n_samples, xs.shape[2], ys.shape[2], lanes, noise[2],
                       parts is None)
     return _advance(kernel, theta, xs, ys, ws, orbit, proj, float(tau), float(dt),

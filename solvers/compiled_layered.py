@@ -214,8 +214,9 @@ def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept, ca
     """``out[start + p] = Σ_m J_θ σ_*(x_m, θ)ᵀ coef_m`` for the tile's ``n`` particles, from
     the forward passes in ``kept`` unless it is empty. In float32 the sum runs in blocks of
     ``SAMPLE_BLOCK`` samples, each block's sum added to a float64 total (float64: one block).
-    With a float64 ``carry (N, D)`` (not ``None``), the sums go on from ``carry`` and end in
-    it (``out`` unused): calls on consecutive blocks of samples give the bits of one call on
+    With a float64 ``carry (N_tiles, D, P)`` (not ``None``), the sums go on from the tile's
+    ``carry`` and end in it (``out`` unused): calls on consecutive blocks of samples give the
+    bits of one call on
     all of them (a float64 chain of multiply–adds goes on; float32 blocks end on the calls'
     ends, :data:`ROW_STEP`). Whether there is one is known when the caller compiles. ``tts``:
     every tile transposed (:func:`transpose_tiles`), or ``None``. ``by_samples`` (``True``, or
@@ -229,7 +230,7 @@ def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept, ca
     total[:] = 0.0
     grad[:] = 0.0
     if carry is not None:
-        _load_sums(carry, start, n, grad, total)
+        _load_sums(carry[start // tile], n, grad, total)
     tt, lanes = _tile_of(theta, start, n, scratch_tt, tts)
     t, m, n_samples = start // tile, 0, x.shape[0]
     while m < n_samples:
@@ -263,31 +264,31 @@ def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept, ca
             for k in range(theta.shape[1]):
                 out[start + p, k] = total[k, p]
     else:
-        _store_sums(grad, total, start, n, carry)
+        _store_sums(grad, total, n, carry[start // tile])
 
 
 @njit(**JIT)
-def _load_sums(carry, start, n, grad, total):
-    """The running sums of a tile's ``n`` particles from ``carry (N, D)``: into the float64
+def _load_sums(carried, n, grad, total):
+    """The running sums of a tile's ``n`` lanes from its ``carried (D, P)``: into the float64
     chain ``grad`` in float64, into the block total ``total`` in float32 (``grad`` then
     starts a new block)."""
-    for p in range(n):
-        for k in range(carry.shape[1]):
+    for k in range(carried.shape[0]):
+        for p in range(n):
             if grad.itemsize == 8:
-                grad[k, p] = carry[start + p, k]
+                grad[k, p] = carried[k, p]
             else:
-                total[k, p] = carry[start + p, k]
+                total[k, p] = carried[k, p]
 
 
 @njit(**JIT)
-def _store_sums(grad, total, start, n, carry):
-    """The running sums of a tile's ``n`` particles back to ``carry``: the chain ``grad`` in
-    float64, the block total plus the last block's sum in float32."""
+def _store_sums(grad, total, n, carried):
+    """The running sums of a tile's ``n`` lanes back to its ``carried (D, P)``: the chain
+    ``grad`` in float64, the block total plus the last block's sum in float32."""
     if grad.itemsize != 8:
         _add(total, grad)
-    for p in range(n):
-        for k in range(carry.shape[1]):
-            carry[start + p, k] = grad[k, p] if grad.itemsize == 8 else total[k, p]
+    for k in range(carried.shape[0]):
+        for p in range(n):
+            carried[k, p] = grad[k, p] if grad.itemsize == 8 else total[k, p]
 
 
 @njit(**JIT)

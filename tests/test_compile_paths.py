@@ -73,11 +73,14 @@ def test_the_flow_and_the_calls_from_python_share_the_serial_kernels(rng):
     unit = Perceptron(2, 1, "softplus")  # softplus in float32: compiled by no other test
     theta = rng.standard_normal((40, unit.dim)).astype(np.float32)
     x = rng.standard_normal((6, 2)).astype(np.float32)
+    kernels = (compiled_layered.network_sum, compiled_layered.vjp_into)
     compiled_layered.network_output(unit.spec, theta, x)
     compiled_layered.vjp(unit.spec, theta, x, rng.standard_normal((6, 1)), np.full(6, 1 / 6))
+    from_python = [set(_compiled_for(kernel, "softplus", "float32")) for kernel in kernels]
     assert compiled_flow.advance(unit.spec, theta, *_flow_arguments(unit, rng)) == 3
-    for kernel in (compiled_layered.network_sum, compiled_layered.vjp_into):
-        assert len(_compiled_for(kernel, "softplus", "float32")) == 1, kernel
+    for kernel, signatures in zip(kernels, from_python):
+        # the flow adds none (other tests in this process may have compiled other ones)
+        assert signatures and set(_compiled_for(kernel, "softplus", "float32")) == signatures
 
 
 def test_the_activation_is_part_of_the_compiled_signature(rng):
