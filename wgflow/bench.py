@@ -304,7 +304,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["numba", "numpy", *PEERS, "cuda"], action="append",
                    help="backends to time (repeatable; default: numba, numpy, numpy-blas, torch "
                         "if installed); cuda adds the large GPU cases")
-    p.add_argument("--steps", type=int, default=3, help="timed calls per case (median; default 3)")
+    p.add_argument("--steps", type=int, default=7, help="timed calls per case (median; default 7)")
     p.add_argument("--no-sweep", action="store_true", help="skip the paper-sweep projection")
     p.add_argument("--pde", action="store_true",
                    help="run the grid PDE cases (pde-*) instead of the particle suite")
