@@ -221,8 +221,8 @@ def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept, ca
     ends, :data:`ROW_STEP`). Whether there is one is known when the caller compiles. ``tts``:
     every tile transposed (:func:`transpose_tiles`), or ``None``. ``by_samples`` (``True``, or
     ``None``: not compiled) lets a narrow unit's kept passes go ``tiles.SAMPLES`` samples at a
-    time, the same bits: only the parallel kernels compile it, which large problems run, and
-    a first run on a small one compiles less."""
+    time, the same bits: only the parallel kernels compile it (:func:`tiles.by_samples`), which
+    large problems run, and a first run on a small one compiles less."""
     scratch_tt, z, h, dh, g, g_next, grad, total, first = scratch
     kept_h, kept_dh = kept
     tile = scratch_tt.shape[1]
@@ -317,7 +317,7 @@ def vjp_in_parallel(unit, activation, theta, x, coef, tile, out, kept, carry, fi
         scratch = make_scratch(unit, theta.shape[1], tile, theta.dtype, first)
         for i in range(n_tiles * r // runs, n_tiles * (r + 1) // runs):
             _vjp_tile(unit, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
-                      scratch, kept, carry, tts, True)
+                      scratch, kept, carry, tts, tiles.by_samples(unit))
 
 
 def chunk_partials(n: int, chunk: int, n_samples: int, c: int, dtype, parallel: bool):

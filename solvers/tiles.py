@@ -37,6 +37,7 @@ from numba.extending import overload
 from .compiled_activations import activate
 from .compiled_units import ACTIVATED, N_IN, N_OUT, ROW, UnitType
 from .fast_math import JIT
+from .wide_layer import WIDE_MIN
 
 #: the most multiply–adds (or bias terms) in one lane pass
 TERMS_PER_PASS = 16
@@ -410,6 +411,26 @@ def backpropagate_samples(unit, tt, x, m, coef, n, h, dh, g, g_next, grad, first
     runs on its own blocks of samples (:mod:`solvers.wide_layer`), and the call compiles to
     nothing. Compiled code only, as :func:`forward`."""
     raise TypeError("backpropagate_samples is called from compiled kernels only")
+
+
+def by_samples(unit):
+    """``True`` where the parallel kernels take the kept passes ``SAMPLES`` samples at a time
+    (:func:`backpropagate_samples`): a narrow unit whose ``D`` parameters fit one lane pass
+    (``D ≤ TERMS_PER_PASS``: the paper's units); else ``None``, and the kernels compile none
+    of it (a wide first layer runs on its own blocks of samples, :mod:`solvers.wide_layer`;
+    the four-sample passes of a larger unit took minutes to compile). Compiled code only, as
+    :func:`forward`."""
+    raise TypeError("by_samples is called from compiled kernels only")
+
+
+@overload(by_samples, inline="always")
+def _by_samples(unit):
+    if isinstance(unit, UnitType):
+        table = unit.table
+        dim = max(max(w + n_out * n_in, b + n_out) for n_out, n_in, w, b, _, _ in table)
+        small = dim <= TERMS_PER_PASS and table[0][N_IN] < WIDE_MIN
+        return (lambda unit: True) if small else (lambda unit: None)
+    return None
 
 
 @overload(forward, inline="always")

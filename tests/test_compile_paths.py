@@ -78,7 +78,7 @@ def test_the_flow_and_the_calls_from_python_share_the_serial_kernels(rng):
     compiled_layered.vjp(unit.spec, theta, x, rng.standard_normal((6, 1)), np.full(6, 1 / 6))
     from_python = [set(_compiled_for(kernel, "softplus", "float32")) for kernel in kernels]
     assert compiled_flow.advance(unit.spec, theta, *_flow_arguments(unit, rng)) == 3
-    for kernel, signatures in zip(kernels, from_python):
+    for kernel, signatures in zip(kernels, from_python, strict=True):
         # the flow adds none (other tests in this process may have compiled other ones)
         assert signatures and set(_compiled_for(kernel, "softplus", "float32")) == signatures
 

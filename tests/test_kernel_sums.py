@@ -14,29 +14,38 @@ def _relative_error(value, reference):
     return np.abs(value - reference).max() / np.abs(reference).max()
 
 
-@pytest.mark.parametrize("case", ["paper-sgd", "mlp-mf", "deep-mlp-mf-float32"])
+@pytest.mark.parametrize("case", ["paper-sgd", "perceptron-mf-float32", "mlp-mf",
+                                  "deep-mlp-mf-float32"])
 def test_kept_forward_passes_give_the_recomputed_result_bitwise(case, monkeypatch):
-    """The backward pass from kept passes (on one thread sample by sample; in the parallel
-    kernels ``tiles.SAMPLES`` samples at once, the rest one by one) and the one recomputing each
-    sample's passes give the same bits."""
+    """The backward pass from kept passes (sample by sample; in the parallel kernels, for a
+    small narrow unit, ``tiles.SAMPLES`` samples at once and the rest one by one) and the one
+    recomputing each sample's passes give the same bits."""
+    rng = np.random.default_rng(0)
     if case == "paper-sgd":
         problem = paper.problem("arbitrary", beta=1e-3)
         start = paper.student_init(problem, 300, seed=1) + 0.01
         options = {"scheme": "FA", "dynamics": "sgd", "integrator": "heun", "T": 0.05,
                    "step_scale": 20.0, "noise": "EG"}
+    elif case.startswith("perceptron"):  # float32 sums in blocks of 64 of the 150 samples
+        x = rng.standard_normal((150, 3))
+        problem = Problem(Perceptron(3, 2, "tanh"), FixedSample(x, np.tanh(x[:, :2])))
+        start = rng.standard_normal((20, problem.unit.dim))
+        options = {"dynamics": "mf", "T": 0.1, "dt": 0.02, "dtype": "float32"}
     else:  # hidden layers: their outputs h enter the backward pass
-        rng = np.random.default_rng(0)
         deep = case.startswith("deep")  # one hidden layer wider than a pass; float32 sums in
-        unit = MLPUnit(3, (20, 4) if deep else (4,), 2, "tanh")  # blocks of 64 samples
-        x = rng.standard_normal((150 if deep else 30, 3))
+        # blocks of 64 samples
+        unit = MLPUnit(3, (20, 4), 2, "tanh") if deep else MLPUnit(2, (2,), 2, "tanh")
+        x = rng.standard_normal((150 if deep else 30, unit.d))
         problem = Problem(unit, FixedSample(x, np.tanh(x[:, :2])))
         start = rng.standard_normal((20, unit.dim)) / (3 if deep else 1)
         options = {"dynamics": "mf", "T": 0.1, "dt": 0.02,
                    "dtype": "float32" if deep else "float64"}
     kept = simulate(problem, start, observables=(), **options)
-    with monkeypatch.context() as parallel:
-        parallel.setattr(compiled_flow, "PARALLEL_MIN_WORK", 1)
-        kept_in_parallel = simulate(problem, start, observables=(), **options)
+    small = case != "deep-mlp-mf-float32"  # tiles.by_samples: four samples at once
+    if small:  # in the parallel kernels
+        with monkeypatch.context() as parallel:
+            parallel.setattr(compiled_flow, "PARALLEL_MIN_WORK", 1)
+            kept_in_parallel = simulate(problem, start, observables=(), **options)
     assert compiled_layered.make_kept(compiled_units.compiled_unit(problem.unit.spec),
                                       start.shape[0], 40, 8, "float64")[1].size > 0
     monkeypatch.setattr(compiled_layered, "KEEP_BYTES", 0)
@@ -45,7 +54,8 @@ def test_kept_forward_passes_give_the_recomputed_result_bitwise(case, monkeypatc
     recomputed = simulate(problem, start, observables=(), **options)
     assert np.abs(kept.final - start).max() > TOL["visible"]
     np.testing.assert_array_equal(kept.particles, recomputed.particles)
-    np.testing.assert_array_equal(kept_in_parallel.particles, recomputed.particles)
+    if small:
+        np.testing.assert_array_equal(kept_in_parallel.particles, recomputed.particles)
 
 
 def _blocks_case(scheme, dtype):

@@ -8,6 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from conftest import TOL
+from numba import njit
 
 from solvers import compiled_layered, layered, tiles
 from solvers.compiled_units import compiled_unit
@@ -131,3 +132,18 @@ def test_the_backward_pass_of_samples_stores_each_gradient_row_once(unit):
     assert sorted(int(row) for row, _ in stores) == list(range(unit.dim))
     last = f"_{tiles.SAMPLES - 1}"
     assert all(value.count(f"grad[{row}, p]") == 1 and last in value for row, value in stores)
+
+
+def test_only_small_narrow_units_take_the_samples_four_at_a_time():
+    """The parallel kernels compile the four-sample backward pass for a narrow unit whose
+    parameters fit one lane pass only: not for a larger one, nor for a wide first layer (its
+    own blocks)."""
+    @njit
+    def by_samples(unit):
+        return tiles.by_samples(unit) is not None
+
+    assert by_samples(compiled_unit(paper.problem("arbitrary").unit.spec))  # D = 4
+    assert by_samples(compiled_unit(Perceptron(7, 1, "tanh").spec))  # D = 9
+    assert by_samples(compiled_unit(MLPUnit(2, (2,), 2, "tanh").spec))  # D = 12
+    assert not by_samples(compiled_unit(Perceptron(8, 1, "tanh").spec))  # wide
+    assert not by_samples(compiled_unit(MLPUnit(3, (4,), 2, "tanh").spec))  # D = 26
