@@ -478,3 +478,24 @@ def test_sliced_distance_to_wi_of_an_orbit_closed_measure_is_zero(rng):
     x = np.concatenate([half, half[:, [3, 2, 1, 0]]])
     mats = np.array([np.eye(4), np.eye(4)[[3, 2, 1, 0]]])
     assert distance_to_orbit_average(x, mats, method="sliced", n_projections=64).value == 0.0
+
+
+@pytest.mark.parametrize("method", ["exact", "sliced"])
+def test_relative_distances_of_huge_or_tiny_atoms_do_not_overflow(rng, method):
+    """RMD is scale-free: atoms whose squares overflow (or underflow) give the value of the
+    same atoms at scale 1, the same bits under a power of two."""
+    x = rng.normal(size=(60, 4))
+    mats = np.array([np.eye(4), np.eye(4)[[3, 2, 1, 0]]])
+    projector = np.full((4, 4), 0.25)
+    kw = {"method": method, "n_projections": 16}
+    reference = (rmd(x, x[:30] + 1.0, **kw).value,
+                 distance_to_orbit_average(x, mats, **kw).value,
+                 distance_to_subspace(x, projector).value)
+    for scale in (2.0**600, 2.0**-600, 1e200, 1e-200):
+        got = (rmd(scale * x, scale * (x[:30] + 1.0), **kw).value,
+               distance_to_orbit_average(scale * x, mats, **kw).value,
+               distance_to_subspace(scale * x, projector).value)
+        if np.log2(scale).is_integer():
+            assert got == reference, scale
+        else:
+            np.testing.assert_allclose(got, reference, rtol=TOL["exact"])

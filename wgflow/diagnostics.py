@@ -15,6 +15,8 @@ uniform ``a_i = 1/n`` when omitted).
   projections, on the same directions.
 * Relative measure distance ``RMD(μ, ν)² = W₂²(μ, ν) / (M₂(μ) + M₂(ν))`` (``0`` when both
   measures are ``δ₀``): a scale-free distance, ``RMD(μ, δ₀) = 1/√2`` for every ``μ ≠ δ₀``.
+  It is computed on the atoms scaled by a power of two that brings the largest coordinate near
+  1: the same bits, and atoms whose squares would overflow or underflow keep their value.
 * Distance to SI (strongly invariant laws, supported on the fixed subspace ``E^G``):
   ``RMD(μ, P_#μ)`` with ``P = P_G`` the orthogonal projector onto ``E^G``. In closed form, since
   ``θ ↦ Pθ`` is an optimal transport map (the gradient of the convex ``½|Pθ|²``):
@@ -240,9 +242,19 @@ def _checked_pair(mu, nu, mu_weights, nu_weights, method, n_projections, seed):
     return x, a, y, b, _method(method), _n_projections(n_projections), _seed(seed)
 
 
+def _unit_scale(*atoms: np.ndarray) -> float:
+    """``2^−e`` that brings the largest ``|coordinate|`` of ``atoms`` into ``[1/2, 1)``: RMD is
+    scale-free, and a power of two scales every product and sum exactly, so the value is the
+    same bits, but squares of atoms beyond ``1e154`` no longer overflow."""
+    largest = max(float(np.max(np.abs(x))) for x in atoms)
+    return float(np.ldexp(1.0, -np.frexp(largest)[1])) if largest > 0.0 else 1.0
+
+
 def _rmd(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray,
          method: str, n_projections: int, seed: int | None,
          blocks: tuple[bool, ...] = ()) -> Distance:
+    scale = _unit_scale(x, y)
+    x, y = x * scale, y * scale
     solver = _resolve(method, x.shape[0], y.shape[0])
     denom = _m2(x, a) + _m2(y, b)
     if denom == 0.0:
@@ -341,6 +353,7 @@ def distance_to_subspace(theta: ArrayLike, projector: ArrayLike,
             f"{np.linalg.norm(p @ p - p):.3g}; build it as Q Qᵀ with orthonormal Q"
         )
     a = _weights(weights, x.shape[0], "weights")
+    x = x * _unit_scale(x)
     px = x @ p.T
     r = x - px
     num = float(a @ np.einsum("nd,nd->n", r, r))
