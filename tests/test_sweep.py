@@ -268,6 +268,13 @@ def test_idle_cores_are_shared_only_when_fewer_runs_are_left_than_workers(tmp_pa
     assert share.read_text() == "4" and not share.with_name(share.name + ".tmp").exists()
 
 
+@pytest.mark.parametrize("cores", [0, -2, 1.5, "2", True])
+def test_bad_core_counts_are_refused(tmp_path, cores):
+    with pytest.raises(ValueError, match=r"^cores must be an integer ≥ 1"):
+        sweep.run_sweep(BASE, {"init.N": [4]}, tmp_path, cores=cores, progress=False)
+    assert not (tmp_path / sweep.MANIFEST).exists()
+
+
 def test_a_run_takes_the_threads_of_the_threads_file_at_each_chunk(tmp_path, monkeypatch):
     """Between chunks (``stop()``) a run takes the count in the threads file, capped at
     Numba's, and its own count while there is none or it is unreadable; the worker's count is

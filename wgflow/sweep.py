@@ -449,6 +449,8 @@ def run_sweep(base_config: dict, grid, out_dir, *, seeds: int = 1, root_seed: in
     sweep.description["label"] = label
     if threads_per_worker is None and executor is not None:
         threads_per_worker = 1
+    if cores is not None:
+        _count(cores, "cores", 1)
     sweep.directory.mkdir(parents=True, exist_ok=True)
     with exclusive(sweep.directory / LOCK, f"the sweep directory {sweep.directory}"), \
             stop_requests() as stopping:
