@@ -155,9 +155,9 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, thre
     the forward passes of a block of ``M_b`` orbit samples
     (:func:`solvers.compiled_layered.make_kept`), or empty;
     ``carry``: room ``(n_tiles, D, P)`` for the float64 gradient sums carried from block to
-    block, tile by tile, or
-    ``None`` for one block (which then compiles without it); ``tts``: room ``(n_tiles, D, P)``
-    for every tile of ``θ`` transposed once for all blocks, or ``None`` with ``carry``.
+    block, tile by tile, or ``None`` for one block (which then compiles without it); ``tts``:
+    room ``(n_tiles, D, P)`` for every tile of ``θ`` transposed once for all blocks, or
+    ``None`` with ``carry``.
 
     The orbit samples go in blocks of ``M_b``: the forward passes of a block, its upstream
     coefficients, then its backward pass from the kept passes, the gradient sums going on from

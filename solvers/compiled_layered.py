@@ -216,13 +216,13 @@ def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept, ca
     ``SAMPLE_BLOCK`` samples, each block's sum added to a float64 total (float64: one block).
     With a float64 ``carry (N_tiles, D, P)`` (not ``None``), the sums go on from the tile's
     ``carry`` and end in it (``out`` unused): calls on consecutive blocks of samples give the
-    bits of one call on
-    all of them (a float64 chain of multiply–adds goes on; float32 blocks end on the calls'
-    ends, :data:`ROW_STEP`). Whether there is one is known when the caller compiles. ``tts``:
-    every tile transposed (:func:`transpose_tiles`), or ``None``. ``by_samples`` (``True``, or
-    ``None``: not compiled) lets a narrow unit's kept passes go ``tiles.SAMPLES`` samples at a
-    time, the same bits: only the parallel kernels compile it (:func:`tiles.by_samples`), which
-    large problems run, and a first run on a small one compiles less."""
+    bits of one call on all of them (a float64 chain of multiply–adds goes on; float32 blocks
+    end on the calls' ends, :data:`ROW_STEP`). Whether there is one is known when the caller
+    compiles. ``tts``: every tile transposed (:func:`transpose_tiles`), or ``None``.
+    ``by_samples`` (``True``, or ``None``: not compiled) lets a narrow unit's kept passes go
+    ``tiles.SAMPLES`` samples at a time, the same bits: only the parallel kernels compile it
+    (:func:`tiles.by_samples`), which large problems run, and a first run on a small one
+    compiles less."""
     scratch_tt, z, h, dh, g, g_next, grad, total, first = scratch
     kept_h, kept_dh = kept
     tile = scratch_tt.shape[1]
