@@ -145,7 +145,7 @@ def test_a_second_ctrl_c_leaves_the_runs_still_going_their_stop_file(tmp_path, m
     from concurrent.futures import ThreadPoolExecutor
     saw_stop = []
 
-    def first_run(config, path, threads, stop_file):
+    def first_run(config, path, threads, stop_file, threads_file):
         os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C twice
         time.sleep(0.02)
         os.kill(os.getpid(), signal.SIGINT)
