@@ -129,7 +129,8 @@ def gap_sums(x, blocks, is_x, directions):
     out = np.empty(directions.shape[1])
     for q in prange(directions.shape[1]):
         u = np.ascontiguousarray(directions[:, q])
-        keys, key_spare = np.empty(max(n, m), np.uint64), np.empty(max(n, m), np.uint64)
+        longest = max(n, blocks.shape[1])  # the most numbers one radix sort takes
+        keys, key_spare = np.empty(longest, np.uint64), np.empty(longest, np.uint64)
         counts = np.empty((_PASSES, 256), np.int64)
         x_sorted = np.empty(n)
         _project(x, u, x_sorted)
