@@ -3,13 +3,22 @@
 Everything here works on plain arrays and small records; nothing imports :mod:`wgflow`
 (imports run one way, ``wgflow → solvers``).
 
-Backends, each a tier of checked calls over drivers over kernels: :mod:`solvers.layered` (the
-numpy reference), :mod:`solvers.compiled_layered` and :mod:`solvers.compiled_flow` (Numba, CPU)
-and, loaded on demand by :func:`solvers.gpu.backend`, :mod:`solvers.cuda_driver` over
-:mod:`solvers.cuda_kernels` (numba.cuda; compiled on first use per unit and dtype, not cached
-on disk: the kernels are specialized closures). The compiled entry points check their arguments'
-shapes and dtypes once per call (:mod:`solvers.checks`): compiled code has no bounds checks.
-:mod:`solvers.sliced` computes the sliced W₂ of :mod:`wgflow.diagnostics` in compiled code.
+The layout follows the backends, each a tier of checked calls over drivers over kernels:
+
+- this package: the numpy reference (:mod:`solvers.layered`, :mod:`solvers.activations`), the
+  time integrators, and what the compiled backends share (argument checks in
+  :mod:`solvers.checks`, run once per call: compiled code has no bounds checks; the per-sample
+  arithmetic of :mod:`solvers.sample_terms`);
+- :mod:`solvers.cpu`: the Numba CPU kernels (:mod:`solvers.cpu.layered`, :mod:`solvers.cpu.flow`
+  over the tile passes, the vectorized activations and the counter-based noise), and the
+  sliced W₂ of :mod:`wgflow.diagnostics` (:mod:`solvers.cpu.sliced`);
+- :mod:`solvers.cuda`: the numba.cuda backend, loaded on demand by :func:`solvers.cuda.backend`
+  (:mod:`solvers.cuda.driver` over :mod:`solvers.cuda.kernels`; compiled on first use per unit
+  and dtype, not cached on disk: the kernels are specialized closures);
+- :mod:`solvers.pde`: the grid solver of low-dimensional flows.
+
+Imports run one way inside too: ``cuda → cpu`` (the unit tables and the noise stream's
+constants), ``pde → cpu``, and every subpackage → this package's shared modules.
 
 The compiled kernels are cached on disk under a directory named by a hash of their sources
 (below ``NUMBA_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/wgflow/numba`` or
@@ -37,11 +46,11 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # read once, when numpy l
 import numba
 
 #: the modules whose functions are compiled with ``cache=True``, in import order
-COMPILED_MODULES = ("fast_math", "wide_layer", "tiles", "counter_rng", "compiled_layered",
-                    "compiled_flow", "sliced", "pde/compiled")
+COMPILED_MODULES = ("cpu/fast_math", "cpu/wide_layer", "cpu/tiles", "cpu/counter_rng",
+                    "cpu/layered", "cpu/flow", "cpu/sliced", "pde/compiled")
 #: the sources compiled code depends on (the activation names come from ``activations``, the
-#: activations' lane evaluations from ``compiled_activations``)
-KERNEL_SOURCES = ("activations", "compiled_activations", "compiled_units", "fast_math32",
+#: activations' lane evaluations from ``cpu/activations``)
+KERNEL_SOURCES = ("activations", "cpu/activations", "cpu/units", "cpu/fast_math32",
                   "sample_terms", *COMPILED_MODULES)
 
 
@@ -67,5 +76,5 @@ def _caching_into(path: Path):
 
 
 with _caching_into(kernel_cache_dir()):
-    from . import compiled_flow, compiled_layered, counter_rng, fast_math, sliced, tiles  # noqa: F401
+    from .cpu import counter_rng, fast_math, flow, layered, sliced, tiles  # noqa: F401
     from .pde import compiled as _pde_compiled  # noqa: F401

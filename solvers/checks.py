@@ -66,7 +66,7 @@ def samples(spec, theta, x, u=None, w=None) -> None:
 
 
 def flow(spec, theta, batches, orbit, proj, scales, noise) -> None:
-    """Check the arguments of ``advance`` (see :func:`solvers.compiled_flow.advance`): ``theta
+    """Check the arguments of ``advance`` (see :func:`solvers.cpu.flow.advance`): ``theta
     (N, D)`` updated in place, ``scales (K + 1,)``, batches ``(K, B, ·)`` or ``(1, B, ·)``, the
     orbit terms ``(G, d, d)``, ``(G, c, c)``, ``(G,)``, ``proj (D, D)`` or ``None`` and the noise
     ``(key, first_step, basis (D, k), amplitudes (K,))`` with ``k ≤ D``, or ``None``."""

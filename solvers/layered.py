@@ -37,7 +37,7 @@ class UnitSpec(NamedTuple):
     """A layered unit as plain data: its ``layers``, the ``activation`` name and ``dim`` ``D``;
     ``activation_precision``: how the compiled CPU kernels evaluate the activation on float32
     particles, ``"storage"`` (in float32) or ``"float64"``
-    (:mod:`solvers.compiled_activations`)."""
+    (:mod:`solvers.cpu.activations`)."""
     layers: tuple[Layer, ...]
     activation: str
     dim: int  # D

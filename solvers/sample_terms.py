@@ -1,6 +1,6 @@
 """Per-sample arithmetic shared by the CPU and the GPU kernels: plain Python that each target
-compiles (``numba.njit`` in :mod:`solvers.compiled_flow`, ``numba.cuda.jit(device=True)`` in
-:mod:`solvers.cuda_kernels`), so both do the same operations in the same order.
+compiles (``numba.njit`` in :mod:`solvers.cpu.flow`, ``numba.cuda.jit(device=True)`` in
+:mod:`solvers.cuda.kernels`), so both do the same operations in the same order.
 """
 
 import numpy as np
@@ -9,7 +9,7 @@ import numpy as np
 def sample_coefficients(m, y, w, rho_out, wg, average, model, residual, coef, g_start, g_stop):
     """The upstream coefficients ``coef[gB + m] (c,)``, ``g_start ≤ g < g_stop``, of batch
     sample ``m`` from the model on its orbit samples ``model[gB + m] = Φ(ρ_g x_m)``
-    (``B = len(y)``), as in :mod:`solvers.compiled_flow`: with ``average`` (FA)
+    (``B = len(y)``), as in :mod:`solvers.cpu.flow`: with ``average`` (FA)
     ``r = Σ_g w_g ρ̂_gᵀ Φ(ρ_g x_m) − y_m`` over the whole orbit and ``u_g = ρ̂_g r``, otherwise
     (full-orbit DA) ``u_g = Φ(ρ_g x_m) − ρ̂_g y_m``, which reads the model on ``ρ_g x_m``
     alone; ``coef = w_g w_m u_g``. ``residual (c,)`` is float64 scratch; sums run in

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from conftest import TOL
 
-from wgflow import Problem, bench, peers, projection, simulate
+from wgflow import Problem, bench, simulate
+from wgflow.bench import peers, projection
 from wgflow.cli import main
 
 KEYS = {"case", "unit", "activation", "d", "N", "M", "dtype", "backend", "seconds_per_step",

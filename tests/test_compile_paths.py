@@ -11,8 +11,9 @@ import pytest
 from numba import njit
 
 import solvers
-from solvers import compiled_flow, compiled_layered
-from solvers.compiled_activations import COMPILED_ACTIVATIONS, activate
+from solvers.cpu import flow as compiled_flow
+from solvers.cpu import layered as compiled_layered
+from solvers.cpu.activations import COMPILED_ACTIVATIONS, activate
 from wgflow import Perceptron
 from wgflow.schemes import OrbitTerms
 
@@ -27,7 +28,7 @@ def _compiled_for(kernel, activation: str, dtype: str) -> list:
 
 
 def _flow_arguments(unit, rng, n=40, steps=3, batch=5):
-    """The arguments of :func:`solvers.compiled_flow.advance` after ``theta``: feature averaging
+    """The arguments of :func:`solvers.cpu.flow.advance` after ``theta``: feature averaging
     over a two-element group, a projection, noise and Heun steps, in float32."""
     d, c, dim = unit.d, unit.c, unit.dim
     swap = np.eye(d)[::-1]
@@ -109,7 +110,7 @@ def _activate_row(activation, z, h, dh):
 
 @pytest.mark.parametrize("name", ["tanh", "sigmoid", "relu", "identity", "quadratic"])
 def test_the_activation_is_inlined_into_the_loop_over_the_lanes(name):
-    """The activations and their ``exp`` are compiled once each (``solvers.fast_math.INLINED``)
+    """The activations and their ``exp`` are compiled once each (``solvers.cpu.fast_math.INLINED``)
     and LLVM inlines them into the caller: its loop over the lanes calls no function (only LLVM
     intrinsics) and runs on vectors of doubles."""
     z = np.linspace(-4.0, 4.0, 64)[None]

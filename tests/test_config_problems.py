@@ -21,7 +21,7 @@ from wgflow.configs.schema import PRESETS
 from wgflow.data import FixedSample, GaussianData, Minibatch, OnlineSample, Teacher, orbit_closed
 from wgflow.problem import Problem
 from wgflow.runner import RunInterrupted, run_to_file
-from wgflow.studies import definition
+from wgflow.sweep.studies import definition
 from wgflow.symmetry import Symmetry
 from wgflow.units import MatrixUnit, MLPUnit, Perceptron
 

@@ -1,4 +1,4 @@
-"""The counter-based normal generator (:mod:`solvers.counter_rng`): compiled = numpy reference,
+"""The counter-based normal generator (:mod:`solvers.cpu.counter_rng`): compiled = numpy reference,
 and the numbers are standard normal and independent."""
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from conftest import TOL
 from numba import uint64
 
-from solvers import counter_rng
+from solvers.cpu import counter_rng
 
 KEYS = (1, 0xDEADBEEF12345678, 2**64 - 1)
 

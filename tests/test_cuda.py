@@ -1,4 +1,4 @@
-"""The CUDA backend (:mod:`solvers.cuda_kernels`, :mod:`solvers.cuda_driver`) against the numpy
+"""The CUDA backend (:mod:`solvers.cuda.kernels`, :mod:`solvers.cuda.driver`) against the numpy
 reference. Without a GPU these run on numba's CUDA simulator (set by ``conftest.py``); with
 ``NUMBA_ENABLE_CUDASIM=0`` on a GPU machine they run on the device, and so do the tests marked
 ``gpu``. ``test_every_kernel_compiles_for_an_H100`` compiles the real kernels to PTX without a
@@ -25,13 +25,16 @@ from test_kernels import (
 )
 
 import solvers
-from solvers import compiled_flow, counter_rng, cuda_kernels, gpu
+from solvers import cuda as solvers_cuda
 from solvers.activations import ACTIVATIONS
+from solvers.cpu import counter_rng
+from solvers.cpu import flow as compiled_flow
+from solvers.cuda import kernels as cuda_kernels
 from wgflow import FixedSample, dynamics, paper, simulate
 from wgflow.cli import main
 from wgflow.schemes import SCHEMES
 
-driver = gpu.backend()
+driver = solvers_cuda.backend()
 ON_SIMULATOR = numba.config.ENABLE_CUDASIM
 #: (N, M): one particle and sample, and sizes that leave partial blocks and chunks
 SIZES = [(1, 1), (37, 11)]
@@ -197,8 +200,8 @@ def test_a_diverging_step_within_a_call_is_not_applied_as_on_the_cpu(integrator,
 
 
 def test_without_numba_cuda_the_error_says_how_to_install(monkeypatch):
-    find_spec = gpu.importlib.util.find_spec
-    monkeypatch.setattr(gpu.importlib.util, "find_spec",
+    find_spec = solvers_cuda.importlib.util.find_spec
+    monkeypatch.setattr(solvers_cuda.importlib.util, "find_spec",
                         lambda name: None if name == "numba_cuda" else find_spec(name))
     problem = paper.problem("arbitrary")
     with pytest.raises(ValueError, match=r"pip install 'wgflow\[cuda\]'"):
@@ -208,7 +211,7 @@ def test_without_numba_cuda_the_error_says_how_to_install(monkeypatch):
 def test_without_a_gpu_the_error_says_what_is_missing(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match=r"no usable CUDA GPU.*nvidia-smi"):
-        gpu.backend()
+        solvers_cuda.backend()
     code = main(["run", "--out", str(tmp_path / "r.h5"), "--quiet", "--set", "run.backend=cuda"])
     assert code == 2 and "no usable CUDA GPU" in capsys.readouterr().err
     assert main(["bench", "--backend", "cuda"]) == 2
@@ -229,7 +232,7 @@ _COMPILE_SCRIPT = textwrap.dedent("""
     import numpy as np
     from numba import cuda
     from numba.types import Array, boolean, float64, int64, uint64
-    from solvers.cuda_kernels import kernels_for
+    from solvers.cuda.kernels import kernels_for
     from wgflow import MatrixUnit, MLPUnit, Perceptron
 
     def signatures(dtype):

@@ -10,7 +10,9 @@ import pytest
 THREADS = (1, 2, 3, 4)
 RUN = textwrap.dedent("""
     import hashlib, sys, numba, numpy as np
-    from solvers import compiled_flow, compiled_layered, counter_rng
+    from solvers.cpu import counter_rng
+    from solvers.cpu import flow as compiled_flow
+    from solvers.cpu import layered as compiled_layered
     from wgflow import FixedSample, paper, simulate
     from wgflow.schemes import SCHEMES
     assert numba.get_num_threads() == int(sys.argv[1])
@@ -52,7 +54,7 @@ def test_results_do_not_depend_on_the_thread_count():
 
 MEMORY = textwrap.dedent("""
     import resource, numpy as np
-    from solvers import compiled_layered
+    from solvers.cpu import layered as compiled_layered
     from wgflow import Perceptron
     unit = Perceptron(2, 1, "tanh")
     rng = np.random.default_rng(0)

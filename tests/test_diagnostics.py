@@ -445,7 +445,7 @@ def test_radix_sort_is_numpys_sort(rng, n):
     """The compiled sort of the sliced distance orders float64 as numpy does: signs, zeros of
     both signs (``−0`` first), infinities, subnormals, repeated values and equal high bytes
     (skipped passes)."""
-    from solvers.sliced import radix_sort
+    from solvers.cpu.sliced import radix_sort
 
     specials = np.array([0.0, -0.0, np.inf, -np.inf, 5e-324, -5e-324, 1.0, 1.0, -2.5, 0.0])
     k = min(n, len(specials))

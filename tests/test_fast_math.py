@@ -1,4 +1,4 @@
-"""The compiled activations (:mod:`solvers.fast_math`, :mod:`solvers.compiled_activations`)
+"""The compiled activations (:mod:`solvers.cpu.fast_math`, :mod:`solvers.cpu.activations`)
 against numpy's over their whole range."""
 
 import numba
@@ -8,8 +8,8 @@ from conftest import TOL, elementwise
 from numba import njit
 
 from solvers.activations import ACTIVATIONS
-from solvers.compiled_activations import COMPILED_ACTIVATIONS, activate, compiled_activation
-from solvers.fast_math import cos_sin_two_pi, exp, exp_of_nonpositive, log
+from solvers.cpu.activations import COMPILED_ACTIVATIONS, activate, compiled_activation
+from solvers.cpu.fast_math import cos_sin_two_pi, exp, exp_of_nonpositive, log
 
 TINY = np.finfo(np.float64).tiny
 SPECIAL = [0.0, -0.0, 5e-324, -5e-324, 1e-300, -1e-300, 1e-8, -1e-8, 0.55, -0.55,

@@ -1,4 +1,4 @@
-"""The float32 activations (:mod:`solvers.fast_math32`) in float32 ulp over the whole float32
+"""The float32 activations (:mod:`solvers.cpu.fast_math32`) in float32 ulp over the whole float32
 range, their vectorized code, and the float64 evaluation kept as an option from ``simulate``
 and the config down to the kernels."""
 
@@ -9,16 +9,18 @@ import pytest
 from conftest import TOL, elementwise
 from numba import njit
 
-from solvers import compiled_flow, compiled_layered, fast_math32
 from solvers.activations import ACTIVATIONS
-from solvers.compiled_activations import (
+from solvers.cpu import fast_math32
+from solvers.cpu import flow as compiled_flow
+from solvers.cpu import layered as compiled_layered
+from solvers.cpu.activations import (
     COMPILED_ACTIVATIONS,
     FLOAT32_EVALUATED,
     CompiledActivation,
     activate,
     compiled_activation,
 )
-from solvers.fast_math import JIT
+from solvers.cpu.fast_math import JIT
 from wgflow import GaussianData, Perceptron, Problem, Teacher, bench, config, simulate
 
 F32 = np.finfo(np.float32)

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from conftest import TOL
 
-from solvers import compiled_flow, compiled_layered, compiled_units
+from solvers.cpu import flow as compiled_flow
+from solvers.cpu import layered as compiled_layered
+from solvers.cpu import units as compiled_units
 from wgflow import FixedSample, MLPUnit, Perceptron, Problem, paper, simulate
 
 

@@ -1,12 +1,14 @@
-"""The compiled kernels (:mod:`solvers.compiled_layered`, :mod:`solvers.compiled_flow`) against
+"""The compiled kernels (:mod:`solvers.cpu.layered`, :mod:`solvers.cpu.flow`) against
 the numpy reference, for every unit family, activation, scheme and dtype."""
 
 import numpy as np
 import pytest
 from conftest import TOL
 
-from solvers import compiled_flow, compiled_layered, layered
+from solvers import layered
 from solvers.activations import ACTIVATIONS
+from solvers.cpu import flow as compiled_flow
+from solvers.cpu import layered as compiled_layered
 from wgflow import (
     FixedSample,
     GaussianData,

@@ -21,15 +21,14 @@ from wgflow import (
     paper,
     plots,
     problem,
-    report,
     save,
     simulate,
 )
 from wgflow.cli import main
 from wgflow.files.h5md import read_parameters
 from wgflow.problem import QuadratureWarning, quadrature_error
-from wgflow.report import write_report
-from wgflow.sweep import run_sweep
+from wgflow.sweep import report, run_sweep
+from wgflow.sweep.report import write_report
 
 #: with EXACT_MAX = 10, distance_to_WI (N and N·|G| = 2N atoms) is exact for N = 4, sliced for 8
 SMALL_EXACT_MAX = 10

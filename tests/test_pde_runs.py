@@ -319,8 +319,8 @@ def _no_common_time(tmp_path):
 def test_the_smoke_study_and_its_report(tmp_path):
     """``particles-vs-pde`` at smoke size: every run complete, the report's W₂ equal to POT's
     on the files, falling with N."""
-    from wgflow.report import write_report
-    from wgflow.studies import run_study
+    from wgflow.sweep.report import write_report
+    from wgflow.sweep.studies import run_study
 
     sweep = run_study("particles-vs-pde", "smoke", tmp_path, progress=False)
     assert sweep.counts() == {"complete": 10}

@@ -5,7 +5,9 @@ received (:mod:`solvers.checks`). The CUDA ones run on numba's simulator (``conf
 import numpy as np
 import pytest
 
-from solvers import compiled_flow, compiled_layered, gpu
+from solvers import cuda as solvers_cuda
+from solvers.cpu import flow as compiled_flow
+from solvers.cpu import layered as compiled_layered
 from wgflow import Perceptron
 from wgflow.schemes import OrbitTerms
 
@@ -17,7 +19,7 @@ N, M, K, B = 5, 4, 3, 2  # particles, samples, steps, batch samples; two orbit n
 def kernels(request):
     """``(module of network_output and vjp, module of advance)`` of a backend."""
     if request.param == "cuda":
-        return (gpu.backend(),) * 2
+        return (solvers_cuda.backend(),) * 2
     return compiled_layered, compiled_flow
 
 
@@ -140,7 +142,7 @@ def test_advance_names_the_bad_argument(kernels, name, change, message):
 
 
 def test_cuda_device_particles_are_checked():
-    driver = gpu.backend()
+    driver = solvers_cuda.backend()
     args = sample_arguments()
     wide = driver.to_device(np.zeros((N, UNIT.dim + 1)))
     message = r"theta must have shape \(N, D\) with D = 6, got \(5, 7\)"

@@ -7,10 +7,10 @@ import pytest
 from conftest import TOL
 from scipy import stats
 
-from wgflow import paper, report, studies, sweep
+from wgflow import paper, sweep
 from wgflow.cli import main
-from wgflow.report import loglog_fit
-from wgflow.sweep import read_sweep
+from wgflow.sweep import read_sweep, report, studies
+from wgflow.sweep.report import loglog_fit
 
 
 def rows(path) -> list[dict]:

@@ -11,9 +11,10 @@ import numba
 import numpy as np
 import pytest
 
-from wgflow import config, studies, sweep
+from wgflow import config, sweep
 from wgflow.cli import main
 from wgflow.files.h5md import TrajectoryFile, read_parameters
+from wgflow.sweep import studies
 
 BASE = {"run.T": 1.0, "run.frames": 2, "run.backend": "numpy"}
 GRID = {"run.scheme": ["vanilla", "FA"], "init.N": [4, 6]}

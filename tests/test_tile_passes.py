@@ -1,5 +1,5 @@
-"""The tile passes generated from a unit's layer table (:mod:`solvers.tiles`,
-:mod:`solvers.compiled_units`): one compiled type per table, constant rows with the lanes as the
+"""The tile passes generated from a unit's layer table (:mod:`solvers.cpu.tiles`,
+:mod:`solvers.cpu.units`): one compiled type per table, constant rows with the lanes as the
 only loop, and wide layers split over several passes still matching the numpy reference."""
 
 import re
@@ -10,8 +10,10 @@ import pytest
 from conftest import TOL
 from numba import njit
 
-from solvers import compiled_layered, layered, tiles
-from solvers.compiled_units import compiled_unit
+from solvers import layered
+from solvers.cpu import layered as compiled_layered
+from solvers.cpu import tiles
+from solvers.cpu.units import compiled_unit
 from wgflow import MatrixUnit, MLPUnit, Perceptron, paper
 
 

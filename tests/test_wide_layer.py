@@ -1,4 +1,4 @@
-"""The first layer of wide units on blocks of samples (:mod:`solvers.wide_layer`): the numpy
+"""The first layer of wide units on blocks of samples (:mod:`solvers.cpu.wide_layer`): the numpy
 reference, and the same bits as the per-sample passes, at sizes that leave samples outside the
 blocks and lanes outside whole vectors."""
 
@@ -8,8 +8,9 @@ import pytest
 from conftest import TOL
 from test_kernels import _relative_error, assert_flow_matches_reference, assert_matches_reference
 
-from solvers import compiled_layered, tiles, wide_layer
-from solvers.compiled_units import compiled_unit
+from solvers.cpu import layered as compiled_layered
+from solvers.cpu import tiles, wide_layer
+from solvers.cpu.units import compiled_unit
 from wgflow import FixedSample, MatrixUnit, MLPUnit, Perceptron, Problem
 
 #: units whose first layer is wide: inputs a multiple of four and not, one output and several,

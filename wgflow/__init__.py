@@ -6,8 +6,8 @@ The nouns: :mod:`groups` (groups and representations), :mod:`units` (the units `
 expectations), :mod:`laws` (initial particle laws), :class:`Problem`, :mod:`schemes`
 (vanilla / DA / FA / EA), :func:`simulate` (MF flow and finite-N SGD), :mod:`diagnostics`
 (W₂, RMD, distances to SI/WI), :class:`Result`, :mod:`paper` (the paper's experiment);
-studies at scale: :mod:`sweep` (grids × seeds on any executor), :mod:`studies` (the paper's
-experiments), :mod:`report` (their figures and tables), imported on demand.
+studies at scale: :mod:`sweep` (grids × seeds on any executor, with the paper's experiments in
+:mod:`sweep.studies` and their figures and tables in :mod:`sweep.report`), imported on demand.
 """
 
 import solvers  # noqa: F401  (first: it sets the threads' wait policies before numpy loads)

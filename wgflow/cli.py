@@ -18,11 +18,12 @@
   Cartesian product of the grid, K replicates (:mod:`wgflow.sweep`); completed runs are skipped
   when the same command runs again.
 - ``wgflow study paper|mf-vs-sgd|particles-vs-pde [--size smoke|small|full] --out DIR``: a
-  built-in study (:mod:`wgflow.studies`); ``sweep`` and ``study`` run on ``--executor
+  built-in study (:mod:`wgflow.sweep.studies`); ``sweep`` and ``study`` run on ``--executor
   processes`` (default, ``--workers K``) or ``--executor dask --scheduler ADDRESS``.
 - ``wgflow study mirror [--size smoke|small|full] --out DIR``: mirror-symmetry threshold sweeps
   and demos (:mod:`wgflow.mirror.study`), run in this process.
-- ``wgflow report DIR``: figures and summary tables of a sweep or study (:mod:`wgflow.report`).
+- ``wgflow report DIR``: figures and summary tables of a sweep or study
+  (:mod:`wgflow.sweep.report`).
 - ``wgflow discover [CONFIG.toml] --out FILE.h5 [--set KEY=VALUE ...]``: search the largest
   subspace supporting SI laws of the config's problem (:func:`wgflow.discover_subspace`);
   ``wgflow study discover|si-gap [--size ...] --out DIR``: the strong-invariance studies
@@ -49,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import bench, paper, plots, resources, studies
+from . import bench, paper, plots, resources
 from . import config as configuration
 from . import sweep as sweeps
 from .configs import examples as config_examples
@@ -62,6 +63,7 @@ from .runner import RunInterrupted, resume_file, run_to_file
 from .schemes import SCHEMES
 from .strong_invariance import files as si_files
 from .strong_invariance import studies as si_studies
+from .sweep import studies
 
 #: times of a PDE run and a particle run match to this, relative to max(1, T)
 PLOT_TIME_TOL = 1e-9
@@ -519,7 +521,7 @@ def _study(args) -> int:
 def _report(args) -> int:
     import matplotlib
     matplotlib.use("Agg")  # files only, also without a display
-    from .report import write_report
+    from .sweep.report import write_report
 
     for path in write_report(args.dir):
         print(path)

@@ -5,7 +5,7 @@
 - :class:`GaussianData`: ``X ~ N(mean, cov)`` with labels from a teacher.
 - Expectations (each has ``draw(rng, steps, kernels) -> Batch`` with a leading axis of ``steps``
   batches; ``kernels`` computes fresh labels: :mod:`solvers.layered`, the numpy reference, or
-  :mod:`solvers.compiled_layered`):
+  :mod:`solvers.cpu.layered`):
   :class:`FixedSample` (a fixed finite sample or quadrature; ``draw`` returns it once, leading
   axis 1, standing for every step), :class:`OnlineSample` (``size`` fresh samples per step),
   :class:`Minibatch` (``size`` samples per step drawn with replacement from a fixed sample).
@@ -47,7 +47,7 @@ class Teacher:
 
     def __call__(self, x, kernels=layered) -> np.ndarray:
         """The labels ``(M, c)`` of inputs ``x (M, d)``, computed by ``kernels``
-        (:mod:`solvers.layered`, the numpy reference, or :mod:`solvers.compiled_layered`; they
+        (:mod:`solvers.layered`, the numpy reference, or :mod:`solvers.cpu.layered`; they
         agree to rounding)."""
         return kernels.network_output(self.unit.spec, self.particles,
                                       as_samples(x, self.unit.d, "x"))

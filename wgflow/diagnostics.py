@@ -214,14 +214,14 @@ def _sliced_sorted(x: np.ndarray, y: np.ndarray, n_projections: int, seed: int |
                    blocks: tuple[bool, ...] = ()) -> float:
     """``SW₂²`` between the uniform measures on the atoms ``x (n, D)`` and ``y (m, D)`` when
     one size divides the other, on POT's random directions for ``seed``: two sorts per
-    direction (:func:`solvers.sliced.gap_sums`), the value of ``ot.sliced_wasserstein_distance``
+    direction (:func:`solvers.cpu.sliced.gap_sums`), the value of ``ot.sliced_wasserstein_distance``
     up to rounding. ``blocks``: ``y`` as ``len(blocks)`` equal blocks of ``n`` atoms (``μ^G``: a
     block ``M_g x`` per element), sorted apart and merged, ``blocks[b]`` true where block ``b``
     is ``x`` itself (the identity's), whose sorted projections are those of ``x``; ``()``: one
     block. Memory ``O(n + m)`` per thread."""
     from ot.sliced import get_random_projections
 
-    from solvers import sliced
+    from solvers.cpu import sliced
 
     if len(x) > len(y):
         x, y = y, x

@@ -15,12 +15,12 @@ Randomness comes from three streams spawned from the run's seed. Batches and DA 
 on the host, in step order, for a chunk of steps (at most a frame); fresh teacher labels are
 computed there by the backend's kernels (compiled for ``"numba"``, the numpy reference
 otherwise: the same labels up to rounding); the noise is counter-based
-(:mod:`solvers.counter_rng`: a pure function of the step, particle and direction), drawn inside
+(:mod:`solvers.cpu.counter_rng`: a pure function of the step, particle and direction), drawn inside
 the compiled loop and by the numpy reference alike. So the backends follow the same trajectory
 up to rounding, and neither the thread count nor the grouping of steps into chunks or frames
 changes a result. ``backend="numba"`` (default) runs each chunk in compiled, parallel code
-(:mod:`solvers.compiled_flow`); ``backend="numpy"`` steps the numpy reference one step at a
-time; ``backend="cuda"`` runs each chunk on the GPU (:mod:`solvers.cuda_driver`), the
+(:mod:`solvers.cpu.flow`); ``backend="numpy"`` steps the numpy reference one step at a
+time; ``backend="cuda"`` runs each chunk on the GPU (:mod:`solvers.cuda.driver`), the
 particles staying on the device between chunks.
 
 Noise ``ξ`` lives on ``E^G`` (``noise="EG"``), on the span of given orthonormal columns
@@ -40,8 +40,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from solvers import compiled_flow, compiled_layered, counter_rng, gpu, layered
-from solvers.compiled_activations import ACTIVATION_PRECISIONS
+from solvers import cuda, layered
+from solvers.cpu import counter_rng
+from solvers.cpu import flow as compiled_flow
+from solvers.cpu import layered as compiled_layered
+from solvers.cpu.activations import ACTIVATION_PRECISIONS
 from solvers.integrators import INTEGRATORS, init
 
 from . import diagnostics, resources
@@ -112,7 +115,7 @@ def _kernels(backend: str, activation_precision: str = "storage"):
     """The particle–sample kernels of ``backend`` (loading the CUDA backend on demand); for
     ``"numba"``, with the activations evaluated at ``activation_precision``."""
     if backend == "cuda":
-        return gpu.backend().ResidentParticles()  # one per run
+        return cuda.backend().ResidentParticles()  # one per run
     if backend == "numpy":
         return layered
     if activation_precision == "storage":
@@ -121,19 +124,19 @@ def _kernels(backend: str, activation_precision: str = "storage"):
 
 
 class _CompiledKernelsAt:
-    """The kernels of :mod:`solvers.compiled_layered` with the activations evaluated at
+    """The kernels of :mod:`solvers.cpu.layered` with the activations evaluated at
     ``activation_precision`` (the unit spec's field, set on every call)."""
 
     def __init__(self, activation_precision: str):
         self.activation_precision = activation_precision
 
     def network_output(self, spec, theta, x):
-        """:func:`solvers.compiled_layered.network_output` at this precision."""
+        """:func:`solvers.cpu.layered.network_output` at this precision."""
         spec = spec._replace(activation_precision=self.activation_precision)
         return compiled_layered.network_output(spec, theta, x)
 
     def vjp(self, spec, theta, x, u, w):
-        """:func:`solvers.compiled_layered.vjp` at this precision."""
+        """:func:`solvers.cpu.layered.vjp` at this precision."""
         spec = spec._replace(activation_precision=self.activation_precision)
         return compiled_layered.vjp(spec, theta, x, u, w)
 
@@ -204,7 +207,7 @@ class _Chunk:
     batches (leading axis ``steps``, or 1 for a fixed sample), noise amplitudes
     ``sqrt(2βς(t_j)·dt)`` (or ``None`` without noise) and the step times ``ts (steps + 1)``
     (accumulated as the integrators accumulate them). The noise itself is counter-based
-    (:mod:`solvers.counter_rng`); :meth:`noise` draws it for the numpy reference."""
+    (:mod:`solvers.cpu.counter_rng`); :meth:`noise` draws it for the numpy reference."""
 
     def __init__(self, run, first_step, t, steps):
         self.first_step, self.ts = first_step, np.cumsum([t] + [run.dt] * steps)
@@ -271,14 +274,14 @@ def _flow_arguments(run, chunk: _Chunk) -> tuple:
 
 
 def _advance_numba(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
-    """Run ``chunk`` in compiled CPU code (:func:`solvers.compiled_flow.advance`)."""
+    """Run ``chunk`` in compiled CPU code (:func:`solvers.cpu.flow.advance`)."""
     theta = theta.copy()
     spec = run.problem.unit.spec._replace(activation_precision=run.activation_precision)
     return theta, compiled_flow.advance(spec, theta, *_flow_arguments(run, chunk))
 
 
 def _advance_cuda(run, theta, chunk: _Chunk) -> tuple[np.ndarray, int]:
-    """Run ``chunk`` on the GPU (:func:`solvers.cuda_driver.advance`); ``run.kernels`` keeps
+    """Run ``chunk`` on the GPU (:func:`solvers.cuda.driver.advance`); ``run.kernels`` keeps
     the particles on the device from chunk to chunk (the host gets a copy per chunk)."""
     return run.kernels.advance(run.problem.unit.spec, theta, *_flow_arguments(run, chunk))
 

@@ -174,7 +174,7 @@ def quadrature_error(problem: Problem, theta, scheme: str = "vanilla",
     the finer rule is far more accurate, so these estimate the ``n``-point rule's error. Above
     ``ESTIMATE_INTERACTIONS`` particle–node interactions the particles are an evenly strided
     subset of ``theta`` (their own empirical law). ``kernels``: :mod:`solvers.layered` or
-    :mod:`solvers.compiled_layered`.
+    :mod:`solvers.cpu.layered`.
 
     Returns ``{"points_per_dim": n, "reference_points_per_dim": m, "particles", "risk",
     "velocity"}`` (errors to two significant digits), ``{..., "reference_points_per_dim": None}``

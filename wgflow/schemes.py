@@ -74,7 +74,7 @@ def _feature_average(problem, theta, batch: Batch, kernels):
 
 def model_output(problem, scheme: str, theta, x, kernels=layered) -> np.ndarray:
     """The scheme's model at ``x (M, d)``: ``Φ^FA_μ`` for FA, ``Φ_μ`` otherwise; ``(M, c)``.
-    ``kernels``: :mod:`solvers.layered` (numpy reference) or :mod:`solvers.compiled_layered`."""
+    ``kernels``: :mod:`solvers.layered` (numpy reference) or :mod:`solvers.cpu.layered`."""
     if scheme != "FA":
         return kernels.network_output(problem.unit.spec, theta, x)
     dummy = Batch(x, np.zeros((len(x), problem.unit.c)), np.full(len(x), 1.0 / len(x)))

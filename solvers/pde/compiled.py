@@ -8,7 +8,7 @@ meaning as the numpy reference :mod:`solvers.pde.reference`.
 - :func:`diffuse`: the implicit diffusion step, lines of cells in parallel (blocks of
   columns for axis 0, rows for axis 1), each line swept in order.
 - :func:`weighted_output`: blocks of samples in parallel, each owning its rows of the output,
-  tiles of particles (:mod:`solvers.tiles`) summed in order.
+  tiles of particles (:mod:`solvers.cpu.tiles`) summed in order.
 - :func:`first_variation`: tiles of particles in parallel, samples summed in order.
 
 Every sum runs in a fixed order, so results do not depend on the thread count.
@@ -19,9 +19,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .. import checks, tiles
-from ..compiled_layered import kernel_arguments, make_scratch
-from ..fast_math import JIT, PARALLEL
+from .. import checks
+from ..cpu import tiles
+from ..cpu.fast_math import JIT, PARALLEL
+from ..cpu.layered import kernel_arguments, make_scratch
 from .grid import neumann_factors
 from .integrators import LOG_FLOOR
 

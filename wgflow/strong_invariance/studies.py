@@ -26,7 +26,7 @@ from ..data import GaussianData, Teacher
 from ..files.records import read_record, same_study, write_record
 from ..groups import cyclic
 from ..problem import Problem
-from ..studies import SIZES
+from ..sweep.studies import SIZES
 from ..symmetry import Symmetry
 from ..units import Perceptron
 from . import files

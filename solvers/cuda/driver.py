@@ -1,6 +1,6 @@
 """The CUDA backend: ``network_output``, ``vjp`` and ``advance`` with the signatures of the CPU
-kernels (:mod:`solvers.compiled_layered`, :mod:`solvers.compiled_flow`), launching
-:mod:`solvers.cuda_kernels`. Load it through :func:`solvers.gpu.backend`, which says what is
+kernels (:mod:`solvers.cpu.layered`, :mod:`solvers.cpu.flow`), launching
+:mod:`solvers.cuda.kernels`. Load it through :func:`solvers.cuda.backend`, which says what is
 missing when no GPU is usable.
 
 ``advance`` takes the particles as a host array (updated in place, as on the CPU) or as a device
@@ -18,8 +18,8 @@ import warnings
 import numpy as np
 from numba import config, cuda
 
-from . import checks
-from .cuda_kernels import NO_FAILURE, kernels_for
+from .. import checks
+from .kernels import NO_FAILURE, kernels_for
 
 # Small grids are intended here (the per-sample coefficients of a minibatch, small SGD runs):
 # numba-cuda's warning for grids under 128 blocks (its text starts with a terminal escape)
@@ -148,7 +148,7 @@ def _orbit_samples(batches, orbit, dtype):
 
 def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: bool) -> int:
     """Take ``len(scales) − 1`` steps in place on ``theta (N, D)`` (host or device array);
-    return the number taken. Arguments as :func:`solvers.compiled_flow.advance`."""
+    return the number taken. Arguments as :func:`solvers.cpu.flow.advance`."""
     checks.flow(spec, theta, batches, orbit, proj, scales, noise)
     on_host = isinstance(theta, np.ndarray)
     theta_d = _on_device(theta)

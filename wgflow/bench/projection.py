@@ -44,8 +44,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import config as configuration
-from .sweep import FINISHED, execute, expected_work
+from .. import config as configuration
+from ..sweep import FINISHED, execute, expected_work
 
 #: the paper's full sweep: grid values (in the sweep's grid order), teachers, replicates
 SWEEP = {"schemes": ("vanilla", "DA", "FA", "EA"), "N": (5, 10, 50, 100, 500, 1000, 5000),
@@ -62,7 +62,7 @@ WARM_UP = {"init.N": 5, "run.T": 1.0}
 _WORKER_START = """
 import sys, tempfile
 from wgflow import config, sweep
-from wgflow.projection import WARM_UP
+from wgflow.bench.projection import WARM_UP
 with tempfile.TemporaryDirectory() as tmp:
     for scheme in sys.argv[1:]:
         cfg = config.checked({**config.DEFAULTS, **WARM_UP, "run.scheme": scheme})

@@ -1,7 +1,7 @@
 """Numba ``network_output`` and ``vjp`` of layered units: same calls, shapes and meaning as the
 numpy reference :mod:`solvers.layered`, with memory ``O((N + M)·D)``.
 
-Particles are cut into tiles of ``P`` lanes (:mod:`solvers.tiles`); the partition depends only
+Particles are cut into tiles of ``P`` lanes (:mod:`solvers.cpu.tiles`); the partition depends only
 on ``N`` and the unit, never on the thread count, and every sum runs in a fixed order, so results
 are bitwise reproducible under any ``NUMBA_NUM_THREADS``:
 
@@ -13,7 +13,7 @@ Small problems (fewer than ``PARALLEL_MIN_WORK`` particle–sample pairs) run th
 one thread, avoiding the cost of starting threads.
 
 What compiles is what a call runs: the kernels are compiled per activation (a
-:class:`~solvers.compiled_activations.CompiledActivation` argument), the serial kernels
+:class:`~solvers.cpu.activations.CompiledActivation` argument), the serial kernels
 (:func:`network_sum`, :func:`vjp_into`) carry no parallel code, and their parallel versions
 (``prange``) compile only for the compiled flow's large runs (:func:`chunk_partials`); the
 Python-level ``network_output`` and ``vjp`` run the serial kernels in Python threads instead.
@@ -29,11 +29,12 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from . import checks, tiles, wide_layer
-from .compiled_activations import compiled_activation
-from .compiled_units import compiled_unit
+from .. import checks
+from ..layered import UnitSpec
+from . import tiles, wide_layer
+from .activations import compiled_activation
 from .fast_math import JIT, PARALLEL
-from .layered import UnitSpec
+from .units import compiled_unit
 
 #: upper bound on the parallel chunks of ``network_output`` (each holds an ``(M, c)`` partial)
 MAX_CHUNKS = 64
@@ -51,13 +52,16 @@ KEEP_BYTES = 16 << 20
 ROW_STEP = 64
 #: samples per block of a float32 gradient sum (``_vjp_tile``): each block is summed in
 #: float32, the blocks in float64, so the rounding error does not grow with ``M``; a multiple of
-#: :data:`solvers.wide_layer.BLOCK`
+#: :data:`solvers.cpu.wide_layer.BLOCK`
 SAMPLE_BLOCK = 64
 
 
 def tile_size(spec: UnitSpec, dtype) -> int:
     """Lanes per tile: the largest multiple of 8 (at most ``MAX_TILE``, at least 8) whose
-    working set fits ``TILE_BYTES``."""
+    working set per sample fits ``TILE_BYTES``: ``tt`` and ``grad`` (``D`` rows), ``z``, ``h``,
+    ``dh`` (``R``) and ``g``, ``g_next`` (``W``). The other ``3W`` rows of ``g`` and ``g_next``
+    serve only the four-sample backward pass of narrow units (``D ≤ 16``, where ``MAX_TILE``
+    binds), and the float64 total is touched once per block of samples, so neither counts."""
     unit = compiled_unit(spec)  # the buffers' rows and width (see make_scratch)
     per_lane = np.dtype(dtype).itemsize * (2 * spec.dim + 3 * unit.rows + 2 * unit.width)
     return int(min(MAX_TILE, max(8, TILE_BYTES // per_lane // 8 * 8)))
@@ -75,11 +79,11 @@ _compiled_tile_buffers = njit(inline="always", **JIT)(_tile_buffers)
 
 
 def scratch_buffers(unit, dim, tile, dtype):
-    """One tile's buffers for the :class:`~solvers.compiled_units.CompiledUnit` ``unit``:
+    """One tile's buffers for the :class:`~solvers.cpu.units.CompiledUnit` ``unit``:
     ``tt (D, P)``, ``z, h, dh (R, P)``, ``g, g_next (W, P)``, ``grad (D, P)`` (see
-    :mod:`solvers.tiles`), the float64 total of the gradient's sample blocks ``(D, P)``, and
+    :mod:`solvers.cpu.tiles`), the float64 total of the gradient's sample blocks ``(D, P)``, and
     the first layer's block buffer ``(n_0, BLOCK, P)`` of a wide first layer or ``None``
-    (:func:`solvers.wide_layer.first_block`). Plain numpy for callers in Python;
+    (:func:`solvers.cpu.wide_layer.first_block`). Plain numpy for callers in Python;
     :func:`make_scratch` in compiled code."""
     return (*_tile_buffers(unit, dim, tile, dtype), wide_layer.first_block(unit, tile, dtype))
 
@@ -87,7 +91,7 @@ def scratch_buffers(unit, dim, tile, dtype):
 @njit(**JIT)
 def make_scratch(unit, dim, tile, dtype, first=None):
     """:func:`scratch_buffers` in compiled code, the block buffer a new one like ``first`` (or
-    ``None``, :func:`solvers.wide_layer.block_like`)."""
+    ``None``, :func:`solvers.cpu.wide_layer.block_like`)."""
     # a tuple sum: numba compiles no starred tuple of mixed types
     return _compiled_tile_buffers(unit, dim, tile, dtype) + (  # noqa: RUF005
         wide_layer.block_like(first),)
@@ -115,7 +119,7 @@ def make_kept(unit, n, n_samples, tile, dtype, limit=None, whole=False):
 @njit(inline="always", **JIT)
 def _tile_of(theta, s, n, tt, tts):
     """The tile of the ``n`` particles from ``s`` (a multiple of the tile size) and its lane
-    count (:func:`solvers.tiles.load_tile`): transposed into ``tt``, or, when the caller has
+    count (:func:`solvers.cpu.tiles.load_tile`): transposed into ``tt``, or, when the caller has
     transposed every tile once (``tts``, :func:`transpose_tiles`), its slice of ``tts``."""
     if tts is None:
         return tt, tiles.load_tile(theta, s, n, tt)
@@ -125,7 +129,7 @@ def _tile_of(theta, s, n, tt, tts):
 @njit(**JIT)
 def transpose_tiles(theta, tts):
     """``tts[i] = `` the ``i``-th tile of ``theta (N, D)`` transposed, ``(n_tiles, D, P)``, as
-    :func:`solvers.tiles.load_tile` (zero lanes up to a multiple of 8)."""
+    :func:`solvers.cpu.tiles.load_tile` (zero lanes up to a multiple of 8)."""
     tile = tts.shape[2]
     for i in range(tts.shape[0]):
         tiles.load_tile(theta, i * tile, min(tile, theta.shape[0] - i * tile), tts[i])
@@ -330,7 +334,7 @@ def chunk_partials(n: int, chunk: int, n_samples: int, c: int, dtype, parallel: 
 
 def kernel_arguments(spec: UnitSpec, theta: np.ndarray):
     """``(unit, activation, tile, chunk)`` for ``theta``'s size and dtype; ``activation``: the
-    unit's :class:`~solvers.compiled_activations.CompiledActivation`."""
+    unit's :class:`~solvers.cpu.activations.CompiledActivation`."""
     tile = tile_size(spec, theta.dtype)
     n_tiles = -(-theta.shape[0] // tile)
     chunk = tile * -(-n_tiles // MAX_CHUNKS)

@@ -4,12 +4,12 @@ A kernel receives the activation as a :class:`CompiledActivation` argument, whos
 names the activation: numba compiles (and caches) each kernel once per activation it is called
 with, and :func:`activate` resolves, while the kernel is typed, to the evaluation of that
 activation in that storage dtype at one lane: a function compiled once per signature that LLVM
-inlines into the caller's loop over the lanes (:data:`solvers.fast_math.INLINED`), which then
+inlines into the caller's loop over the lanes (:data:`solvers.cpu.fast_math.INLINED`), which then
 vectorizes. A run compiles its own activation only, and no kernel branches on the activation
 at run time.
 
-The lane evaluations use the vectorizable activations of :mod:`solvers.fast_math` (float64) and,
-on float32 buffers, of :mod:`solvers.fast_math32` (float32, twice the vector width): the
+The lane evaluations use the vectorizable activations of :mod:`solvers.cpu.fast_math` (float64) and,
+on float32 buffers, of :mod:`solvers.cpu.fast_math32` (float32, twice the vector width): the
 activation's ``precision`` ``"storage"`` (the default) evaluates in the buffers' dtype,
 ``"float64"`` in float64 whatever the storage. ``erf`` and ``softplus`` are evaluated in float64
 either way; ``relu``, ``identity`` and ``quadratic`` give the same bits in both precisions.
@@ -23,8 +23,8 @@ import numpy as np
 from numba import njit, types
 from numba.extending import NativeValue, models, overload, register_model, unbox
 
+from ..activations import ACTIVATIONS
 from . import fast_math32
-from .activations import ACTIVATIONS
 from .fast_math import (
     INLINED,
     exp_of_nonpositive,
@@ -140,7 +140,7 @@ def activate(activation, z, h, dh, row, p):
     :class:`CompiledActivation` ``activation``; ``h``, ``dh`` are ``(rows, lanes)`` tile
     buffers, ``z`` one too or the value ``z[row, p]`` itself (in the buffers' dtype).
     Compiled code only: numba replaces the call by the activation's evaluation at one lane
-    (the caller's loop over the lanes vectorizes, see :func:`solvers.tiles.forward`)."""
+    (the caller's loop over the lanes vectorizes, see :func:`solvers.cpu.tiles.forward`)."""
     raise TypeError("activate is called from compiled kernels only")
 
 

@@ -52,11 +52,11 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats
 
-from . import diagnostics, paper, plots
-from .files.h5md import read_eg_basis
-from .pde import w2_grid
+from .. import diagnostics, paper, plots
+from ..files.h5md import read_eg_basis
+from ..pde import w2_grid
+from . import read_sweep
 from .studies import PAPER_SCHEMES
-from .sweep import read_sweep
 
 #: values below this are drawn at this height on log axes (exact zeros: EA, FA)
 LOG_FLOOR = 1e-17
@@ -529,16 +529,16 @@ def _pde_report(runs, out: Path, written: list) -> tuple[list, str]:
 
 def write_report(directory) -> list[Path]:
     """Write the report of the sweep or study in ``directory``; return the files written."""
-    from .strong_invariance import figures, studies  # their studies are not sweeps
+    from ..strong_invariance import figures, studies  # their studies are not sweeps
 
     if studies.read_study(directory) is not None:
         return figures.write_study_report(directory)
 
-    from .mirror.study import read_mirror_study
+    from ..mirror.study import read_mirror_study
 
     mirror = read_mirror_study(directory)
     if mirror is not None:  # the mirror study is no sweep: its own record and figures
-        from .mirror.figures import write_mirror_report
+        from ..mirror.figures import write_mirror_report
         return write_mirror_report(mirror, Path(directory) / "report")
     sweep = read_sweep(directory)
     study = sweep.description.get("label")  # the built-in study, None for a sweep

@@ -2,10 +2,11 @@
 
 A kernel receives the unit as a :class:`CompiledUnit` argument, whose numba type carries the
 unit's layer table: numba compiles (and caches) each kernel once per unit shape it is called
-with, and the tile passes (:func:`solvers.tiles.forward`, :func:`solvers.tiles.backpropagate`)
-are generated from the table while the kernel is typed, with every trip count and row offset a
-constant. The sizes of the tile buffers are attributes of the unit, in Python and in compiled
-code alike (``unit.rows``, ``unit.width``, ``unit.out_row``).
+with, and the tile passes (:func:`solvers.cpu.tiles.forward`,
+:func:`solvers.cpu.tiles.backpropagate`) are generated from the table while the kernel is typed,
+with every trip count and row offset a constant. The sizes of the tile buffers are attributes of
+the unit, in Python and in compiled code alike (``unit.rows``, ``unit.width``,
+``unit.out_row``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import functools
 from numba import types
 from numba.extending import NativeValue, models, overload_attribute, register_model, unbox
 
-from .layered import UnitSpec
+from ..layered import UnitSpec
 
 N_OUT, N_IN, W_OFFSET, B_OFFSET, ACTIVATED, ROW = range(6)
 

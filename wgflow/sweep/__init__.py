@@ -1,5 +1,9 @@
 """Sweeps: one config run over a grid of keys and ``K`` seeded replicates, one file per run.
 
+This package holds the machinery; :mod:`wgflow.sweep.studies` defines the built-in studies
+(the paper's experiments as sweeps) and :mod:`wgflow.sweep.report` draws the figures and tables
+of a finished sweep or study.
+
 A *grid* ``{key: [v₁, v₂, …]}`` (or a list of such grids: the union of their products) applied to
 a base config gives the grid points; each is run ``K`` times. Replicate ``r`` takes ``init.seed``
 and ``run.seed`` from ``SeedSequence(root_seed).spawn(K)[r].generate_state(2)``, the same for
@@ -45,14 +49,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config as configuration
-from .config import config_hash
-from .configs import problems
-from .files.checkpoints import checkpoint_path
-from .files.h5md import is_trajectory, load, read_parameters
-from .files.locks import exclusive
-from .result import Result
-from .runner import (
+from .. import config as configuration
+from ..config import config_hash
+from ..configs import problems
+from ..files.checkpoints import checkpoint_path
+from ..files.h5md import is_trajectory, load, read_parameters
+from ..files.locks import exclusive
+from ..result import Result
+from ..runner import (
     RunInterrupted,
     lock_path,
     progress_bar,

@@ -15,7 +15,7 @@ the same noise increment in both stages); the noise increments, batches and step
 drawn by the caller, so the steps are a pure function of their inputs.
 
 The backward pass reads the forward passes kept from the model's evaluation
-(:func:`solvers.compiled_layered.make_kept`): when those of all ``G·B`` orbit samples do not fit
+(:func:`solvers.cpu.layered.make_kept`): when those of all ``G·B`` orbit samples do not fit
 in ``KEEP_BYTES``, the samples go in blocks that do (the forward passes of a block, its
 coefficients, its backward pass), except for feature averaging, whose coefficients need every
 sample's output first; when not even ``ROW_STEP`` samples fit, the backward pass recomputes
@@ -23,7 +23,7 @@ them. Blocks change no bit of the result.
 
 A call runs in parallel when ``N·G·B ≥ PARALLEL_MIN_WORK`` (forward and backward passes, noise,
 projection), else on one thread; the two cases are compiled apart (``parts=None``, see
-:func:`solvers.compiled_layered.chunk_partials`), so a small run compiles no parallel code.
+:func:`solvers.cpu.layered.chunk_partials`), so a small run compiles no parallel code.
 """
 
 from __future__ import annotations
@@ -32,8 +32,11 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from . import checks
-from .compiled_layered import (
+from .. import checks
+from ..sample_terms import sample_coefficients
+from .counter_rng import noise_into, noise_on_one_thread, noise_scratch
+from .fast_math import JIT, PARALLEL
+from .layered import (
     PARALLEL_MIN_WORK,
     chunk_partials,
     kernel_arguments,
@@ -46,9 +49,6 @@ from .compiled_layered import (
     vjp_in_parallel,
     vjp_into,
 )
-from .counter_rng import noise_into, noise_on_one_thread, noise_scratch
-from .fast_math import JIT, PARALLEL
-from .sample_terms import sample_coefficients
 
 _sample_coefficients = njit(inline="always", **JIT)(sample_coefficients)
 #: particles per block of the parallel projection ``v P`` (EA)
@@ -67,7 +67,7 @@ def _workspace(kernel, theta, n_samples, d, c, lanes, basis, serial):
     ``coef``, model outputs, chunk partial ``(G·B, ·)``, residual ``(c,)``, gradient,
     velocities, candidate and noise increment ``(N, D)``, the scratch of one tile of
     ``lanes`` (:func:`scratch_lanes`) and the noise's
-    (:func:`solvers.counter_rng.noise_scratch`)."""
+    (:func:`solvers.cpu.counter_rng.noise_scratch`)."""
     unit = kernel[0]
     dtype = theta.dtype
     return (np.empty((n_samples, d), dtype), np.empty((n_samples, c), dtype),
@@ -151,9 +151,9 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, thre
               carry, tts, out):
     """``out = v(θ)`` for one batch ``x (B, d)``, ``y (B, c)``, ``w (B,)``, in parallel with
     room for the chunk partials ``parts`` on ``threads`` threads, on one thread with
-    ``parts=None`` (see :func:`solvers.compiled_layered.chunk_partials`); ``kept``: room for
+    ``parts=None`` (see :func:`solvers.cpu.layered.chunk_partials`); ``kept``: room for
     the forward passes of a block of ``M_b`` orbit samples
-    (:func:`solvers.compiled_layered.make_kept`), or empty;
+    (:func:`solvers.cpu.layered.make_kept`), or empty;
     ``carry``: room ``(n_tiles, D, P)`` for the float64 gradient sums carried from block to
     block, tile by tile, or ``None`` for one block (which then compiles without it); ``tts``:
     room ``(n_tiles, D, P)`` for every tile of ``θ`` transposed once for all blocks, or
@@ -254,7 +254,7 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     batch; ``orbit``: :class:`wgflow.schemes.OrbitTerms`; ``proj``: ``(D, D)`` or ``None``;
     ``scales``: ``ς`` at the ``K + 1`` step times; ``noise``: ``None`` or
     ``(key, first_step, basis (D, k), amplitudes (K,))``: step ``j`` adds
-    ``amplitudes[j] · Σ_l Z_c basis[:, l]`` drawn by :func:`solvers.counter_rng.noise_into`
+    ``amplitudes[j] · Σ_l Z_c basis[:, l]`` drawn by :func:`solvers.cpu.counter_rng.noise_into`
     for global step ``first_step + j``. Wrong shapes or dtypes raise ``ValueError``
     (:func:`solvers.checks.flow`).
     """

@@ -20,7 +20,7 @@ clamp:
 their derivatives use the vectorized ``exp``. Every function here agrees with the numpy reference
 (:mod:`solvers.activations`) to a few ulp over the whole range, tested in
 ``tests/test_fast_math.py``. Values are computed in float64 (a float32 input is widened first);
-:mod:`solvers.fast_math32` has the float32 ``exp``, ``tanh`` and ``sigmoid`` of the float32
+:mod:`solvers.cpu.fast_math32` has the float32 ``exp``, ``tanh`` and ``sigmoid`` of the float32
 kernels, from the same formulas (:func:`activations_in`).
 """
 
@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .activations import ACTIVATIONS
+from ..activations import ACTIVATIONS
 
 #: compile options shared by every compiled kernel: on-disk cache, no Python division checks
 #: (they would block vectorization), fused multiply–add allowed (``contract`` only, no
@@ -47,7 +47,7 @@ INLINED = {**JIT, "cache": False, "forceinline": True}
 PARALLEL = {"prange": True, "numpy": False, "reduction": False, "setitem": False,
             "stencil": False, "fusion": False, "comprehension": False}
 
-#: the integer code of each activation inside the CUDA kernels (:mod:`solvers.cuda_kernels`)
+#: the integer code of each activation inside the CUDA kernels (:mod:`solvers.cuda.kernels`)
 ACTIVATION_CODES = {name: code for code, name in enumerate(ACTIVATIONS)}
 TANH, SIGMOID, RELU, ERF, SOFTPLUS, IDENTITY, QUADRATIC = (
     ACTIVATION_CODES[n]

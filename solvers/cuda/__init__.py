@@ -1,4 +1,7 @@
-"""Loads the optional CUDA backend on demand, so that nothing else imports ``numba.cuda``.
+"""The optional numba.cuda backend: :mod:`~solvers.cuda.driver` (``network_output``, ``vjp`` and
+``advance`` with the CPU backend's calls) over :mod:`~solvers.cuda.kernels`. Importing this
+package imports neither: :func:`backend` loads them on demand, so that nothing else imports
+``numba.cuda``.
 
 The backend needs NVIDIA's ``numba-cuda`` package (``pip install 'wgflow[cuda]'``) and a CUDA
 GPU with its driver; numba's simulator (``NUMBA_ENABLE_CUDASIM=1``) stands in for the GPU in
@@ -13,7 +16,7 @@ INSTALL = "pip install 'wgflow[cuda]'"
 
 
 def backend():
-    """The module :mod:`solvers.cuda_driver`; ``ValueError`` saying what is missing when no GPU
+    """The module :mod:`solvers.cuda.driver`; ``ValueError`` saying what is missing when no GPU
     can be used."""
     if importlib.util.find_spec("numba_cuda") is None:
         raise ValueError("backend='cuda' needs NVIDIA's numba-cuda package: "
@@ -25,6 +28,6 @@ def backend():
                          "False): check the NVIDIA driver with nvidia-smi and that the CUDA "
                          f"toolkit libraries are installed ({INSTALL} brings them), or use "
                          "backend='numba'")
-    from . import cuda_driver
+    from . import driver
 
-    return cuda_driver
+    return driver

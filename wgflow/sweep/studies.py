@@ -27,9 +27,9 @@ The ``paper`` and ``mf-vs-sgd`` studies also run on the problem of a config (``p
 
 from __future__ import annotations
 
-from . import paper
-from .config import non_default
-from .sweep import Sweep, read_sweep, run_sweep
+from .. import paper
+from ..config import non_default
+from . import Sweep, read_sweep, run_sweep
 
 STUDIES = ("paper", "mf-vs-sgd", "particles-vs-pde")
 SIZES = ("smoke", "small", "full")

@@ -8,7 +8,7 @@ finalizer and ``γ`` its increment, and the Box–Muller pair ``i``,
 root and angle give two numbers. The noise of step ``k``, particle ``i`` and basis direction
 ``j`` (of ``K``) is ``Z_c`` with ``c = (k·N + i)·K + j``. :func:`normals` is the numpy
 reference; :func:`normal_pair` the compiled version (vectorizable ``log``, ``cos``/``sin`` of
-:mod:`solvers.fast_math`), equal to it within a few ulp.
+:mod:`solvers.cpu.fast_math`), equal to it within a few ulp.
 """
 
 from __future__ import annotations

@@ -8,13 +8,13 @@ gradient) is loaded once for four samples and four inputs, an accumulator is loa
 once per four multiply–adds, and four rows of ``W`` (or of the gradient) stay in L1 for the whole
 block. Every element still gets the same chain of fused multiply–adds, in the same
 order (inputs ``j`` in order for ``z``, samples ``m`` in order for the gradient), as the
-per-sample passes of :mod:`solvers.tiles`: the results are bitwise the same.
+per-sample passes of :mod:`solvers.cpu.tiles`: the results are bitwise the same.
 
 A kernel's tile has a block buffer ``first (n_0, BLOCK, P)`` (:func:`first_block`). At the
 first sample of a block, :func:`first_layer_block` fills it with the block's affine terms; the
-generated passes of :mod:`solvers.tiles` copy a sample's row out of it and store its ``∂/∂z``
+generated passes of :mod:`solvers.cpu.tiles` copy a sample's row out of it and store its ``∂/∂z``
 back; after the block's last sample, :func:`first_layer_gradient` adds the block's weight
-gradient. Both read layer 0 of the :class:`~solvers.compiled_units.CompiledUnit`'s table as
+gradient. Both read layer 0 of the :class:`~solvers.cpu.units.CompiledUnit`'s table as
 compile-time constants. Units whose first layer has fewer than ``WIDE_MIN`` inputs have no
 buffer (``first`` is ``None``): their kernels compile the per-sample passes alone.
 """
@@ -105,7 +105,7 @@ def gradient_block(grad, w, g, x, m, n_in, n):
 
 def first_block(unit, tile: int, dtype):
     """The block buffer ``first (n_0, BLOCK, P)`` of a tile for the
-    :class:`~solvers.compiled_units.CompiledUnit` ``unit`` when its first layer is wide, else
+    :class:`~solvers.cpu.units.CompiledUnit` ``unit`` when its first layer is wide, else
     ``None``: the kernels then compile without the blocked passes."""
     n_out, n_in = unit.table[0][:2]
     return np.empty((n_out, BLOCK, tile), dtype) if n_in >= WIDE_MIN else None

@@ -1,6 +1,6 @@
-"""numba.cuda kernels of the particle flow, the GPU counterpart of :mod:`solvers.tiles`,
-:mod:`solvers.compiled_layered` and :mod:`solvers.compiled_flow` (launched by
-:mod:`solvers.cuda_driver`).
+"""numba.cuda kernels of the particle flow, the GPU counterpart of :mod:`solvers.cpu.tiles`,
+:mod:`solvers.cpu.layered` and :mod:`solvers.cpu.flow` (launched by
+:mod:`solvers.cuda.driver`).
 
 Scalar code, one thread per work item; the GPU runs threads side by side as the CPU runs lanes:
 
@@ -10,12 +10,12 @@ Scalar code, one thread per work item; the GPU runs threads side by side as the 
 - ``network_sum``: ``Φ(x_m) = (1/N) Σ_q partial[q, m]``, chunks in order;
 - ``coefficients`` (one thread per batch sample ``m``): the model on the orbit samples
   ``ρ_g x_m``, the residual and the upstream coefficients ``coef[gB + m] (c,)`` of the scheme's
-  group sum, exactly as in :mod:`solvers.compiled_flow`;
+  group sum, exactly as in :mod:`solvers.cpu.flow`;
 - ``gradient_partials`` (grid: particles × sample chunks): thread ``(i, q)`` sums
   ``J_θ σ_*(x_s, θ_i)ᵀ coef_s`` over the samples of chunk ``q``, in order;
 - ``gradient`` adds the chunks in order; ``update`` (one thread per particle) does too, then
   forms the velocity ``v = −ς(∇ + 2τθ)`` (times ``P`` for the equivariant architecture), draws
-  the counter-based noise (:mod:`solvers.counter_rng`), takes one Euler or Heun stage and
+  the counter-based noise (:mod:`solvers.cpu.counter_rng`), takes one Euler or Heun stage and
   records the first step that leaves non-finite particles.
 
 Every sum runs in an order fixed by the problem's sizes (the chunk partitions depend on ``N``
@@ -33,11 +33,11 @@ from types import SimpleNamespace
 import numpy as np
 from numba import cuda, from_dtype, uint64
 
-from .compiled_units import ACTIVATED, B_OFFSET, N_IN, N_OUT, ROW, W_OFFSET, compiled_unit
-from .counter_rng import _GAMMA, _INV_2_53, _M1, _M2
-from .fast_math import ACTIVATION_CODES, ERF, IDENTITY, RELU, SIGMOID, SOFTPLUS, TANH
-from .layered import UnitSpec
-from .sample_terms import sample_coefficients
+from ..cpu.counter_rng import _GAMMA, _INV_2_53, _M1, _M2
+from ..cpu.fast_math import ACTIVATION_CODES, ERF, IDENTITY, RELU, SIGMOID, SOFTPLUS, TANH
+from ..cpu.units import ACTIVATED, B_OFFSET, N_IN, N_OUT, ROW, W_OFFSET, compiled_unit
+from ..layered import UnitSpec
+from ..sample_terms import sample_coefficients
 
 _TWO_PI = 2.0 * math.pi
 _sample_coefficients = cuda.jit(device=True, inline=True)(sample_coefficients)
@@ -60,8 +60,9 @@ def _uniform(key, counter, s):
 
 @cuda.jit(device=True, inline=True)
 def normal(key, counter):
-    """``Z_counter`` of stream ``key`` (both ``uint64``), as :func:`solvers.counter_rng.normals`:
-    the cosine (even counter) or sine (odd) number of Box–Muller pair ``⌊counter/2⌋``."""
+    """``Z_counter`` of stream ``key`` (both ``uint64``), as
+    :func:`solvers.cpu.counter_rng.normals`: the cosine (even counter) or sine (odd) number of
+    Box–Muller pair ``⌊counter/2⌋``."""
     pair = counter >> uint64(1)
     u0, u1 = _uniform(key, pair, 0), _uniform(key, pair, 1)
     angle = _TWO_PI * u1

@@ -1,13 +1,13 @@
 """Activations evaluated in float32, for the float32 kernels: every operation in float32, so
 LLVM vectorizes them at twice the float64 vector width (16 lanes of a 512-bit register).
 
-``exp`` follows the float64 ``exp`` of :mod:`solvers.fast_math` (both from
-:func:`solvers.fast_math.cody_waite_exp`), sized for float32: Cody–Waite reduction
+``exp`` follows the float64 ``exp`` of :mod:`solvers.cpu.fast_math` (both from
+:func:`solvers.cpu.fast_math.cody_waite_exp`), sized for float32: Cody–Waite reduction
 ``x = n ln2 + r``, ``|r| ≤ ln2/2``, with ``ln2 = C₁ + C₂`` (``C₁ = 0.693359375`` has 9
 significant bits, so ``n·C₁`` is exact), the degree-7 Taylor polynomial of ``e^r`` (truncation
 < 6e-9 relative, a tenth of a float32 ulp) and ``2^n`` assembled from float32 exponent bits in
 two halves, so subnormal results are rounded once. ``tanh`` and ``sigmoid`` (and their
-derivatives) are the rational expressions of :func:`solvers.fast_math.activations_in` over this
+derivatives) are the rational expressions of :func:`solvers.cpu.fast_math.activations_in` over this
 ``exp``; for ``|z| < 0.55`` ``tanh z = z·p(z²)`` with ``p`` the degree-5 interpolant of
 ``tanh(√u)/√u`` at the Chebyshev nodes of ``[0, 0.55²]`` (relative error 2.7e-9 with its
 coefficients rounded to float32, computed in 40-digit arithmetic).

@@ -1,5 +1,8 @@
 """``wgflow bench``: time the backends on a fixed suite, in one run on one machine.
 
+The peers it compares against are in :mod:`wgflow.bench.peers`; the projected wall time of the
+paper's sweep in :mod:`wgflow.bench.projection`.
+
 Every case is timed through :func:`wgflow.simulate` (the code path users run), with each backend
 in the same process: a first call each, then ``--steps`` rounds of one timed call per backend,
 and each backend's median (interleaved, so that a drift of the machine's speed falls on every
@@ -13,7 +16,7 @@ on ``E^G``).
 ``sgd-overhead`` (``N = 5``, batch 1) shows the fixed cost of a step; ``peak_rss_mb`` is the
 process's peak memory so far (run a single case to read one case's peak). The suite ends with the
 projected wall time of the paper's full sweep (:func:`sweep_projection`).
-The ``mf-*`` cases also time peers (:mod:`wgflow.peers`): ``numpy-blas``, the step written
+The ``mf-*`` cases also time peers (:mod:`wgflow.bench.peers`): ``numpy-blas``, the step written
 for speed in numpy (BLAS GEMMs into one reused ``(M, N)`` buffer, activations in place), and
 ``torch`` (CPU autograd) when PyTorch is installed (never a dependency). ``vs best peer`` is
 the ratio to the fastest peer row of the case in the same run (never the numpy reference).
@@ -47,15 +50,16 @@ import time
 import numba
 import numpy as np
 
-from solvers import gpu
+from solvers import cuda
 from solvers.activations import ACTIVATIONS
 
-from . import paper, pde, peers
-from .data import FixedSample
-from .dynamics import simulate
-from .problem import Problem
+from .. import paper, pde
+from ..data import FixedSample
+from ..dynamics import simulate
+from ..problem import Problem
+from ..units import UNITS
+from . import peers
 from .projection import sweep_projection
-from .units import UNITS
 
 #: the suite: (case, unit, activation, d, N, M, dynamics)
 SUITE = (
@@ -70,7 +74,7 @@ SUITE = (
 GPU_SUITE = tuple((f"mf-d{d}-1e{k}", "perceptron", "tanh", d, 10**k, 10**k, "mf")
                   for d in (2, 10) for k in (5, 6))
 CPU_REFERENCE_N = 20_000
-#: the peers of the MF cases (perceptron unit), by backend name: :mod:`wgflow.peers`
+#: the peers of the MF cases (perceptron unit), by backend name: :mod:`wgflow.bench.peers`
 PEERS = {"numpy-blas": peers.numpy_blas_mf_step, "torch": peers.torch_mf_step}
 #: activations each peer implements
 PEER_ACTIVATIONS = {"numpy-blas": tuple(peers.BLAS_ACTIVATIONS),
@@ -321,7 +325,7 @@ def main(argv=None) -> int:
     dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
     if "cuda" in backends:
         try:
-            gpu.backend()
+            cuda.backend()
         except ValueError as err:
             print(f"wgflow bench: error: {err}", file=sys.stderr)
             return 2
