@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from wgflow.cli import main
-from wgflow.schemes import SCHEMES
+from wgflow.symmetry.schemes import SCHEMES
 
 
 def test_default_run_prints_every_scheme(capsys):

@@ -15,7 +15,7 @@ from solvers.cpu import flow as compiled_flow
 from solvers.cpu import layered as compiled_layered
 from solvers.cpu.activations import COMPILED_ACTIVATIONS, activate
 from wgflow import Perceptron
-from wgflow.schemes import OrbitTerms
+from wgflow.symmetry.schemes import OrbitTerms
 
 #: the compiled flow's parallel passes over the particles
 PARALLEL_KERNELS = (compiled_layered.network_sum_in_parallel, compiled_layered.vjp_in_parallel)

@@ -32,7 +32,7 @@ from solvers.cpu import flow as compiled_flow
 from solvers.cuda import kernels as cuda_kernels
 from wgflow import FixedSample, dynamics, paper, simulate
 from wgflow.cli import main
-from wgflow.schemes import SCHEMES
+from wgflow.symmetry.schemes import SCHEMES
 
 driver = solvers_cuda.backend()
 ON_SIMULATOR = numba.config.ENABLE_CUDASIM

@@ -14,7 +14,7 @@ RUN = textwrap.dedent("""
     from solvers.cpu import flow as compiled_flow
     from solvers.cpu import layered as compiled_layered
     from wgflow import FixedSample, paper, simulate
-    from wgflow.schemes import SCHEMES
+    from wgflow.symmetry.schemes import SCHEMES
     assert numba.get_num_threads() == int(sys.argv[1])
     # sizes for every parallel path: velocity, noise on E^G (k = 2), EA projection; 65 tiles
     # of 256 lanes, the last one partial, in 33 chunks of two tiles

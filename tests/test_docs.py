@@ -173,7 +173,7 @@ def test_references_resolve_to_where_names_are_defined(monkeypatch):
     assert where("Result", "wgflow.dynamics")[0] == "wgflow.result.Result"
     assert where("units.LayeredUnit.action_matrix", "wgflow.symmetry")[0] == \
         "wgflow.units.LayeredUnit.action_matrix"
-    assert where("words", "wgflow.groups.FiniteGroup") == [
-        "wgflow.groups.FiniteGroup.words", "wgflow.groups.FiniteGroup"]
+    assert where("words", "wgflow.symmetry.groups.FiniteGroup") == [
+        "wgflow.symmetry.groups.FiniteGroup.words", "wgflow.symmetry.groups.FiniteGroup"]
     assert where("numpy.ndarray", "wgflow.data")[0] == "numpy.ndarray"
     assert where("no_such_name", "wgflow.data") == []

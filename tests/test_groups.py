@@ -8,7 +8,7 @@ import pytest
 from conftest import TOL
 
 from wgflow import groups
-from wgflow.groups import SO2, FiniteGroup, Representation
+from wgflow.symmetry.groups import SO2, FiniteGroup, Representation
 
 PRESETS = {
     # name: (group, order, dim of the fixed subspace of the defining representation)

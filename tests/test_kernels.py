@@ -21,7 +21,7 @@ from wgflow import (
     paper,
     simulate,
 )
-from wgflow.schemes import SCHEMES
+from wgflow.symmetry.schemes import SCHEMES
 
 UNITS = {
     "perceptron": lambda a: Perceptron(3, 2, a),

@@ -9,7 +9,7 @@ from solvers import cuda as solvers_cuda
 from solvers.cpu import flow as compiled_flow
 from solvers.cpu import layered as compiled_layered
 from wgflow import Perceptron
-from wgflow.schemes import OrbitTerms
+from wgflow.symmetry.schemes import OrbitTerms
 
 UNIT = Perceptron(3, 2, "tanh")  # d = 3, c = 2, D = 6
 N, M, K, B = 5, 4, 3, 2  # particles, samples, steps, batch samples; two orbit nodes

@@ -60,10 +60,10 @@ from .files import h5md
 from .files.checkpoints import read_checkpoint
 from .pde import PDEResult
 from .runner import RunInterrupted, resume_file, run_to_file
-from .schemes import SCHEMES
 from .strong_invariance import files as si_files
 from .strong_invariance import studies as si_studies
 from .sweep import studies
+from .symmetry.schemes import SCHEMES
 
 #: times of a PDE run and a particle run match to this, relative to max(1, T)
 PLOT_TIME_TOL = 1e-9

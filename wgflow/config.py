@@ -59,7 +59,7 @@ from .dynamics import (
     step_grid,
 )
 from .paper import SETTINGS, TEACHERS
-from .schemes import SCHEMES
+from .symmetry.schemes import SCHEMES
 
 #: (key, default, rule, meaning). Rules: "choice:a|b", "int>=1", "int>=0", "num>=0", "num>0".
 SCHEMA = (

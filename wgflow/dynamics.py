@@ -52,7 +52,7 @@ from ._checks import as_particles, choice, is_real, numeric, positive
 from .data import Batch, FixedSample, GaussianData, Minibatch, OnlineSample
 from .problem import Problem, population_record
 from .result import Result
-from .schemes import SCHEMES, augment, model_output, orbit_terms, risk_gradient
+from .symmetry.schemes import SCHEMES, augment, model_output, orbit_terms, risk_gradient
 
 #: numba = compiled CPU kernels, numpy = the reference, cuda = GPU kernels (optional extra)
 BACKENDS = ("numba", "numpy", "cuda")

@@ -13,9 +13,9 @@ import numpy as np
 
 from . import laws
 from .data import GaussianData, Teacher
-from .groups import swap
 from .problem import Problem
 from .symmetry import Symmetry
+from .symmetry.groups import swap
 from .units import MatrixUnit
 
 TEACHER_SCALE = 0.5

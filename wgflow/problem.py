@@ -24,8 +24,8 @@ from solvers import layered
 
 from ._checks import choice, nonnegative, positive
 from .data import MAX_QUADRATURE_POINTS, FixedSample, GaussianData, gauss_hermite
-from .schemes import model_output, risk_gradient
 from .symmetry import Symmetry
+from .symmetry.schemes import model_output, risk_gradient
 from .units import LayeredUnit
 
 LOSSES = {
@@ -166,10 +166,10 @@ def quadrature_error(problem: Problem, theta, scheme: str = "vanilla",
     """Estimated relative error of the population quadrature at the particles ``theta (N, D)``.
 
     With ``μ = (1/N) Σ_i δ_{θ_i}``, ``R_n`` the scheme's risk and ``V_n = ∇_θ δR/δμ(μ)(θ_i)``
-    ``(N, D)`` its data velocity (:func:`wgflow.schemes.risk_gradient`; the expected velocity
-    over the orbit for DA, projected by ``P_G`` for EA) on the tensor rule with ``n`` points per
-    dimension, and ``R_m``, ``V_m`` on the rule with ``m = 2n`` points (or the largest ``m > n``
-    with ``m^d ≤ MAX_QUADRATURE_POINTS``):
+    ``(N, D)`` its data velocity (:func:`wgflow.symmetry.schemes.risk_gradient`; the expected
+    velocity over the orbit for DA, projected by ``P_G`` for EA) on the tensor rule with ``n``
+    points per dimension, and ``R_m``, ``V_m`` on the rule with ``m = 2n`` points (or the largest
+    ``m > n`` with ``m^d ≤ MAX_QUADRATURE_POINTS``):
     ``risk = |R_n − R_m| / |R_m|``, ``velocity = ‖V_n − V_m‖_F / ‖V_m‖_F``; for smooth integrands
     the finer rule is far more accurate, so these estimate the ``n``-point rule's error. Above
     ``ESTIMATE_INTERACTIONS`` particle–node interactions the particles are an evenly strided

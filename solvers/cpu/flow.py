@@ -3,7 +3,7 @@
 Each step moves the particles by the velocity
 ``v(θ) = −ς [∇_θ δR/δμ(θ) + 2τθ]`` (projected by ``P`` when one is given, the equivariant
 architecture), with the squared loss, on the step's batch and with a group sum given by
-orbit terms ``(ρ_g, ρ̂_g, w_g, average)`` (see :class:`wgflow.schemes.OrbitTerms`):
+orbit terms ``(ρ_g, ρ̂_g, w_g, average)`` (see :class:`wgflow.symmetry.schemes.OrbitTerms`):
 
 - the model on the orbit samples ``ρ_g x_m``: ``out_gm = Φ_N(ρ_g x_m)``;
 - ``average`` (feature averaging): ``r_m = Σ_g w_g ρ̂_gᵀ out_gm − y_m`` and upstream
@@ -251,7 +251,7 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     taken (fewer when a step would leave non-finite particles, which are then not applied).
 
     ``batches``: ``(x (K, B, d), y (K, B, c), w (K, B))``, or a leading axis of 1 for one fixed
-    batch; ``orbit``: :class:`wgflow.schemes.OrbitTerms`; ``proj``: ``(D, D)`` or ``None``;
+    batch; ``orbit``: :class:`wgflow.symmetry.schemes.OrbitTerms`; ``proj``: ``(D, D)`` or ``None``;
     ``scales``: ``ς`` at the ``K + 1`` step times; ``noise``: ``None`` or
     ``(key, first_step, basis (D, k), amplitudes (K,))``: step ``j`` adds
     ``amplitudes[j] · Σ_l Z_c basis[:, l]`` drawn by :func:`solvers.cpu.counter_rng.noise_into`

@@ -3,9 +3,9 @@
 things that disagree.
 
 The objects are those of the Python API, built the way a user would build them
-(:class:`~wgflow.units.MLPUnit`, :func:`~wgflow.groups.sign_flips`, :class:`~wgflow.Symmetry`,
-:class:`~wgflow.GaussianData`, :func:`wgflow.laws.gaussian`, …), so a config run and the same
-problem built in Python give the same trajectories bit for bit.
+(:class:`~wgflow.units.MLPUnit`, :func:`~wgflow.symmetry.groups.sign_flips`,
+:class:`~wgflow.Symmetry`, :class:`~wgflow.GaussianData`, :func:`wgflow.laws.gaussian`, …), so a
+config run and the same problem built in Python give the same trajectories bit for bit.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import functools
 
 import numpy as np
 
-from .. import groups, laws, paper
+from .. import laws, paper
 from ..data import FixedSample, GaussianData, Minibatch, OnlineSample, Teacher, orbit_closed
 from ..problem import Problem
-from ..symmetry import Symmetry
+from ..symmetry import Symmetry, groups
 from ..units import UNITS, LayeredUnit
 from . import sources
 

@@ -13,8 +13,8 @@ from solvers.activations import ACTIVATIONS
 
 from ..problem import LOSSES
 
-#: group kinds: the presets of :mod:`wgflow.groups`, a direct product of presets, SO(2), given
-#: generator matrices, or no group
+#: group kinds: the presets of :mod:`wgflow.symmetry.groups`, a direct product of presets, SO(2),
+#: given generator matrices, or no group
 GROUP_KINDS = ("swap", "cyclic", "cyclic-rotations", "dihedral", "permutations", "sign-flips",
                "product", "SO2", "generators", "none")
 UNIT_KINDS = ("perceptron", "matrix", "mlp")

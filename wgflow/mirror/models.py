@@ -21,9 +21,9 @@ import numpy as np
 
 from .._checks import as_particles, positive
 from ..data import GaussianData, Teacher
-from ..groups import swap
 from ..problem import Problem
 from ..symmetry import Symmetry
+from ..symmetry.groups import swap
 from ..units import Perceptron
 
 E_PLUS = np.array([1.0, 1.0]) / np.sqrt(2.0)

@@ -13,7 +13,7 @@ import numpy as np
 
 from .._checks import positive
 from ..problem import Problem
-from ..schemes import risk_gradient
+from ..symmetry.schemes import risk_gradient
 from .reflections import MirrorError
 
 

@@ -34,10 +34,10 @@ from .. import laws
 from .._checks import positive
 from ..data import GaussianData, Teacher
 from ..dynamics import simulate, step_grid
-from ..groups import swap
 from ..problem import Problem
 from ..result import Result
 from ..symmetry import Symmetry
+from ..symmetry.groups import swap
 from ..units import Perceptron
 from .discovery import replicates_and_level
 

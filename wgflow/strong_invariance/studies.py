@@ -24,10 +24,10 @@ from .. import laws, paper
 from ..configs import problems
 from ..data import GaussianData, Teacher
 from ..files.records import read_record, same_study, write_record
-from ..groups import cyclic
 from ..problem import Problem
 from ..sweep.studies import SIZES
 from ..symmetry import Symmetry
+from ..symmetry.groups import cyclic
 from ..units import Perceptron
 from . import files
 from .discovery import discover_subspace, free_problem

@@ -22,7 +22,7 @@ import numpy as np
 
 from solvers import layered
 
-from .data import Batch, orbit_batch
+from ..data import Batch, orbit_batch
 
 SCHEMES = ("vanilla", "DA", "DA-orbit", "FA", "EA")
 

@@ -1,10 +1,16 @@
 """A group acting jointly on data and on the parameters of a unit.
 
+This package holds the symmetry side of the model: the groups and their representations
+(:mod:`wgflow.symmetry.groups`), their joint action on data and parameters (:class:`Symmetry`,
+here) and the training schemes through which the symmetry enters the velocity field
+(:mod:`wgflow.symmetry.schemes`).
+
 Given orthogonal representations ``ρ`` on inputs, ``ρ̂`` on outputs and ``ρ_l`` on hidden
-layers, the action on parameters ``M_g`` is *derived* (:meth:`units.LayeredUnit.action_matrix`),
-and the unit is checked to be **jointly equivariant**: ``σ_*(ρ_g x, M_g θ) = ρ̂_g σ_*(x, θ)``.
-``E^G = {θ : M_g θ = θ ∀g}``, its projector ``P_G = ∫ M_g dg``, a basis and ``dim E^G`` are
-derived from the generators by :class:`groups.Representation` and cached there.
+layers, the action on parameters ``M_g`` is *derived*
+(:meth:`wgflow.units.LayeredUnit.action_matrix`), and the unit is checked to be **jointly
+equivariant**: ``σ_*(ρ_g x, M_g θ) = ρ̂_g σ_*(x, θ)``. ``E^G = {θ : M_g θ = θ ∀g}``, its
+projector ``P_G = ∫ M_g dg``, a basis and ``dim E^G`` are derived from the generators by
+:class:`groups.Representation` and cached there.
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ import warnings
 
 import numpy as np
 
+from ..units import LayeredUnit
 from .groups import Group, Representation, group_from_description
-from .units import LayeredUnit
 
 #: Relative tolerance of the numerical joint-equivariance check.
 EQUIVARIANCE_RTOL = 1e-8
@@ -48,7 +54,8 @@ class Symmetry:
                  output: Representation | None = None, hidden=None,
                  haar_points: int = DEFAULT_HAAR_POINTS):
         if not isinstance(group, Group):
-            raise ValueError(f"group must be a wgflow.groups.Group, got {type(group).__name__}")
+            raise ValueError("group must be a wgflow.symmetry.groups.Group, got "
+                             f"{type(group).__name__}")
         self.group, self.unit = group, unit
         self.haar_points = int(haar_points)
         dims = unit.space_dims
