@@ -1,11 +1,13 @@
 """The ``wgflow`` entry point runs the paper's problem with every scheme."""
 
+import re
 import subprocess
 import sys
 
 import pytest
 
-from wgflow.cli import main
+from wgflow._text import plain
+from wgflow.cli import COMMANDS, main
 from wgflow.symmetry.schemes import SCHEMES
 
 
@@ -31,3 +33,19 @@ def test_module_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "wgflow", "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert "resume" in out and "bench" in out
+
+
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])
+def test_help_is_plain_text(command, capsys):
+    """The descriptions come from docstrings: their reST roles and literals are made plain."""
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: wgflow" in out
+    assert "``" not in out and not re.search(r":[a-z]+:`", out), out
+
+
+def test_plain_keeps_the_words():
+    assert plain("see :func:`~wgflow.simulate` and ``--steps`` (``N·M``)") == \
+        "see wgflow.simulate and --steps (N·M)"

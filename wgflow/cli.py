@@ -53,6 +53,7 @@ import numpy as np
 from . import bench, paper, plots, resources
 from . import config as configuration
 from . import sweep as sweeps
+from ._text import plain
 from .configs import examples as config_examples
 from .configs import schema as config_schema
 from .dynamics import cost, simulate
@@ -88,7 +89,7 @@ def _executor_options(parser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="wgflow", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="wgflow", description=plain(__doc__.split("\n\n")[0]))
     sub = p.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run a config into a trajectory file")
     run.add_argument("config", nargs="?", help="TOML config (default: the built-in default)")

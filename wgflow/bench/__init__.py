@@ -1,8 +1,5 @@
 """``wgflow bench``: time the backends on a fixed suite, in one run on one machine.
 
-The peers it compares against are in :mod:`wgflow.bench.peers`; the projected wall time of the
-paper's sweep in :mod:`wgflow.bench.projection`.
-
 Every case is timed through :func:`wgflow.simulate` (the code path users run), with each backend
 in the same process: a first call each, then ``--steps`` rounds of one timed call per backend,
 and each backend's median (interleaved, so that a drift of the machine's speed falls on every
@@ -15,7 +12,8 @@ on ``E^G``).
 ``ns_per_interaction`` is the step time over ``N·M`` (``M`` = batch size for SGD);
 ``sgd-overhead`` (``N = 5``, batch 1) shows the fixed cost of a step; ``peak_rss_mb`` is the
 process's peak memory so far (run a single case to read one case's peak). The suite ends with the
-projected wall time of the paper's full sweep (:func:`sweep_projection`).
+projected wall time of the paper's full sweep (:func:`sweep_projection`, in
+:mod:`wgflow.bench.projection`).
 The ``mf-*`` cases also time peers (:mod:`wgflow.bench.peers`): ``numpy-blas``, the step written
 for speed in numpy (BLAS GEMMs into one reused ``(M, N)`` buffer, activations in place), and
 ``torch`` (CPU autograd) when PyTorch is installed (never a dependency). ``vs best peer`` is
@@ -54,6 +52,7 @@ from solvers import cuda
 from solvers.activations import ACTIVATIONS
 
 from .. import paper, pde
+from .._text import plain
 from ..data import FixedSample
 from ..dynamics import simulate
 from ..problem import Problem
@@ -295,7 +294,7 @@ HEADER = (f"{'case':<14}{'dtype':<9}{'backend':<11}{'N':>8}{'M':>8}{'ms/step':>1
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``wgflow bench``."""
-    p = argparse.ArgumentParser(prog="wgflow bench", description=__doc__.split("\n\n")[1])
+    p = argparse.ArgumentParser(prog="wgflow bench", description=plain(__doc__.split("\n\n")[1]))
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--N", type=int, help="run one MF case with this many particles")
     p.add_argument("--M", type=int, help="samples of that case (default: N)")
