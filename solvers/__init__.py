@@ -37,6 +37,7 @@ started in that time ran 10 % slower on 2 cores.
 
 import contextlib
 import hashlib
+import importlib
 import os
 from pathlib import Path
 
@@ -76,5 +77,6 @@ def _caching_into(path: Path):
 
 
 with _caching_into(kernel_cache_dir()):
-    from .cpu import counter_rng, fast_math, flow, layered, sliced, tiles  # noqa: F401
-    from .pde import compiled as _pde_compiled  # noqa: F401
+    # by module path, binding no name here: ``solvers.layered`` stays the numpy reference
+    for _module in COMPILED_MODULES:
+        importlib.import_module("." + _module.replace("/", "."), __name__)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import TOL
 
-from wgflow import groups
+from wgflow.symmetry import groups
 from wgflow.symmetry.groups import SO2, FiniteGroup, Representation
 
 PRESETS = {

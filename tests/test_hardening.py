@@ -300,7 +300,8 @@ def test_DA_moves_do_not_depend_on_how_steps_are_split_into_chunks(monkeypatch):
     """Chunks now adapt to the wall time, so their boundaries vary from run to run: odd
     batches of a group of order 3 (bounded integers, drawn 32 bits at a time) still give the
     same trajectory as one chunk per frame."""
-    from wgflow import FixedSample, Symmetry, groups
+    from wgflow import FixedSample, Symmetry
+    from wgflow.symmetry import groups
     rng = np.random.default_rng(0)
     unit = Perceptron(3, 1, "tanh", bias=False)
     symmetry = Symmetry(groups.cyclic(3), unit)  # C3 shifts the inputs, outputs invariant

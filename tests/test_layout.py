@@ -77,3 +77,27 @@ def test_the_cuda_backend_loads_on_demand_only():
     loaded = ("solvers.cuda.driver", "solvers.cuda.kernels")
     assert _offenders(lambda m: not _inside(m, "solvers.cuda"),
                       lambda m: any(_inside(m, b) for b in loaded)) == []
+
+
+def test_no_package_name_hides_its_own_submodule():
+    """``from solvers import layered`` must give the numpy reference: a package that binds a
+    name of one of its submodules to another module (``from .cpu import layered``) would hand
+    every such import the compiled kernels, and the reference checks would check nothing."""
+    import importlib
+    import pkgutil
+
+    hidden = []
+    for root in (solvers, wgflow):
+        packages = [root] + [importlib.import_module(info.name)
+                             for info in pkgutil.walk_packages(root.__path__, root.__name__ + ".")
+                             if info.ispkg]
+        for package in packages:
+            for info in pkgutil.iter_modules(package.__path__):
+                bound = getattr(package, info.name, None)
+                expected = f"{package.__name__}.{info.name}"
+                if bound is not None and getattr(bound, "__name__", None) != expected:
+                    hidden.append((expected, getattr(bound, "__name__", repr(bound))))
+    assert hidden == []
+    from solvers import layered
+
+    assert layered.network_output.__module__ == "solvers.layered"  # numpy, not compiled

@@ -5,8 +5,7 @@ import pytest
 from conftest import TOL
 
 from solvers.activations import ACTIVATIONS
-from wgflow import groups
-from wgflow.symmetry import Symmetry
+from wgflow.symmetry import Symmetry, groups
 from wgflow.units import MatrixUnit, MLPUnit, Perceptron, unit_from_description
 
 UNITS = {
