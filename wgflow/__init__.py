@@ -21,7 +21,7 @@ from .files.h5md import load, save
 from .problem import Problem
 from .result import Result
 from .strong_invariance import discover_subspace, si_gap
-from .symmetry import Symmetry
+from .symmetry import Symmetry, groups
 from .symmetry.groups import SO2, FiniteGroup
 from .units import MatrixUnit, MLPUnit, Perceptron
 
