@@ -23,14 +23,13 @@ def _module_name(path: Path) -> str:
 def _imports(path: Path) -> set[str]:
     """Every module ``path`` imports, at any depth of its code (lazy imports included)."""
     name = _module_name(path)
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    package = (name if path.name == "__init__.py" else name.rpartition(".")[0]).split(".")
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level \
-                else []
+            base = package[:len(package) - node.level + 1] if node.level else []  # level 1: "."
             target = ".".join([*base, *([node.module] if node.module else [])])
             found.add(target)
             found.update(f"{target}.{alias.name}" for alias in node.names)
