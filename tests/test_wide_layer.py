@@ -22,8 +22,9 @@ UNITS = {
     "mlp-d37": MLPUnit(37, (3,), 2, "tanh"),
     "mlp-d9-nobias": MLPUnit(9, (5, 2), 1, "tanh", bias=False),
 }
-#: (N, M): one partial vector of lanes, a block and 3 lone samples; partial tiles, 16 blocks
-#: and 2 lone samples, float32 sample sums over 64, 64 and 2 samples, Python threads
+#: (N, M): one partial vector of lanes, a block and 3 lone samples; partial tiles (whole register
+#: blocks of lanes and the lanes past them), 8 blocks and 2 lone samples, float32 sample sums
+#: over 64, 64 and 2 samples, Python threads
 SIZES = [(13, wide_layer.BLOCK + 3), (301, 130)]
 
 
@@ -71,10 +72,16 @@ def test_generated_passes_branch_on_the_block_given_a_block_buffer_only():
         assert blocked.count("xj = x[m, j]") == 1 == alone.count("xj = x[m, j]")
 
 
+def _lanes_past_register_blocks():
+    """Lanes ``n`` over two register blocks and a partial one, in a buffer of more lanes."""
+    n = 2 * wide_layer.register_lanes(np.float64) + 5
+    return n, n + 3
+
+
 def test_gradient_block_is_the_sample_ordered_sum(rng):
-    """The micro-kernel alone: ``grad[w + j] += Σ_s g_s x_{m+s, j}`` against numpy, rows
-    outside ``[w, w + d)`` and lanes from ``n`` on untouched."""
-    d, lanes, n, block = 11, 24, 19, wide_layer.BLOCK
+    """The micro-kernels alone: ``grad[w + j] += Σ_s g_s x_{m+s, j}`` against numpy, on register
+    blocks and the lanes past them, rows outside ``[w, w + d)`` and lanes from ``n`` untouched."""
+    (n, lanes), d, block = _lanes_past_register_blocks(), 11, wide_layer.BLOCK
     grad, g = rng.standard_normal((d + 3, lanes)), rng.standard_normal((block, lanes))
     x = rng.standard_normal((block + 6, d))
     expected = grad.copy()
@@ -87,12 +94,31 @@ def test_gradient_block_is_the_sample_ordered_sum(rng):
 
 @pytest.mark.parametrize("bias", [3, -1])
 def test_affine_block_is_the_input_ordered_sum(bias, rng):
-    d, lanes, n, block = 14, 16, 16, wide_layer.BLOCK
+    (n, lanes), d, block = _lanes_past_register_blocks(), 14, wide_layer.BLOCK
     tt, x = rng.standard_normal((d + 5, lanes)), rng.standard_normal((block + 3, d))
     out = np.full((block, lanes), np.nan)
     wide_layer.affine_block(out, tt, 5, bias, x, 2, d, n)
     expected = x[2:2 + block] @ tt[5:5 + d] + (tt[bias] if bias >= 0 else 0.0)
-    assert _relative_error(out, expected) <= TOL["exact"]
+    assert _relative_error(out[:, :n], expected[:, :n]) <= TOL["exact"]
+    assert np.isnan(out[:, n:]).all()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_register_blocks_fill_half_the_vector_registers_and_tiles_hold_whole_ones(dtype):
+    lanes = wide_layer.register_lanes(dtype)
+    assert 4 * lanes * np.dtype(dtype).itemsize == wide_layer.REGISTER_BLOCK_BYTES
+    assert compiled_layered.MAX_TILE % lanes == 0
+    for unit in UNITS.values():
+        tile = compiled_layered.tile_size(unit.spec, dtype)
+        assert tile % lanes == 0 and lanes <= tile <= compiled_layered.MAX_TILE
+
+
+@pytest.mark.parametrize(("features", "avx512"), [("+avx2,-avx512f", False),
+                                                  ("+avx2,+avx512f", True)])
+def test_register_blocks_follow_the_cpu_features_numba_compiles_for(features, avx512,
+                                                                    monkeypatch):
+    monkeypatch.setattr(numba.core.config, "CPU_FEATURES", features)
+    assert wide_layer._has_avx512() is avx512
 
 
 def test_float32_sample_sums_end_on_block_ends():

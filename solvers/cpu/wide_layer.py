@@ -10,6 +10,12 @@ block. Every element still gets the same chain of fused multiply–adds, in the 
 order (inputs ``j`` in order for ``z``, samples ``m`` in order for the gradient), as the
 per-sample passes of :mod:`solvers.cpu.tiles`: the results are bitwise the same.
 
+On the lanes of whole register blocks (:func:`register_lanes`), the accumulators stay in vector
+registers instead: four samples' ``z`` over every input, or four inputs' gradient rows over the
+whole block of samples, each lane vector of ``W`` or of ``∂/∂z`` loaded once per four
+multiply–adds and no accumulator loaded or stored inside the sum. The last lanes of a tile, past
+the register blocks, take the four-by-four passes above.
+
 A kernel's tile has a block buffer ``first (n_0, BLOCK, P)`` (:func:`first_block`). At the
 first sample of a block, :func:`first_layer_block` fills it with the block's affine terms; the
 generated passes of :mod:`solvers.cpu.tiles` copy a sample's row out of it and store its ``∂/∂z``
@@ -21,16 +27,136 @@ buffer (``first`` is ``None``): their kernels compile the per-sample passes alon
 
 from __future__ import annotations
 
+import llvmlite.binding as llvm
 import numpy as np
-from numba import njit, types
-from numba.extending import overload
+from numba import carray, njit, types
+from numba.core import cgutils, config
+from numba.extending import intrinsic, overload
 
 from .fast_math import JIT
 
 #: samples per block: a multiple of four (the micro-kernels take four samples at a time)
-BLOCK = 8
+BLOCK = 16
 #: inputs of the first layer from which it runs on blocks of samples
 WIDE_MIN = 8
+
+
+def _has_avx512() -> bool:
+    features = config.CPU_FEATURES  # what numba compiles for when set (NUMBA_CPU_FEATURES)
+    if features:
+        return "+avx512f" in features.split(",")
+    return bool(llvm.get_host_cpu_features().get("avx512f", False))
+
+
+#: bytes of one register block's accumulators: half the vector registers of the target that
+#: numba compiles for (16 of its 32 ymm with AVX-512, 8 of 16 with AVX2), leaving the other half
+#: to the loaded lane vectors and the broadcast inputs
+REGISTER_BLOCK_BYTES = 512 if _has_avx512() else 256
+
+
+def register_lanes(dtype) -> int:
+    """Lanes of a register block: four rows of accumulators of this many lanes of ``dtype``
+    take :data:`REGISTER_BLOCK_BYTES` (AVX-512: 16 float64 lanes, 32 float32 lanes)."""
+    return REGISTER_BLOCK_BYTES // (4 * np.dtype(dtype).itemsize)
+
+
+@intrinsic
+def _stack_buffer(typingctx, like, size):
+    """A pointer to ``size`` (a literal) elements of ``like``'s dtype on the stack."""
+    if not isinstance(size, types.IntegerLiteral):
+        return None
+    dtype, count = like.dtype, size.literal_value
+
+    def codegen(context, builder, signature, args):
+        return cgutils.alloca_once(builder, context.get_value_type(dtype), size=count)
+    return types.CPointer(dtype)(like, size), codegen
+
+
+def affine_registers(out, tt, w, bias, x, m, n_in, n):
+    """:func:`affine_block` on the lanes of whole register blocks below ``n``, four samples'
+    accumulators held over every input; returns the lanes it did (``n`` less its remainder by
+    :func:`register_lanes`). Compiled code only."""
+    raise TypeError("affine_registers is called from compiled kernels only")
+
+
+def gradient_registers(grad, w, g, x, m, n_in, n):
+    """:func:`gradient_block` on the inputs ``j < n_in`` (a multiple of four) and the lanes of
+    whole register blocks below ``n``, four rows of the gradient held over the block of
+    samples; returns the lanes it did. Compiled code only."""
+    raise TypeError("gradient_registers is called from compiled kernels only")
+
+
+@overload(affine_registers, jit_options=JIT)
+def _affine_registers(out, tt, w, bias, x, m, n_in, n):
+    lanes = register_lanes(out.dtype.name)  # a constant: the lane loops unroll into registers
+    size = 4 * lanes
+
+    def affine(out, tt, w, bias, x, m, n_in, n):
+        acc = carray(_stack_buffer(out, size), (4, lanes))
+        whole = n // lanes * lanes
+        for q in range(0, BLOCK, 4):
+            i = m + q
+            for p0 in range(0, whole, lanes):
+                x0, x1, x2, x3 = x[i, 0], x[i + 1, 0], x[i + 2, 0], x[i + 3, 0]
+                first = tt[w, p0:p0 + lanes]
+                if bias >= 0:
+                    b = tt[bias, p0:p0 + lanes]
+                    for p in range(lanes):
+                        t = first[p]
+                        acc[0, p], acc[1, p] = b[p] + t * x0, b[p] + t * x1
+                        acc[2, p], acc[3, p] = b[p] + t * x2, b[p] + t * x3
+                else:
+                    for p in range(lanes):
+                        t = first[p]
+                        acc[0, p], acc[1, p] = t * x0, t * x1
+                        acc[2, p], acc[3, p] = t * x2, t * x3
+                for j in range(1, n_in):
+                    x0, x1, x2, x3 = x[i, j], x[i + 1, j], x[i + 2, j], x[i + 3, j]
+                    row = tt[w + j, p0:p0 + lanes]
+                    for p in range(lanes):
+                        t = row[p]
+                        acc[0, p] += t * x0
+                        acc[1, p] += t * x1
+                        acc[2, p] += t * x2
+                        acc[3, p] += t * x3
+                for s in range(4):
+                    row = out[q + s, p0:p0 + lanes]
+                    for p in range(lanes):
+                        row[p] = acc[s, p]
+        return whole
+    return affine
+
+
+@overload(gradient_registers, jit_options=JIT)
+def _gradient_registers(grad, w, g, x, m, n_in, n):
+    lanes = register_lanes(grad.dtype.name)
+    size = 4 * lanes
+
+    def gradient(grad, w, g, x, m, n_in, n):
+        acc = carray(_stack_buffer(grad, size), (4, lanes))
+        whole = n // lanes * lanes
+        for p0 in range(0, whole, lanes):
+            for j in range(0, n_in, 4):
+                for r in range(4):
+                    row = grad[w + j + r, p0:p0 + lanes]
+                    for p in range(lanes):
+                        acc[r, p] = row[p]
+                for s in range(BLOCK):
+                    i = m + s
+                    x0, x1, x2, x3 = x[i, j], x[i, j + 1], x[i, j + 2], x[i, j + 3]
+                    gs = g[s, p0:p0 + lanes]
+                    for p in range(lanes):
+                        v = gs[p]
+                        acc[0, p] += v * x0
+                        acc[1, p] += v * x1
+                        acc[2, p] += v * x2
+                        acc[3, p] += v * x3
+                for r in range(4):
+                    row = grad[w + j + r, p0:p0 + lanes]
+                    for p in range(lanes):
+                        row[p] = acc[r, p]
+        return whole
+    return gradient
 
 
 @njit(**JIT)
@@ -38,17 +164,18 @@ def affine_block(out, tt, w, bias, x, m, n_in, n):
     """``out[s, p] = b_p + Σ_j W_{j,p} x_{m+s, j}`` for the ``BLOCK`` samples from ``m``,
     ``W_{j,p} = tt[w + j, p]``, ``b_p = tt[bias, p]`` (``bias < 0``: no bias); ``out (BLOCK,
     P)``, the sum over ``j`` in order."""
+    whole = affine_registers(out, tt, w, bias, x, m, n_in, n)
     for q in range(0, BLOCK, 4):
         x0, x1, x2, x3 = x[m + q, 0], x[m + q + 1, 0], x[m + q + 2, 0], x[m + q + 3, 0]
         if bias >= 0:
-            for p in range(n):
+            for p in range(whole, n):
                 b, t = tt[bias, p], tt[w, p]
                 out[q, p] = b + t * x0
                 out[q + 1, p] = b + t * x1
                 out[q + 2, p] = b + t * x2
                 out[q + 3, p] = b + t * x3
         else:
-            for p in range(n):
+            for p in range(whole, n):
                 t = tt[w, p]
                 out[q, p] = t * x0
                 out[q + 1, p] = t * x1
@@ -62,7 +189,7 @@ def affine_block(out, tt, w, bias, x, m, n_in, n):
             b0, b1, b2, b3 = x[i + 1, j], x[i + 1, j + 1], x[i + 1, j + 2], x[i + 1, j + 3]
             c0, c1, c2, c3 = x[i + 2, j], x[i + 2, j + 1], x[i + 2, j + 2], x[i + 2, j + 3]
             d0, d1, d2, d3 = x[i + 3, j], x[i + 3, j + 1], x[i + 3, j + 2], x[i + 3, j + 3]
-            for p in range(n):
+            for p in range(whole, n):
                 t0, t1 = tt[w + j, p], tt[w + j + 1, p]
                 t2, t3 = tt[w + j + 2, p], tt[w + j + 3, p]
                 out[q, p] = (((out[q, p] + t0 * a0) + t1 * a1) + t2 * a2) + t3 * a3
@@ -72,7 +199,7 @@ def affine_block(out, tt, w, bias, x, m, n_in, n):
     for j in range(four, n_in):
         for s in range(BLOCK):
             xs = x[m + s, j]
-            for p in range(n):
+            for p in range(whole, n):
                 out[s, p] += tt[w + j, p] * xs
 
 
@@ -81,6 +208,7 @@ def gradient_block(grad, w, g, x, m, n_in, n):
     """``grad[w + j, p] += Σ_s g[s, p] x_{m+s, j}`` for ``j < n_in``, the ``BLOCK`` samples from
     ``m`` added in order; ``g (BLOCK, P)``: the first layer's ``∂/∂z`` of each sample."""
     four = n_in // 4 * 4  # inputs j < four go by fours
+    whole = gradient_registers(grad, w, g, x, m, four, n)
     for j in range(0, four, 4):
         for q in range(0, BLOCK, 4):  # four rows of the gradient, from L1 for the whole block
             i = m + q
@@ -88,7 +216,7 @@ def gradient_block(grad, w, g, x, m, n_in, n):
             b0, b1, b2, b3 = x[i, j + 1], x[i + 1, j + 1], x[i + 2, j + 1], x[i + 3, j + 1]
             c0, c1, c2, c3 = x[i, j + 2], x[i + 1, j + 2], x[i + 2, j + 2], x[i + 3, j + 2]
             d0, d1, d2, d3 = x[i, j + 3], x[i + 1, j + 3], x[i + 2, j + 3], x[i + 3, j + 3]
-            for p in range(n):
+            for p in range(whole, n):
                 g0, g1, g2, g3 = g[q, p], g[q + 1, p], g[q + 2, p], g[q + 3, p]
                 r0 = (((grad[w + j, p] + g0 * a0) + g1 * a1) + g2 * a2) + g3 * a3
                 r1 = (((grad[w + j + 1, p] + g0 * b0) + g1 * b1) + g2 * b2) + g3 * b3
