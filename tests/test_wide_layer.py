@@ -113,10 +113,11 @@ def test_register_blocks_fill_half_the_vector_registers_and_tiles_hold_whole_one
         assert tile % lanes == 0 and lanes <= tile <= compiled_layered.MAX_TILE
 
 
-@pytest.mark.parametrize(("features", "avx512"), [("+avx2,-avx512f", False),
-                                                  ("+avx2,+avx512f", True)])
-def test_register_blocks_follow_the_cpu_features_numba_compiles_for(features, avx512,
-                                                                    monkeypatch):
+@pytest.mark.parametrize(("name", "features", "avx512"),
+                         [("", "+avx2,-avx512f", False), ("skylake-avx512", "+avx2,+avx512f", True),
+                          ("generic", "", False)])
+def test_register_blocks_follow_the_cpu_numba_compiles_for(name, features, avx512, monkeypatch):
+    monkeypatch.setattr(numba.core.config, "CPU_NAME", name)
     monkeypatch.setattr(numba.core.config, "CPU_FEATURES", features)
     assert wide_layer._has_avx512() is avx512
 

@@ -62,7 +62,8 @@ def tile_size(spec: UnitSpec, dtype) -> int:
     whose working set per sample fits ``TILE_BYTES``: ``tt`` and ``grad`` (``D`` rows), ``z``,
     ``h``, ``dh`` (``R``) and ``g``, ``g_next`` (``W``). The other ``3W`` rows of ``g`` and
     ``g_next`` serve only the four-sample backward pass of narrow units (``D ≤ 16``, where
-    ``MAX_TILE`` binds), and the float64 total is touched once per block of samples, so neither counts."""
+    ``MAX_TILE`` binds), and the float64 total is touched once per block of samples, so neither
+    counts."""
     unit = compiled_unit(spec)  # the buffers' rows and width (see make_scratch)
     per_lane = np.dtype(dtype).itemsize * (2 * spec.dim + 3 * unit.rows + 2 * unit.width)
     lanes = wide_layer.register_lanes(dtype)

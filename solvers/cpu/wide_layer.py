@@ -42,9 +42,13 @@ WIDE_MIN = 8
 
 
 def _has_avx512() -> bool:
-    features = config.CPU_FEATURES  # what numba compiles for when set (NUMBA_CPU_FEATURES)
-    if features:
-        return "+avx512f" in features.split(",")
+    """Whether numba compiles for AVX-512: the features it was told (``NUMBA_CPU_FEATURES``),
+    else no for a CPU it was named without them (``NUMBA_CPU_NAME``, e.g. ``generic`` for a
+    portable cache), else the host's."""
+    if config.CPU_FEATURES:
+        return "+avx512f" in config.CPU_FEATURES.split(",")
+    if config.CPU_NAME and config.CPU_NAME != "host":
+        return False
     return bool(llvm.get_host_cpu_features().get("avx512f", False))
 
 
@@ -98,16 +102,16 @@ def _affine_registers(out, tt, w, bias, x, m, n_in, n):
             i = m + q
             for p0 in range(0, whole, lanes):
                 x0, x1, x2, x3 = x[i, 0], x[i + 1, 0], x[i + 2, 0], x[i + 3, 0]
-                first = tt[w, p0:p0 + lanes]
+                row = tt[w, p0:p0 + lanes]
                 if bias >= 0:
                     b = tt[bias, p0:p0 + lanes]
                     for p in range(lanes):
-                        t = first[p]
+                        t = row[p]
                         acc[0, p], acc[1, p] = b[p] + t * x0, b[p] + t * x1
                         acc[2, p], acc[3, p] = b[p] + t * x2, b[p] + t * x3
                 else:
                     for p in range(lanes):
-                        t = first[p]
+                        t = row[p]
                         acc[0, p], acc[1, p] = t * x0, t * x1
                         acc[2, p], acc[3, p] = t * x2, t * x3
                 for j in range(1, n_in):
