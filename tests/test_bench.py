@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from conftest import TOL
 
+from solvers.cpu import wide_layer
 from wgflow import Problem, bench, simulate
-from wgflow.bench import peers, projection
+from wgflow.bench import peak, peers, projection
 from wgflow.cli import main
 
 KEYS = {"case", "unit", "activation", "d", "N", "M", "dtype", "backend", "seconds_per_step",
@@ -27,6 +28,9 @@ def test_single_case_json_rows(capsys):
         assert (r["N"], r["M"], r["d"], r["unit"]) == (40, 30, 3, "matrix")
         assert r["seconds_per_step"] > 0
         assert r["ns_per_interaction"] == pytest.approx(r["seconds_per_step"] / 1200 * 1e9)
+        # the matrix unit's first layer: c·d = 2·3 multiply–adds forward and backward
+        assert r["gflops"] == pytest.approx(4 * 6 * 1200 / r["seconds_per_step"] / 1e9)
+        assert r["fraction_of_fma_peak"] == pytest.approx(r["gflops"] / r["fma_peak_gflops"])
     numpy_row = next(r for r in rows if r["backend"] == "numpy")
     assert numpy_row["speedup_vs_numpy"] == 1.0
 
@@ -55,6 +59,30 @@ def test_sgd_case_and_table(capsys):
         rows[1]["seconds_per_step"] / numba_row["seconds_per_step"])
     line = bench._format(numba_row)
     assert line.split()[:3] == ["sgd-paper", "float64", "numba"]
+    assert numba_row["gflops"] is None and "%" not in line  # no flop count for SGD steps
+
+
+def test_peak_fraction_of_cpu_rows_with_a_flop_count():
+    rows = [{"backend": "numba", "gflops": 30.0}, {"backend": "cuda", "gflops": 900.0},
+            {"backend": "numba", "gflops": None}]
+    bench.with_peak_fraction(rows, 120.0)
+    assert [r["fraction_of_fma_peak"] for r in rows] == [0.25, None, None]
+    assert all(r["fma_peak_gflops"] == 120.0 for r in rows)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_peak_kernel_runs_the_recurrence_on_every_thread(dtype):
+    """``acc ← a·acc + b`` from ``s``, ``n`` times: ``aⁿ s + b (1 − aⁿ)/(1 − a)`` in each of the
+    block's ``4 × lanes`` accumulators, on each thread; the peak itself is a positive rate."""
+    lanes, n = wide_layer.register_lanes(dtype), 50
+    a, b, s = 0.9, 0.25, 0.5
+    out = np.empty(3)
+    peak.on_every_thread(np.full(lanes, s, dtype), n, np.dtype(dtype).type(a),
+                         np.dtype(dtype).type(b), out)
+    expected = 4 * lanes * (a**n * s + b * (1 - a**n) / (1 - a))
+    tol = TOL["exact"] if dtype == "float64" else TOL["float32"]
+    np.testing.assert_allclose(out, expected, rtol=tol)
+    assert 0 < peak.fma_peak(dtype) < np.inf
 
 
 def test_cuda_backend_adds_the_gpu_cases_against_the_cpu_backend(monkeypatch, capsys):

@@ -30,6 +30,7 @@ import math
 
 import numpy as np
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ..activations import ACTIVATIONS
@@ -53,6 +54,20 @@ TANH, SIGMOID, RELU, ERF, SOFTPLUS, IDENTITY, QUADRATIC = (
     ACTIVATION_CODES[n]
     for n in ("tanh", "sigmoid", "relu", "erf", "softplus", "identity", "quadratic")
 )
+
+
+@intrinsic
+def stack_buffer(typingctx, like, size):
+    """A pointer to ``size`` (a literal) elements of the array ``like``'s dtype on the stack
+    (``numba.carray`` makes it an array): indexed by constants only, as in unrolled loops, LLVM
+    keeps its elements in registers."""
+    if not isinstance(size, types.IntegerLiteral):
+        return None
+    dtype, count = like.dtype, size.literal_value
+
+    def codegen(context, builder, signature, args):
+        return cgutils.alloca_once(builder, context.get_value_type(dtype), size=count)
+    return types.CPointer(dtype)(like, size), codegen
 
 
 @intrinsic

@@ -30,10 +30,10 @@ from __future__ import annotations
 import llvmlite.binding as llvm
 import numpy as np
 from numba import carray, njit, types
-from numba.core import cgutils, config
-from numba.extending import intrinsic, overload
+from numba.core import config
+from numba.extending import overload
 
-from .fast_math import JIT
+from .fast_math import JIT, stack_buffer
 
 #: samples per block: a multiple of four (the micro-kernels take four samples at a time)
 BLOCK = 16
@@ -64,18 +64,6 @@ def register_lanes(dtype) -> int:
     return REGISTER_BLOCK_BYTES // (4 * np.dtype(dtype).itemsize)
 
 
-@intrinsic
-def _stack_buffer(typingctx, like, size):
-    """A pointer to ``size`` (a literal) elements of ``like``'s dtype on the stack."""
-    if not isinstance(size, types.IntegerLiteral):
-        return None
-    dtype, count = like.dtype, size.literal_value
-
-    def codegen(context, builder, signature, args):
-        return cgutils.alloca_once(builder, context.get_value_type(dtype), size=count)
-    return types.CPointer(dtype)(like, size), codegen
-
-
 def affine_registers(out, tt, w, bias, x, m, n_in, n):
     """:func:`affine_block` on the lanes of whole register blocks below ``n``, four samples'
     accumulators held over every input; returns the lanes it did (``n`` less its remainder by
@@ -96,7 +84,7 @@ def _affine_registers(out, tt, w, bias, x, m, n_in, n):
     size = 4 * lanes
 
     def affine(out, tt, w, bias, x, m, n_in, n):
-        acc = carray(_stack_buffer(out, size), (4, lanes))
+        acc = carray(stack_buffer(out, size), (4, lanes))
         whole = n // lanes * lanes
         for q in range(0, BLOCK, 4):
             i = m + q
@@ -137,7 +125,7 @@ def _gradient_registers(grad, w, g, x, m, n_in, n):
     size = 4 * lanes
 
     def gradient(grad, w, g, x, m, n_in, n):
-        acc = carray(_stack_buffer(grad, size), (4, lanes))
+        acc = carray(stack_buffer(grad, size), (4, lanes))
         whole = n // lanes * lanes
         for p0 in range(0, whole, lanes):
             for j in range(0, n_in, 4):

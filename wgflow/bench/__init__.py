@@ -18,6 +18,10 @@ The ``mf-*`` cases also time peers (:mod:`wgflow.bench.peers`): ``numpy-blas``, 
 for speed in numpy (BLAS GEMMs into one reused ``(M, N)`` buffer, activations in place), and
 ``torch`` (CPU autograd) when PyTorch is installed (never a dependency). ``vs best peer`` is
 the ratio to the fastest peer row of the case in the same run (never the numpy reference).
+``gflops`` counts the first layer's multiply–adds, forward and backward (``4·d·c`` flops per
+interaction, the arithmetic that wide inputs are bound by), for the ``mf-*`` rows; ``% peak`` is
+that rate over the multiply–add peak of the numba threads, measured at the start of the run
+(:func:`wgflow.bench.peak.fma_peak`).
 ``pde-*`` cases (:data:`PDE_SUITE`, :func:`measure_pde`) time the grid solver
 (:mod:`wgflow.pde`, numba backend, float64) on problems with exact answers, with their
 accuracy: ``pde-ou-256``, the 2-D Ornstein–Uhlenbeck flow (``A = diag(1, 2)``, ``β = 0.1``, box
@@ -58,6 +62,7 @@ from ..dynamics import simulate
 from ..problem import Problem
 from ..units import UNITS
 from . import peers
+from .peak import fma_peak
 from .projection import sweep_projection
 
 #: the suite: (case, unit, activation, d, N, M, dynamics)
@@ -131,6 +136,7 @@ def measure(case, unit, activation, d, n, m, dynamics, dtype, backends, repeats)
         for backend, (run, _) in runners.items():
             timed[backend].append(_timed_call(run))
     rows = []
+    flops = _first_layer_flops(unit, d) if dynamics == "mf" else None
     for backend, (_, steps) in runners.items():
         per_step = statistics.median(timed[backend]) / steps
         rows.append({"case": case, "unit": unit, "activation": activation, "d": d, "N": n,
@@ -139,7 +145,24 @@ def measure(case, unit, activation, d, n, m, dynamics, dtype, backends, repeats)
                      "ns_per_interaction": per_step / (n * m) * 1e9,
                      "first_call_s": first[backend],
                      "compile_s": max(0.0, first[backend] - per_step * steps),
+                     "gflops": None if flops is None else flops * n * m / per_step / 1e9,
                      "peak_rss_mb": _peak_rss_mb()})
+    return rows
+
+
+def _first_layer_flops(unit, d) -> int:
+    """Flops per interaction of an MF case's first layer: ``c × d`` multiply–adds for ``z``
+    and as many for the weight gradient, 2 flops each."""
+    return 4 * d * (1 if unit == "perceptron" else 2)
+
+
+def with_peak_fraction(rows: list[dict], peak: float) -> list[dict]:
+    """Add ``fma_peak_gflops`` (``peak``, the CPU's) and ``fraction_of_fma_peak``, the rows'
+    ``gflops`` over it (``None`` for rows without a flop count, and for the GPU's)."""
+    for r in rows:
+        r["fma_peak_gflops"] = peak
+        r["fraction_of_fma_peak"] = (None if r.get("gflops") is None or r["backend"] == "cuda"
+                                     else r["gflops"] / peak)
     return rows
 
 
@@ -280,7 +303,12 @@ def _format(row) -> str:
             + "".join(f"{'' if r is None else f'{r:.2f}x':>9}" for r in
                       (row["speedup_vs_numpy"], row["speedup_vs_numba"]))
             + f"{'' if row['best_peer'] is None else _vs_peer(row):>22}"
-            + f"{row['compile_s']:>10.2f}")
+            + f"{row['compile_s']:>10.2f}"
+            + f"{'' if row.get('fraction_of_fma_peak') is None else _percent(row):>8}")
+
+
+def _percent(row) -> str:
+    return f"{100 * row['fraction_of_fma_peak']:.0f}%"
 
 
 def _vs_peer(row) -> str:
@@ -289,7 +317,7 @@ def _vs_peer(row) -> str:
 
 HEADER = (f"{'case':<14}{'dtype':<9}{'backend':<11}{'N':>8}{'M':>8}{'ms/step':>12}"
           f"{'ns/inter':>10}{'vs numpy':>9}{'vs numba':>9}{'vs best peer':>22}"
-          f"{'compile s':>10}")
+          f"{'compile s':>10}{'% peak':>8}")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -341,17 +369,22 @@ def main(argv=None) -> int:
             row = measure_pde(case, cells, args.steps)
             print(json.dumps(row) if args.json else _format_pde(row), flush=True)
         return 0
+    peaks = {dtype: fma_peak(dtype) for dtype in dtypes}
     if not args.json:
+        print(f"multiply-add peak of the {numba.get_num_threads()} numba threads (measured): "
+              + ", ".join(f"{peak:.1f} GFLOP/s {dtype}" for dtype, peak in peaks.items()))
         print(HEADER)
     for case in cases:
         for dtype in dtypes:
             usable = [b for b in backends if b not in PEERS or
                       (case[1] == "perceptron" and case[2] in PEER_ACTIVATIONS[b])]
-            for row in with_speedups(measure(*case, dtype, usable, args.steps)):
+            rows = with_speedups(measure(*case, dtype, usable, args.steps))
+            for row in with_peak_fraction(rows, peaks[dtype]):
                 print(json.dumps(row) if args.json else _format(row), flush=True)
     for case in GPU_SUITE if "cuda" in backends and args.N is None else ():
         for dtype in dtypes:
-            for row in measure_gpu_case(*case, dtype, args.steps):
+            for row in with_peak_fraction(measure_gpu_case(*case, dtype, args.steps),
+                                          peaks[dtype]):
                 print(json.dumps(row) if args.json else _format(row), flush=True)
     if args.N is None and not args.no_sweep:
         proj = sweep_projection(os.cpu_count() or 1)
