@@ -73,13 +73,15 @@ def test_peak_fraction_of_cpu_rows_with_a_flop_count():
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_peak_kernel_runs_the_recurrence_on_every_thread(dtype):
     """``acc ← a·acc + b`` from ``s``, ``n`` times: ``aⁿ s + b (1 − aⁿ)/(1 − a)`` in each of the
-    block's ``4 × lanes`` accumulators, on each thread; the peak itself is a positive rate."""
-    lanes, n = wide_layer.register_lanes(dtype), 50
+    block's ``rows × lanes`` accumulators (eight vectors), on each thread; the peak itself is a
+    positive rate."""
+    (rows, lanes), n = peak.peak_block(dtype), 50
     a, b, s = 0.9, 0.25, 0.5
     out = np.empty(3)
     peak.on_every_thread(np.full(lanes, s, dtype), n, np.dtype(dtype).type(a),
                          np.dtype(dtype).type(b), out)
-    expected = 4 * lanes * (a**n * s + b * (1 - a**n) / (1 - a))
+    assert rows * lanes * np.dtype(dtype).itemsize == 8 * wide_layer.VECTOR_BYTES
+    expected = rows * lanes * (a**n * s + b * (1 - a**n) / (1 - a))
     tol = TOL["exact"] if dtype == "float64" else TOL["float32"]
     np.testing.assert_allclose(out, expected, rtol=tol)
     assert 0 < peak.fma_peak(dtype) < np.inf

@@ -72,54 +72,86 @@ def test_generated_passes_branch_on_the_block_given_a_block_buffer_only():
         assert blocked.count("xj = x[m, j]") == 1 == alone.count("xj = x[m, j]")
 
 
-def _lanes_past_register_blocks():
+#: register blocks of the micro-kernel tests: none, and both sizes, compiled on any target
+REGISTER_LANES = [0, 16, 32]
+
+
+def _lanes_past_register_blocks(lanes):
     """Lanes ``n`` over two register blocks and a partial one, in a buffer of more lanes."""
-    n = 2 * wide_layer.register_lanes(np.float64) + 5
+    n = 2 * max(lanes, 8) + 5
     return n, n + 3
 
 
-def test_gradient_block_is_the_sample_ordered_sum(rng):
+@pytest.mark.parametrize("lanes", REGISTER_LANES)
+def test_gradient_block_is_the_sample_ordered_sum(lanes, rng):
     """The micro-kernels alone: ``grad[w + j] += Σ_s g_s x_{m+s, j}`` against numpy, on register
     blocks and the lanes past them, rows outside ``[w, w + d)`` and lanes from ``n`` untouched."""
-    (n, lanes), d, block = _lanes_past_register_blocks(), 11, wide_layer.BLOCK
-    grad, g = rng.standard_normal((d + 3, lanes)), rng.standard_normal((block, lanes))
+    (n, width), d, block = _lanes_past_register_blocks(lanes), 11, wide_layer.BLOCK
+    grad, g = rng.standard_normal((d + 3, width)), rng.standard_normal((block, width))
     x = rng.standard_normal((block + 6, d))
     expected = grad.copy()
     expected[2:2 + d, :n] += x[5:5 + block].T @ g[:, :n]
-    wide_layer.gradient_block(grad, 2, g, x, 5, d, n)
+    wide_layer.gradient_block(grad, 2, g, x, 5, d, n, lanes)
     assert _relative_error(grad, expected) <= TOL["exact"]
     np.testing.assert_array_equal(grad[:2], expected[:2])
     np.testing.assert_array_equal(grad[:, n:], expected[:, n:])
 
 
+@pytest.mark.parametrize("lanes", REGISTER_LANES)
 @pytest.mark.parametrize("bias", [3, -1])
-def test_affine_block_is_the_input_ordered_sum(bias, rng):
-    (n, lanes), d, block = _lanes_past_register_blocks(), 14, wide_layer.BLOCK
-    tt, x = rng.standard_normal((d + 5, lanes)), rng.standard_normal((block + 3, d))
-    out = np.full((block, lanes), np.nan)
-    wide_layer.affine_block(out, tt, 5, bias, x, 2, d, n)
+def test_affine_block_is_the_input_ordered_sum(bias, lanes, rng):
+    (n, width), d, block = _lanes_past_register_blocks(lanes), 14, wide_layer.BLOCK
+    tt, x = rng.standard_normal((d + 5, width)), rng.standard_normal((block + 3, d))
+    out = np.full((block, width), np.nan)
+    wide_layer.affine_block(out, tt, 5, bias, x, 2, d, n, lanes)
     expected = x[2:2 + block] @ tt[5:5 + d] + (tt[bias] if bias >= 0 else 0.0)
     assert _relative_error(out[:, :n], expected[:, :n]) <= TOL["exact"]
     assert np.isnan(out[:, n:]).all()
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_register_blocks_fill_half_the_vector_registers_and_tiles_hold_whole_ones(dtype):
+def test_register_blocks_give_the_bits_of_the_four_by_four_kernels(dtype, rng):
+    """Every element gets the same multiply–adds in the same order with register blocks of
+    any size as without them: inputs in order for ``z``, samples in order for the gradient."""
+    (n, width), d, block = _lanes_past_register_blocks(32), 37, wide_layer.BLOCK
+    tt = rng.standard_normal((d + 2, width)).astype(dtype)
+    x = rng.standard_normal((block, d)).astype(dtype)
+    g = rng.standard_normal((block, width)).astype(dtype)
+    results = []
+    for lanes in REGISTER_LANES:
+        out, grad = np.zeros((block, width), dtype), np.ones((d, width), dtype)
+        wide_layer.affine_block(out, tt, 0, d + 1, x, 0, d, n, lanes)
+        wide_layer.gradient_block(grad, 0, g, x, 0, d, n, lanes)
+        results.append((out, grad))
+    for out, grad in results[1:]:
+        np.testing.assert_array_equal(out, results[0][0])
+        np.testing.assert_array_equal(grad, results[0][1])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_register_blocks_take_two_vectors_a_row_and_tiles_hold_whole_ones(dtype):
     lanes = wide_layer.register_lanes(dtype)
-    assert 4 * lanes * np.dtype(dtype).itemsize == wide_layer.REGISTER_BLOCK_BYTES
-    assert compiled_layered.MAX_TILE % lanes == 0
+    if wide_layer.REGISTER_BLOCKS:
+        assert lanes * np.dtype(dtype).itemsize == 2 * wide_layer.VECTOR_BYTES
+        assert wide_layer.BLOCK == 16
+    else:
+        assert lanes == 0 and wide_layer.BLOCK == 8
+    assert compiled_layered.MAX_TILE % max(8, lanes) == 0
     for unit in UNITS.values():
         tile = compiled_layered.tile_size(unit.spec, dtype)
-        assert tile % lanes == 0 and lanes <= tile <= compiled_layered.MAX_TILE
+        assert tile % 8 == 0 and tile % max(1, lanes) == 0
+        assert max(8, lanes) <= tile <= compiled_layered.MAX_TILE
 
 
-@pytest.mark.parametrize(("name", "features", "avx512"),
-                         [("", "+avx2,-avx512f", False), ("skylake-avx512", "+avx2,+avx512f", True),
-                          ("generic", "", False)])
-def test_register_blocks_follow_the_cpu_numba_compiles_for(name, features, avx512, monkeypatch):
+@pytest.mark.parametrize(("name", "features", "vector_bytes"),
+                         [("haswell", "+avx2,+avx,-avx512f", 32),
+                          ("skylake-avx512", "+avx,+avx512f", 64), ("", "+sse2,-avx", 16),
+                          ("generic", "", 16)])
+def test_register_blocks_follow_the_cpu_numba_compiles_for(name, features, vector_bytes,
+                                                           monkeypatch):
     monkeypatch.setattr(numba.core.config, "CPU_NAME", name)
     monkeypatch.setattr(numba.core.config, "CPU_FEATURES", features)
-    assert wide_layer._has_avx512() is avx512
+    assert wide_layer._vector_bytes() == vector_bytes
 
 
 def test_float32_sample_sums_end_on_block_ends():

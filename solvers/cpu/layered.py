@@ -57,8 +57,8 @@ SAMPLE_BLOCK = 64
 
 
 def tile_size(spec: UnitSpec, dtype) -> int:
-    """Lanes per tile: the largest multiple of the register block's lanes
-    (:func:`~solvers.cpu.wide_layer.register_lanes`; at most ``MAX_TILE``, at least one block)
+    """Lanes per tile: the largest multiple of 8 and of the register block's lanes
+    (:func:`~solvers.cpu.wide_layer.register_lanes`; at most ``MAX_TILE``, at least one of them)
     whose working set per sample fits ``TILE_BYTES``: ``tt`` and ``grad`` (``D`` rows), ``z``,
     ``h``, ``dh`` (``R``) and ``g``, ``g_next`` (``W``). The other ``3W`` rows of ``g`` and
     ``g_next`` serve only the four-sample backward pass of narrow units (``D ≤ 16``, where
@@ -66,7 +66,7 @@ def tile_size(spec: UnitSpec, dtype) -> int:
     counts."""
     unit = compiled_unit(spec)  # the buffers' rows and width (see make_scratch)
     per_lane = np.dtype(dtype).itemsize * (2 * spec.dim + 3 * unit.rows + 2 * unit.width)
-    lanes = wide_layer.register_lanes(dtype)
+    lanes = max(8, wide_layer.register_lanes(dtype))
     return int(min(MAX_TILE, max(lanes, TILE_BYTES // per_lane // lanes * lanes)))
 
 

@@ -10,11 +10,12 @@ block. Every element still gets the same chain of fused multiply–adds, in the 
 order (inputs ``j`` in order for ``z``, samples ``m`` in order for the gradient), as the
 per-sample passes of :mod:`solvers.cpu.tiles`: the results are bitwise the same.
 
-On the lanes of whole register blocks (:func:`register_lanes`), the accumulators stay in vector
-registers instead: four samples' ``z`` over every input, or four inputs' gradient rows over the
-whole block of samples, each lane vector of ``W`` or of ``∂/∂z`` loaded once per four
-multiply–adds and no accumulator loaded or stored inside the sum. The last lanes of a tile, past
-the register blocks, take the four-by-four passes above.
+Where numba compiles for AVX-512 (:data:`REGISTER_BLOCKS`), on the lanes of whole register
+blocks (:func:`register_lanes`), the accumulators stay in vector registers instead: four
+samples' ``z`` over every input, or four inputs' gradient rows over the whole block of samples,
+each lane vector of ``W`` or of ``∂/∂z`` loaded once per four multiply–adds and no accumulator
+loaded or stored inside the sum. The last lanes of a tile, past the register blocks, take the
+four-by-four passes above.
 
 A kernel's tile has a block buffer ``first (n_0, BLOCK, P)`` (:func:`first_block`). At the
 first sample of a block, :func:`first_layer_block` fills it with the block's affine terms; the
@@ -29,61 +30,74 @@ from __future__ import annotations
 
 import llvmlite.binding as llvm
 import numpy as np
-from numba import carray, njit, types
-from numba.core import config
+from numba import carray, literally, njit, types
+from numba.core import config, errors
 from numba.extending import overload
 
 from .fast_math import JIT, stack_buffer
 
-#: samples per block: a multiple of four (the micro-kernels take four samples at a time)
-BLOCK = 16
 #: inputs of the first layer from which it runs on blocks of samples
 WIDE_MIN = 8
 
 
-def _has_avx512() -> bool:
-    """Whether numba compiles for AVX-512: the features it was told (``NUMBA_CPU_FEATURES``),
-    else no for a CPU it was named without them (``NUMBA_CPU_NAME``, e.g. ``generic`` for a
-    portable cache), else the host's."""
-    if config.CPU_FEATURES:
-        return "+avx512f" in config.CPU_FEATURES.split(",")
-    if config.CPU_NAME and config.CPU_NAME != "host":
-        return False
-    return bool(llvm.get_host_cpu_features().get("avx512f", False))
+def _vector_bytes() -> int:
+    """Bytes of a vector register of the target numba compiles for: 64 with AVX-512, 32 with
+    AVX, 16 otherwise; its features as numba takes them (``NUMBA_CPU_FEATURES``, none for
+    ``NUMBA_CPU_NAME=generic``, else the host's)."""
+    if config.CPU_FEATURES is not None:
+        features = {f[1:] for f in config.CPU_FEATURES.split(",") if f.startswith("+")}
+    else:
+        features = {f for f, on in llvm.get_host_cpu_features().items() if on}
+    return 64 if "avx512f" in features else 32 if "avx" in features else 16
 
 
-#: bytes of one register block's accumulators: half the vector registers of the target that
-#: numba compiles for (16 of its 32 ymm with AVX-512, 8 of 16 with AVX2), leaving the other half
-#: to the loaded lane vectors and the broadcast inputs
-REGISTER_BLOCK_BYTES = 512 if _has_avx512() else 256
+#: bytes of a vector register of the target (:func:`_vector_bytes`)
+VECTOR_BYTES = _vector_bytes()
+#: whether the first layer runs on register blocks: with AVX-512 only. With AVX2 (timed as
+#: AVX2 code on an AVX-512 core) the blocks were no faster than the four-by-four kernels in
+#: float32 and up to 20 % slower in float64, whose blocks of 16 lanes fill all 16 registers
+REGISTER_BLOCKS = VECTOR_BYTES == 64
+#: samples per block: a multiple of four (the micro-kernels take four samples at a time); 16
+#: with register blocks, whose gradient holds its rows over the block's samples
+BLOCK = 16 if REGISTER_BLOCKS else 8
 
 
 def register_lanes(dtype) -> int:
-    """Lanes of a register block: four rows of accumulators of this many lanes of ``dtype``
-    take :data:`REGISTER_BLOCK_BYTES` (AVX-512: 16 float64 lanes, 32 float32 lanes)."""
-    return REGISTER_BLOCK_BYTES // (4 * np.dtype(dtype).itemsize)
+    """Lanes of a register block: two vectors of ``dtype`` per row of accumulators, eight vectors
+    in all (enough independent multiply–add chains to cover their latency, a quarter of the
+    register file): 16 float64 or 32 float32 lanes; 0 where the target has no register blocks
+    (:data:`REGISTER_BLOCKS`)."""
+    return 2 * VECTOR_BYTES // np.dtype(dtype).itemsize if REGISTER_BLOCKS else 0
 
 
-def affine_registers(out, tt, w, bias, x, m, n_in, n):
-    """:func:`affine_block` on the lanes of whole register blocks below ``n``, four samples'
-    accumulators held over every input; returns the lanes it did (``n`` less its remainder by
-    :func:`register_lanes`). Compiled code only."""
+def affine_registers(out, tt, w, bias, x, m, n_in, n, lanes):
+    """:func:`affine_block` on the lanes of whole register blocks of ``lanes`` (a compile-time
+    constant; 0: none) below ``n``, four samples' accumulators held over every input; returns
+    the lanes it did. Compiled code only."""
     raise TypeError("affine_registers is called from compiled kernels only")
 
 
-def gradient_registers(grad, w, g, x, m, n_in, n):
+def gradient_registers(grad, w, g, x, m, n_in, n, lanes):
     """:func:`gradient_block` on the inputs ``j < n_in`` (a multiple of four) and the lanes of
-    whole register blocks below ``n``, four rows of the gradient held over the block of
-    samples; returns the lanes it did. Compiled code only."""
+    whole register blocks of ``lanes`` below ``n``, four rows of the gradient held over the
+    block of samples; returns the lanes it did. Compiled code only."""
     raise TypeError("gradient_registers is called from compiled kernels only")
 
 
-@overload(affine_registers, jit_options=JIT)
-def _affine_registers(out, tt, w, bias, x, m, n_in, n):
-    lanes = register_lanes(out.dtype.name)  # a constant: the lane loops unroll into registers
+def _constant_lanes(lanes) -> int:
+    if not isinstance(lanes, types.IntegerLiteral):
+        raise errors.TypingError("lanes of a register block must be a compile-time constant")
+    return lanes.literal_value
+
+
+@overload(affine_registers, jit_options=JIT, prefer_literal=True)
+def _affine_registers(out, tt, w, bias, x, m, n_in, n, lanes):
+    lanes = _constant_lanes(lanes)  # the lane loops unroll into registers
+    if lanes == 0:
+        return lambda out, tt, w, bias, x, m, n_in, n, lanes: 0
     size = 4 * lanes
 
-    def affine(out, tt, w, bias, x, m, n_in, n):
+    def affine(out, tt, w, bias, x, m, n_in, n, lanes):
         acc = carray(stack_buffer(out, size), (4, lanes))
         whole = n // lanes * lanes
         for q in range(0, BLOCK, 4):
@@ -119,12 +133,14 @@ def _affine_registers(out, tt, w, bias, x, m, n_in, n):
     return affine
 
 
-@overload(gradient_registers, jit_options=JIT)
-def _gradient_registers(grad, w, g, x, m, n_in, n):
-    lanes = register_lanes(grad.dtype.name)
+@overload(gradient_registers, jit_options=JIT, prefer_literal=True)
+def _gradient_registers(grad, w, g, x, m, n_in, n, lanes):
+    lanes = _constant_lanes(lanes)
+    if lanes == 0:
+        return lambda grad, w, g, x, m, n_in, n, lanes: 0
     size = 4 * lanes
 
-    def gradient(grad, w, g, x, m, n_in, n):
+    def gradient(grad, w, g, x, m, n_in, n, lanes):
         acc = carray(stack_buffer(grad, size), (4, lanes))
         whole = n // lanes * lanes
         for p0 in range(0, whole, lanes):
@@ -152,11 +168,12 @@ def _gradient_registers(grad, w, g, x, m, n_in, n):
 
 
 @njit(**JIT)
-def affine_block(out, tt, w, bias, x, m, n_in, n):
+def affine_block(out, tt, w, bias, x, m, n_in, n, lanes):
     """``out[s, p] = b_p + Σ_j W_{j,p} x_{m+s, j}`` for the ``BLOCK`` samples from ``m``,
     ``W_{j,p} = tt[w + j, p]``, ``b_p = tt[bias, p]`` (``bias < 0``: no bias); ``out (BLOCK,
-    P)``, the sum over ``j`` in order."""
-    whole = affine_registers(out, tt, w, bias, x, m, n_in, n)
+    P)``, the sum over ``j`` in order; register blocks of ``lanes`` (:func:`register_lanes`,
+    compiled for each value; 0: none), the four-by-four kernels past them."""
+    whole = affine_registers(out, tt, w, bias, x, m, n_in, n, literally(lanes))
     for q in range(0, BLOCK, 4):
         x0, x1, x2, x3 = x[m + q, 0], x[m + q + 1, 0], x[m + q + 2, 0], x[m + q + 3, 0]
         if bias >= 0:
@@ -196,11 +213,12 @@ def affine_block(out, tt, w, bias, x, m, n_in, n):
 
 
 @njit(**JIT)
-def gradient_block(grad, w, g, x, m, n_in, n):
+def gradient_block(grad, w, g, x, m, n_in, n, lanes):
     """``grad[w + j, p] += Σ_s g[s, p] x_{m+s, j}`` for ``j < n_in``, the ``BLOCK`` samples from
-    ``m`` added in order; ``g (BLOCK, P)``: the first layer's ``∂/∂z`` of each sample."""
+    ``m`` added in order; ``g (BLOCK, P)``: the first layer's ``∂/∂z`` of each sample;
+    register blocks of ``lanes`` as in :func:`affine_block`."""
     four = n_in // 4 * 4  # inputs j < four go by fours
-    whole = gradient_registers(grad, w, g, x, m, four, n)
+    whole = gradient_registers(grad, w, g, x, m, four, n, literally(lanes))
     for j in range(0, four, 4):
         for q in range(0, BLOCK, 4):  # four rows of the gradient, from L1 for the whole block
             i = m + q
@@ -282,11 +300,12 @@ def _first_layer_block(first, unit, tt, x, m, n):
     if not isinstance(first, types.Array):
         return lambda first, unit, tt, x, m, n: None
     n_out, n_in, w_off, b_off = unit.table[0][:4]
+    lanes = register_lanes(first.dtype.name)
 
     def block(first, unit, tt, x, m, n):
         for k in range(n_out):
             affine_block(first[k], tt, w_off + k * n_in, b_off + k if b_off >= 0 else -1, x, m,
-                         n_in, n)
+                         n_in, n, lanes)
     return block
 
 
@@ -295,8 +314,9 @@ def _first_layer_gradient(first, unit, x, m, n, grad):
     if not isinstance(first, types.Array):
         return lambda first, unit, x, m, n, grad: None
     n_out, n_in, w_off = unit.table[0][:3]
+    lanes = register_lanes(first.dtype.name)
 
     def gradient(first, unit, x, m, n, grad):
         for k in range(n_out):
-            gradient_block(grad, w_off + k * n_in, first[k], x, m, n_in, n)
+            gradient_block(grad, w_off + k * n_in, first[k], x, m, n_in, n, lanes)
     return gradient
