@@ -70,21 +70,20 @@ def test_peak_fraction_of_cpu_rows_with_a_flop_count():
     assert all(r["fma_peak_gflops"] == 120.0 for r in rows)
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_peak_kernel_runs_the_recurrence_on_every_thread(dtype):
+def test_peak_kernel_runs_the_recurrence_on_every_thread():
     """``acc ← a·acc + b`` from ``s``, ``n`` times: ``aⁿ s + b (1 − aⁿ)/(1 − a)`` in each of the
-    block's ``rows × lanes`` accumulators (eight vectors), on each thread; the peak itself is a
-    positive rate."""
-    (rows, lanes), n = peak.peak_block(dtype), 50
-    a, b, s = 0.9, 0.25, 0.5
+    ``2 × LANES`` float32 accumulators (eight vectors), on each thread; the float64 peak is half
+    the float32 one, which is a positive rate."""
+    a, b, s, n = 0.9, 0.25, 0.5, 50
+    assert 2 * peak.LANES * 4 == 8 * wide_layer.VECTOR_BYTES and peak.LANES >= 16
     out = np.empty(3)
-    peak.on_every_thread(np.full(lanes, s, dtype), n, np.dtype(dtype).type(a),
-                         np.dtype(dtype).type(b), out)
-    assert rows * lanes * np.dtype(dtype).itemsize == 8 * wide_layer.VECTOR_BYTES
-    expected = rows * lanes * (a**n * s + b * (1 - a**n) / (1 - a))
-    tol = TOL["exact"] if dtype == "float64" else TOL["float32"]
-    np.testing.assert_allclose(out, expected, rtol=tol)
-    assert 0 < peak.fma_peak(dtype) < np.inf
+    peak.on_every_thread(np.full(peak.LANES, s, np.float32), n, np.float32(a), np.float32(b),
+                         out)
+    expected = 2 * peak.LANES * (a**n * s + b * (1 - a**n) / (1 - a))
+    np.testing.assert_allclose(out, expected, rtol=TOL["float32"])
+    float32_peak = peak.fma_peak("float32")
+    assert 0 < float32_peak < np.inf
+    assert 0 < peak.fma_peak("float64") < float32_peak
 
 
 def test_cuda_backend_adds_the_gpu_cases_against_the_cpu_backend(monkeypatch, capsys):

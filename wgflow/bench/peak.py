@@ -1,9 +1,12 @@
 """The multiply–add peak of the numba threads, measured: the yardstick of the bench's ``% peak``.
 
-Each thread runs fused multiply–adds on a block of accumulators held in vector registers
-(:func:`peak_block`), with no load or store inside the loop: the rate is the cores'
-multiply–add throughput at their present clock, for the vector width numba compiles for
-(:data:`solvers.cpu.wide_layer.VECTOR_BYTES`). A flop count of ``2`` per multiply–add.
+Each thread runs fused multiply–adds on float32 accumulators held in vector registers, with no
+load or store inside the loop: the rate is the cores' multiply–add throughput at their present
+clock, for the vector width numba compiles for (:data:`solvers.cpu.wide_layer.VECTOR_BYTES`).
+The float64 peak is half the float32 one: the same multiply–add instructions per cycle, on half
+as many lanes. (It is derived rather than timed because LLVM leaves some float64 accumulator
+loops scalar, e.g. for AVX2 targets, which would understate it.) A flop count of ``2`` per
+multiply–add.
 """
 
 from __future__ import annotations
@@ -18,44 +21,38 @@ from numba.extending import overload
 from solvers.cpu.fast_math import JIT, PARALLEL, stack_buffer
 from solvers.cpu.wide_layer import VECTOR_BYTES
 
-#: loop trips of one thread in a timed call (each: rows × lanes multiply–adds)
+#: loop trips of one thread in a timed call (each: a multiply–add on every accumulator)
 TRIPS = 1 << 20
 #: timed calls; the fastest counts
 REPEATS = 7
-
-
-def peak_block(dtype) -> tuple[int, int]:
-    """``(rows, lanes)`` of the accumulator block: eight vectors in all (enough independent
-    chains to cover the multiply–add latency), rows of at least 16 lanes (LLVM unrolls a lane
-    loop of 8 whole before it vectorizes loops, and then leaves it scalar)."""
-    itemsize = np.dtype(dtype).itemsize
-    lanes = max(16, 2 * VECTOR_BYTES // itemsize)
-    return max(1, 8 * VECTOR_BYTES // (lanes * itemsize)), lanes
+#: lanes of each of the two rows of float32 accumulators: four vectors (eight in all, enough
+#: independent chains to cover the multiply–add latency; and at least 16 lanes, since LLVM
+#: unrolls a lane loop of 8 whole before it vectorizes loops, and then leaves it scalar)
+LANES = VECTOR_BYTES
 
 
 def _multiply_adds(start, trips, a, b):
-    """``trips`` rounds of ``acc ← acc·a + b`` on the block (:func:`peak_block`), each row
-    started at ``start (lanes,)``; returns the sum of the block (so that the loop is not
-    optimized away). Compiled code only."""
+    """``trips`` rounds of ``acc ← acc·a + b`` on two rows of :data:`LANES` accumulators, each
+    started at ``start (LANES,)``; returns their sum (so that the loop is not optimized away).
+    Compiled code only."""
     raise TypeError("_multiply_adds is called from compiled code only")
 
 
 @overload(_multiply_adds, jit_options=JIT)
 def _multiply_adds_of(start, trips, a, b):
-    rows, lanes = peak_block(start.dtype.name)
-    size = rows * lanes
+    lanes, size = LANES, 2 * LANES  # constants: the lane loops unroll into registers
 
     def run(start, trips, a, b):
-        acc = carray(stack_buffer(start, size), (rows, lanes))
-        for r in range(rows):
+        acc = carray(stack_buffer(start, size), (2, lanes))
+        for r in range(2):
             for p in range(lanes):
                 acc[r, p] = start[p]
         for _ in range(trips):
-            for r in range(rows):
-                for p in range(lanes):
-                    acc[r, p] = acc[r, p] * a + b
+            for p in range(lanes):
+                acc[0, p] = acc[0, p] * a + b
+                acc[1, p] = acc[1, p] * a + b
         total = 0.0
-        for r in range(rows):
+        for r in range(2):
             for p in range(lanes):
                 total += acc[r, p]
         return total
@@ -64,23 +61,23 @@ def _multiply_adds_of(start, trips, a, b):
 
 @njit(parallel=PARALLEL, **JIT)
 def on_every_thread(start, trips, a, b, out):
-    """``out[k]``: the sum of a register block after ``trips`` rounds of ``acc ← acc·a + b``
-    from ``start (lanes,)``, one ``k`` per thread (``out (threads,)``)."""
+    """``out[k]``: the sum of the accumulators after ``trips`` rounds of ``acc ← acc·a + b``
+    from ``start (LANES,)``, one ``k`` per thread (``out (threads,)``)."""
     for k in prange(out.shape[0]):
         out[k] = _multiply_adds(start, trips, a, b)
 
 
 def fma_peak(dtype) -> float:
-    """GFLOP/s of all numba threads together on fused multiply–adds of ``dtype`` (fastest of
-    :data:`REPEATS` calls, each thread :data:`TRIPS` rounds of a register block)."""
-    dtype = np.dtype(dtype)
-    (rows, lanes), threads = peak_block(dtype), numba.get_num_threads()
-    start, out = np.full(lanes, 0.5, dtype), np.empty(threads)
-    a, b = dtype.type(0.999), dtype.type(1e-3)  # a contraction: the block stays finite
+    """GFLOP/s of all numba threads together on fused multiply–adds of ``dtype`` (float32:
+    the fastest of :data:`REPEATS` calls, each thread :data:`TRIPS` rounds; float64: half)."""
+    threads = numba.get_num_threads()
+    start, out = np.full(LANES, 0.5, np.float32), np.empty(threads)
+    a, b = np.float32(0.999), np.float32(1e-3)  # a contraction: the accumulators stay finite
     on_every_thread(start, 16, a, b, out)  # compile, or load the cache
     best = np.inf
     for _ in range(REPEATS):
         tic = time.perf_counter()
         on_every_thread(start, TRIPS, a, b, out)
         best = min(best, time.perf_counter() - tic)
-    return 2 * rows * lanes * TRIPS * threads / best / 1e9
+    float32_peak = 2 * 2 * LANES * TRIPS * threads / best / 1e9
+    return float32_peak if np.dtype(dtype) == np.float32 else float32_peak / 2
