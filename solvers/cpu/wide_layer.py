@@ -84,6 +84,18 @@ def gradient_registers(grad, w, g, x, m, n_in, n, lanes):
     raise TypeError("gradient_registers is called from compiled kernels only")
 
 
+@njit(inline="always", **JIT)
+def _add_outer(acc, row, x0, x1, x2, x3):
+    """``acc[r, p] += row[p] x_r`` for ``r < 4``, ``p <`` the block's lanes: one multiply–add
+    per accumulator (inlined where the block's lanes are a constant)."""
+    for p in range(acc.shape[1]):
+        v = row[p]
+        acc[0, p] += v * x0
+        acc[1, p] += v * x1
+        acc[2, p] += v * x2
+        acc[3, p] += v * x3
+
+
 def _constant_lanes(lanes) -> int:
     if not isinstance(lanes, types.IntegerLiteral):
         raise errors.TypingError("lanes of a register block must be a compile-time constant")
@@ -117,14 +129,8 @@ def _affine_registers(out, tt, w, bias, x, m, n_in, n, lanes):
                         acc[0, p], acc[1, p] = t * x0, t * x1
                         acc[2, p], acc[3, p] = t * x2, t * x3
                 for j in range(1, n_in):
-                    x0, x1, x2, x3 = x[i, j], x[i + 1, j], x[i + 2, j], x[i + 3, j]
-                    row = tt[w + j, p0:p0 + lanes]
-                    for p in range(lanes):
-                        t = row[p]
-                        acc[0, p] += t * x0
-                        acc[1, p] += t * x1
-                        acc[2, p] += t * x2
-                        acc[3, p] += t * x3
+                    _add_outer(acc, tt[w + j, p0:p0 + lanes],
+                               x[i, j], x[i + 1, j], x[i + 2, j], x[i + 3, j])
                 for s in range(4):
                     row = out[q + s, p0:p0 + lanes]
                     for p in range(lanes):
@@ -151,14 +157,8 @@ def _gradient_registers(grad, w, g, x, m, n_in, n, lanes):
                         acc[r, p] = row[p]
                 for s in range(BLOCK):
                     i = m + s
-                    x0, x1, x2, x3 = x[i, j], x[i, j + 1], x[i, j + 2], x[i, j + 3]
-                    gs = g[s, p0:p0 + lanes]
-                    for p in range(lanes):
-                        v = gs[p]
-                        acc[0, p] += v * x0
-                        acc[1, p] += v * x1
-                        acc[2, p] += v * x2
-                        acc[3, p] += v * x3
+                    _add_outer(acc, g[s, p0:p0 + lanes], x[i, j], x[i, j + 1], x[i, j + 2],
+                               x[i, j + 3])
                 for r in range(4):
                     row = grad[w + j + r, p0:p0 + lanes]
                     for p in range(lanes):
