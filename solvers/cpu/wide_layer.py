@@ -51,7 +51,7 @@ def _vector_bytes() -> int:
     return 64 if "avx512f" in features else 32 if "avx" in features else 16
 
 
-#: bytes of a vector register of the target (:func:`_vector_bytes`)
+#: bytes of a vector register of the target numba compiles for: 64 (AVX-512), 32 (AVX) or 16
 VECTOR_BYTES = _vector_bytes()
 #: whether the first layer runs on register blocks: with AVX-512 only. With AVX2 (timed as
 #: AVX2 code on an AVX-512 core) the blocks were no faster than the four-by-four kernels in
