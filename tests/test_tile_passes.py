@@ -8,6 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from conftest import TOL
+import numba
 from numba import njit
 
 from solvers import layered
@@ -113,6 +114,34 @@ def test_sums_run_in_the_documented_order_bitwise(d, rng):
         z = _fma(theta[0, spec[0].w_offset + j], x[0, j], z)
     out = compiled_layered.network_output(perceptron.spec, theta, x)[0]
     assert [float(v) for v in out] == [float(theta[0, spec[1].w_offset + k] * z) for k in range(2)]
+
+
+@njit
+def _lane_sum_of(buf, r, n):
+    return tiles.lane_sum(buf, r, n)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lane_sums_run_in_the_documented_order_bitwise(dtype, rng):
+    """``lane_sum``: eight float64 partial sums over the lanes ``p ≡ j mod 8`` in lane order,
+    the last ``n mod 8`` lanes added to the first, then ``((s0 + s1) + (s2 + s3)) + ((s4 + s5)
+    + (s6 + s7))``, whatever ``n`` (values of mixed scales, so that another order would round
+    differently)."""
+    buf = (rng.standard_normal((2, 264)) * 10.0 ** rng.integers(-8, 9, (2, 264))).astype(dtype)
+    for n in (0, 1, 7, 8, 13, 136, 255, 264):
+        s = [0.0] * 8
+        full = n - n % 8
+        for p in range(full):
+            s[p % 8] += float(buf[1, p])
+        for p in range(full, n):
+            s[0] += float(buf[1, p])
+        expected = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+        assert _lane_sum_of(buf, 1, n) == expected, n
+
+
+def test_lane_sums_refuse_a_strided_buffer():
+    with pytest.raises(numba.TypingError, match="_lane_partial_sums"):
+        _lane_sum_of(np.zeros((2, 16))[:, ::2], 0, 8)
 
 
 def test_passes_are_compiled_code_only():

@@ -31,8 +31,10 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
+from llvmlite import ir
 from numba import njit, types
-from numba.extending import overload
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
 
 from .activations import activate
 from .fast_math import JIT
@@ -59,22 +61,45 @@ def load_tile(theta, start, n, tt):
     return lanes
 
 
+@intrinsic
+def _lane_partial_sums(typingctx, row, vectors):
+    """``(s_0, …, s_7)``, ``s_j = Σ_{q < vectors} row[8q + j]`` in float64, each in order of
+    ``q``: one vector of eight float64 sums (a C-contiguous float32 or float64 ``row``), so
+    the eight sums run as one vector addition per eight lanes on any target."""
+    if not (isinstance(row, types.Array) and row.ndim == 1 and row.layout == "C"
+            and row.dtype in (types.float32, types.float64)):
+        return None
+    signature = types.UniTuple(types.float64, 8)(row, vectors)
+
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        lanes = ir.VectorType(context.get_value_type(sig.args[0].dtype), 8)
+        sums = ir.VectorType(ir.DoubleType(), 8)
+        first = builder.bitcast(data, lanes.as_pointer())
+        total = cgutils.alloca_once_value(builder, ir.Constant(sums, [0.0] * 8))
+        with cgutils.for_range(builder, args[1]) as loop:
+            vector = builder.load(builder.gep(first, [loop.index]),
+                                  align=sig.args[0].dtype.bitwidth // 8)
+            if sig.args[0].dtype != types.float64:
+                vector = builder.fpext(vector, sums)
+            builder.store(builder.fadd(builder.load(total), vector), total)
+        total = builder.load(total)
+        return context.make_tuple(builder, sig.return_type, [
+            builder.extract_element(total, ir.Constant(ir.IntType(32), j)) for j in range(8)])
+
+    return signature, codegen
+
+
 @njit(inline="always", **JIT)
 def lane_sum(buf, r, n):
-    """``Σ_{p<n} buf[r, p]`` in a fixed order: eight interleaved partial sums, then a tree."""
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    """``Σ_{p<n} buf[r, p]`` (a C-contiguous ``buf``) in float64 in a fixed order: eight
+    interleaved partial sums (lanes ``p ≡ j mod 8``, :func:`_lane_partial_sums`; the last
+    ``n mod 8`` lanes go to the first), then a tree."""
+    row = buf[r]
     full = n - n % 8
-    for p in range(0, full, 8):
-        s0 += buf[r, p]
-        s1 += buf[r, p + 1]
-        s2 += buf[r, p + 2]
-        s3 += buf[r, p + 3]
-        s4 += buf[r, p + 4]
-        s5 += buf[r, p + 5]
-        s6 += buf[r, p + 6]
-        s7 += buf[r, p + 7]
+    s0, s1, s2, s3, s4, s5, s6, s7 = _lane_partial_sums(row, full // 8)
     for p in range(full, n):
-        s0 += buf[r, p]
+        s0 += row[p]
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
