@@ -5,10 +5,10 @@ only loop, and wide layers split over several passes still matching the numpy re
 import re
 from fractions import Fraction
 
+import numba
 import numpy as np
 import pytest
 from conftest import TOL
-import numba
 from numba import njit
 
 from solvers import layered
