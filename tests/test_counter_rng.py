@@ -12,27 +12,28 @@ KEYS = (1, 0xDEADBEEF12345678, 2**64 - 1)
 
 
 @pytest.mark.parametrize("key", KEYS)
-@pytest.mark.parametrize(("n", "k", "step"),
-                         [(1, 1, 0), (7, 2, 3), (7, 1, 3), (5000, 4, 11), (4097, 5, 1)])
-def test_compiled_noise_equals_the_numpy_reference(key, n, k, step, rng):
+@pytest.mark.parametrize(("n", "k", "step", "lanes"),
+                         [(1, 1, 0, 8), (7, 2, 3, 8), (7, 1, 3, 8), (5000, 4, 11, 256),
+                          (4097, 5, 1, 64), (300, 3, 2, 16)])
+def test_compiled_noise_equals_the_numpy_reference(key, n, k, step, lanes, rng):
+    """The noise as tiles of ``lanes`` particles: particle ``t P + p`` in lane ``p`` of tile
+    ``t``, the lanes past ``N`` not written; on one thread and, above the threshold, in
+    parallel, the same numbers."""
     basis = np.linalg.qr(rng.standard_normal((5, k)))[0]
-    out = np.empty((n, 5))
-    scratch = counter_rng.noise_scratch(n, basis)
-    counter_rng.noise_into(uint64(key), step, basis, 0.3, out, scratch)
-    z = counter_rng.normals(key, step * n * k, n * k).reshape(n, k)
-    np.testing.assert_allclose(out, 0.3 * z @ basis.T, rtol=0, atol=TOL["exact"])
+    n_tiles = -(-n // lanes)
+    out = np.full((n_tiles, 5, lanes), np.nan)
+    z = counter_rng.noise_scratch(lanes, basis)
+    assert z.shape == (k, lanes)
+    counter_rng.noise_into(uint64(key), step, basis, 0.3, n, out, z)
+    untiled = out.transpose(0, 2, 1).reshape(n_tiles * lanes, 5)
+    reference = counter_rng.normals(key, step * n * k, n * k).reshape(n, k)
+    np.testing.assert_allclose(untiled[:n], 0.3 * reference @ basis.T, rtol=0, atol=TOL["exact"])
+    assert np.isnan(untiled[n:]).all()
     parallel = n * k >= counter_rng.PARALLEL_MIN_NUMBERS
     assert parallel == (n > 1000)  # both paths covered, from even and odd first counters
-    # the serial path draws into the caller's scratch; the parallel blocks allocate their own
-    padded = -(-n // counter_rng.VECTOR) * counter_rng.VECTOR  # normals drawn by whole vectors
-    assert [a.shape for a in scratch] == [(k, 0 if parallel else padded),
-                                          (5, 0 if parallel else n)]
-    assert [a.shape for a in counter_rng.noise_scratch(n, basis[:, :0])] == [(0, 0), (5, 0)]
-    # a caller compiled without parallel code draws on one thread at any size, into its scratch
-    serial = counter_rng.noise_scratch(n, basis, serial=True)
-    assert [a.shape for a in serial] == [(k, padded), (5, n)]
-    one_thread = np.empty_like(out)
-    counter_rng.noise_on_one_thread(uint64(key), step, basis, 0.3, one_thread, serial)
+    # a caller compiled without parallel code draws on one thread at any size
+    one_thread = np.full_like(out, np.nan)
+    counter_rng.noise_on_one_thread(uint64(key), step, basis, 0.3, n, one_thread, z)
     np.testing.assert_array_equal(one_thread, out)
 
 

@@ -19,7 +19,7 @@ RUN = textwrap.dedent("""
     # sizes for every parallel path: velocity, noise on E^G (k = 2), EA projection; 65 tiles
     # of 256 lanes, the last one partial, in 33 chunks of two tiles
     N, M = 16500, 16
-    assert N * M >= compiled_layered.PARALLEL_MIN_WORK and N > compiled_flow.PROJECT_BLOCK
+    assert N * M >= compiled_layered.PARALLEL_MIN_WORK and 65 > compiled_flow.PROJECT_TILES
     assert N * 2 >= counter_rng.PARALLEL_MIN_NUMBERS
     problem = paper.problem("arbitrary", beta=1e-3)
     start = paper.student_init(problem, N, seed=0) + 0.01  # off E^G: every scheme moves it

@@ -181,24 +181,25 @@ def test_parallel_kernels_give_the_serial_bits_at_any_thread_count(rng):
     compiled, act, tile, chunk = compiled_layered.kernel_arguments(unit.spec, theta)
     scratch = compiled_layered.scratch_buffers(compiled, unit.dim, tile, theta.dtype)
     kept = compiled_layered.make_kept(compiled, 0, 0, tile, theta.dtype, limit=0)
-    out, grad = np.empty((len(x), unit.c)), np.empty_like(theta)
-    compiled_layered.network_sum(compiled, act, theta, x, tile, chunk, scratch, np.empty_like(out),
-                                 out, kept, None)
-    compiled_layered.vjp_into(compiled, act, theta, x, coef, tile, scratch, grad, kept,
-                              None, None)
+    tts, n = compiled_layered.tiled(theta, tile), len(theta)
+    out, sums = np.empty((len(x), unit.c)), np.empty(tts.shape)
+    compiled_layered.network_sum(compiled, act, tts, n, x, chunk, scratch, np.empty_like(out),
+                                 out, kept)
+    compiled_layered.vjp_into(compiled, act, tts, n, x, coef, scratch, kept, sums, False)
     threads = numba.get_num_threads()
     try:
         for count in sorted({1, threads}):
             numba.set_num_threads(count)
-            parts = compiled_layered.chunk_partials(len(theta), chunk, len(x), unit.c,
-                                                    theta.dtype, True)
-            parallel_out, parallel_grad = np.empty_like(out), np.empty_like(grad)
-            compiled_layered.network_sum_in_parallel(compiled, act, theta, x, tile, chunk, parts,
-                                                     parallel_out, kept, scratch[-1], count,
-                                                     None)
-            compiled_layered.vjp_in_parallel(compiled, act, theta, x, coef, tile, parallel_grad,
-                                             kept, None, scratch[-1], count, None)
+            parts = compiled_layered.chunk_partials(n, chunk, len(x), unit.c, theta.dtype, True)
+            parallel_out, parallel_sums = np.empty_like(out), np.empty_like(sums)
+            compiled_layered.network_sum_in_parallel(compiled, act, tts, n, x, chunk, parts,
+                                                     parallel_out, kept, scratch[-1], count)
+            compiled_layered.vjp_in_parallel(compiled, act, tts, n, x, coef, kept,
+                                             parallel_sums, False, scratch[-1], count)
             np.testing.assert_array_equal(parallel_out, out)
+            grad, parallel_grad = np.empty_like(theta), np.empty_like(theta)
+            compiled_layered.untile(sums, grad)
+            compiled_layered.untile(parallel_sums, parallel_grad)
             np.testing.assert_array_equal(parallel_grad, grad)
     finally:
         numba.set_num_threads(threads)

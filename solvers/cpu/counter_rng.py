@@ -22,10 +22,9 @@ _GAMMA = 0x9E3779B97F4A7C15
 _M1 = 0xBF58476D1CE4E5B9
 _M2 = 0x94D049BB133111EB
 _INV_2_53 = 2.0**-53
-#: particles per block when noise is drawn in parallel, and the pairs below which it is serial
-NOISE_BLOCK = 256
-#: lanes of one vector of normals (``NOISE_BLOCK`` is a multiple of it)
+#: lanes of one vector of normals (the tiles' lanes are a multiple of it)
 VECTOR = 8
+#: numbers below which the noise is drawn on one thread
 PARALLEL_MIN_NUMBERS = 1 << 14
 
 
@@ -78,14 +77,14 @@ def normal_pair(key, pair):
 
 
 @njit(**JIT)
-def _noise_block(key, step, basis, amp, start, stop, out, z, xi):
-    """Rows ``start:stop`` of :func:`noise_into`, computed lane-wise over the block's particles
-    in the scratch ``z (K, ≥ P)``, ``ξ (D, ≥ P)`` (``P = stop − start``) so that the loops
+def _noise_tile(key, step, basis, amp, n, start, lanes, z, out):
+    """``out[:, p] (D, ·)`` for the particles ``start + p``, ``p < lanes``, of
+    :func:`noise_into`, computed lane-wise in the scratch ``z (K, ≥ lanes)`` so that the loops
     vectorize. With ``K`` even, a particle's numbers are ``K/2`` whole pairs, each drawn once;
     with ``K`` odd, each number is drawn from its pair alone. The normals are drawn for whole
     vectors of ``VECTOR`` lanes as far as ``z`` has room (the numbers of the next particles'
-    counters, unused): a block of fewer lanes would draw them one at a time."""
-    n, dim, k, lanes = out.shape[0], basis.shape[0], basis.shape[1], stop - start
+    counters, unused): a tile of fewer lanes would draw them one at a time."""
+    dim, k = basis.shape[0], basis.shape[1]
     first = (step * n + start) * k
     drawn = min(z.shape[1], -(-lanes // VECTOR) * VECTOR)
     if k % 2 == 0:  # first is even: particle p's pairs are (first + p·K)/2 + l, l < K/2
@@ -102,58 +101,43 @@ def _noise_block(key, step, basis, amp, start, stop, out, z, xi):
                 z[j, p] = cosine if c % 2 == 0 else sine
     for d in range(dim):
         for p in range(lanes):
-            xi[d, p] = 0.0
-    for d in range(dim):
+            out[d, p] = 0.0
         for j in range(k):
             c = amp * basis[d, j]
             for p in range(lanes):
-                xi[d, p] += c * z[j, p]
-    for p in range(lanes):
-        for d in range(dim):
-            out[start + p, d] = xi[d, p]
+                out[d, p] += c * z[j, p]
+
+
+def noise_scratch(lanes: int, basis) -> np.ndarray:
+    """The scratch ``z (K, lanes)`` of :func:`noise_on_one_thread` for tiles of ``lanes`` (a
+    multiple of ``VECTOR``) and ``basis (D, K)``."""
+    return np.empty((basis.shape[1], lanes))
+
+
+@njit(inline="always", **JIT)
+def noise_on_one_thread(key, step, basis, amp, n, out, z):
+    """:func:`noise_into` on one thread, for callers compiled without parallel code; ``z``:
+    :func:`noise_scratch` of ``out``'s lanes."""
+    lanes = out.shape[2]
+    for t in range(out.shape[0]):
+        _noise_tile(key, step, basis, amp, n, t * lanes, min(lanes, n - t * lanes), z, out[t])
 
 
 @njit(parallel=PARALLEL, **JIT)
-def _noise_in_parallel(key, step, basis, amp, out):
-    n, dim, k = out.shape[0], basis.shape[0], basis.shape[1]
-    for b in prange((n + NOISE_BLOCK - 1) // NOISE_BLOCK):
-        _noise_block(key, step, basis, amp, b * NOISE_BLOCK, min(n, (b + 1) * NOISE_BLOCK), out,
-                     np.empty((k, NOISE_BLOCK)), np.empty((dim, NOISE_BLOCK)))
-
-
-@njit(inline="always", **JIT)
-def _parallel_noise(n, basis):
-    """Whether :func:`noise_into` draws the noise of ``n`` particles in parallel."""
-    return n * basis.shape[1] >= PARALLEL_MIN_NUMBERS
-
-
-def noise_scratch(n, basis, serial=False):
-    """The scratch ``(z, ξ)`` of :func:`noise_into` (or, ``serial``, of
-    :func:`noise_on_one_thread`) for ``n`` particles: ``(K, n')`` (``n' = VECTOR⌈n/VECTOR⌉``,
-    see ``_noise_block``) and ``(D, n)`` where the draw is serial, empty where it is
-    parallel (its blocks allocate their own) and without directions (``K = 0``: no noise to
-    draw)."""
-    serial = serial or not _parallel_noise.py_func(n, basis)
-    lanes = n if basis.shape[1] > 0 and serial else 0
-    return (np.empty((basis.shape[1], -(-lanes // VECTOR) * VECTOR)),
-            np.empty((basis.shape[0], lanes)))
-
-
-@njit(inline="always", **JIT)
-def noise_on_one_thread(key, step, basis, amp, out, scratch):
-    """:func:`noise_into` on one thread, for callers compiled without parallel code;
-    ``scratch``: :func:`noise_scratch` with ``serial=True``."""
-    # a literal first row would compile a second specialization of _noise_block
-    _noise_block(key, step, basis, amp, np.intp(0), out.shape[0], out, *scratch)
+def _noise_in_parallel(key, step, basis, amp, n, out):
+    lanes = out.shape[2]
+    for t in prange(out.shape[0]):
+        _noise_tile(key, step, basis, amp, n, t * lanes, min(lanes, n - t * lanes),
+                    np.empty((basis.shape[1], lanes)), out[t])
 
 
 @njit(**JIT)
-def noise_into(key, step, basis, amp, out, scratch):
-    """``out[i] = amp · Σ_j Z_{(step·N + i)·K + j} · basis[:, j]`` for every particle:
-    ``out (N, D)``, ``basis (D, K)``; ``scratch``: :func:`noise_scratch` of ``N`` and ``basis``
-    (a step allocates nothing below the parallel threshold). Blocks are independent, so the
-    thread count is irrelevant."""
-    if _parallel_noise(out.shape[0], basis):
-        _noise_in_parallel(key, step, basis, amp, out)
+def noise_into(key, step, basis, amp, n, out, z):
+    """``out[t, :, p] = amp · Σ_j Z_{(step·N + i)·K + j} · basis[:, j]`` for every particle
+    ``i = t P + p < n`` of the tiles ``out (N_tiles, D, P)``, ``basis (D, K)`` (lanes past ``n``
+    are not written); ``z``: :func:`noise_scratch` of ``P``, used below the parallel
+    threshold. Each tile's numbers are its particles', so the thread count is irrelevant."""
+    if n * basis.shape[1] >= PARALLEL_MIN_NUMBERS:
+        _noise_in_parallel(key, step, basis, amp, n, out)
     else:
-        noise_on_one_thread(key, step, basis, amp, out, scratch)
+        noise_on_one_thread(key, step, basis, amp, n, out, z)

@@ -24,6 +24,10 @@ them. Blocks change no bit of the result.
 A call runs in parallel when ``N·G·B ≥ PARALLEL_MIN_WORK`` (forward and backward passes, noise,
 projection), else on one thread; the two cases are compiled apart (``parts=None``, see
 :func:`solvers.cpu.layered.chunk_partials`), so a small run compiles no parallel code.
+
+The steps keep the particles as tiles ``(N_tiles, D, P)`` (:func:`solvers.cpu.layered.tiled`),
+the layout of the passes, and so are the gradient sums, velocities and noise: a step
+transposes nothing, and a call transposes ``θ`` once each way. The lanes past ``N`` stay zero.
 """
 
 from __future__ import annotations
@@ -44,50 +48,48 @@ from .layered import (
     network_sum,
     network_sum_in_parallel,
     scratch_buffers,
-    transpose_tiles,
-    transpose_tiles_in_parallel,
+    scratch_lanes,
+    tiled,
+    untile,
     vjp_in_parallel,
     vjp_into,
 )
 
 _sample_coefficients = njit(inline="always", **JIT)(sample_coefficients)
-#: particles per block of the parallel projection ``v P`` (EA)
-PROJECT_BLOCK = 1024
+#: tiles per block of the parallel projection ``v P`` (EA)
+PROJECT_TILES = 4
 
 
-def scratch_lanes(tile: int, n: int) -> int:
-    """Lanes of the tile scratch and of the kept forward passes for ``n`` particles: a whole
-    tile, or its first ``8⌈n/8⌉`` lanes when one tile holds every particle (no pass touches
-    more, so small ``N`` clears and keeps no idle lanes)."""
-    return min(tile, -(-n // 8) * 8)
-
-
-def _workspace(kernel, theta, n_samples, d, c, lanes, basis, serial):
+def _workspace(kernel, tts, n_samples, d, c, basis):
     """Every array a step needs, allocated once per call: orbit samples ``xo``, upstream
-    ``coef``, model outputs, chunk partial ``(G·B, ·)``, residual ``(c,)``, gradient,
-    velocities, candidate and noise increment ``(N, D)``, the scratch of one tile of
-    ``lanes`` (:func:`scratch_lanes`) and the noise's
+    ``coef``, model outputs, chunk partial ``(G·B, ·)``, residual ``(c,)``; the unprojected
+    velocity, the velocities, candidate and noise increment as tiles like ``tts``, zero (their
+    lanes past ``N`` stay so); the scratch of one tile and the noise's
     (:func:`solvers.cpu.counter_rng.noise_scratch`)."""
     unit = kernel[0]
-    dtype = theta.dtype
+    dtype = tts.dtype
     return (np.empty((n_samples, d), dtype), np.empty((n_samples, c), dtype),
             np.empty((n_samples, c), dtype), np.empty((n_samples, c), dtype),
-            np.empty(c), np.empty_like(theta), np.empty_like(theta), np.empty_like(theta),
-            np.empty_like(theta), np.empty_like(theta),
-            scratch_buffers(unit, theta.shape[1], lanes, dtype),
-            noise_scratch(theta.shape[0], basis, serial))
+            np.empty(c), np.zeros_like(tts), np.zeros_like(tts), np.zeros_like(tts),
+            np.zeros_like(tts), np.zeros_like(tts),
+            scratch_buffers(unit, tts.shape[1], tts.shape[2], dtype),
+            noise_scratch(tts.shape[2], basis))
 
 
 @njit(**JIT)
-def _project(v, proj, start, stop, out):
-    """``out[i] = v[i] P`` for ``start ≤ i < stop``, each sum in index order and in ``v``'s
-    dtype (as the GPU kernel), so no result depends on the thread that computes it."""
-    for i in range(start, stop):
+def _project(v, proj, first, last, out):
+    """``out[t, :, p] = v[t, :, p] P`` for the tiles ``first ≤ t < last``, each sum in index
+    order and in ``v``'s dtype (as the GPU kernel), so no result depends on the thread that
+    computes it."""
+    for t in range(first, last):
         for k in range(proj.shape[1]):
-            acc = v[i, 0] * proj[0, k]
+            c = proj[0, k]
+            for p in range(v.shape[2]):
+                out[t, k, p] = v[t, 0, p] * c
             for j in range(1, proj.shape[0]):
-                acc += v[i, j] * proj[j, k]
-            out[i, k] = acc
+                c = proj[j, k]
+                for p in range(v.shape[2]):
+                    out[t, k, p] += v[t, j, p] * c
 
 
 @njit(inline="always", **JIT)
@@ -106,22 +108,11 @@ def _copy(src, dst):
         flat_dst[i] = flat_src[i]
 
 
-@njit(**JIT)
-def _untile(tiled, out):
-    """``out (N, D)`` from the tiles ``tiled (n_tiles, D, P)``: ``out[t P + p] = tiled[t, :, p]``
-    (in ``out``'s dtype)."""
-    lanes = tiled.shape[2]
-    for t in range(tiled.shape[0]):
-        for k in range(tiled.shape[1]):
-            for p in range(min(lanes, out.shape[0] - t * lanes)):
-                out[t * lanes + p, k] = tiled[t, k, p]
-
-
 @njit(parallel=PARALLEL, **JIT)
 def _project_in_parallel(v, proj, out):
-    n = v.shape[0]
-    for b in prange((n + PROJECT_BLOCK - 1) // PROJECT_BLOCK):
-        _project(v, proj, b * PROJECT_BLOCK, min(n, (b + 1) * PROJECT_BLOCK), out)
+    n_tiles = v.shape[0]
+    for b in prange((n_tiles + PROJECT_TILES - 1) // PROJECT_TILES):
+        _project(v, proj, b * PROJECT_TILES, min(n_tiles, (b + 1) * PROJECT_TILES), out)
 
 
 @njit(**JIT)
@@ -147,46 +138,36 @@ def _orbit_samples(rho_in, x, xo):
 
 
 @njit(inline="always", **JIT)
-def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, threads, kept,
-              carry, tts, out):
-    """``out = v(θ)`` for one batch ``x (B, d)``, ``y (B, c)``, ``w (B,)``, in parallel with
-    room for the chunk partials ``parts`` on ``threads`` threads, on one thread with
-    ``parts=None`` (see :func:`solvers.cpu.layered.chunk_partials`); ``kept``: room for
-    the forward passes of a block of ``M_b`` orbit samples
-    (:func:`solvers.cpu.layered.make_kept`), or empty;
-    ``carry``: room ``(n_tiles, D, P)`` for the float64 gradient sums carried from block to
-    block, tile by tile, or ``None`` for one block (which then compiles without it); ``tts``:
-    room ``(n_tiles, D, P)`` for every tile of ``θ`` transposed once for all blocks, or
-    ``None`` with ``carry``.
+def _velocity(kernel, tts, n, x, y, w, orbit, proj, tau, scale, work, parts, threads, kept,
+              sums, out):
+    """``out = v(θ)`` as tiles for the ``n`` particles of the tiles ``tts`` and one batch
+    ``x (B, d)``, ``y (B, c)``, ``w (B,)``, in parallel with room for the chunk partials
+    ``parts`` on ``threads`` threads, on one thread with ``parts=None`` (see
+    :func:`solvers.cpu.layered.chunk_partials`); ``kept``: room for the forward passes of a
+    block of ``M_b`` orbit samples (:func:`solvers.cpu.layered.make_kept`), or empty;
+    ``sums``: room for the float64 gradient sums, tiles like ``tts`` (lanes past ``n`` zero).
 
     The orbit samples go in blocks of ``M_b``: the forward passes of a block, its upstream
     coefficients, then its backward pass from the kept passes, the gradient sums going on from
-    block to block (``carry``, float64); the same sums in the same order as one block of all
-    samples. Without kept passes, one block, and the backward pass recomputes them."""
-    unit, activation, tile, chunk = kernel
+    block to block; the same sums in the same order as one block of all samples. Without kept
+    passes, one block, and the backward pass recomputes them."""
+    unit, activation, _, chunk = kernel
     rho_in, rho_out, wg, average = orbit
     xo, coef, model, partial, residual, grad, _, _, _, _, scratch, _ = work
     n_nodes, b = wg.shape[0], x.shape[0]
     n_rows = n_nodes * b
     _orbit_samples(rho_in, x, xo)
     rows = kept[1].shape[1] if kept[1].shape[0] > 0 else n_rows
-    if carry is not None:  # more than one block (see advance)
-        carry[:] = 0.0
-    if tts is not None:  # the tiles transposed once, not once per block and pass
-        if parts is None:
-            transpose_tiles(theta, tts)
-        else:
-            transpose_tiles_in_parallel(theta, tts)
     for start in range(0, max(n_rows, 1), max(rows, 1)):  # once without samples (no data)
         stop = min(n_rows, start + rows)
         block, block_model = xo[start:stop], model[start:stop]
         if parts is None:
-            network_sum(unit, activation, theta, block, tile, chunk, scratch, partial,
-                        block_model, kept, tts)
+            network_sum(unit, activation, tts, n, block, chunk, scratch, partial, block_model,
+                        kept)
         else:
-            network_sum_in_parallel(unit, activation, theta, block, tile, chunk, parts,
-                                    block_model, kept, scratch[8], threads, tts)
-        block_model /= theta.shape[0]
+            network_sum_in_parallel(unit, activation, tts, n, block, chunk, parts, block_model,
+                                    kept, scratch[8], threads)
+        block_model /= n
         # FA: a sample's terms read its whole orbit (one block, make_kept's whole); otherwise
         # each orbit sample's row alone
         for r in range(0 if average else start, b if average else stop):
@@ -194,44 +175,42 @@ def _velocity(kernel, theta, x, y, w, orbit, proj, tau, scale, work, parts, thre
             _sample_coefficients(r % b, y, w, rho_out, wg, average, model, residual, coef, g,
                                  n_nodes if average else g + 1)
         if parts is None:
-            vjp_into(unit, activation, theta, block, coef[start:stop], tile, scratch, grad,
-                     kept, carry, tts)
+            vjp_into(unit, activation, tts, n, block, coef[start:stop], scratch, kept, sums,
+                     start > 0)
         else:
-            vjp_in_parallel(unit, activation, theta, block, coef[start:stop], tile, grad, kept,
-                            carry, scratch[8], threads, tts)
-    if carry is not None:
-        _untile(carry, grad)
+            vjp_in_parallel(unit, activation, tts, n, block, coef[start:stop], kept, sums,
+                            start > 0, scratch[8], threads)
     unprojected = _flat(out if proj.shape[0] == 0 else grad)  # without P, straight into out
-    flat_grad, flat_theta = _flat(grad), _flat(theta)
-    for i in range(flat_grad.size):
-        unprojected[i] = -scale * (flat_grad[i] + 2.0 * tau * flat_theta[i])
+    flat_sums, flat_theta = _flat(sums), _flat(tts)
+    for i in range(flat_sums.size):
+        unprojected[i] = flat_sums[i]  # the gradient in the particles' dtype
+        unprojected[i] = -scale * (unprojected[i] + 2.0 * tau * flat_theta[i])
     if proj.shape[0] == 0:
         return
     if parts is not None:
         _project_in_parallel(grad, proj, out)
-    else:  # a literal first row would compile a second specialization of _project
-        _project(grad, proj, np.intp(0), theta.shape[0], out)
+    else:  # a literal first tile would compile a second specialization of _project
+        _project(grad, proj, np.intp(0), tts.shape[0], out)
 
 
 @njit(**JIT)
-def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun, work, parts,
-             threads, kept, carry, tts):
+def _advance(kernel, tts, n, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun, work, parts,
+             threads, kept, sums):
     key, first_step, basis, amps = noise
     v0, v1, new, xi = work[6], work[7], work[8], work[9]
-    xi[:] = 0.0
     for k in range(scales.shape[0] - 1):
         s = k if xs.shape[0] > 1 else 0
         if amps.shape[0] > 0:  # the noise increment of this step, drawn before the velocity
             if parts is None:
-                noise_on_one_thread(key, first_step + k, basis, amps[k], xi, work[11])
+                noise_on_one_thread(key, first_step + k, basis, amps[k], n, xi, work[11])
             else:
-                noise_into(key, first_step + k, basis, amps[k], xi, work[11])
+                noise_into(key, first_step + k, basis, amps[k], n, xi, work[11])
         for stage in range(2 if heun else 1):  # Euler (or Heun's predictor), Heun's corrector
-            at, v = (theta, v0) if stage == 0 else (new, v1)
-            _velocity(kernel, at, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k + stage],
-                      work, parts, threads, kept, carry, tts, v)
+            at, v = (tts, v0) if stage == 0 else (new, v1)
+            _velocity(kernel, at, n, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k + stage],
+                      work, parts, threads, kept, sums, v)
             finite = True  # a reduction without branches: the loops vectorize
-            nw, th, u0, u1, noise_step = _flat(new), _flat(theta), _flat(v0), _flat(v1), _flat(xi)
+            nw, th, u0, u1, noise_step = _flat(new), _flat(tts), _flat(v0), _flat(v1), _flat(xi)
             if stage == 0:
                 for i in range(nw.size):
                     nw[i] = th[i] + dt * u0[i] + noise_step[i]
@@ -242,7 +221,7 @@ def _advance(kernel, theta, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heu
                     finite &= np.isfinite(nw[i])
         if not finite:
             return k
-        _copy(new, theta)
+        _copy(new, tts)
     return scales.shape[0] - 1
 
 
@@ -271,18 +250,14 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     key, first_step, basis, amps = noise
     noise = (np.uint64(key), int(first_step), np.ascontiguousarray(basis, dtype=np.float64),
              np.asarray(amps, dtype=np.float64))
-    n_samples = orbit[2].shape[0] * xs.shape[1]
-    parts = chunk_partials(theta.shape[0], kernel[3], n_samples, ys.shape[2], dtype,
-                           theta.shape[0] * n_samples >= PARALLEL_MIN_WORK)
-    lanes = scratch_lanes(kernel[2], theta.shape[0])
-    kept = make_kept(kernel[0], theta.shape[0], n_samples, lanes, dtype,
-                     whole=orbit[3])
-    blocks = 0 < kept[1].shape[1] < n_samples
-    tiled = (kept[1].shape[0], theta.shape[1], lanes)  # (n_tiles, D, P)
-    carry = np.empty(tiled) if blocks else None
-    tts = np.empty(tiled, dtype) if blocks else None
-    work = _workspace(kernel, theta, n_samples, xs.shape[2], ys.shape[2], lanes, noise[2],
-                      parts is None)
-    return _advance(kernel, theta, xs, ys, ws, orbit, proj, float(tau), float(dt),
-                    np.asarray(scales, dtype=np.float64), noise, bool(heun), work, parts,
-                    numba.get_num_threads(), kept, carry, tts)
+    n, n_samples = theta.shape[0], orbit[2].shape[0] * xs.shape[1]
+    parts = chunk_partials(n, kernel[3], n_samples, ys.shape[2], dtype,
+                           n * n_samples >= PARALLEL_MIN_WORK)
+    tts = tiled(theta, scratch_lanes(kernel[2], n))
+    kept = make_kept(kernel[0], n, n_samples, tts.shape[2], dtype, whole=orbit[3])
+    work = _workspace(kernel, tts, n_samples, xs.shape[2], ys.shape[2], noise[2])
+    taken = _advance(kernel, tts, n, xs, ys, ws, orbit, proj, float(tau), float(dt),
+                     np.asarray(scales, dtype=np.float64), noise, bool(heun), work, parts,
+                     numba.get_num_threads(), kept, np.zeros(tts.shape))
+    untile(tts, theta)
+    return taken

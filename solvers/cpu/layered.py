@@ -3,7 +3,10 @@ numpy reference :mod:`solvers.layered`, with memory ``O((N + M)·D)``.
 
 Particles are cut into tiles of ``P`` lanes (:mod:`solvers.cpu.tiles`); the partition depends only
 on ``N`` and the unit, never on the thread count, and every sum runs in a fixed order, so results
-are bitwise reproducible under any ``NUMBA_NUM_THREADS``:
+are bitwise reproducible under any ``NUMBA_NUM_THREADS``. The kernels read the particles as
+tiles, ``tts (N_tiles, D, P)`` (:func:`tiled`), and write the gradient as tiles of float64 sums:
+the compiled flow keeps its particles so from step to step, and ``network_output``/``vjp``
+transpose once per call.
 
 - ``network_output``: at most ``MAX_CHUNKS`` chunks of whole tiles, in parallel; each chunk sums
   its tiles' outputs into its own ``(M, c)`` partial; the partials are added in chunk order.
@@ -119,14 +122,11 @@ def make_kept(unit, n, n_samples, tile, dtype, limit=None, whole=False):
             np.empty((tiles_, rows, unit.rows if tiles_ else 0, tile), dtype))
 
 
-@njit(inline="always", **JIT)
-def _tile_of(theta, s, n, tt, tts):
-    """The tile of the ``n`` particles from ``s`` (a multiple of the tile size) and its lane
-    count (:func:`solvers.cpu.tiles.load_tile`): transposed into ``tt``, or, when the caller has
-    transposed every tile once (``tts``, :func:`transpose_tiles`), its slice of ``tts``."""
-    if tts is None:
-        return tt, tiles.load_tile(theta, s, n, tt)
-    return tts[s // tts.shape[2]], min(tts.shape[2], (n + 7) // 8 * 8)
+def scratch_lanes(tile: int, n: int) -> int:
+    """Lanes of the tiles of ``n`` particles (:func:`tiled`), of their scratch and of the kept
+    forward passes: a whole tile, or its first ``8⌈n/8⌉`` lanes when one tile holds every
+    particle (no pass touches more, so small ``N`` clears and keeps no idle lanes)."""
+    return min(tile, -(-n // 8) * 8)
 
 
 @njit(**JIT)
@@ -138,29 +138,48 @@ def transpose_tiles(theta, tts):
         tiles.load_tile(theta, i * tile, min(tile, theta.shape[0] - i * tile), tts[i])
 
 
-@njit(parallel=PARALLEL, **JIT)
-def transpose_tiles_in_parallel(theta, tts):
-    """:func:`transpose_tiles` with the tiles in parallel."""
-    tile = tts.shape[2]
-    for i in prange(tts.shape[0]):
-        tiles.load_tile(theta, i * tile, min(tile, theta.shape[0] - i * tile), tts[i])
+def tiled(theta: np.ndarray, lanes: int) -> np.ndarray:
+    """``theta (N, D)`` as tiles ``(⌈N/P⌉, D, P)`` of ``P = lanes`` particles:
+    ``tts[t, k, p] = θ_{tP+p, k}``, the lanes past ``N`` zero."""
+    tts = np.zeros((-(-theta.shape[0] // lanes), theta.shape[1], lanes), theta.dtype)
+    transpose_tiles(theta, tts)
+    return tts
+
+
+@njit(**JIT)
+def untile(tts, out):
+    """``out (N, D)`` from the tiles ``tts (n_tiles, D, P)``: ``out[t P + p] = tts[t, :, p]``
+    (in ``out``'s dtype)."""
+    lanes = tts.shape[2]
+    for t in range(tts.shape[0]):
+        for k in range(tts.shape[1]):
+            for p in range(min(lanes, out.shape[0] - t * lanes)):
+                out[t * lanes + p, k] = tts[t, k, p]
 
 
 @njit(inline="always", **JIT)
-def _forward_chunk(unit, activation, theta, x, start, stop, tile, partial, scratch, kept, tts):
-    """``partial[m] = Σ_{start ≤ i < stop} σ_*(x_m, θ_i)`` tile by tile (``start`` a multiple
-    of ``tile``); the passes are written into ``kept`` (:func:`make_kept`) when it is not
-    empty; ``tts``: every tile transposed (:func:`transpose_tiles`), or ``None``."""
-    scratch_tt, z, h, dh, _, _, _, _, first = scratch
+def _tile_of(tts, s, n):
+    """The tile of the ``n`` particles from ``s`` (a multiple of the tile's lanes) and the
+    lanes its passes run over: ``n`` up to a multiple of 8 (lanes past ``N`` are zero, and no
+    pass reads them out)."""
+    return tts[s // tts.shape[2]], min(tts.shape[2], (n + 7) // 8 * 8)
+
+
+@njit(inline="always", **JIT)
+def _forward_chunk(unit, activation, tts, x, start, stop, partial, scratch, kept):
+    """``partial[m] = Σ_{start ≤ i < stop} σ_*(x_m, θ_i)`` tile by tile of ``tts`` (``start`` a
+    multiple of its lanes); the passes are written into ``kept`` (:func:`make_kept`) when it is
+    not empty."""
+    _, z, h, dh, _, _, _, _, first = scratch
     kept_h, kept_dh = kept
     keep = kept_dh.shape[0] > 0
-    out_row = unit.out_row
+    out_row, tile = unit.out_row, tts.shape[2]
     for m in range(x.shape[0]):  # a block of samples fills the first rows alone
         for k in range(partial.shape[1]):
             partial[m, k] = 0.0
     for s in range(start, stop, tile):
         n = min(tile, stop - s)
-        tt, lanes = _tile_of(theta, s, n, scratch_tt, tts)
+        tt, lanes = _tile_of(tts, s, n)
         for m in range(x.shape[0]):
             dhm = kept_dh[s // tile, m] if keep else dh
             slot = wide_layer.slot(first, m, x.shape[0])  # wide first layer: blocks of samples
@@ -183,63 +202,60 @@ def _add(total, part):
 
 
 @njit(**JIT)
-def network_sum(unit, activation, theta, x, tile, chunk, scratch, partial, total, kept, tts):
-    """``total (M, c) = Σ_i σ_*(x_m, θ_i)`` on one thread, chunk partials (in ``partial (M, c)``,
-    tiles in ``scratch``, :func:`make_scratch`) added in chunk order. The forward passes go to
-    ``kept`` when it is not empty (:func:`make_kept`); ``tts``: the tiles transposed once
-    (:func:`transpose_tiles`) for calls on several blocks of samples, or ``None``."""
-    n = theta.shape[0]
+def network_sum(unit, activation, tts, n, x, chunk, scratch, partial, total, kept):
+    """``total (M, c) = Σ_i σ_*(x_m, θ_i)`` over the ``n`` particles of the tiles ``tts``
+    (:func:`tiled`) on one thread, chunk partials (in ``partial (M, c)``, passes in
+    ``scratch``, :func:`make_scratch`) added in chunk order. The forward passes go to ``kept``
+    when it is not empty (:func:`make_kept`)."""
     total[:] = 0.0
     for i in range((n + chunk - 1) // chunk):
-        _forward_chunk(unit, activation, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
-                       partial, scratch, kept, tts)
+        _forward_chunk(unit, activation, tts, x, i * chunk, min(n, (i + 1) * chunk), partial,
+                       scratch, kept)
         _add(total, partial)
 
 
 @njit(parallel=PARALLEL, **JIT)
-def network_sum_in_parallel(unit, activation, theta, x, tile, chunk, parts, total, kept,
-                            first, threads, tts):
+def network_sum_in_parallel(unit, activation, tts, n, x, chunk, parts, total, kept, first,
+                            threads):
     """:func:`network_sum` with the chunks in parallel, each with its partial in
     ``parts (n_chunks, M, c)``: the same sums in the same order. The chunks go in even runs,
     one per thread of ``threads``, each run with its own buffers (a block buffer like
     ``first``, see :func:`make_scratch`), made once per call."""
-    n, n_chunks = theta.shape[0], parts.shape[0]
+    n_chunks = parts.shape[0]
     runs = max(1, min(threads, n_chunks))
     for r in prange(runs):
-        scratch = make_scratch(unit, theta.shape[1], tile, theta.dtype, first)
+        scratch = make_scratch(unit, tts.shape[1], tts.shape[2], tts.dtype, first)
         for i in range(n_chunks * r // runs, n_chunks * (r + 1) // runs):
-            _forward_chunk(unit, activation, theta, x, i * chunk, min(n, (i + 1) * chunk), tile,
-                           parts[i], scratch, kept, tts)
+            _forward_chunk(unit, activation, tts, x, i * chunk, min(n, (i + 1) * chunk),
+                           parts[i], scratch, kept)
     total[:] = 0.0
     for i in range(parts.shape[0]):
         _add(total, parts[i])
 
 
 @njit(inline="always", **JIT)
-def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept, carry, tts,
+def _vjp_tile(unit, activation, tts, x, coef, start, n, scratch, kept, sums, resume,
               by_samples):
-    """``out[start + p] = Σ_m J_θ σ_*(x_m, θ)ᵀ coef_m`` for the tile's ``n`` particles, from
-    the forward passes in ``kept`` unless it is empty. In float32 the sum runs in blocks of
-    ``SAMPLE_BLOCK`` samples, each block's sum added to a float64 total (float64: one block).
-    With a float64 ``carry (N_tiles, D, P)`` (not ``None``), the sums go on from the tile's
-    ``carry`` and end in it (``out`` unused): calls on consecutive blocks of samples give the
-    bits of one call on all of them (a float64 chain of multiply–adds goes on; float32 blocks
-    end on the calls' ends, :data:`ROW_STEP`). Whether there is one is known when the caller
-    compiles. ``tts``: every tile transposed (:func:`transpose_tiles`), or ``None``.
-    ``by_samples`` (``True``, or ``None``: not compiled) lets a narrow unit's kept passes go
-    ``tiles.SAMPLES`` samples at a time, the same bits: only the parallel kernels compile it
-    (:func:`tiles.by_samples`), which large problems run, and a first run on a small one
-    compiles less."""
-    scratch_tt, z, h, dh, g, g_next, grad, total, first = scratch
+    """``sums[t] (D, P) = Σ_m J_θ σ_*(x_m, θ)ᵀ coef_m`` in float64 for the ``n`` particles of
+    tile ``t`` (from particle ``start``), from the forward passes in ``kept`` unless it is
+    empty; with ``resume``, the sums go on from ``sums[t]`` (the tile's sums over earlier blocks
+    of samples): calls on consecutive blocks of samples give the bits of one call on all of
+    them (a float64 chain of multiply–adds goes on; float32 blocks end on the calls' ends,
+    :data:`ROW_STEP`). In float32 the sum runs in blocks of ``SAMPLE_BLOCK`` samples, each
+    block's sum added to a float64 total (float64: one block). Lanes past ``n`` of ``sums`` are
+    not written. ``by_samples`` (``True``, or ``None``: not compiled) lets a narrow unit's kept
+    passes go ``tiles.SAMPLES`` samples at a time, the same bits: only the parallel kernels
+    compile it (:func:`tiles.by_samples`), which large problems run, and a first run on a small
+    one compiles less."""
+    _, z, h, dh, g, g_next, grad, total, first = scratch
     kept_h, kept_dh = kept
-    tile = scratch_tt.shape[1]
     block = x.shape[0] if grad.itemsize == 8 else SAMPLE_BLOCK
     total[:] = 0.0
     grad[:] = 0.0
-    if carry is not None:
-        _load_sums(carry[start // tile], n, grad, total)
-    tt, lanes = _tile_of(theta, start, n, scratch_tt, tts)
-    t, m, n_samples = start // tile, 0, x.shape[0]
+    tt, lanes = _tile_of(tts, start, n)
+    t, m, n_samples = start // tts.shape[2], 0, x.shape[0]
+    if resume:
+        _load_sums(sums[t], n, grad, total)
     while m < n_samples:
         if m % block == 0 and m > 0:
             _add(total, grad)
@@ -265,13 +281,7 @@ def _vjp_tile(unit, activation, theta, x, coef, start, n, out, scratch, kept, ca
         if slot == wide_layer.BLOCK - 1:
             wide_layer.first_layer_gradient(first, unit, x, m - slot, lanes, grad)
         m += 1
-    if carry is None:
-        _add(total, grad)
-        for p in range(n):
-            for k in range(theta.shape[1]):
-                out[start + p, k] = total[k, p]
-    else:
-        _store_sums(grad, total, n, carry[start // tile])
+    _store_sums(grad, total, n, sums[t])
 
 
 @njit(**JIT)
@@ -299,32 +309,30 @@ def _store_sums(grad, total, n, carried):
 
 
 @njit(**JIT)
-def vjp_into(unit, activation, theta, x, coef, tile, scratch, out, kept, carry, tts):
-    """``out (N, D) = Σ_m J_θ σ_*(x_m, θ_i)ᵀ coef_m`` on one thread, tile by tile in
+def vjp_into(unit, activation, tts, n, x, coef, scratch, kept, sums, resume):
+    """``sums (N_tiles, D, P) = Σ_m J_θ σ_*(x_m, θ_i)ᵀ coef_m`` in float64, as tiles like
+    ``tts`` (the ``n`` particles' tiles, :func:`tiled`), on one thread, tile by tile in
     ``scratch`` (:func:`make_scratch`); ``kept``: the forward passes of :func:`network_sum` on
-    the same ``theta`` and ``x``, or empty (:func:`make_kept`); ``carry``: running sums over
-    earlier blocks of samples, or ``None``; ``tts``: the tiles transposed once, or ``None``
-    (see ``_vjp_tile``)."""
-    n = theta.shape[0]
-    for i in range((n + tile - 1) // tile):
-        _vjp_tile(unit, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
-                  scratch, kept, carry, tts, None)
+    the same particles and ``x``, or empty (:func:`make_kept`); ``resume``: go on from the sums
+    of earlier blocks of samples in ``sums`` (see ``_vjp_tile``)."""
+    tile = tts.shape[2]
+    for i in range(tts.shape[0]):
+        _vjp_tile(unit, activation, tts, x, coef, i * tile, min(tile, n - i * tile), scratch,
+                  kept, sums, resume, None)
 
 
 @njit(parallel=PARALLEL, **JIT)
-def vjp_in_parallel(unit, activation, theta, x, coef, tile, out, kept, carry, first, threads,
-                    tts):
+def vjp_in_parallel(unit, activation, tts, n, x, coef, kept, sums, resume, first, threads):
     """:func:`vjp_into` with the tiles in parallel, in even runs, one per thread of
     ``threads``, each run with its own buffers (a block buffer like ``first``, see
     :func:`make_scratch`), made once per call."""
-    n = theta.shape[0]
-    n_tiles = (n + tile - 1) // tile
+    tile, n_tiles = tts.shape[2], tts.shape[0]
     runs = max(1, min(threads, n_tiles))
     for r in prange(runs):
-        scratch = make_scratch(unit, theta.shape[1], tile, theta.dtype, first)
+        scratch = make_scratch(unit, tts.shape[1], tile, tts.dtype, first)
         for i in range(n_tiles * r // runs, n_tiles * (r + 1) // runs):
-            _vjp_tile(unit, activation, theta, x, coef, i * tile, min(tile, n - i * tile), out,
-                      scratch, kept, carry, tts, tiles.by_samples(unit))
+            _vjp_tile(unit, activation, tts, x, coef, i * tile, min(tile, n - i * tile), scratch,
+                      kept, sums, resume, tiles.by_samples(unit))
 
 
 def chunk_partials(n: int, chunk: int, n_samples: int, c: int, dtype, parallel: bool):
@@ -378,22 +386,24 @@ def network_output(spec: UnitSpec, theta: np.ndarray, x: np.ndarray) -> np.ndarr
     x = np.ascontiguousarray(x, dtype=theta.dtype)
     unit, activation, tile, chunk = kernel_arguments(spec, theta)
     n, dim, dtype = theta.shape[0], theta.shape[1], theta.dtype
+    lanes = scratch_lanes(tile, n)
+    tts = tiled(theta, lanes)
     total = np.empty((x.shape[0], spec.layers[-1].n_out), dtype)
-    no_kept = make_kept(unit, 0, 0, tile, dtype, limit=0)
+    no_kept = make_kept(unit, 0, 0, lanes, dtype, limit=0)
     if _parallel(theta, x):  # each chunk's sum on its own, then added in chunk order
         parts = np.empty((-(-n // chunk), *total.shape), dtype)
+        per_chunk = chunk // lanes  # tiles (several chunks: lanes = tile divides chunk)
         _in_threads(lambda i: network_sum(
-            unit, activation, theta[i * chunk:(i + 1) * chunk], x, tile, chunk,
-            scratch_buffers(unit, dim, tile, dtype), np.empty_like(total), parts[i],
-            no_kept, None),
+            unit, activation, tts[i * per_chunk:(i + 1) * per_chunk], min(chunk, n - i * chunk),
+            x, chunk, scratch_buffers(unit, dim, lanes, dtype), np.empty_like(total), parts[i],
+            no_kept),
             len(parts))
         total[:] = 0.0
         for part in parts:
             total += part
     else:
-        network_sum(unit, activation, theta, x, tile, chunk,
-                    scratch_buffers(unit, dim, tile, dtype), np.empty_like(total), total,
-                    no_kept, None)
+        network_sum(unit, activation, tts, n, x, chunk, scratch_buffers(unit, dim, lanes, dtype),
+                    np.empty_like(total), total, no_kept)
     return total / dtype.type(n)
 
 
@@ -406,14 +416,18 @@ def vjp(spec: UnitSpec, theta, x, u, w) -> np.ndarray:
     coef = np.ascontiguousarray(np.asarray(w)[:, None] * u, dtype=theta.dtype)
     unit, activation, tile, _ = kernel_arguments(spec, theta)
     n, dim, dtype = theta.shape[0], theta.shape[1], theta.dtype
-    out = np.empty_like(theta)
-    no_kept = make_kept(unit, 0, 0, tile, dtype, limit=0)
-    n_tiles = -(-n // tile)
+    lanes = scratch_lanes(tile, n)
+    tts = tiled(theta, lanes)
+    sums = np.empty(tts.shape)
+    no_kept = make_kept(unit, 0, 0, lanes, dtype, limit=0)
+    n_tiles = tts.shape[0]
     runs = min(n_tiles, numba.get_num_threads()) if _parallel(theta, x) else 1
-    bounds = [tile * (n_tiles * r // runs) for r in range(runs)] + [n]
+    bounds = [n_tiles * r // runs for r in range(runs + 1)]
     _in_threads(lambda r: vjp_into(
-        unit, activation, theta[bounds[r]:bounds[r + 1]], x, coef, tile,
-        scratch_buffers(unit, dim, tile, dtype), out[bounds[r]:bounds[r + 1]], no_kept, None,
-        None),
+        unit, activation, tts[bounds[r]:bounds[r + 1]],
+        min(n, bounds[r + 1] * lanes) - bounds[r] * lanes, x, coef,
+        scratch_buffers(unit, dim, lanes, dtype), no_kept, sums[bounds[r]:bounds[r + 1]], False),
         runs)
+    out = np.empty_like(theta)
+    untile(sums, out)
     return out
