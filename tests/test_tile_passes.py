@@ -123,18 +123,25 @@ def _lane_sum_of(buf, r, n):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_lane_sums_run_in_the_documented_order_bitwise(dtype, rng):
-    """``lane_sum``: eight float64 partial sums over the lanes ``p ≡ j mod 8`` in lane order,
-    the last ``n mod 8`` lanes added to the first, then ``((s0 + s1) + (s2 + s3)) + ((s4 + s5)
-    + (s6 + s7))``, whatever ``n`` (values of mixed scales, so that another order would round
-    differently)."""
+    """``lane_sum``: over the whole vectors of eight lanes, ``LANE_CHAINS`` chains of eight
+    float64 partial sums (chain ``a`` the vectors ``v ≡ a mod 4`` in order, the last ``V mod 4``
+    vectors going on in chain 0), added ``(c0 + c1) + (c2 + c3)``; the last ``n mod 8`` lanes
+    added to the first partial sum; then ``((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))``
+    (values of mixed scales, so that another order would round differently)."""
+    assert tiles.LANE_CHAINS == 4
     buf = (rng.standard_normal((2, 264)) * 10.0 ** rng.integers(-8, 9, (2, 264))).astype(dtype)
-    for n in (0, 1, 7, 8, 13, 136, 255, 264):
-        s = [0.0] * 8
-        full = n - n % 8
-        for p in range(full):
-            s[p % 8] += float(buf[1, p])
-        for p in range(full, n):
-            s[0] += float(buf[1, p])
+    for n in (0, 1, 7, 8, 13, 31, 32, 40, 136, 255, 264):
+        row = buf[1].astype(np.float64)
+        vectors = n // 8
+        chains = np.zeros((4, 8))
+        rounds = vectors // 4
+        for v in range(4 * rounds):
+            chains[v % 4] += row[8 * v:8 * v + 8]
+        for v in range(4 * rounds, vectors):
+            chains[0] += row[8 * v:8 * v + 8]
+        s = list((chains[0] + chains[1]) + (chains[2] + chains[3]))
+        for p in range(8 * vectors, n):
+            s[0] += row[p]
         expected = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
         assert _lane_sum_of(buf, 1, n) == expected, n
 

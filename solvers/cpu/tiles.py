@@ -61,29 +61,48 @@ def load_tile(theta, start, n, tt):
     return lanes
 
 
+#: independent vectors of eight partial sums in :func:`lane_sum` (a chain each)
+LANE_CHAINS = 4
+
+
 @intrinsic
 def _lane_partial_sums(typingctx, row, vectors):
-    """``(s_0, …, s_7)``, ``s_j = Σ_{q < vectors} row[8q + j]`` in float64, each in order of
-    ``q``: one vector of eight float64 sums (a C-contiguous float32 or float64 ``row``), so
-    the eight sums run as one vector addition per eight lanes on any target."""
+    """``(s_0, …, s_7)`` of the first ``vectors`` vectors of eight lanes of ``row`` (C-contiguous,
+    float32 or float64) in float64: ``LANE_CHAINS`` vectors of eight sums, chain ``a`` summing
+    the vectors ``v ≡ a mod LANE_CHAINS`` in order (the last ``vectors mod LANE_CHAINS`` going
+    on in chain 0), then the chains added as a tree, ``(c_0 + c_1) + (c_2 + c_3)``: one vector
+    addition per eight lanes, in independent chains, on any target."""
     if not (isinstance(row, types.Array) and row.ndim == 1 and row.layout == "C"
             and row.dtype in (types.float32, types.float64)):
         return None
     signature = types.UniTuple(types.float64, 8)(row, vectors)
 
     def codegen(context, builder, sig, args):
+        dtype = sig.args[0].dtype
         data = context.make_array(sig.args[0])(context, builder, args[0]).data
-        lanes = ir.VectorType(context.get_value_type(sig.args[0].dtype), 8)
         sums = ir.VectorType(ir.DoubleType(), 8)
-        first = builder.bitcast(data, lanes.as_pointer())
-        total = cgutils.alloca_once_value(builder, ir.Constant(sums, [0.0] * 8))
-        with cgutils.for_range(builder, args[1]) as loop:
-            vector = builder.load(builder.gep(first, [loop.index]),
-                                  align=sig.args[0].dtype.bitwidth // 8)
-            if sig.args[0].dtype != types.float64:
+        first = builder.bitcast(data, ir.VectorType(context.get_value_type(dtype), 8)
+                                .as_pointer())
+        zero = ir.Constant(sums, [0.0] * 8)
+        chains = [cgutils.alloca_once_value(builder, zero) for _ in range(LANE_CHAINS)]
+        count = args[1]
+        rounds = builder.sdiv(count, ir.Constant(count.type, LANE_CHAINS))
+
+        def add(chain, index):
+            vector = builder.load(builder.gep(first, [index]), align=dtype.bitwidth // 8)
+            if dtype != types.float64:
                 vector = builder.fpext(vector, sums)
-            builder.store(builder.fadd(builder.load(total), vector), total)
-        total = builder.load(total)
+            builder.store(builder.fadd(builder.load(chain), vector), chain)
+
+        with cgutils.for_range(builder, rounds) as loop:
+            base = builder.mul(loop.index, ir.Constant(count.type, LANE_CHAINS))
+            for a, chain in enumerate(chains):
+                add(chain, builder.add(base, ir.Constant(count.type, a)))
+        done = builder.mul(rounds, ir.Constant(count.type, LANE_CHAINS))
+        with cgutils.for_range(builder, builder.sub(count, done)) as loop:
+            add(chains[0], builder.add(done, loop.index))
+        c = [builder.load(chain) for chain in chains]
+        total = builder.fadd(builder.fadd(c[0], c[1]), builder.fadd(c[2], c[3]))
         return context.make_tuple(builder, sig.return_type, [
             builder.extract_element(total, ir.Constant(ir.IntType(32), j)) for j in range(8)])
 
@@ -92,9 +111,9 @@ def _lane_partial_sums(typingctx, row, vectors):
 
 @njit(inline="always", **JIT)
 def lane_sum(buf, r, n):
-    """``Σ_{p<n} buf[r, p]`` (a C-contiguous ``buf``) in float64 in a fixed order: eight
-    interleaved partial sums (lanes ``p ≡ j mod 8``, :func:`_lane_partial_sums`; the last
-    ``n mod 8`` lanes go to the first), then a tree."""
+    """``Σ_{p<n} buf[r, p]`` (a C-contiguous ``buf``) in float64 in a fixed order: eight partial
+    sums over the lanes ``p ≡ j mod 8`` of the whole vectors (:func:`_lane_partial_sums`), the
+    last ``n mod 8`` lanes added to the first, then a tree."""
     row = buf[r]
     full = n - n % 8
     s0, s1, s2, s3, s4, s5, s6, s7 = _lane_partial_sums(row, full // 8)
