@@ -112,7 +112,7 @@ def _lane_partial_sums(typingctx, row, vectors):
 @njit(inline="always", **JIT)
 def lane_sum(buf, r, n):
     """``Σ_{p<n} buf[r, p]`` (a C-contiguous ``buf``) in float64 in a fixed order: eight partial
-    sums over the lanes ``p ≡ j mod 8`` of the whole vectors (:func:`_lane_partial_sums`), the
+    sums over the lanes ``p ≡ j mod 8`` of the whole vectors (``_lane_partial_sums``), the
     last ``n mod 8`` lanes added to the first, then a tree."""
     row = buf[r]
     full = n - n % 8
