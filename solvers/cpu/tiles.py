@@ -61,7 +61,7 @@ def load_tile(theta, start, n, tt):
     return lanes
 
 
-#: independent vectors of eight partial sums in :func:`lane_sum` (a chain each)
+#: independent vectors of eight partial sums in :func:`lane_sum` (a chain each; a power of two)
 LANE_CHAINS = 4
 
 
@@ -70,7 +70,7 @@ def _lane_partial_sums(typingctx, row, vectors):
     """``(s_0, …, s_7)`` of the first ``vectors`` vectors of eight lanes of ``row`` (C-contiguous,
     float32 or float64) in float64: ``LANE_CHAINS`` vectors of eight sums, chain ``a`` summing
     the vectors ``v ≡ a mod LANE_CHAINS`` in order (the last ``vectors mod LANE_CHAINS`` going
-    on in chain 0), then the chains added as a tree, ``(c_0 + c_1) + (c_2 + c_3)``: one vector
+    on in chain 0), then the chains added pairwise, ``(c_0 + c_1) + (c_2 + c_3)``: one vector
     addition per eight lanes, in independent chains, on any target."""
     if not (isinstance(row, types.Array) and row.ndim == 1 and row.layout == "C"
             and row.dtype in (types.float32, types.float64)):
@@ -101,8 +101,10 @@ def _lane_partial_sums(typingctx, row, vectors):
         done = builder.mul(rounds, ir.Constant(count.type, LANE_CHAINS))
         with cgutils.for_range(builder, builder.sub(count, done)) as loop:
             add(chains[0], builder.add(done, loop.index))
-        c = [builder.load(chain) for chain in chains]
-        total = builder.fadd(builder.fadd(c[0], c[1]), builder.fadd(c[2], c[3]))
+        tree = [builder.load(chain) for chain in chains]
+        while len(tree) > 1:  # LANE_CHAINS is a power of two
+            tree = [builder.fadd(a, b) for a, b in zip(tree[::2], tree[1::2], strict=True)]
+        total = tree[0]
         return context.make_tuple(builder, sig.return_type, [
             builder.extract_element(total, ir.Constant(ir.IntType(32), j)) for j in range(8)])
 
