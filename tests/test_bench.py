@@ -3,6 +3,7 @@
 import itertools
 import json
 
+import numba
 import numpy as np
 import pytest
 from conftest import TOL
@@ -60,6 +61,24 @@ def test_sgd_case_and_table(capsys):
     line = bench._format(numba_row)
     assert line.split()[:3] == ["sgd-paper", "float64", "numba"]
     assert numba_row["gflops"] is None and "%" not in line  # no flop count for SGD steps
+
+
+def test_one_thread_rows_of_the_sgd_case(monkeypatch, capsys):
+    """``sgd-paper`` is timed again on one numba thread (numba only, ``sgd-paper-1t``); every
+    row says its thread count, and the count is restored afterwards."""
+    monkeypatch.setattr(bench, "SUITE", (("sgd-paper", "matrix", "sigmoid", 2, 10, 20, "sgd"),))
+    threads = numba.get_num_threads()
+    assert main(["bench", "--backend", "numba", "--backend", "numpy", "--dtype", "float64",
+                 "--steps", "1", "--json", "--no-sweep"]) == 0
+    assert numba.get_num_threads() == threads
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["case"], r["backend"], r["threads"]) for r in rows] == [
+        ("sgd-paper", "numba", threads), ("sgd-paper", "numpy", threads),
+        ("sgd-paper-1t", "numba", 1)]
+    one = rows[2]
+    assert one["speedup_vs_numba"] == 1.0 and one["speedup_vs_numpy"] is None
+    assert one["ns_per_interaction"] == pytest.approx(one["seconds_per_step"] / 200 * 1e9)
+    assert bench._format(one).split()[:3] == ["sgd-paper-1t", "float64", "numba"]
 
 
 def test_peak_fraction_of_cpu_rows_with_a_flop_count():

@@ -10,7 +10,9 @@ of a perceptron (``N`` particles, a fixed sample of ``M`` points, no noise), ``s
 finite-N SGD steps of the paper's problem (matrix unit, sigmoid, ``d = c = 2``, batch 20, noise
 on ``E^G``).
 ``ns_per_interaction`` is the step time over ``N·M`` (``M`` = batch size for SGD);
-``sgd-overhead`` (``N = 5``, batch 1) shows the fixed cost of a step; ``peak_rss_mb`` is the
+``sgd-overhead`` (``N = 5``, batch 1) shows the fixed cost of a step; ``sgd-paper-1t`` times
+``sgd-paper`` again on one numba thread (:data:`ONE_THREAD`, numba backend only: a step's cost
+per core; every row's ``threads`` says how many it ran on); ``peak_rss_mb`` is the
 process's peak memory so far (run a single case to read one case's peak). The suite ends with the
 projected wall time of the paper's full sweep (:func:`sweep_projection`, in
 :mod:`wgflow.bench.projection`).
@@ -41,6 +43,7 @@ of ns per interaction measured in the same run: ``vs numpy`` and ``vs numba``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -74,6 +77,8 @@ SUITE = (
     ("sgd-paper-N5", "matrix", "sigmoid", 2, 5, 20, "sgd"),
     ("sgd-overhead", "matrix", "sigmoid", 2, 5, 1, "sgd"),  # batch 1: the per-step fixed cost
 )
+#: cases timed a second time on one numba thread, as ``CASE-1t`` (numba backend only)
+ONE_THREAD = ("sgd-paper",)
 #: the GPU cases, timed with ``--backend cuda`` (the CPU backend at ``CPU_REFERENCE_N``)
 GPU_SUITE = tuple((f"mf-d{d}-1e{k}", "perceptron", "tanh", d, 10**k, 10**k, "mf")
                   for d in (2, 10) for k in (5, 6))
@@ -146,8 +151,19 @@ def measure(case, unit, activation, d, n, m, dynamics, dtype, backends, repeats)
                      "first_call_s": first[backend],
                      "compile_s": max(0.0, first[backend] - per_step * steps),
                      "gflops": None if flops is None else flops * n * m / per_step / 1e9,
-                     "peak_rss_mb": _peak_rss_mb()})
+                     "threads": numba.get_num_threads(), "peak_rss_mb": _peak_rss_mb()})
     return rows
+
+
+@contextlib.contextmanager
+def _numba_threads(count: int):
+    """Run the block on ``count`` numba threads, then on as many as before."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(count)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def _first_layer_flops(unit, d) -> int:
@@ -379,6 +395,10 @@ def main(argv=None) -> int:
             usable = [b for b in backends if b not in PEERS or
                       (case[1] == "perceptron" and case[2] in PEER_ACTIVATIONS[b])]
             rows = with_speedups(measure(*case, dtype, usable, args.steps))
+            if case[0] in ONE_THREAD and "numba" in backends:
+                with _numba_threads(1):
+                    rows += with_speedups(measure(f"{case[0]}-1t", *case[1:], dtype, ["numba"],
+                                                  args.steps))
             for row in with_peak_fraction(rows, peaks[dtype]):
                 print(json.dumps(row) if args.json else _format(row), flush=True)
     for case in GPU_SUITE if "cuda" in backends and args.N is None else ():
