@@ -17,8 +17,8 @@ from solvers.cpu.activations import COMPILED_ACTIVATIONS, activate
 from wgflow import Perceptron
 from wgflow.symmetry.schemes import OrbitTerms
 
-#: the compiled flow's parallel passes over the particles
-PARALLEL_KERNELS = (compiled_layered.network_sum_in_parallel, compiled_layered.vjp_in_parallel)
+#: the compiled flow's parallel region
+PARALLEL_KERNELS = (compiled_flow._region_in_parallel,)
 
 
 def _compiled_for(kernel, activation: str, dtype: str) -> list:
@@ -41,12 +41,12 @@ def _flow_arguments(unit, rng, n=40, steps=3, batch=5):
     return batches, orbit, basis @ basis.T, 1e-3, 0.05, np.full(steps + 1, 2.0), noise, True
 
 
-def _advance_parts_types(activation: str, dtype: str) -> set:
-    """The types of ``parts`` in the compiled flow's signatures for ``activation`` and
-    ``dtype``: ``none`` for the serial path, an array for the parallel one. A signature loaded
+def _advance_threads_types(activation: str, dtype: str) -> set:
+    """The types of ``threads`` in the compiled flow's signatures for ``activation`` and
+    ``dtype``: ``none`` for the serial path, an integer for the parallel one. A signature loaded
     from the kernel cache is listed too (the kernels it calls are not)."""
-    parts = list(inspect.signature(compiled_flow._advance.py_func).parameters).index("parts")
-    return {str(sig[parts]) for sig in _compiled_for(compiled_flow._advance, activation, dtype)}
+    threads = list(inspect.signature(compiled_flow._advance.py_func).parameters).index("threads")
+    return {str(sig[threads]) for sig in _compiled_for(compiled_flow._advance, activation, dtype)}
 
 
 def test_a_small_flow_compiles_no_parallel_code(rng, monkeypatch):
@@ -56,13 +56,13 @@ def test_a_small_flow_compiles_no_parallel_code(rng, monkeypatch):
     assert not any(_compiled_for(k, "erf", "float32") for k in PARALLEL_KERNELS)
     serial = theta.copy()
     assert compiled_flow.advance(unit.spec, serial, *args) == 3
-    assert _advance_parts_types("erf", "float32") == {"none"}
+    assert _advance_threads_types("erf", "float32") == {"none"}
     assert not any(_compiled_for(k, "erf", "float32") for k in PARALLEL_KERNELS)
     # every size in parallel: the parallel path is compiled (or loaded), with the same bits
     monkeypatch.setattr(compiled_flow, "PARALLEL_MIN_WORK", 1)
     parallel = theta.copy()
     assert compiled_flow.advance(unit.spec, parallel, *args) == 3
-    assert len(_advance_parts_types("erf", "float32") - {"none"}) == 1
+    assert len(_advance_threads_types("erf", "float32") - {"none"}) == 1
     assert np.abs(serial - theta).max() > 0
     np.testing.assert_array_equal(parallel, serial)
 

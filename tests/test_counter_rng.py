@@ -1,6 +1,8 @@
 """The counter-based normal generator (:mod:`solvers.cpu.counter_rng`): compiled = numpy reference,
 and the numbers are standard normal and independent."""
 
+import itertools
+
 import numpy as np
 import pytest
 from conftest import TOL
@@ -17,24 +19,23 @@ KEYS = (1, 0xDEADBEEF12345678, 2**64 - 1)
                           (4097, 5, 1, 64), (300, 3, 2, 16)])
 def test_compiled_noise_equals_the_numpy_reference(key, n, k, step, lanes, rng):
     """The noise as tiles of ``lanes`` particles: particle ``t P + p`` in lane ``p`` of tile
-    ``t``, the lanes past ``N`` not written; on one thread and, above the threshold, in
-    parallel, the same numbers."""
+    ``t``, the lanes past ``N`` not written; drawn tile range by tile range (as the flow's
+    threads draw it), the same numbers."""
     basis = np.linalg.qr(rng.standard_normal((5, k)))[0]
     n_tiles = -(-n // lanes)
     out = np.full((n_tiles, 5, lanes), np.nan)
     z = counter_rng.noise_scratch(lanes, basis)
     assert z.shape == (k, lanes)
-    counter_rng.noise_into(uint64(key), step, basis, 0.3, n, out, z)
+    counter_rng.noise_on_tiles(uint64(key), step, basis, 0.3, n, out, 0, n_tiles, z)
     untiled = out.transpose(0, 2, 1).reshape(n_tiles * lanes, 5)
     reference = counter_rng.normals(key, step * n * k, n * k).reshape(n, k)
     np.testing.assert_allclose(untiled[:n], 0.3 * reference @ basis.T, rtol=0, atol=TOL["exact"])
     assert np.isnan(untiled[n:]).all()
-    parallel = n * k >= counter_rng.PARALLEL_MIN_NUMBERS
-    assert parallel == (n > 1000)  # both paths covered, from even and odd first counters
-    # a caller compiled without parallel code draws on one thread at any size
-    one_thread = np.full_like(out, np.nan)
-    counter_rng.noise_on_one_thread(uint64(key), step, basis, 0.3, n, one_thread, z)
-    np.testing.assert_array_equal(one_thread, out)
+    in_ranges = np.full_like(out, np.nan)
+    cuts = sorted({0, n_tiles // 3, n_tiles // 2, n_tiles})
+    for first, last in itertools.pairwise(cuts):
+        counter_rng.noise_on_tiles(uint64(key), step, basis, 0.3, n, in_ranges, first, last, z)
+    np.testing.assert_array_equal(in_ranges, out)
 
 
 @pytest.mark.parametrize("key", KEYS)

@@ -86,8 +86,8 @@ def test_samples_in_blocks_of_kept_passes_give_the_bits_of_one_block(scheme, dty
                                                                      monkeypatch):
     """Room for the passes of ``ROW_STEP`` orbit samples only: the flow takes them in blocks
     (a whole one and a partial one at least), and its particles are those of the recomputed
-    passes bit for bit; feature averaging needs every sample's output first, so it recomputes
-    instead."""
+    passes bit for bit, in parallel and on one thread; feature averaging needs every sample's
+    output first, so it recomputes instead."""
     problem, start, n_rows, options = _blocks_case(scheme, dtype)
     unit, n = compiled_units.compiled_unit(problem.unit.spec), len(start)
     lanes = compiled_flow.scratch_lanes(compiled_layered.tile_size(problem.unit.spec, dtype), n)
@@ -98,6 +98,12 @@ def test_samples_in_blocks_of_kept_passes_give_the_bits_of_one_block(scheme, dty
     rows = compiled_layered.make_kept(unit, n, n_rows, lanes, dtype, whole=whole)[1].shape[1]
     assert rows == (0 if whole else compiled_layered.ROW_STEP)
     blocks = simulate(problem, start, observables=(), **options)
+    for threshold in (1, 10**9):  # in parallel regions (each finishing a block and starting
+        # the next) and on one thread: the same bits
+        with monkeypatch.context() as path:
+            path.setattr(compiled_flow, "PARALLEL_MIN_WORK", threshold)
+            np.testing.assert_array_equal(
+                simulate(problem, start, observables=(), **options).particles, blocks.particles)
     monkeypatch.setattr(compiled_layered, "KEEP_BYTES", 0)
     recomputed = simulate(problem, start, observables=(), **options)
     assert np.abs(blocks.final - start).max() > TOL["visible"]

@@ -220,3 +220,35 @@ def test_small_n_scratch_changes_no_bit(monkeypatch):
     for cut, whole in zip(narrow, trajectories(), strict=True):
         assert np.abs(whole.final - start).max() > TOL["visible"]
         np.testing.assert_array_equal(cut.particles, whole.particles)
+
+
+@pytest.mark.parametrize("integrator", ["euler", "heun"])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_a_step_that_would_leave_non_finite_particles_is_not_applied(integrator, parallel,
+                                                                     monkeypatch):
+    """An infinite step scale from step ``j`` on (Euler's step ``j``, Heun's corrector of step
+    ``j − 1``): the call stops there and returns the particles of the steps before it, bit for
+    bit those of a call of just those steps, whichever of its two buffers they are in (``j``
+    odd and even); in parallel regions and on one thread."""
+    monkeypatch.setattr(compiled_flow, "PARALLEL_MIN_WORK", 1 if parallel else 10**9)
+    problem = paper.problem("arbitrary", beta=1e-3)
+    run, first = dynamics.prepare(problem, paper.student_init(problem, 40, seed=1) + 0.01,
+                                  scheme="EA", dynamics="sgd", T=1.0, step_scale=20.0,
+                                  integrator=integrator, noise="EG")
+    steps = 8
+    (x, y, w), orbit, proj, tau, dt, scales, noise, heun = dynamics._flow_arguments(
+        run, dynamics._Chunk(run, 0, 0.0, steps))
+    assert len(x) == steps and noise is not None
+    for j in (3, 4):
+        blown = scales.copy()
+        blown[j:] = np.inf
+        theta = first.theta.copy()
+        taken = compiled_flow.advance(problem.unit.spec, theta, (x, y, w), orbit, proj, tau, dt,
+                                      blown, noise, heun)
+        assert taken == (j if integrator == "euler" else j - 1)
+        good = first.theta.copy()
+        assert compiled_flow.advance(problem.unit.spec, good, (x[:taken], y[:taken], w[:taken]),
+                                     orbit, proj, tau, dt, scales[:taken + 1],
+                                     (*noise[:3], noise[3][:taken]), heun) == taken
+        assert np.abs(good - first.theta).max() > TOL["visible"]
+        np.testing.assert_array_equal(theta, good)

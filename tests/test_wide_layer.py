@@ -8,10 +8,11 @@ import pytest
 from conftest import TOL
 from test_kernels import _relative_error, assert_flow_matches_reference, assert_matches_reference
 
+from solvers.cpu import flow as compiled_flow
 from solvers.cpu import layered as compiled_layered
 from solvers.cpu import tiles, wide_layer
 from solvers.cpu.units import compiled_unit
-from wgflow import FixedSample, MatrixUnit, MLPUnit, Perceptron, Problem
+from wgflow import FixedSample, MatrixUnit, MLPUnit, Perceptron, Problem, simulate
 
 #: units whose first layer is wide: inputs a multiple of four and not, one output and several,
 #: a bias or none, hidden layers above it or none
@@ -173,34 +174,22 @@ def test_flow_of_a_wide_unit_follows_the_numpy_reference(rng):
                                   options={"T": 0.3, "dt": 0.1, "step_scale": 5.0})
 
 
-def test_parallel_kernels_give_the_serial_bits_at_any_thread_count(rng):
-    """The compiled flow's parallel passes, each chunk or tile with its own block buffer."""
-    unit = UNITS["perceptron-d33"]
-    theta, x, u, w = _case(unit, 301, 130, "float64", rng)
-    coef = w[:, None] * u
-    compiled, act, tile, chunk = compiled_layered.kernel_arguments(unit.spec, theta)
-    scratch = compiled_layered.scratch_buffers(compiled, unit.dim, tile, theta.dtype)
-    kept = compiled_layered.make_kept(compiled, 0, 0, tile, theta.dtype, limit=0)
-    tts, n = compiled_layered.tiled(theta, tile), len(theta)
-    out, sums = np.empty((len(x), unit.c)), np.empty(tts.shape)
-    compiled_layered.network_sum(compiled, act, tts, n, x, chunk, scratch, np.empty_like(out),
-                                 out, kept)
-    compiled_layered.vjp_into(compiled, act, tts, n, x, coef, scratch, kept, sums, False)
+def test_the_parallel_flow_gives_the_serial_bits_at_any_thread_count(rng, monkeypatch):
+    """The compiled flow's parallel runs of a wide unit, each thread with its own block
+    buffer, on 301 particles (two tiles, the second partial) and 130 samples."""
+    problem, _ = _wide_problem(rng, m=130)
+    start = rng.standard_normal((301, problem.unit.dim)) / 6.0
+    options = {"dynamics": "mf", "T": 0.1, "dt": 0.05, "observables": ()}
+    monkeypatch.setattr(compiled_flow, "PARALLEL_MIN_WORK", 10**9)
+    serial = simulate(problem, start, **options)
+    assert np.abs(serial.final - start).max() > TOL["visible"]
+    monkeypatch.setattr(compiled_flow, "PARALLEL_MIN_WORK", 1)
     threads = numba.get_num_threads()
     try:
-        for count in sorted({1, threads}):
-            numba.set_num_threads(count)
-            parts = compiled_layered.chunk_partials(n, chunk, len(x), unit.c, theta.dtype, True)
-            parallel_out, parallel_sums = np.empty_like(out), np.empty_like(sums)
-            compiled_layered.network_sum_in_parallel(compiled, act, tts, n, x, chunk, parts,
-                                                     parallel_out, kept, scratch[-1], count)
-            compiled_layered.vjp_in_parallel(compiled, act, tts, n, x, coef, kept,
-                                             parallel_sums, False, scratch[-1], count)
-            np.testing.assert_array_equal(parallel_out, out)
-            grad, parallel_grad = np.empty_like(theta), np.empty_like(theta)
-            compiled_layered.untile(sums, grad)
-            compiled_layered.untile(parallel_sums, parallel_grad)
-            np.testing.assert_array_equal(parallel_grad, grad)
+        for count in sorted({1, 2, threads}):
+            numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
+            np.testing.assert_array_equal(simulate(problem, start, **options).particles,
+                                          serial.particles)
     finally:
         numba.set_num_threads(threads)
 

@@ -14,9 +14,9 @@ reference; :func:`normal_pair` the compiled version (vectorizable ``log``, ``cos
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, uint64
+from numba import njit, uint64
 
-from .fast_math import INLINED, JIT, PARALLEL, cos_sin_two_pi, log
+from .fast_math import INLINED, JIT, cos_sin_two_pi, log
 
 _GAMMA = 0x9E3779B97F4A7C15
 _M1 = 0xBF58476D1CE4E5B9
@@ -24,8 +24,6 @@ _M2 = 0x94D049BB133111EB
 _INV_2_53 = 2.0**-53
 #: lanes of one vector of normals (the tiles' lanes are a multiple of it)
 VECTOR = 8
-#: numbers below which the noise is drawn on one thread
-PARALLEL_MIN_NUMBERS = 1 << 14
 
 
 def _mix_np(z):
@@ -79,7 +77,7 @@ def normal_pair(key, pair):
 @njit(**JIT)
 def _noise_tile(key, step, basis, amp, n, start, lanes, z, out):
     """``out[:, p] (D, ·)`` for the particles ``start + p``, ``p < lanes``, of
-    :func:`noise_into`, computed lane-wise in the scratch ``z (K, ≥ lanes)`` so that the loops
+    :func:`noise_on_tiles`, computed lane-wise in the scratch ``z (K, ≥ lanes)`` so that the loops
     vectorize. With ``K`` even, a particle's numbers are ``K/2`` whole pairs, each drawn once;
     with ``K`` odd, each number is drawn from its pair alone. The normals are drawn for whole
     vectors of ``VECTOR`` lanes as far as ``z`` has room (the numbers of the next particles'
@@ -109,35 +107,18 @@ def _noise_tile(key, step, basis, amp, n, start, lanes, z, out):
 
 
 def noise_scratch(lanes: int, basis) -> np.ndarray:
-    """The scratch ``z (K, lanes)`` of :func:`noise_on_one_thread` for tiles of ``lanes`` (a
+    """The scratch ``z (K, lanes)`` of :func:`noise_on_tiles` for tiles of ``lanes`` (a
     multiple of ``VECTOR``) and ``basis (D, K)``."""
     return np.empty((basis.shape[1], lanes))
 
 
 @njit(inline="always", **JIT)
-def noise_on_one_thread(key, step, basis, amp, n, out, z):
-    """:func:`noise_into` on one thread, for callers compiled without parallel code; ``z``:
-    :func:`noise_scratch` of ``out``'s lanes."""
-    lanes = out.shape[2]
-    for t in range(out.shape[0]):
-        _noise_tile(key, step, basis, amp, n, t * lanes, min(lanes, n - t * lanes), z, out[t])
-
-
-@njit(parallel=PARALLEL, **JIT)
-def _noise_in_parallel(key, step, basis, amp, n, out):
-    lanes = out.shape[2]
-    for t in prange(out.shape[0]):
-        _noise_tile(key, step, basis, amp, n, t * lanes, min(lanes, n - t * lanes),
-                    np.empty((basis.shape[1], lanes)), out[t])
-
-
-@njit(**JIT)
-def noise_into(key, step, basis, amp, n, out, z):
+def noise_on_tiles(key, step, basis, amp, n, out, first, last, z):
     """``out[t, :, p] = amp · Σ_j Z_{(step·N + i)·K + j} · basis[:, j]`` for every particle
-    ``i = t P + p < n`` of the tiles ``out (N_tiles, D, P)``, ``basis (D, K)`` (lanes past ``n``
-    are not written); ``z``: :func:`noise_scratch` of ``P``, used below the parallel
-    threshold. Each tile's numbers are its particles', so the thread count is irrelevant."""
-    if n * basis.shape[1] >= PARALLEL_MIN_NUMBERS:
-        _noise_in_parallel(key, step, basis, amp, n, out)
-    else:
-        noise_on_one_thread(key, step, basis, amp, n, out, z)
+    ``i = t P + p < n`` of the tiles ``first ≤ t < last`` of ``out (N_tiles, D, P)``,
+    ``basis (D, K)`` (lanes past ``n`` are not written); ``z``: :func:`noise_scratch` of ``P``.
+    Each tile's numbers are its particles', so how the tiles are shared among threads is
+    irrelevant."""
+    lanes = out.shape[2]
+    for t in range(first, last):
+        _noise_tile(key, step, basis, amp, n, t * lanes, min(lanes, n - t * lanes), z, out[t])

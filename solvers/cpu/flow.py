@@ -21,9 +21,13 @@ coefficients, its backward pass), except for feature averaging, whose coefficien
 sample's output first; when not even ``ROW_STEP`` samples fit, the backward pass recomputes
 them. Blocks change no bit of the result.
 
-A call runs in parallel when ``N·G·B ≥ PARALLEL_MIN_WORK`` (forward and backward passes, noise,
-projection), else on one thread; the two cases are compiled apart (``parts=None``, see
-:func:`solvers.cpu.layered.chunk_partials`), so a small run compiles no parallel code.
+A call runs in parallel when ``N·G·B ≥ PARALLEL_MIN_WORK``, else on one thread; the two cases
+are compiled apart (``threads=None``), so a small run compiles no parallel code. In parallel,
+each thread owns a run of whole chunks of tiles for the whole call, and one parallel region
+both finishes a block of samples on the thread's tiles (the backward pass; after the
+evaluation's last block the velocity, projection and update) and starts the next (the noise,
+the forward passes): a step of one block wakes the threads once. Between regions, one thread
+adds the chunks' partial sums in chunk order and forms the upstream coefficients.
 
 The steps keep the particles as tiles ``(N_tiles, D, P)`` (:func:`solvers.cpu.layered.tiled`),
 the layout of the passes, and so are the gradient sums, velocities and noise: a step
@@ -32,50 +36,80 @@ transposes nothing, and a call transposes ``θ`` once each way. The lanes past `
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 from numba import njit, prange
 
 from .. import checks
 from ..sample_terms import sample_coefficients
-from .counter_rng import noise_into, noise_on_one_thread, noise_scratch
+from . import tiles
+from .counter_rng import noise_on_tiles, noise_scratch
 from .fast_math import JIT, PARALLEL
 from .layered import (
     PARALLEL_MIN_WORK,
-    chunk_partials,
     kernel_arguments,
     make_kept,
+    make_scratch,
     network_sum,
-    network_sum_in_parallel,
     scratch_buffers,
     scratch_lanes,
     tiled,
     untile,
-    vjp_in_parallel,
     vjp_into,
 )
 
 _sample_coefficients = njit(inline="always", **JIT)(sample_coefficients)
-#: tiles per block of the parallel projection ``v P`` (EA)
-PROJECT_TILES = 4
 
 
-def _workspace(kernel, tts, n_samples, d, c, basis):
-    """Every array a step needs, allocated once per call: orbit samples ``xo``, upstream
-    ``coef``, model outputs, chunk partial ``(G·B, ·)``, residual ``(c,)``; the unprojected
-    velocity, the velocities, candidate and noise increment as tiles like ``tts``, zero (their
-    lanes past ``N`` stay so); the scratch of one tile and the noise's
-    (:func:`solvers.cpu.counter_rng.noise_scratch`)."""
-    unit = kernel[0]
-    dtype = tts.dtype
-    return (np.empty((n_samples, d), dtype), np.empty((n_samples, c), dtype),
-            np.empty((n_samples, c), dtype), np.empty((n_samples, c), dtype),
-            np.empty(c), np.zeros_like(tts), np.zeros_like(tts), np.zeros_like(tts),
-            np.zeros_like(tts), np.zeros_like(tts),
-            scratch_buffers(unit, tts.shape[1], tts.shape[2], dtype),
-            noise_scratch(tts.shape[2], basis))
+class Workspace(NamedTuple):
+    """Every array the steps need, allocated once per call (tiles like the particles', zero:
+    their lanes past ``N`` stay so)."""
+    samples: np.ndarray  #: orbit samples ``ρ_g x_m`` of two consecutive steps, ``(2, G·B, d)``
+    coef: np.ndarray  #: upstream coefficients ``(G·B, c)``
+    model: np.ndarray  #: model outputs ``Φ_N(ρ_g x_m)``, ``(G·B, c)``
+    partial: np.ndarray  #: one chunk's partial sums ``(G·B, c)`` (one thread)
+    parts: np.ndarray  #: the chunks' partial sums ``(n_chunks, G·B, c)``
+    residual: np.ndarray  #: float64 ``(c,)``
+    unprojected: np.ndarray  #: ``v`` before the projection ``P`` (EA), tiles
+    v0: np.ndarray  #: the velocity (Heun: the predictor's), tiles
+    v1: np.ndarray  #: Heun's corrector velocity, tiles
+    noise: np.ndarray  #: the step's noise increment, tiles
+    normals: np.ndarray  #: the noise's scratch (:func:`solvers.cpu.counter_rng.noise_scratch`)
 
 
+class Pass(NamedTuple):
+    """One block of orbit samples of one velocity evaluation: its forward passes start a
+    parallel region, its backward pass (and, at the evaluation's last block, the velocity and
+    the integrator's update) open the next one."""
+    active: bool  #: ``False``: no pass (before the first, after the last)
+    at: int  #: the evaluated particles: buffer 0 or 1 of :func:`_advance`
+    base: int  #: the particles ``θ_k`` the update starts from
+    batch: int  #: the step's batch: ``xs[batch]``, ``ys[batch]``, ``ws[batch]``
+    samples: int  #: the step's orbit samples: ``Workspace.samples[samples]``
+    start: int  #: the block's first orbit sample
+    stop: int  #: one past its last
+    scale: float  #: ``ς`` of the evaluation
+    update: int  #: after the block: 0 none (more blocks follow), 1 Euler's or Heun's predictor
+    #: (``θ_k + dt v + ξ``), 2 Heun's corrector (``θ_k + dt (v₀ + v₁)/2 + ξ``)
+    noise: int  #: the step whose noise increment is drawn before the forward passes, or −1
+
+
+_NO_PASS = Pass(False, 0, 0, 0, 0, 0, 0, 0.0, 0, -1)
+
+
+def _workspace(kernel, tts, n, n_samples, d, c, basis):
+    """The :class:`Workspace` of a call on the tiles ``tts`` of ``n`` particles with
+    ``n_samples`` orbit samples per step, inputs ``(d,)``, outputs ``(c,)`` and noise
+    ``basis``."""
+    chunk = kernel[3]
+    dtype, n_chunks = tts.dtype, -(-n // chunk)
+    return Workspace(np.empty((2, n_samples, d), dtype), np.empty((n_samples, c), dtype),
+                     np.empty((n_samples, c), dtype), np.empty((n_samples, c), dtype),
+                     np.empty((n_chunks, n_samples, c), dtype), np.empty(c),
+                     np.zeros_like(tts), np.zeros_like(tts), np.zeros_like(tts),
+                     np.zeros_like(tts), noise_scratch(tts.shape[2], basis))
 @njit(**JIT)
 def _project(v, proj, first, last, out):
     """``out[t, :, p] = v[t, :, p] P`` for the tiles ``first ≤ t < last``, each sum in index
@@ -108,13 +142,6 @@ def _copy(src, dst):
         flat_dst[i] = flat_src[i]
 
 
-@njit(parallel=PARALLEL, **JIT)
-def _project_in_parallel(v, proj, out):
-    n_tiles = v.shape[0]
-    for b in prange((n_tiles + PROJECT_TILES - 1) // PROJECT_TILES):
-        _project(v, proj, b * PROJECT_TILES, min(n_tiles, (b + 1) * PROJECT_TILES), out)
-
-
 @njit(**JIT)
 def _orbit_samples(rho_in, x, xo):
     """``xo[g·B + m] = ρ_g x_m`` for ``rho_in (G, d, d)``, ``x (B, d)``: each entry
@@ -138,91 +165,166 @@ def _orbit_samples(rho_in, x, xo):
 
 
 @njit(inline="always", **JIT)
-def _velocity(kernel, tts, n, x, y, w, orbit, proj, tau, scale, work, parts, threads, kept,
-              sums, out):
-    """``out = v(θ)`` as tiles for the ``n`` particles of the tiles ``tts`` and one batch
-    ``x (B, d)``, ``y (B, c)``, ``w (B,)``, in parallel with room for the chunk partials
-    ``parts`` on ``threads`` threads, on one thread with ``parts=None`` (see
-    :func:`solvers.cpu.layered.chunk_partials`); ``kept``: room for the forward passes of a
-    block of ``M_b`` orbit samples (:func:`solvers.cpu.layered.make_kept`), or empty;
-    ``sums``: room for the float64 gradient sums, tiles like ``tts`` (lanes past ``n`` zero).
-
-    The orbit samples go in blocks of ``M_b``: the forward passes of a block, its upstream
-    coefficients, then its backward pass from the kept passes, the gradient sums going on from
-    block to block; the same sums in the same order as one block of all samples. Without kept
-    passes, one block, and the backward pass recomputes them."""
-    unit, activation, _, chunk = kernel
-    rho_in, rho_out, wg, average = orbit
-    xo, coef, model, partial, residual, grad, _, _, _, _, scratch, _ = work
-    n_nodes, b = wg.shape[0], x.shape[0]
-    n_rows = n_nodes * b
-    _orbit_samples(rho_in, x, xo)
-    rows = kept[1].shape[1] if kept[1].shape[0] > 0 else n_rows
-    for start in range(0, max(n_rows, 1), max(rows, 1)):  # once without samples (no data)
-        stop = min(n_rows, start + rows)
-        block, block_model = xo[start:stop], model[start:stop]
-        if parts is None:
-            network_sum(unit, activation, tts, n, block, chunk, scratch, partial, block_model,
-                        kept)
-        else:
-            network_sum_in_parallel(unit, activation, tts, n, block, chunk, parts, block_model,
-                                    kept, scratch[8], threads)
-        block_model /= n
-        # FA: a sample's terms read its whole orbit (one block, make_kept's whole); otherwise
-        # each orbit sample's row alone
-        for r in range(0 if average else start, b if average else stop):
-            g = 0 if average else r // b
-            _sample_coefficients(r % b, y, w, rho_out, wg, average, model, residual, coef, g,
-                                 n_nodes if average else g + 1)
-        if parts is None:
-            vjp_into(unit, activation, tts, n, block, coef[start:stop], scratch, kept, sums,
-                     start > 0)
-        else:
-            vjp_in_parallel(unit, activation, tts, n, block, coef[start:stop], kept, sums,
-                            start > 0, scratch[8], threads)
-    unprojected = _flat(out if proj.shape[0] == 0 else grad)  # without P, straight into out
-    flat_sums, flat_theta = _flat(sums), _flat(tts)
+def _finish_tiles(at, base, new, sums, proj, tau, dt, done, work, first, last):
+    """The tiles ``first ≤ t < last`` of the velocity ``v = −ς (∇ + 2τθ)`` (projected by ``P``
+    when one is given) of the particles ``at``, from their float64 gradient sums, and the
+    update of :class:`Pass` ``done`` into ``new``; whether every value of ``new`` is finite (a
+    reduction without branches: the loops vectorize)."""
+    v = work.v1 if done.update == 2 else work.v0
+    target = v if proj.shape[0] == 0 else work.unprojected  # without P, straight into v
+    unprojected = _flat(target[first:last])
+    flat_sums, flat_theta = _flat(sums[first:last]), _flat(at[first:last])
     for i in range(flat_sums.size):
         unprojected[i] = flat_sums[i]  # the gradient in the particles' dtype
-        unprojected[i] = -scale * (unprojected[i] + 2.0 * tau * flat_theta[i])
-    if proj.shape[0] == 0:
-        return
-    if parts is not None:
-        _project_in_parallel(grad, proj, out)
-    else:  # a literal first tile would compile a second specialization of _project
-        _project(grad, proj, np.intp(0), tts.shape[0], out)
+        unprojected[i] = -done.scale * (unprojected[i] + 2.0 * tau * flat_theta[i])
+    if proj.shape[0] > 0:
+        _project(work.unprojected, proj, first, last, v)
+    nw, th, xi = _flat(new[first:last]), _flat(base[first:last]), _flat(work.noise[first:last])
+    u0, u1 = _flat(work.v0[first:last]), _flat(work.v1[first:last])
+    finite = True
+    if done.update == 1:
+        for i in range(nw.size):
+            nw[i] = th[i] + dt * u0[i] + xi[i]
+            finite &= np.isfinite(nw[i])
+    else:
+        for i in range(nw.size):
+            nw[i] = th[i] + 0.5 * dt * (u0[i] + u1[i]) + xi[i]
+            finite &= np.isfinite(nw[i])
+    return finite
 
+
+@njit(inline="always", **JIT)
+def _run(kernel, particles, n, proj, tau, dt, noise, done, following, work, kept, sums,
+         chunks, scratch, partial, normals, by_samples):
+    """One thread's part of a parallel region: the chunks ``chunks = (first, last)`` of whole
+    tiles. It finishes :class:`Pass` ``done`` on its tiles (the backward pass into ``sums``,
+    then the velocity and the update when ``done.update``), then draws the noise of
+    ``following`` and runs its forward passes, each chunk's partial sums into its row of
+    ``work.parts``; whether the update's values are finite. ``scratch``, ``partial``,
+    ``normals``: the thread's buffers (see :class:`Workspace`); ``by_samples``: see
+    :func:`solvers.cpu.layered.vjp_into`."""
+    unit, activation, _, chunk = kernel
+    key, first_step, basis, amps = noise
+    per_chunk = chunk // particles[0].shape[2]
+    n_tiles = particles[0].shape[0]
+    first, last = chunks[0] * per_chunk, min(n_tiles, chunks[1] * per_chunk)
+    lanes = particles[0].shape[2]
+    count = min(n, last * lanes) - first * lanes
+    kept_h, kept_dh = kept
+    finite = True
+    if done.active:
+        at = particles[done.at]
+        vjp_into(unit, activation, at[first:last], count,
+                 work.samples[done.samples, done.start:done.stop],
+                 work.coef[done.start:done.stop], scratch,
+                 (kept_h[first:last], kept_dh[first:last]), sums[first:last], done.start > 0,
+                 by_samples)
+        if done.update > 0:
+            finite = _finish_tiles(at, particles[done.base], particles[1 - done.base], sums,
+                                   proj, tau, dt, done, work, first, last)
+    if following.active:
+        if following.noise >= 0:
+            noise_on_tiles(key, first_step + following.noise, basis, amps[following.noise], n,
+                           work.noise, first, last, normals)
+        at, rows = particles[following.at], following.stop - following.start
+        x = work.samples[following.samples, following.start:following.stop]
+        for i in range(chunks[0], chunks[1]):
+            tiles_ = slice(i * per_chunk, (i + 1) * per_chunk)
+            network_sum(unit, activation, at[tiles_], min(chunk, n - i * chunk), x, chunk,
+                        scratch, partial, work.parts[i, :rows],
+                        (kept_h[tiles_], kept_dh[tiles_]))
+    return finite
+
+
+@njit(parallel=PARALLEL, **JIT)
+def _region_in_parallel(kernel, particles, n, proj, tau, dt, noise, done, following, work,
+                        kept, sums, first, threads):
+    """:func:`_run` on even runs of chunks, one per thread of ``threads``, each with its own
+    buffers (a block buffer like ``first``, see :func:`solvers.cpu.layered.make_scratch`): one
+    parallel region per pass."""
+    unit, n_chunks = kernel[0], work.parts.shape[0]
+    tts = particles[0]
+    runs = max(1, min(threads, n_chunks))
+    finite = np.ones(runs, np.bool_)
+    for r in prange(runs):
+        scratch = make_scratch(unit, tts.shape[1], tts.shape[2], tts.dtype, first)
+        finite[r] = _run(kernel, particles, n, proj, tau, dt, noise, done, following, work,
+                         kept, sums, (n_chunks * r // runs, n_chunks * (r + 1) // runs),
+                         scratch, np.empty_like(work.partial), np.empty_like(work.normals),
+                         tiles.by_samples(unit))
+    return finite.all()
+
+
+@njit(inline="always", **JIT)
+def _coefficients(following, ys, ws, orbit, n, work):
+    """The model on the block of :class:`Pass` ``following`` from its chunks' partial sums
+    (added in chunk order), and the block's upstream coefficients (feature averaging: one
+    block of every orbit sample)."""
+    _, rho_out, wg, average = orbit
+    model = work.model[following.start:following.stop]
+    model[:] = 0.0
+    for i in range(work.parts.shape[0]):
+        for m in range(model.shape[0]):
+            for k in range(model.shape[1]):
+                model[m, k] += work.parts[i, m, k]
+    model /= n
+    y, w, b = ys[following.batch], ws[following.batch], ys.shape[1]
+    # FA: a sample's terms read its whole orbit (one block, make_kept's whole); otherwise
+    # each orbit sample's row alone
+    for r in range(0 if average else following.start, b if average else following.stop):
+        g = 0 if average else r // b
+        _sample_coefficients(r % b, y, w, rho_out, wg, average, work.model, work.residual,
+                             work.coef, g, wg.shape[0] if average else g + 1)
 
 @njit(**JIT)
-def _advance(kernel, tts, n, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun, work, parts,
-             threads, kept, sums):
-    key, first_step, basis, amps = noise
-    v0, v1, new, xi = work[6], work[7], work[8], work[9]
-    for k in range(scales.shape[0] - 1):
-        s = k if xs.shape[0] > 1 else 0
-        if amps.shape[0] > 0:  # the noise increment of this step, drawn before the velocity
-            if parts is None:
-                noise_on_one_thread(key, first_step + k, basis, amps[k], n, xi, work[11])
-            else:
-                noise_into(key, first_step + k, basis, amps[k], n, xi, work[11])
-        for stage in range(2 if heun else 1):  # Euler (or Heun's predictor), Heun's corrector
-            at, v = (tts, v0) if stage == 0 else (new, v1)
-            _velocity(kernel, at, n, xs[s], ys[s], ws[s], orbit, proj, tau, scales[k + stage],
-                      work, parts, threads, kept, sums, v)
-            finite = True  # a reduction without branches: the loops vectorize
-            nw, th, u0, u1, noise_step = _flat(new), _flat(tts), _flat(v0), _flat(v1), _flat(xi)
-            if stage == 0:
-                for i in range(nw.size):
-                    nw[i] = th[i] + dt * u0[i] + noise_step[i]
-                    finite &= np.isfinite(nw[i])
-            else:
-                for i in range(nw.size):
-                    nw[i] = th[i] + 0.5 * dt * (u0[i] + u1[i]) + noise_step[i]
-                    finite &= np.isfinite(nw[i])
-        if not finite:
+def _advance(kernel, particles, n, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun, work,
+             scratch, threads, kept, sums):
+    """The steps on the tiles ``particles = (θ, other)``: ``θ_k`` is buffer ``k mod 2``;
+    returns the steps taken (see :func:`advance`), ``θ`` of the last one in buffer 0.
+
+    Each velocity evaluation goes over its orbit samples in blocks of ``M_b`` (the rows of
+    ``kept``, or all of them without kept passes, when the backward pass recomputes them): the
+    forward passes of a block, its upstream coefficients, its backward pass from the kept
+    passes, the gradient sums going on from block to block: the same sums in the same order as
+    one block of all samples. A parallel region (``threads``; ``None``: one thread, compiled
+    without parallel code) finishes one block and starts the next, so a step of one block takes
+    one region."""
+    rho_in, wg = orbit[0], orbit[2]
+    n_rows = wg.shape[0] * xs.shape[1]
+    rows = max(1, kept[1].shape[1] if kept[1].shape[0] > 0 else n_rows)
+    blocks = max(1, -(-n_rows // rows))
+    stages = 2 if heun else 1
+    steps = scales.shape[0] - 1
+    done = _NO_PASS
+    for j in range(steps * stages * blocks + 1):
+        following = _NO_PASS
+        if j < steps * stages * blocks:
+            k, stage, block = j // (stages * blocks), j // blocks % stages, j % blocks
+            start = block * rows
+            following = Pass(True, (k + stage) % 2, k % 2, k if xs.shape[0] > 1 else 0, k % 2,
+                             start, min(n_rows, start + rows), scales[k + stage],
+                             0 if block < blocks - 1 else stage + 1,
+                             k if stage == 0 and block == 0 and noise[3].shape[0] > 0 else -1)
+            if stage == 0 and block == 0:
+                _orbit_samples(rho_in, xs[following.batch], work.samples[k % 2])
+        if threads is None:
+            finite = _run(kernel, particles, n, proj, tau, dt, noise, done, following, work,
+                          kept, sums, (0, work.parts.shape[0]), scratch, work.partial,
+                          work.normals, None)
+        else:
+            finite = _region_in_parallel(kernel, particles, n, proj, tau, dt, noise, done,
+                                         following, work, kept, sums, scratch[8], threads)
+        if done.update == stages and not finite:  # the step is not applied
+            k = (j - 1) // (stages * blocks)
+            if k % 2 == 1:
+                _copy(particles[1], particles[0])
             return k
-        _copy(new, tts)
-    return scales.shape[0] - 1
+        if following.active:
+            _coefficients(following, ys, ws, orbit, n, work)
+        done = following
+    if steps % 2 == 1:
+        _copy(particles[1], particles[0])
+    return steps
 
 
 def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: bool):
@@ -233,7 +335,7 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     batch; ``orbit``: :class:`wgflow.symmetry.schemes.OrbitTerms`; ``proj``: ``(D, D)`` or ``None``;
     ``scales``: ``ς`` at the ``K + 1`` step times; ``noise``: ``None`` or
     ``(key, first_step, basis (D, k), amplitudes (K,))``: step ``j`` adds
-    ``amplitudes[j] · Σ_l Z_c basis[:, l]`` drawn by :func:`solvers.cpu.counter_rng.noise_into`
+    ``amplitudes[j] · Σ_l Z_c basis[:, l]`` drawn by :func:`solvers.cpu.counter_rng.noise_on_tiles`
     for global step ``first_step + j``. Wrong shapes or dtypes raise ``ValueError``
     (:func:`solvers.checks.flow`).
     """
@@ -251,13 +353,14 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     noise = (np.uint64(key), int(first_step), np.ascontiguousarray(basis, dtype=np.float64),
              np.asarray(amps, dtype=np.float64))
     n, n_samples = theta.shape[0], orbit[2].shape[0] * xs.shape[1]
-    parts = chunk_partials(n, kernel[3], n_samples, ys.shape[2], dtype,
-                           n * n_samples >= PARALLEL_MIN_WORK)
     tts = tiled(theta, scratch_lanes(kernel[2], n))
     kept = make_kept(kernel[0], n, n_samples, tts.shape[2], dtype, whole=orbit[3])
-    work = _workspace(kernel, tts, n_samples, xs.shape[2], ys.shape[2], noise[2])
-    taken = _advance(kernel, tts, n, xs, ys, ws, orbit, proj, float(tau), float(dt),
-                     np.asarray(scales, dtype=np.float64), noise, bool(heun), work, parts,
-                     numba.get_num_threads(), kept, np.zeros(tts.shape))
+    work = _workspace(kernel, tts, n, n_samples, xs.shape[2], ys.shape[2], noise[2])
+    # one thread below PARALLEL_MIN_WORK: compiled apart (threads=None), without parallel code
+    threads = numba.get_num_threads() if n * n_samples >= PARALLEL_MIN_WORK else None
+    taken = _advance(kernel, (tts, np.zeros_like(tts)), n, xs, ys, ws, orbit, proj, float(tau),
+                     float(dt), np.asarray(scales, dtype=np.float64), noise, bool(heun), work,
+                     scratch_buffers(kernel[0], tts.shape[1], tts.shape[2], dtype), threads, kept,
+                     np.zeros(tts.shape))
     untile(tts, theta)
     return taken

@@ -16,10 +16,9 @@ Small problems (fewer than ``PARALLEL_MIN_WORK`` particle–sample pairs) run th
 one thread, avoiding the cost of starting threads.
 
 What compiles is what a call runs: the kernels are compiled per activation (a
-:class:`~solvers.cpu.activations.CompiledActivation` argument), the serial kernels
-(:func:`network_sum`, :func:`vjp_into`) carry no parallel code, and their parallel versions
-(``prange``) compile only for the compiled flow's large runs (:func:`chunk_partials`); the
-Python-level ``network_output`` and ``vjp`` run the serial kernels in Python threads instead.
+:class:`~solvers.cpu.activations.CompiledActivation` argument) and carry no parallel code:
+the Python-level ``network_output`` and ``vjp`` run them in Python threads, the compiled flow
+(:mod:`solvers.cpu.flow`) on its threads' runs of tiles, with the same argument types.
 """
 
 from __future__ import annotations
@@ -30,13 +29,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .. import checks
 from ..layered import UnitSpec
 from . import tiles, wide_layer
 from .activations import compiled_activation
-from .fast_math import JIT, PARALLEL
+from .fast_math import JIT
 from .units import compiled_unit
 
 #: upper bound on the parallel chunks of ``network_output`` (each holds an ``(M, c)`` partial)
@@ -214,25 +213,6 @@ def network_sum(unit, activation, tts, n, x, chunk, scratch, partial, total, kep
         _add(total, partial)
 
 
-@njit(parallel=PARALLEL, **JIT)
-def network_sum_in_parallel(unit, activation, tts, n, x, chunk, parts, total, kept, first,
-                            threads):
-    """:func:`network_sum` with the chunks in parallel, each with its partial in
-    ``parts (n_chunks, M, c)``: the same sums in the same order. The chunks go in even runs,
-    one per thread of ``threads``, each run with its own buffers (a block buffer like
-    ``first``, see :func:`make_scratch`), made once per call."""
-    n_chunks = parts.shape[0]
-    runs = max(1, min(threads, n_chunks))
-    for r in prange(runs):
-        scratch = make_scratch(unit, tts.shape[1], tts.shape[2], tts.dtype, first)
-        for i in range(n_chunks * r // runs, n_chunks * (r + 1) // runs):
-            _forward_chunk(unit, activation, tts, x, i * chunk, min(n, (i + 1) * chunk),
-                           parts[i], scratch, kept)
-    total[:] = 0.0
-    for i in range(parts.shape[0]):
-        _add(total, parts[i])
-
-
 @njit(inline="always", **JIT)
 def _vjp_tile(unit, activation, tts, x, coef, start, n, scratch, kept, sums, resume,
               by_samples):
@@ -244,9 +224,9 @@ def _vjp_tile(unit, activation, tts, x, coef, start, n, scratch, kept, sums, res
     :data:`ROW_STEP`). In float32 the sum runs in blocks of ``SAMPLE_BLOCK`` samples, each
     block's sum added to a float64 total (float64: one block). Lanes past ``n`` of ``sums`` are
     not written. ``by_samples`` (``True``, or ``None``: not compiled) lets a narrow unit's kept
-    passes go ``tiles.SAMPLES`` samples at a time, the same bits: only the parallel kernels
-    compile it (:func:`tiles.by_samples`), which large problems run, and a first run on a small
-    one compiles less."""
+    passes go ``tiles.SAMPLES`` samples at a time, the same bits: only the compiled flow's
+    parallel runs compile it (:func:`tiles.by_samples`), which large problems run, and a first
+    run on a small one compiles less."""
     _, z, h, dh, g, g_next, grad, total, first = scratch
     kept_h, kept_dh = kept
     block = x.shape[0] if grad.itemsize == 8 else SAMPLE_BLOCK
@@ -309,38 +289,17 @@ def _store_sums(grad, total, n, carried):
 
 
 @njit(**JIT)
-def vjp_into(unit, activation, tts, n, x, coef, scratch, kept, sums, resume):
+def vjp_into(unit, activation, tts, n, x, coef, scratch, kept, sums, resume, by_samples):
     """``sums (N_tiles, D, P) = Σ_m J_θ σ_*(x_m, θ_i)ᵀ coef_m`` in float64, as tiles like
     ``tts`` (the ``n`` particles' tiles, :func:`tiled`), on one thread, tile by tile in
     ``scratch`` (:func:`make_scratch`); ``kept``: the forward passes of :func:`network_sum` on
     the same particles and ``x``, or empty (:func:`make_kept`); ``resume``: go on from the sums
-    of earlier blocks of samples in ``sums`` (see ``_vjp_tile``)."""
+    of earlier blocks of samples in ``sums``; ``by_samples``: ``True`` or ``None`` (see
+    ``_vjp_tile``)."""
     tile = tts.shape[2]
     for i in range(tts.shape[0]):
         _vjp_tile(unit, activation, tts, x, coef, i * tile, min(tile, n - i * tile), scratch,
-                  kept, sums, resume, None)
-
-
-@njit(parallel=PARALLEL, **JIT)
-def vjp_in_parallel(unit, activation, tts, n, x, coef, kept, sums, resume, first, threads):
-    """:func:`vjp_into` with the tiles in parallel, in even runs, one per thread of
-    ``threads``, each run with its own buffers (a block buffer like ``first``, see
-    :func:`make_scratch`), made once per call."""
-    tile, n_tiles = tts.shape[2], tts.shape[0]
-    runs = max(1, min(threads, n_tiles))
-    for r in prange(runs):
-        scratch = make_scratch(unit, tts.shape[1], tile, tts.dtype, first)
-        for i in range(n_tiles * r // runs, n_tiles * (r + 1) // runs):
-            _vjp_tile(unit, activation, tts, x, coef, i * tile, min(tile, n - i * tile), scratch,
-                      kept, sums, resume, tiles.by_samples(unit))
-
-
-def chunk_partials(n: int, chunk: int, n_samples: int, c: int, dtype, parallel: bool):
-    """Room for the chunk partials ``(n_chunks, M, c)`` of :func:`network_sum_in_parallel` when
-    ``parallel``, else ``None``. A compiled caller that branches on ``parts is None`` is compiled
-    apart for the two cases, with the one path it runs (numba drops a branch that an argument's
-    ``None`` type decides), so a run on one thread compiles no parallel code."""
-    return np.empty((-(-n // chunk), n_samples, c), dtype) if parallel else None
+                  kept, sums, resume, by_samples)
 
 
 def kernel_arguments(spec: UnitSpec, theta: np.ndarray):
@@ -426,7 +385,8 @@ def vjp(spec: UnitSpec, theta, x, u, w) -> np.ndarray:
     _in_threads(lambda r: vjp_into(
         unit, activation, tts[bounds[r]:bounds[r + 1]],
         min(n, bounds[r + 1] * lanes) - bounds[r] * lanes, x, coef,
-        scratch_buffers(unit, dim, lanes, dtype), no_kept, sums[bounds[r]:bounds[r + 1]], False),
+        scratch_buffers(unit, dim, lanes, dtype), no_kept, sums[bounds[r]:bounds[r + 1]], False,
+        None),
         runs)
     out = np.empty_like(theta)
     untile(sums, out)
