@@ -172,24 +172,25 @@ def _finish_tiles(at, base, new, sums, proj, tau, dt, done, work, first, last):
     reduction without branches: the loops vectorize)."""
     v = work.v1 if done.update == 2 else work.v0
     target = v if proj.shape[0] == 0 else work.unprojected  # without P, straight into v
-    unprojected = _flat(target[first:last])
-    flat_sums, flat_theta = _flat(sums[first:last]), _flat(at[first:last])
-    for i in range(flat_sums.size):
-        unprojected[i] = flat_sums[i]  # the gradient in the particles' dtype
-        unprojected[i] = -done.scale * (unprojected[i] + 2.0 * tau * flat_theta[i])
-    if proj.shape[0] > 0:
-        _project(work.unprojected, proj, first, last, v)
-    nw, th, xi = _flat(new[first:last]), _flat(base[first:last]), _flat(work.noise[first:last])
-    u0, u1 = _flat(work.v0[first:last]), _flat(work.v1[first:last])
+    u0, u1, xi = work.v0, work.v1, work.noise
     finite = True
-    if done.update == 1:
-        for i in range(nw.size):
-            nw[i] = th[i] + dt * u0[i] + xi[i]
-            finite &= np.isfinite(nw[i])
-    else:
-        for i in range(nw.size):
-            nw[i] = th[i] + 0.5 * dt * (u0[i] + u1[i]) + xi[i]
-            finite &= np.isfinite(nw[i])
+    for t in range(first, last):
+        for k in range(at.shape[1]):
+            for p in range(at.shape[2]):
+                target[t, k, p] = sums[t, k, p]  # the gradient in the particles' dtype
+                target[t, k, p] = -done.scale * (target[t, k, p] + 2.0 * tau * at[t, k, p])
+        if proj.shape[0] > 0:
+            _project(work.unprojected, proj, t, t + 1, v)
+        for k in range(at.shape[1]):
+            if done.update == 1:
+                for p in range(at.shape[2]):
+                    new[t, k, p] = base[t, k, p] + dt * u0[t, k, p] + xi[t, k, p]
+                    finite &= np.isfinite(new[t, k, p])
+            else:
+                for p in range(at.shape[2]):
+                    new[t, k, p] = base[t, k, p] + 0.5 * dt * (u0[t, k, p] + u1[t, k, p]) + \
+                        xi[t, k, p]
+                    finite &= np.isfinite(new[t, k, p])
     return finite
 
 
