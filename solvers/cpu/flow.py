@@ -82,7 +82,8 @@ class Workspace(NamedTuple):
 class Pass(NamedTuple):
     """One block of orbit samples of one velocity evaluation: its forward passes start a
     parallel region, its backward pass (and, at the evaluation's last block, the velocity and
-    the integrator's update) open the next one."""
+    the integrator's update) open the next one. The update is none while more blocks follow,
+    Euler's step or Heun's predictor (1), or Heun's corrector (2)."""
     active: bool  #: ``False``: no pass (before the first, after the last)
     at: int  #: the evaluated particles: buffer 0 or 1 of :func:`_advance`
     base: int  #: the particles ``θ_k`` the update starts from
@@ -91,8 +92,7 @@ class Pass(NamedTuple):
     start: int  #: the block's first orbit sample
     stop: int  #: one past its last
     scale: float  #: ``ς`` of the evaluation
-    update: int  #: after the block: 0 none (more blocks follow), 1 Euler's or Heun's predictor
-    #: (``θ_k + dt v + ξ``), 2 Heun's corrector (``θ_k + dt (v₀ + v₁)/2 + ξ``)
+    update: int  #: after the block: 0 none, 1 ``θ_k + dt v + ξ``, 2 ``θ_k + dt (v₀ + v₁)/2 + ξ``
     noise: int  #: the step whose noise increment is drawn before the forward passes, or −1
 
 
