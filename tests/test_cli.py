@@ -49,3 +49,23 @@ def test_help_is_plain_text(command, capsys):
 def test_plain_keeps_the_words():
     assert plain("see :func:`~wgflow.simulate` and ``--steps`` (``N·M``)") == \
         "see wgflow.simulate and --steps (N·M)"
+
+
+def test_sweep_workers_give_their_blas_a_runs_threads(monkeypatch):
+    """A process worker's numpy loads its BLAS with the run's thread count (read from the
+    environment it was spawned with), not one thread per core; a value the user set stands."""
+    import argparse
+    import os
+
+    from wgflow import cli
+
+    for name in cli.BLAS_THREADS:  # setenv first: the test's end restores the original state
+        monkeypatch.setenv(name, "0")
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")
+    args = argparse.Namespace(executor="processes", scheduler=None, workers=2, threads=None)
+    context, executor, threads, cores = cli._executor(args)
+    with context:
+        seen = [executor.submit(os.getenv, name).result() for name in cli.BLAS_THREADS]
+    assert threads == max(1, cli._cores() // 2) and cores == 2 * threads
+    assert seen == [str(threads), "3"]

@@ -68,6 +68,9 @@ from .symmetry.schemes import SCHEMES
 
 #: times of a PDE run and a particle run match to this, relative to max(1, T)
 PLOT_TIME_TOL = 1e-9
+#: the BLAS libraries' thread counts (OpenBLAS, MKL), set for a sweep's process workers to its
+#: Numba threads per run: each worker's numpy would otherwise start one BLAS thread per core
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 COMMANDS = ("run", "config", "problems", "resume", "info", "plot", "compare", "bench", "sweep",
             "study", "report", "discover")
 
@@ -83,8 +86,9 @@ def _executor_options(parser) -> None:
     parser.add_argument("--scheduler", help="address of the Dask scheduler, e.g. "
                                             "tcp://10.0.0.1:8786 (with --executor dask)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="Numba threads per run (default: cores // workers for processes, "
-                             "1 for dask)")
+                        help="Numba threads per run, and BLAS threads per process worker "
+                             "unless OPENBLAS_NUM_THREADS/MKL_NUM_THREADS are set (default: "
+                             "cores // workers for processes, 1 for dask)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
 
@@ -431,7 +435,8 @@ def _cores() -> int:
 def _executor(args):
     """``(context, executor, Numba threads per run, cores the workers share or None)`` from the
     options; closing the context shuts the executor down. The pool spawns its workers: fresh
-    processes, no forked Numba threads."""
+    processes, no forked Numba threads, whose BLAS gets as many threads as a run
+    (:data:`BLAS_THREADS`, unless the environment sets them)."""
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be ≥ 1, got {args.threads}")
     if args.executor == "dask":
@@ -446,9 +451,11 @@ def _executor(args):
         return contextlib.closing(client), client.get_executor(), args.threads or 1, None
     if args.workers < 1:
         raise ValueError(f"--workers must be ≥ 1, got {args.workers}")
+    threads = args.threads or max(1, _cores() // args.workers)
+    for name in BLAS_THREADS:  # read by each worker when it loads numpy; the user's value stands
+        os.environ.setdefault(name, str(threads))
     pool = ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=sweeps.ignore_interrupts)
-    threads = args.threads or max(1, _cores() // args.workers)
     return pool, pool, threads, args.workers * threads
 
 
