@@ -49,6 +49,7 @@ from .counter_rng import noise_on_tiles, noise_scratch
 from .fast_math import JIT, PARALLEL
 from .layered import (
     PARALLEL_MIN_WORK,
+    add_into,
     kernel_arguments,
     make_kept,
     make_scratch,
@@ -265,9 +266,7 @@ def _coefficients(following, ys, ws, orbit, n, work):
     model = work.model[following.start:following.stop]
     model[:] = 0.0
     for i in range(work.parts.shape[0]):
-        for m in range(model.shape[0]):
-            for k in range(model.shape[1]):
-                model[m, k] += work.parts[i, m, k]
+        add_into(model, work.parts[i])
     model /= n
     y, w, b = ys[following.batch], ws[following.batch], ys.shape[1]
     # FA: a sample's terms read its whole orbit (one block, make_kept's whole); otherwise

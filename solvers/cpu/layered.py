@@ -35,7 +35,7 @@ from .. import checks
 from ..layered import UnitSpec
 from . import tiles, wide_layer
 from .activations import compiled_activation
-from .fast_math import JIT
+from .fast_math import INLINED, JIT
 from .units import compiled_unit
 
 #: upper bound on the parallel chunks of ``network_output`` (each holds an ``(M, c)`` partial)
@@ -193,8 +193,10 @@ def _forward_chunk(unit, activation, tts, x, start, stop, partial, scratch, kept
                         kept_h[s // tile, m, r, p] = h[r, p]
 
 
-@njit(**JIT)
-def _add(total, part):
+@njit(**INLINED)
+def add_into(total, part):
+    """``total += part`` entry by entry over ``total``'s 2-D shape (``part`` may have more
+    rows)."""
     for m in range(total.shape[0]):
         for k in range(total.shape[1]):
             total[m, k] += part[m, k]
@@ -210,7 +212,7 @@ def network_sum(unit, activation, tts, n, x, chunk, scratch, partial, total, kep
     for i in range((n + chunk - 1) // chunk):
         _forward_chunk(unit, activation, tts, x, i * chunk, min(n, (i + 1) * chunk), partial,
                        scratch, kept)
-        _add(total, partial)
+        add_into(total, partial)
 
 
 @njit(inline="always", **JIT)
@@ -238,7 +240,7 @@ def _vjp_tile(unit, activation, tts, x, coef, start, n, scratch, kept, sums, res
         _load_sums(sums[t], n, grad, total)
     while m < n_samples:
         if m % block == 0 and m > 0:
-            _add(total, grad)
+            add_into(total, grad)
             grad[:] = 0.0
         slot = wide_layer.slot(first, m, n_samples)  # wide first layer: blocks of samples
         if by_samples is not None:
@@ -282,7 +284,7 @@ def _store_sums(grad, total, n, carried):
     """The running sums of a tile's ``n`` lanes back to its ``carried (D, P)``: the chain
     ``grad`` in float64, the block total plus the last block's sum in float32."""
     if grad.itemsize != 8:
-        _add(total, grad)
+        add_into(total, grad)
     for k in range(carried.shape[0]):
         for p in range(n):
             carried[k, p] = grad[k, p] if grad.itemsize == 8 else total[k, p]
