@@ -109,6 +109,27 @@ def rng():
     return np.random.default_rng(20261122)
 
 
+def cli_sets(overrides) -> list[str]:
+    """``["--set", k=v, …]``: config overrides as ``wgflow run`` arguments."""
+    return [arg for override in overrides for arg in ("--set", override)]
+
+
+def interrupted_run(path, overrides, overwrite: bool = False):
+    """Run ``overrides`` (``key=value`` strings) into ``path`` (replacing a trajectory there
+    with ``overwrite``) and stop it at its first chance, as Ctrl-C does: the file keeps status
+    ``running``, its first frame and a checkpoint to resume from (a finished run removes its
+    checkpoint)."""
+    from wgflow.config import load_config
+    from wgflow.files.checkpoints import checkpoint_path
+    from wgflow.runner import RunInterrupted, run_to_file
+
+    with pytest.raises(RunInterrupted):
+        run_to_file(load_config(None, overrides), path, progress=False, overwrite=overwrite,
+                    stop=lambda: True)
+    assert checkpoint_path(path).exists()
+    return path
+
+
 def kill_after_frames(path, args, frames: int, timeout: float = 120.0):
     """Start ``wgflow run --out path --quiet *args`` in a subprocess and ``kill -9`` it once its
     checkpoint records ``frames`` frames; fails if the run ends first (then make it longer)."""

@@ -16,14 +16,15 @@ from pathlib import Path
 
 import h5py
 import pytest
+from conftest import cli_sets, interrupted_run
 
 from wgflow.cli import main
 from wgflow.files.checkpoints import checkpoint_path
 from wgflow.files.locks import exclusive
 from wgflow.runner import lock_path
 
-QUICK = ["--quiet", "--set", "init.N=6", "--set", "run.T=1", "--set", "run.frames=2",
-         "--set", "run.backend=numpy"]
+SETS = ["init.N=6", "run.T=1", "run.frames=2", "run.backend=numpy"]
+QUICK = ["--quiet", *cli_sets(SETS)]
 
 
 def _workspace(root: Path) -> dict:
@@ -33,15 +34,13 @@ def _workspace(root: Path) -> dict:
         "my.toml", "binary.toml", "bad.toml", "unknown_key.toml", "wrong_type.toml",
         "empty.h5", "foreign.h5", "no_config.h5", "emptydir", "foreign_sweep", "no_manifest")}
     assert main(["run", "--out", str(f["good.h5"]), *QUICK]) == 0
-    assert main(["run", "--out", str(f["other_ckpt.h5"]), *QUICK, "--set", "run.seed=4"]) == 0
-    for name in ("locked.h5", "garbage_ckpt.h5", "no_ckpt.h5"):
-        shutil.copy(f["good.h5"], f[name])
-        shutil.copy(checkpoint_path(f["good.h5"]), checkpoint_path(f[name]))
-    for name in ("garbage_ckpt.h5", "other_ckpt.h5", "no_ckpt.h5"):
-        with h5py.File(f[name], "r+") as h5:  # as a killed run leaves it
-            h5["parameters"].attrs["status"] = "running"
+    interrupted_run(f["locked.h5"], SETS)  # as a killed run leaves it: status running
+    interrupted_run(f["other_ckpt.h5"], [*SETS, "run.seed=4"])
+    for name in ("garbage_ckpt.h5", "no_ckpt.h5"):
+        shutil.copy(f["locked.h5"], f[name])
+        shutil.copy(checkpoint_path(f["locked.h5"]), checkpoint_path(f[name]))
     checkpoint_path(f["garbage_ckpt.h5"]).write_bytes(b"\x00garbage")
-    shutil.copy(checkpoint_path(f["good.h5"]), checkpoint_path(f["other_ckpt.h5"]))
+    shutil.copy(checkpoint_path(f["locked.h5"]), checkpoint_path(f["other_ckpt.h5"]))
     checkpoint_path(f["no_ckpt.h5"]).unlink()
     f["notes.txt"].write_text("my notes\n")
     f["my.toml"].write_text("[run]\nT = 1.0\n")

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import cli_sets, interrupted_run
 
 from wgflow import (
     Perceptron,
@@ -27,8 +28,8 @@ from wgflow.files.checkpoints import checkpoint_path, read_checkpoint
 from wgflow.files.locks import exclusive
 from wgflow.runner import lock_path
 
-SMALL = ["--quiet", "--set", "init.N=12", "--set", "run.T=2", "--set", "run.frames=4",
-         "--set", "run.backend=numpy"]
+SETS = ["init.N=12", "run.T=2", "run.frames=4", "run.backend=numpy"]
+SMALL = ["--quiet", *cli_sets(SETS)]
 
 
 def _digest(*paths) -> str:
@@ -51,7 +52,8 @@ def _stop_running(path):
 
 # --- data loss ----------------------------------------------------------------------------
 
-def test_a_second_run_on_a_file_in_use_is_refused_before_touching_it(trajectory, capsys):
+def test_a_second_run_on_a_file_in_use_is_refused_before_touching_it(tmp_path, capsys):
+    trajectory = interrupted_run(tmp_path / "run.h5", SETS)  # with a checkpoint
     before = _digest(trajectory, checkpoint_path(trajectory))
     with exclusive(lock_path(trajectory), "a run file"):  # another run holds the file
         assert main(["run", "--out", str(trajectory), "--overwrite", *SMALL]) == 2
@@ -62,9 +64,26 @@ def test_a_second_run_on_a_file_in_use_is_refused_before_touching_it(trajectory,
     assert not lock_path(trajectory).exists()  # released and removed
 
 
-def test_a_symlink_to_a_file_in_use_takes_the_same_lock(trajectory, capsys):
+def test_a_finished_run_keeps_no_checkpoint_and_resume_leaves_it_alone(tmp_path, trajectory,
+                                                                       capsys):
+    """A checkpoint serves ``resume`` only: a complete run, and an interrupted one resumed to
+    its end, remove theirs; ``resume`` of a finished file reports its status and changes
+    nothing."""
+    assert not checkpoint_path(trajectory).exists()
+    before = _digest(trajectory)
+    assert main(["resume", str(trajectory), "--quiet"]) == 0
+    assert _digest(trajectory) == before and not checkpoint_path(trajectory).exists()
+    cut = interrupted_run(tmp_path / "cut.h5", SETS)
+    assert main(["resume", str(cut), "--quiet"]) == 0
+    assert load(cut).status == "complete" and not checkpoint_path(cut).exists()
+    assert not list(tmp_path.glob("*.ckpt.npz*"))
+    np.testing.assert_array_equal(load(cut).particles, load(trajectory).particles)
+
+
+def test_a_symlink_to_a_file_in_use_takes_the_same_lock(tmp_path, capsys):
     """``--out LINK`` where LINK points to a file another run writes: the lock is the target's,
     so the second run is refused instead of truncating the first one's file."""
+    trajectory = interrupted_run(tmp_path / "run.h5", SETS)
     link = trajectory.with_name("link.h5")
     link.symlink_to(trajectory.name)
     before = _digest(trajectory, checkpoint_path(trajectory))
@@ -132,12 +151,9 @@ def test_save_never_replaces_a_foreign_file_nor_silently_a_trajectory(tmp_path, 
 
 def test_another_runs_checkpoint_is_refused_before_anything_changes(tmp_path, capsys):
     """Same N: it used to splice the trajectories; another N: it truncated, then crashed."""
-    runs = {}
-    for name, extra in (("a", []), ("same_n", ["--set", "run.seed=9"]),
-                        ("other_n", ["--set", "init.N=10"])):
-        runs[name] = tmp_path / f"{name}.h5"
-        assert main(["run", "--out", str(runs[name]), *SMALL, *extra]) == 0
-    _stop_running(runs["a"])
+    runs = {name: interrupted_run(tmp_path / f"{name}.h5", [*SETS, *extra])
+            for name, extra in (("a", []), ("same_n", ["run.seed=9"]),
+                                ("other_n", ["init.N=10"]))}
     for other in ("same_n", "other_n"):
         shutil.copy(checkpoint_path(runs[other]), checkpoint_path(runs["a"]))
         before = _digest(runs["a"], checkpoint_path(runs["a"]))

@@ -7,11 +7,11 @@ import sys
 import h5py
 import numpy as np
 import pytest
-from conftest import kill_after_frames
+from conftest import interrupted_run, kill_after_frames
 
 from wgflow import config, load, paper, save, simulate
 from wgflow.cli import main
-from wgflow.files.checkpoints import read_checkpoint, write_checkpoint
+from wgflow.files.checkpoints import checkpoint_path, read_checkpoint, write_checkpoint
 from wgflow.files.h5md import TrajectoryFile, read_parameters
 
 SMALL = ["run.T=2", "init.N=12", "run.frames=4", "run.scheme=FA"]
@@ -112,7 +112,7 @@ def test_divergence_keeps_good_frames_and_says_so(tmp_path, capsys):
     err = capsys.readouterr().err  # the CLI shows a warning as one line
     assert re.fullmatch(r"wgflow run: warning: the \w+ became NaN/inf at step .*\n", err)
     res = load(path)
-    assert res.status == "diverged"
+    assert res.status == "diverged" and not checkpoint_path(path).exists()  # nothing to resume
     assert np.all(np.isfinite(res.particles)) and len(res.times) >= 1
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
@@ -214,20 +214,17 @@ def test_interrupted_run_resumes_bitwise_on_the_compiled_backends(tmp_path, monk
         np.testing.assert_array_equal(a.observables[k], b.observables[k])
 
 
-def test_stale_checkpoint_and_foreign_files_are_refused(tmp_path, small_run, capsys):
-    # a new run into the same path drops the old checkpoint before writing anything
-    old = read_checkpoint(small_run)[1]
-    assert old == 5
-    assert main(["run", "--out", str(small_run), "--quiet", "--overwrite", "--set",
-                 "run.T=0.25", "--set", "init.N=12"]) == 0
-    assert read_checkpoint(small_run)[1] == len(load(small_run).times) < old
+def test_stale_checkpoint_and_foreign_files_are_refused(tmp_path, capsys):
+    # a new run into the same path drops the old run's checkpoint before writing anything
+    path = interrupted_run(tmp_path / "run.h5", SMALL)
+    old = read_checkpoint(path)[2]
+    interrupted_run(path, ["run.T=0.25", "init.N=12"], overwrite=True)
+    cursor, frames, identity = read_checkpoint(path)
+    assert identity != old and frames == len(load(path).times)
     # a checkpoint ahead of the file's frames is refused
-    with h5py.File(small_run, "r+") as h5:
-        h5["parameters"].attrs["status"] = "running"
-    cursor, _, identity = read_checkpoint(small_run)
-    write_checkpoint(small_run, cursor, 99, identity)
-    assert main(["resume", str(small_run)]) == 2
-    assert "taken after 99 frames and the file holds 4" in capsys.readouterr().err
+    write_checkpoint(path, cursor, 99, identity)
+    assert main(["resume", str(path)]) == 2
+    assert f"taken after 99 frames and the file holds {frames}" in capsys.readouterr().err
     foreign = tmp_path / "foreign.h5"
     h5py.File(foreign, "w").close()
     assert main(["info", str(foreign)]) == 2
