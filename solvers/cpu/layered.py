@@ -232,8 +232,7 @@ def _vjp_tile(unit, activation, tts, x, coef, start, n, scratch, kept, sums, res
     _, z, h, dh, g, g_next, grad, total, first = scratch
     kept_h, kept_dh = kept
     block = x.shape[0] if grad.itemsize == 8 else SAMPLE_BLOCK
-    if grad.itemsize != 8:  # a float64 sum is one chain: no block total
-        total[:] = 0.0
+    total[:] = 0.0
     grad[:] = 0.0
     tt, lanes = _tile_of(tts, start, n)
     t, m, n_samples = start // tts.shape[2], 0, x.shape[0]
@@ -247,8 +246,9 @@ def _vjp_tile(unit, activation, tts, x, coef, start, n, scratch, kept, sums, res
         if by_samples is not None:
             if first is None and kept_dh.shape[0] > 0 and m + tiles.SAMPLES <= n_samples:
                 # kept passes of a narrow unit: SAMPLES at once (blocks end on multiples of it)
-                tiles.backpropagate_samples(unit, tt, x, t, m, coef, lanes, kept_h, kept_dh, g,
-                                            g_next, grad, first)
+                rows = slice(m, m + tiles.SAMPLES)
+                tiles.backpropagate_samples(unit, tt, x, m, coef[rows], lanes, kept_h[t, rows],
+                                            kept_dh[t, rows], g, g_next, grad, first)
                 m += tiles.SAMPLES
                 continue
         if kept_dh.shape[0] > 0:

@@ -66,30 +66,26 @@ LANE_CHAINS = 4
 
 
 @intrinsic
-def _lane_partial_sums(typingctx, buf, r, vectors):
-    """``(s_0, …, s_7)`` of the first ``vectors`` vectors of eight lanes of row ``r`` of ``buf``
-    (2-D, C-contiguous, float32 or float64) in float64, read in place (a row view would cost
-    two atomic reference counts): ``LANE_CHAINS`` vectors of eight sums, chain ``a`` summing
+def _lane_partial_sums(typingctx, row, vectors):
+    """``(s_0, …, s_7)`` of the first ``vectors`` vectors of eight lanes of ``row`` (C-contiguous,
+    float32 or float64) in float64: ``LANE_CHAINS`` vectors of eight sums, chain ``a`` summing
     the vectors ``v ≡ a mod LANE_CHAINS`` in order (the last ``vectors mod LANE_CHAINS`` going
     on in chain 0), then the chains added pairwise, ``(c_0 + c_1) + (c_2 + c_3)``: one vector
     addition per eight lanes, in independent chains, on any target."""
-    if not (isinstance(buf, types.Array) and buf.ndim == 2 and buf.layout == "C"
-            and buf.dtype in (types.float32, types.float64)):
+    if not (isinstance(row, types.Array) and row.ndim == 1 and row.layout == "C"
+            and row.dtype in (types.float32, types.float64)):
         return None
-    signature = types.UniTuple(types.float64, 8)(buf, r, vectors)
+    signature = types.UniTuple(types.float64, 8)(row, vectors)
 
     def codegen(context, builder, sig, args):
         dtype = sig.args[0].dtype
-        array = context.make_array(sig.args[0])(context, builder, args[0])
-        width = builder.extract_value(array.shape, 1)
-        row = context.cast(builder, args[1], sig.args[1], types.intp)
-        data = builder.gep(array.data, [builder.mul(row, width)])
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
         sums = ir.VectorType(ir.DoubleType(), 8)
         first = builder.bitcast(data, ir.VectorType(context.get_value_type(dtype), 8)
                                 .as_pointer())
         zero = ir.Constant(sums, [0.0] * 8)
         chains = [cgutils.alloca_once_value(builder, zero) for _ in range(LANE_CHAINS)]
-        count = args[2]
+        count = args[1]
         rounds = builder.sdiv(count, ir.Constant(count.type, LANE_CHAINS))
 
         def add(chain, index):
@@ -120,10 +116,11 @@ def lane_sum(buf, r, n):
     """``Σ_{p<n} buf[r, p]`` (a C-contiguous ``buf``) in float64 in a fixed order: eight partial
     sums over the lanes ``p ≡ j mod 8`` of the whole vectors (``_lane_partial_sums``), the
     last ``n mod 8`` lanes added to the first, then a tree."""
+    row = buf[r]
     full = n - n % 8
-    s0, s1, s2, s3, s4, s5, s6, s7 = _lane_partial_sums(buf, r, full // 8)
+    s0, s1, s2, s3, s4, s5, s6, s7 = _lane_partial_sums(row, full // 8)
     for p in range(full, n):
-        s0 += buf[r, p]
+        s0 += row[p]
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
@@ -319,9 +316,9 @@ def _upstream(table, index: int, current: str, sample: int | None = None,
     """Per output ``k`` of layer ``index``, the local name of ``g_k = ∂/∂z_k`` and its load:
     at the top ``c_k σ'(z_k)`` (or ``c_k`` on a linear layer), formed in each pass that reads
     it, else row ``k`` of ``current``. With ``sample``, that sample's (its names suffixed,
-    its plane ``t, m + sample`` of the kept ``dh`` and its rows ``sample·width + k``)."""
+    its ``dh`` plane and its rows ``sample·width + k``)."""
     n_out, _, _, _, activated, row = table[index]
-    tag, at = ("", "") if sample is None else (f"_{sample}", f"t, m + {sample}, ")
+    tag, at = ("", "") if sample is None else (f"_{sample}", f"{sample}, ")
     offset = 0 if sample is None else sample * width
     if index == len(table) - 1:
         return [(f"u{k}{tag}", f"u{k}{tag} = c_{k}{tag} * dh[{at}{row + k}, p]" if activated else
@@ -336,7 +333,7 @@ def _to_layer_below(table, index: int, grads, below: str, sample: int | None = N
     there."""
     n_out, n_in, w = table[index][:3]
     prev = table[index - 1][ROW]
-    tag, at = ("", "") if sample is None else (f"_{sample}", f"t, m + {sample}, ")
+    tag, at = ("", "") if sample is None else (f"_{sample}", f"{sample}, ")
     offset = 0 if sample is None else sample * width
     groups = []
     for j in range(n_in):
@@ -380,12 +377,9 @@ def _backward_samples_source(table) -> str:
     """:func:`backpropagate_samples`: the passes of ``_backward_source`` for ``SAMPLES``
     samples at once, each sample's upstream terms in its own rows of ``g``, ``g_next``
     (``s·W + k``), and each gradient row loaded and stored once per block: its terms added in
-    sample order, each as the per-sample pass adds it, so the sums are the same. The kept
-    passes and the coefficients are read in place, at tile ``t`` and rows ``m + s`` (views of
-    them would cost atomic reference counts at every block)."""
+    sample order, each as the per-sample pass adds it, so the sums are the same."""
     samples, width = range(SAMPLES), max(layer[N_OUT] for layer in table)
-    lines = [f"c_{k}_{s} = coef[m + {s}, {k}]" for s in samples
-             for k in range(table[-1][N_OUT])]
+    lines = [f"c_{k}_{s} = coef[{s}, {k}]" for s in samples for k in range(table[-1][N_OUT])]
     lines += [f"x_{j}_{s} = x[m + {s}, {j}]" for s in samples for j in range(table[0][N_IN])]
     current, below = "g", "g_next"
     chunk = max(1, TERMS_PER_PASS // SAMPLES)
@@ -398,7 +392,7 @@ def _backward_samples_source(table) -> str:
         else:
             prev = table[index - 1][ROW]
             inputs = [[f"a{j}_{s}" for j in range(n_in)] for s in samples]
-            input_loads = [f"a{j}_{s} = h[t, m + {s}, {prev + j}, p]" for s in samples
+            input_loads = [f"a{j}_{s} = h[{s}, {prev + j}, p]" for s in samples
                            for j in range(n_in)]
         groups = []
         for k in range(n_out):
@@ -418,7 +412,7 @@ def _backward_samples_source(table) -> str:
         lines += _in_passes(groups)
         current, below = below, current
     return _function("backpropagate_samples",
-                     "unit, tt, x, t, m, coef, n, h, dh, g, g_next, grad, first=None", lines)
+                     "unit, tt, x, m, coef, n, h, dh, g, g_next, grad, first=None", lines)
 
 
 def _function(name: str, arguments: str, body: list[str]) -> str:
@@ -455,11 +449,10 @@ def backpropagate(unit, tt, x, m, coef, n, h, dh, g, g_next, grad, first=None, s
     raise TypeError("backpropagate is called from compiled kernels only")
 
 
-def backpropagate_samples(unit, tt, x, t, m, coef, n, h, dh, g, g_next, grad, first=None):
-    """:func:`backpropagate` of the ``SAMPLES`` samples from ``m`` at once for tile ``t``, from
-    their kept forward passes ``h[t, m + s] (·, P)``, ``dh[t, m + s] (R, P)``
-    (:func:`solvers.cpu.layered.make_kept`) and coefficients ``coef[m + s] (c,)``; ``g``,
-    ``g_next``: ``(SAMPLES·W, P)``. The same sums as the calls
+def backpropagate_samples(unit, tt, x, m, coef, n, h, dh, g, g_next, grad, first=None):
+    """:func:`backpropagate` of the ``SAMPLES`` samples from ``m`` at once, from their kept
+    forward passes ``h (SAMPLES, ·, P)``, ``dh (SAMPLES, R, P)`` and coefficients
+    ``coef (SAMPLES, c)``; ``g``, ``g_next``: ``(SAMPLES·W, P)``. The same sums as the calls
     on each sample in order. A narrow unit only (``first`` is ``None``): a wide first layer
     runs on its own blocks of samples (:mod:`solvers.cpu.wide_layer`), and the call compiles to
     nothing. Compiled code only, as :func:`forward`."""
@@ -502,9 +495,9 @@ def _backpropagate(unit, tt, x, m, coef, n, h, dh, g, g_next, grad, first=None, 
 
 
 @overload(backpropagate_samples, inline="always")
-def _backpropagate_samples(unit, tt, x, t, m, coef, n, h, dh, g, g_next, grad, first=None):
+def _backpropagate_samples(unit, tt, x, m, coef, n, h, dh, g, g_next, grad, first=None):
     if isinstance(unit, UnitType):
         if isinstance(first, types.Array):
-            return lambda unit, tt, x, t, m, coef, n, h, dh, g, g_next, grad, first=None: None
+            return lambda unit, tt, x, m, coef, n, h, dh, g, g_next, grad, first=None: None
         return _compiled("backpropagate_samples", _backward_samples_source(unit.table))
     return None
