@@ -67,13 +67,14 @@ def test_a_second_run_on_a_file_in_use_is_refused_before_touching_it(tmp_path, c
 def test_a_finished_run_keeps_no_checkpoint_and_resume_leaves_it_alone(tmp_path, trajectory,
                                                                        capsys):
     """A checkpoint serves ``resume`` only: a complete run, and an interrupted one resumed to
-    its end, remove theirs; ``resume`` of a finished file reports its status and changes
-    nothing."""
+    its end, remove theirs; ``resume`` of a finished file reports its status, leaves the file
+    as it is and removes a checkpoint an earlier build left beside it."""
     assert not checkpoint_path(trajectory).exists()
+    cut = interrupted_run(tmp_path / "cut.h5", SETS)
+    shutil.copy(checkpoint_path(cut), checkpoint_path(trajectory))  # as earlier builds kept
     before = _digest(trajectory)
     assert main(["resume", str(trajectory), "--quiet"]) == 0
     assert _digest(trajectory) == before and not checkpoint_path(trajectory).exists()
-    cut = interrupted_run(tmp_path / "cut.h5", SETS)
     assert main(["resume", str(cut), "--quiet"]) == 0
     assert load(cut).status == "complete" and not checkpoint_path(cut).exists()
     assert not list(tmp_path.glob("*.ckpt.npz*"))

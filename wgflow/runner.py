@@ -254,7 +254,8 @@ def resume_file(path, progress: bool = True, *, force: bool = False, stop=None) 
     read_parameters(path)  # a clear error for a missing or foreign file, before the lock
     with exclusive(lock_path(path), f"the run file {path}"), stop_requests(stop) as stopping:
         params = read_parameters(path)
-        if params["status"] in ("complete", "diverged"):
+        if params["status"] in ("complete", "diverged"):  # nothing to resume: no checkpoint
+            checkpoint_path(path).unlink(missing_ok=True)  # (one an earlier build kept)
             return params["status"]
         try:
             config = configuration.checked(params["config"])
