@@ -81,6 +81,22 @@ def test_a_finished_run_keeps_no_checkpoint_and_resume_leaves_it_alone(tmp_path,
     np.testing.assert_array_equal(load(cut).particles, load(trajectory).particles)
 
 
+def test_a_finished_run_whose_file_fails_to_close_keeps_its_checkpoint(tmp_path, monkeypatch):
+    """The checkpoint goes only once the finished file is closed: a close that fails (a full
+    disk at the last flush) leaves it, so the run can still be resumed if its status did not
+    reach the disk."""
+    real_close = h5md.TrajectoryFile.close
+
+    def failing_close(self):
+        real_close(self)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(h5md.TrajectoryFile, "close", failing_close)
+    path = tmp_path / "run.h5"
+    assert main(["run", "--out", str(path), *SMALL]) == 0
+    assert checkpoint_path(path).exists()
+
+
 def test_a_symlink_to_a_file_in_use_takes_the_same_lock(tmp_path, capsys):
     """``--out LINK`` where LINK points to a file another run writes: the lock is the target's,
     so the second run is refused instead of truncating the first one's file."""

@@ -200,11 +200,12 @@ def _continue(solver: Solver, run, out: TrajectoryFile, path, start, every: int,
                              stop()) from None
     finally:
         bar.close()
+        closed = False
         with contextlib.suppress(OSError):  # a failed write can fail the close too
             out.close()
-    # finished (complete or diverged): ``resume`` has nothing to continue, so the checkpoint,
-    # kept up to here in case the status could not be written, goes
-    checkpoint_path(path).unlink(missing_ok=True)
+            closed = True
+    if closed:  # finished (complete or diverged) and on disk: nothing is left to resume
+        checkpoint_path(path).unlink(missing_ok=True)
     return run.status
 
 
