@@ -232,7 +232,8 @@ def _vjp_tile(unit, activation, tts, x, coef, start, n, scratch, kept, sums, res
     _, z, h, dh, g, g_next, grad, total, first = scratch
     kept_h, kept_dh = kept
     block = x.shape[0] if grad.itemsize == 8 else SAMPLE_BLOCK
-    total[:] = 0.0
+    if grad.itemsize != 8:  # a float64 sum is one chain: no block total
+        total[:] = 0.0
     grad[:] = 0.0
     tt, lanes = _tile_of(tts, start, n)
     t, m, n_samples = start // tts.shape[2], 0, x.shape[0]
