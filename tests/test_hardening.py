@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,6 +96,24 @@ def test_a_finished_run_whose_file_fails_to_close_keeps_its_checkpoint(tmp_path,
     path = tmp_path / "run.h5"
     assert main(["run", "--out", str(path), *SMALL]) == 0
     assert checkpoint_path(path).exists()
+
+
+def test_a_checkpoint_that_cannot_be_removed_does_not_fail_a_finished_run(tmp_path,
+                                                                          monkeypatch):
+    """Removing a finished run's checkpoint is tidying: where it fails (a directory made
+    read-only at the end), the run still ends complete, and so does its ``resume``."""
+    real_unlink = Path.unlink
+
+    def refusing_unlink(self, missing_ok=False):
+        if self.name.endswith(".ckpt.npz") and self.exists():
+            raise PermissionError(13, "Permission denied", str(self))
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refusing_unlink)
+    path = tmp_path / "run.h5"
+    assert main(["run", "--out", str(path), *SMALL]) == 0
+    assert checkpoint_path(path).exists() and load(path).status == "complete"
+    assert main(["resume", str(path), "--quiet"]) == 0
 
 
 def test_a_symlink_to_a_file_in_use_takes_the_same_lock(tmp_path, capsys):

@@ -204,9 +204,16 @@ def _continue(solver: Solver, run, out: TrajectoryFile, path, start, every: int,
         with contextlib.suppress(OSError):  # a failed write can fail the close too
             out.close()
             closed = True
-    if closed:  # finished (complete or diverged) and on disk: nothing is left to resume
-        checkpoint_path(path).unlink(missing_ok=True)
+    if closed:  # finished (complete or diverged) and on disk
+        _drop_finished_checkpoint(path)
     return run.status
+
+
+def _drop_finished_checkpoint(path) -> None:
+    """Remove the checkpoint of a finished run, which has nothing left to resume; one that
+    cannot be removed (a read-only directory) is harmless and stays."""
+    with contextlib.suppress(OSError):
+        checkpoint_path(path).unlink(missing_ok=True)
 
 
 def run_to_file(config: dict, path, progress: bool = True, *, overwrite: bool = False,
@@ -255,8 +262,8 @@ def resume_file(path, progress: bool = True, *, force: bool = False, stop=None) 
     read_parameters(path)  # a clear error for a missing or foreign file, before the lock
     with exclusive(lock_path(path), f"the run file {path}"), stop_requests(stop) as stopping:
         params = read_parameters(path)
-        if params["status"] in ("complete", "diverged"):  # nothing to resume: no checkpoint
-            checkpoint_path(path).unlink(missing_ok=True)  # (one an earlier build kept)
+        if params["status"] in ("complete", "diverged"):  # nothing to resume
+            _drop_finished_checkpoint(path)  # one an earlier build kept
             return params["status"]
         try:
             config = configuration.checked(params["config"])
