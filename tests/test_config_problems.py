@@ -12,6 +12,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from conftest import cli_sets
 
 from wgflow import config, groups, laws, load, simulate
 from wgflow import sweep as sweeps
@@ -105,17 +106,13 @@ def _example(tmp_path, name: str) -> Path:
     return path
 
 
-def _sets(*items) -> list:
-    return [arg for item in items for arg in ("--set", item)]
-
-
 #: fewer Haar nodes and quadrature points, where the example's would take seconds per step
 FEWER = {"so2-plane": ["problem.group.haar_points=8", "problem.quadrature_points=16"]}
 
 
 def _small(name: str) -> list:
     dynamics = config.load_config(examples.EXAMPLES / f"{name}.toml")["run.dynamics"]
-    return _sets("run.backend=numpy", "run.frames=10", *SMALL[dynamics], *FEWER.get(name, []))
+    return cli_sets(["run.backend=numpy", "run.frames=10", *SMALL[dynamics], *FEWER.get(name, [])])
 
 
 @pytest.mark.parametrize("name", sorted(BY_HAND))
@@ -252,7 +249,7 @@ BAD = [  # (example, overrides, what the one-line message names)
 @pytest.mark.parametrize(("name", "overrides", "named"), BAD)
 def test_bad_config_is_rejected_naming_the_key(tmp_path, capsys, name, overrides, named):
     code = main(["run", str(_example(tmp_path, name)), "--out", str(tmp_path / "x.h5"),
-                 "--quiet", *_sets(*overrides)])
+                 "--quiet", *cli_sets(overrides)])
     err = capsys.readouterr().err
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -271,7 +268,7 @@ def test_malformed_csv_is_rejected_naming_the_key(tmp_path, capsys, text, named)
     bad.write_text(text, encoding="utf-8")
     cfg = _example(tmp_path, "csv-data")
     assert main(["run", str(cfg), "--out", str(tmp_path / "x.h5"), "--quiet",
-                 *_sets(f"problem.data.file={json.dumps(str(bad))}")]) == 2
+                 *cli_sets([f"problem.data.file={json.dumps(str(bad))}"])]) == 2
     err = capsys.readouterr().err
     assert "config key 'problem.data.file'" in err and str(bad) in err
     for part in named:
@@ -367,7 +364,7 @@ def test_readme_own_problem_configs_run(tmp_path):
         path.write_text(text, encoding="utf-8")
         dynamics = config.load_config(path)["run.dynamics"]
         assert main(["run", str(path), "--out", str(tmp_path / f"readme{k}.h5"), "--quiet",
-                     *_sets("run.backend=numpy", *SMALL[dynamics])]) == 0
+                     *cli_sets(["run.backend=numpy", *SMALL[dynamics]])]) == 0
 
 
 def _custom(**keys) -> dict:

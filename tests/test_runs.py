@@ -7,7 +7,7 @@ import sys
 import h5py
 import numpy as np
 import pytest
-from conftest import interrupted_run, kill_after_frames
+from conftest import cli_sets, interrupted_run, kill_after_frames
 
 from wgflow import config, load, paper, save, simulate
 from wgflow.cli import main
@@ -20,8 +20,7 @@ SMALL = ["run.T=2", "init.N=12", "run.frames=4", "run.scheme=FA"]
 @pytest.fixture
 def small_run(tmp_path):
     path = tmp_path / "run.h5"
-    assert main(["run", "--out", str(path), "--quiet", *[a for s in SMALL for a in ("--set", s)]
-                 ]) == 0
+    assert main(["run", "--out", str(path), "--quiet", *cli_sets(SMALL)]) == 0
     return path
 
 
@@ -93,7 +92,7 @@ def test_config_default_is_valid_toml_of_the_defaults(capsys):
 ])
 def test_bad_config_is_rejected_naming_the_key(tmp_path, capsys, overrides, message):
     args = ["run", "--out", str(tmp_path / "x.h5"), "--quiet"]
-    assert main(args + [a for s in overrides for a in ("--set", s)]) == 2
+    assert main(args + cli_sets(overrides)) == 2
     assert message in capsys.readouterr().err
 
 
@@ -120,7 +119,7 @@ def test_divergence_keeps_good_frames_and_says_so(tmp_path, capsys):
 
 
 def test_progress_bar_only_on_a_terminal(tmp_path, monkeypatch, capsys):
-    args = ["run", "--out", str(tmp_path / "p.h5"), *[a for s in SMALL for a in ("--set", s)]]
+    args = ["run", "--out", str(tmp_path / "p.h5"), *cli_sets(SMALL)]
     assert main(args) == 0
     assert "frame" not in capsys.readouterr().err  # stderr is not a terminal here
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)

@@ -111,6 +111,8 @@ def _workspace(kernel, tts, n, n_samples, d, c, basis):
                      np.empty((n_chunks, n_samples, c), dtype), np.empty(c),
                      np.zeros_like(tts), np.zeros_like(tts), np.zeros_like(tts),
                      np.zeros_like(tts), noise_scratch(tts.shape[2], basis))
+
+
 @njit(**JIT)
 def _project(v, proj, first, last, out):
     """``out[t, :, p] = v[t, :, p] P`` for the tiles ``first ≤ t < last``, each sum in index
@@ -275,6 +277,7 @@ def _coefficients(following, ys, ws, orbit, n, work):
         g = 0 if average else r // b
         _sample_coefficients(r % b, y, w, rho_out, wg, average, work.model, work.residual,
                              work.coef, g, wg.shape[0] if average else g + 1)
+
 
 @njit(**JIT)
 def _advance(kernel, particles, n, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun, work,
