@@ -55,6 +55,47 @@ def test_activation_and_derivative_match_numpy(name, rng):
     _assert_within_ulp(dh[0], derivative, z)
 
 
+#: where the float64 tanh and sigmoid change regime: ``|z|`` at which ``n`` of ``e^{−2|z|}``
+#: (tanh) or ``e^{−|z|}`` (sigmoid) leaves 0 and −1, their derivatives turn subnormal, and the
+#: clamp of the reduction
+REGIME_EDGES = [0.1732867951, 0.17328679514, 0.5198603854, 0.3465735903, 0.34657359028,
+                1.0397207708, 354.0, 354.5, 372.5, 374.0, 374.5, 708.3, 708.5, 744.4, 748.0,
+                749.0]
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+def test_tanh_and_sigmoid_are_within_a_few_ulp_of_the_exact_value(name, rng):
+    """The float64 ``tanh`` and ``sigmoid`` (one quotient of ``r coth(r/2) ± r`` terms each) and
+    their derivatives against a reference in extended precision (``np.longdouble``, 64-bit
+    significand), near every edge of their regimes included; subnormal where the exact value
+    is, and ``tanh(±0) = ±0``."""
+    if np.finfo(np.longdouble).nmant <= np.finfo(np.float64).nmant:
+        pytest.skip("the reference needs an extended-precision np.longdouble (x86)")
+    edges = np.array(REGIME_EDGES)
+    z = np.concatenate([rng.uniform(-1, 1, 40000), rng.uniform(-40, 40, 40000),
+                        rng.uniform(-760, 760, 10000), 1e-8 * rng.standard_normal(2000),
+                        edges, -edges, np.nextafter(edges, 0), np.nextafter(edges, 800),
+                        [0.0, -0.0]])
+    buf = z[None].copy()
+    h, dh = np.empty_like(buf), np.empty_like(buf)
+    _activate_row(COMPILED_ACTIVATIONS[name], buf, h, dh)
+    zl = z.astype(np.longdouble)
+    e = np.exp(-(2 if name == "tanh" else 1) * np.abs(zl))
+    if name == "tanh":
+        value, derivative = np.tanh(zl), 4 * e / (1 + e) ** 2
+    else:
+        value, derivative = np.where(zl >= 0, 1 / (1 + e), e / (1 + e)), e / (1 + e) ** 2
+    for computed, exact in ((h[0], value), (dh[0], derivative)):
+        rounded = exact.astype(np.float64)
+        normal = np.abs(rounded) >= TINY
+        err = np.abs(computed[normal].astype(np.longdouble) - exact[normal])
+        assert np.all(err <= TOL["ulp_exact"] * np.spacing(np.abs(rounded[normal]))), (
+            f"off by {np.max(err / np.spacing(np.abs(rounded[normal]))):.3g} ulp")
+        assert np.all(np.abs(computed[~normal]) < TINY)  # subnormal where the value is
+    if name == "tanh":  # odd: a zero keeps its sign
+        assert np.signbit(h[0][-2:]).tolist() == [False, True]
+
+
 _exp_all = elementwise(exp)
 
 

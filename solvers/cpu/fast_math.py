@@ -3,25 +3,29 @@
 PyPI's llvmlite has no vector math library, so ``math.exp``/``math.tanh`` in a loop stay scalar
 calls. Here ``exp`` is built from arithmetic only — Cody–Waite reduction ``x = n ln2 + r``,
 ``|r| ≤ ln2/2``, the degree-13 Taylor polynomial of ``e^r`` (truncation < 1e-17 relative) and
-``2^n`` assembled from exponent bits in two halves (so subnormal results round correctly) — and
-the activations are rational expressions of it. They need it at ``x ≤ 0`` only
-(``exp_of_nonpositive``, also within 1 ulp): there the polynomial is a degree-11 Chebyshev fit
-scaled by ``2^−64``, and one product by ``2^(n+64)`` rounds once, as the two halves do; no upper
-clamp:
+``2^n`` assembled from exponent bits in two halves (so subnormal results round correctly).
+``exp_of_nonpositive`` serves arguments ``x ≤ 0`` (also within 1 ulp): there the polynomial is a
+degree-11 Chebyshev fit scaled by ``2^−64``, and one product by ``2^(n+64)`` rounds once, as the
+two halves do; no upper clamp.
 
-- ``tanh z = sign z · (1 − e)/(1 + e)``, ``e = exp(−2|z|)``, and for ``|z| < 0.55`` (where
-  ``1 − e`` cancels) ``z·p(z²)`` with ``p`` the degree-11 Chebyshev interpolant of
-  ``tanh(√u)/√u`` on ``[0, 0.55²]`` (relative error 1.3e-18, computed in 50-digit arithmetic);
-  ``tanh' = 4e/(1 + e)²`` (no cancellation at saturation).
-- ``sigmoid z = 1/(1 + e)`` for ``z ≥ 0`` and ``e/(1 + e)`` otherwise, ``e = exp(−|z|)``;
-  ``sigmoid' = e/(1 + e)²``.
+``tanh`` and ``sigmoid`` take fewer operations from the same reduction and
+``e^r = (R + r)/(R − r)`` with ``R = r coth(r/2) = 2 + r² P(r²)``, ``P`` of degree 4
+(:func:`_coth_form`): with ``e^{−a} = 2^n A/B``, ``A = R + r``, ``B = R − r``, each is one
+quotient of such terms, and no ``1 − e`` cancels:
+
+- ``ε = σ(−|z|) = e/(1 + e) = 2^n A/(B + 2^n A)`` (``e = e^{−|z|}``); ``σ(|z|) = 1 − ε``
+  (``ε ≤ ½``: no cancellation) and ``σ' = ε (1 − ε)``;
+- ``tanh |z| = (1 − e)/(1 + e) = (R α − r β)/(R β − r α)`` with ``e = e^{−2|z|}``,
+  ``α = 1 − 2^n``, ``β = 1 + 2^n`` (exact), which at ``n = 0`` is ``−2r/(2R)`` (``r = −2|z|``
+  exactly); ``tanh' = 4 ε (1 − ε)`` with ``ε = e/(1 + e)`` (no cancellation at saturation).
 
 ``erf`` and ``softplus`` need ``erf``/``log1p`` and call the scalar C library (not vectorized);
 their derivatives use the vectorized ``exp``. Every function here agrees with the numpy reference
 (:mod:`solvers.activations`) to a few ulp over the whole range, tested in
 ``tests/test_fast_math.py``. Values are computed in float64 (a float32 input is widened first);
 :mod:`solvers.cpu.fast_math32` has the float32 ``exp``, ``tanh`` and ``sigmoid`` of the float32
-kernels, from the same formulas (:func:`activations_in`).
+kernels, rational expressions of a float32 ``exp``
+(:func:`solvers.cpu.fast_math32.activations_in`).
 """
 
 from __future__ import annotations
@@ -92,11 +96,6 @@ _LN2_LO = 1.90821492927058770002e-10
 _SHIFTER = 6755399441055744.0  # 1.5·2^52: adding it rounds to an integer kept in the low bits
 _SHIFTER_BITS = 0x4338000000000000
 _INV_FACTORIAL = tuple(1.0 / math.factorial(k) for k in range(14))
-_TANH_SMALL = 0.55
-_TANH_POLY = (1.0, -0.3333333333333328, 0.13333333333325045, -0.05396825396311858,
-              0.021869488371442865, -0.008863232404667668, 0.0035920903102564794,
-              -0.0014555330088204246, 0.0005884078649141198, -0.00023329605704104197,
-              8.320274178943323e-05, -1.9428993183663042e-05)
 _SQRT2 = math.sqrt(2.0)
 _TWO_PI = 2.0 * math.pi
 _ATANH_SERIES = tuple(1.0 / (2 * k + 1) for k in range(12))
@@ -216,45 +215,66 @@ def cos_sin_two_pi(u):
             -sine if (quadrant == 2.0 or quadrant == 3.0) else sine)
 
 
-def activations_in(real, exp, tanh_poly) -> tuple:
-    """``(tanh_and_derivative, sigmoid_and_derivative)`` computed in the precision ``real``
-    (``np.float64`` or ``np.float32``) from that precision's ``exp`` of arguments ``≤ 0`` and
-    the coefficients
-    ``tanh_poly`` of ``p(u) ≈ tanh(√u)/√u`` on ``[0, 0.55²]`` (the module docstring has the
-    formulas). Each returned function maps a scalar ``z`` to a pair of ``real`` values."""
-    zero, one, two, four, small = (real(c) for c in (0, 1, 2, 4, _TANH_SMALL))
-    poly = tuple(real(c) for c in tanh_poly)
-    top = len(poly) - 1
-
-    @njit(**INLINED)
-    def tanh_and_derivative(z):
-        """``(tanh z, 1 − tanh² z)`` for a scalar ``z``."""
-        z = real(z)
-        a = abs(z)
-        e = exp(-two * a)
-        q = one / (one + e)
-        u = z * z
-        p = poly[top]
-        for k in range(top - 1, -1, -1):
-            p = p * u + poly[k]
-        big = (one - e) * q
-        value = z * p if a < small else (big if z >= zero else -big)
-        return value, four * e * q * q
-
-    @njit(**INLINED)
-    def sigmoid_and_derivative(z):
-        """``(s, s (1 − s))`` with ``s = 1/(1 + e^{−z})`` for a scalar ``z``, without
-        overflow."""
-        z = real(z)
-        e = exp(-abs(z))
-        q = one / (one + e)
-        return (q if z >= zero else e * q), e * q * q
-
-    return tanh_and_derivative, sigmoid_and_derivative
+#: ``(R(r) − 2)/r²`` with ``R(r) = r coth(r/2)``, as a polynomial ``P(u)`` in ``u = r²``: the
+#: degree-4 interpolant at the Chebyshev nodes of ``[0, (1.0001 · ln2/2)²]`` (50-digit
+#: arithmetic; the relative error it gives ``e^r`` is below 1.2e-18), increasing degree
+_COTH_FIT = (0.1666666666666666, -0.0027777777777564404, 6.613756471622828e-05,
+             -1.6534060033836456e-06, 4.1437662804024295e-08)
+#: ``1.5·2^52 + 1087``: ``x log₂e`` plus it holds ``n + 1087`` in its low bits
+_SHIFTER_PLUS_BIAS = _SHIFTER + 1087.0
+_TWO_TO_64 = 2.0**64
+_TWO_TO_MINUS_64 = 2.0**-64
 
 
-tanh_and_derivative, sigmoid_and_derivative = activations_in(np.float64, exp_of_nonpositive,
-                                                             _TANH_POLY)
+@njit(**INLINED)
+def _coth_form(x):
+    """``(r, w, 2^(n+64))`` with ``e^x = 2^n (2 + w + r)/(2 + w − r)`` for a scalar ``x ≤ 0``:
+    ``x = n ln2 + r`` as in ``exp`` (``x`` clamped to ``−748``, below which ``e^x`` and ``4e^x``
+    round to 0), and ``2 + w = r coth(r/2)`` with ``w = r² P(r²)`` (``_COTH_FIT``).
+    ``2^(n+64)`` is normal for every ``n ≥ −1079``: its bits are those of
+    ``t = x log₂e + 1.5·2^52 + 1087`` shifted left by 52, which leaves ``n + 1087`` alone in the
+    exponent field."""
+    x = -748.0 if x < -748.0 else x
+    t = x * _LOG2E + _SHIFTER_PLUS_BIAS
+    n = t - _SHIFTER_PLUS_BIAS
+    r = (x - n * _LN2_HI) - n * _LN2_LO
+    u = r * r
+    p = _COTH_FIT[4]
+    for k in range(3, -1, -1):
+        p = p * u + _COTH_FIT[k]
+    return r, u * p, _bits_to_float(_float_to_bits(t) << 52)
+
+
+@njit(**INLINED)
+def sigmoid_and_derivative(z):
+    """``(σ(z), σ'(z))`` for a scalar ``z``: ``ε = σ(−|z|) = 2^n A/(B + 2^n A)`` with
+    ``e^{−|z|} = 2^n A/B`` (:func:`_coth_form`; numerator and denominator scaled by ``2^64``,
+    so a subnormal ``ε`` is rounded once), ``σ(|z|) = 1 − ε``, ``σ' = ε (1 − ε)``."""
+    z = np.float64(z)
+    r, w, scale = _coth_form(-abs(z))
+    scaled_a = (2.0 + (w + r)) * scale  # 2^(n+64) A
+    scaled_b = (w - r) * _TWO_TO_64 + 2.0 * _TWO_TO_64  # 2^64 B
+    eps = scaled_a / (scaled_a + scaled_b)
+    one_minus = 1.0 - eps
+    return (one_minus if z >= 0.0 else eps), eps * one_minus
+
+
+@njit(**INLINED)
+def tanh_and_derivative(z):
+    """``(tanh z, 1 − tanh² z)`` for a scalar ``z``: with ``e^{−2|z|} = 2^n A/B``
+    (:func:`_coth_form`, ``A = R + r``, ``B = R − r``), ``tanh |z| = (B − 2^n A)/(B + 2^n A)``
+    written as ``(R α − r β)/(R β − r α)``, ``α = 1 − 2^n``, ``β = 1 + 2^n``, and
+    ``tanh' = 4 ε (1 − ε)`` with ``ε = 2^n A/(B + 2^n A)`` (scaled by ``2^64`` as in
+    :func:`sigmoid_and_derivative`); the sign of ``z`` (and of a zero) is kept."""
+    z = np.float64(z)
+    r, w, scale = _coth_form(-2.0 * abs(z))
+    big_r = 2.0 + w
+    two_n = scale * _TWO_TO_MINUS_64  # 1 ± 2^n is exact down to 2^−53, then rounds to 1
+    alpha, beta = 1.0 - two_n, 1.0 + two_n
+    den = big_r * beta - r * alpha
+    scaled_eps = scale * (big_r + r) / den  # 2^64 ε
+    derivative = (scaled_eps * (1.0 - scaled_eps * _TWO_TO_MINUS_64)) * (4.0 * _TWO_TO_MINUS_64)
+    return math.copysign((big_r * alpha - r * beta) / den, z), derivative
 
 
 @njit(**INLINED)

@@ -7,8 +7,8 @@ LLVM vectorizes them at twice the float64 vector width (16 lanes of a 512-bit re
 significant bits, so ``n·C₁`` is exact), the degree-7 Taylor polynomial of ``e^r`` (truncation
 < 6e-9 relative, a tenth of a float32 ulp) and ``2^n`` assembled from float32 exponent bits in
 two halves, so subnormal results are rounded once. ``tanh`` and ``sigmoid`` (and their
-derivatives) are the rational expressions of :func:`solvers.cpu.fast_math.activations_in` over this
-``exp``; for ``|z| < 0.55`` ``tanh z = z·p(z²)`` with ``p`` the degree-5 interpolant of
+derivatives) are rational expressions of this ``exp`` (:func:`activations_in`); for
+``|z| < 0.55`` ``tanh z = z·p(z²)`` with ``p`` the degree-5 interpolant of
 ``tanh(√u)/√u`` at the Chebyshev nodes of ``[0, 0.55²]`` (relative error 2.7e-9 with its
 coefficients rounded to float32, computed in 40-digit arithmetic).
 
@@ -22,15 +22,16 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.extending import intrinsic
 
-from .fast_math import activations_in, cody_waite_exp
+from .fast_math import INLINED, cody_waite_exp
 
 _LN2 = (0.693359375, -2.12194440e-4)  # C₁ (9 significant bits) and C₂ = ln 2 − C₁ to float32
 _SHIFTER = 12582912.0  # 1.5·2^23: adding it rounds to an integer kept in the low bits
 _SHIFTER_BITS = 0x4B400000
 _LIMITS = (-104.0, 89.0)  # e^x rounds to 0 below −103.98 and overflows above 88.73
+_TANH_SMALL = 0.55  # below it, tanh is the polynomial of _TANH_POLY
 _TANH_POLY = (1.0, -0.3333331048488617, 0.13332456350326538, -0.053842321038246155,
               0.02103821560740471, -0.006233633495867252)  # float32 values
 
@@ -78,6 +79,48 @@ exp = cody_waite_exp(np.float32, _LIMITS, 1.0 / math.log(2.0), _SHIFTER, _LN2, _
 exp_of_nonpositive = cody_waite_exp(np.float32, (_LIMITS[0], None), 1.0 / math.log(2.0),
                                     _SHIFTER, _LN2, [c * 2.0**-24 for c in _TAYLOR],
                                     _times_two_to_at_most_one)
+
+
+def activations_in(real, exp, tanh_poly) -> tuple:
+    """``(tanh_and_derivative, sigmoid_and_derivative)`` computed in the precision ``real``
+    from its ``exp`` of arguments ``≤ 0`` and the coefficients ``tanh_poly`` of
+    ``p(u) ≈ tanh(√u)/√u`` on ``[0, 0.55²]``; each maps a scalar ``z`` to a pair of ``real``
+    values:
+
+    - ``tanh z = sign z · (1 − e)/(1 + e)``, ``e = exp(−2|z|)``, and for ``|z| < 0.55`` (where
+      ``1 − e`` cancels) ``z·p(z²)``; ``tanh' = 4e/(1 + e)²`` (no cancellation at saturation);
+    - ``sigmoid z = 1/(1 + e)`` for ``z ≥ 0`` and ``e/(1 + e)`` otherwise, ``e = exp(−|z|)``;
+      ``sigmoid' = e/(1 + e)²``."""
+    zero, one, two, four, small = (real(c) for c in (0, 1, 2, 4, _TANH_SMALL))
+    poly = tuple(real(c) for c in tanh_poly)
+    top = len(poly) - 1
+
+    @njit(**INLINED)
+    def tanh_and_derivative(z):
+        """``(tanh z, 1 − tanh² z)`` for a scalar ``z``."""
+        z = real(z)
+        a = abs(z)
+        e = exp(-two * a)
+        q = one / (one + e)
+        u = z * z
+        p = poly[top]
+        for k in range(top - 1, -1, -1):
+            p = p * u + poly[k]
+        big = (one - e) * q
+        value = z * p if a < small else (big if z >= zero else -big)
+        return value, four * e * q * q
+
+    @njit(**INLINED)
+    def sigmoid_and_derivative(z):
+        """``(s, s (1 − s))`` with ``s = 1/(1 + e^{−z})`` for a scalar ``z``, without
+        overflow."""
+        z = real(z)
+        e = exp(-abs(z))
+        q = one / (one + e)
+        return (q if z >= zero else e * q), e * q * q
+
+    return tanh_and_derivative, sigmoid_and_derivative
+
 
 
 tanh_and_derivative, sigmoid_and_derivative = activations_in(np.float32, exp_of_nonpositive,
