@@ -10,7 +10,7 @@ two halves do; no upper clamp.
 
 ``tanh`` and ``sigmoid`` take fewer operations from the same reduction and
 ``e^r = (R + r)/(R − r)`` with ``R = r coth(r/2) = 2 + r² P(r²)``, ``P`` of degree 4
-(:func:`_coth_form`): with ``e^{−a} = 2^n A/B``, ``A = R + r``, ``B = R − r``, each is one
+(``_coth_form``): with ``e^{−a} = 2^n A/B``, ``A = R + r``, ``B = R − r``, each is one
 quotient of such terms, and no ``1 − e`` cancels:
 
 - ``ε = σ(−|z|) = e/(1 + e) = 2^n A/(B + 2^n A)`` (``e = e^{−|z|}``); ``σ(|z|) = 1 − ε``
@@ -248,7 +248,7 @@ def _coth_form(x):
 @njit(**INLINED)
 def sigmoid_and_derivative(z):
     """``(σ(z), σ'(z))`` for a scalar ``z``: ``ε = σ(−|z|) = 2^n A/(B + 2^n A)`` with
-    ``e^{−|z|} = 2^n A/B`` (:func:`_coth_form`; numerator and denominator scaled by ``2^64``,
+    ``e^{−|z|} = 2^n A/B`` (``_coth_form``; numerator and denominator scaled by ``2^64``,
     so a subnormal ``ε`` is rounded once), ``σ(|z|) = 1 − ε``, ``σ' = ε (1 − ε)``."""
     z = np.float64(z)
     r, w, scale = _coth_form(-abs(z))
@@ -262,7 +262,7 @@ def sigmoid_and_derivative(z):
 @njit(**INLINED)
 def tanh_and_derivative(z):
     """``(tanh z, 1 − tanh² z)`` for a scalar ``z``: with ``e^{−2|z|} = 2^n A/B``
-    (:func:`_coth_form`, ``A = R + r``, ``B = R − r``), ``tanh |z| = (B − 2^n A)/(B + 2^n A)``
+    (``_coth_form``, ``A = R + r``, ``B = R − r``), ``tanh |z| = (B − 2^n A)/(B + 2^n A)``
     written as ``(R α − r β)/(R β − r α)``, ``α = 1 − 2^n``, ``β = 1 + 2^n``, and
     ``tanh' = 4 ε (1 − ε)`` with ``ε = 2^n A/(B + 2^n A)`` (scaled by ``2^64`` as in
     :func:`sigmoid_and_derivative`); the sign of ``z`` (and of a zero) is kept."""
