@@ -122,6 +122,5 @@ def activations_in(real, exp, tanh_poly) -> tuple:
     return tanh_and_derivative, sigmoid_and_derivative
 
 
-
 tanh_and_derivative, sigmoid_and_derivative = activations_in(np.float32, exp_of_nonpositive,
                                                              _TANH_POLY)
