@@ -24,8 +24,7 @@ their derivatives use the vectorized ``exp``. Every function here agrees with th
 (:mod:`solvers.activations`) to a few ulp over the whole range, tested in
 ``tests/test_fast_math.py``. Values are computed in float64 (a float32 input is widened first);
 :mod:`solvers.cpu.fast_math32` has the float32 ``exp``, ``tanh`` and ``sigmoid`` of the float32
-kernels, rational expressions of a float32 ``exp``
-(:func:`solvers.cpu.fast_math32.activations_in`).
+kernels, rational expressions of a float32 ``exp``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ LLVM vectorizes them at twice the float64 vector width (16 lanes of a 512-bit re
 significant bits, so ``n·C₁`` is exact), the degree-7 Taylor polynomial of ``e^r`` (truncation
 < 6e-9 relative, a tenth of a float32 ulp) and ``2^n`` assembled from float32 exponent bits in
 two halves, so subnormal results are rounded once. ``tanh`` and ``sigmoid`` (and their
-derivatives) are rational expressions of this ``exp`` (:func:`activations_in`); for
+derivatives) are rational expressions of this ``exp``; for
 ``|z| < 0.55`` ``tanh z = z·p(z²)`` with ``p`` the degree-5 interpolant of
 ``tanh(√u)/√u`` at the Chebyshev nodes of ``[0, 0.55²]`` (relative error 2.7e-9 with its
 coefficients rounded to float32, computed in 40-digit arithmetic).
@@ -81,46 +81,33 @@ exp_of_nonpositive = cody_waite_exp(np.float32, (_LIMITS[0], None), 1.0 / math.l
                                     _times_two_to_at_most_one)
 
 
-def activations_in(real, exp, tanh_poly) -> tuple:
-    """``(tanh_and_derivative, sigmoid_and_derivative)`` computed in the precision ``real``
-    from its ``exp`` of arguments ``≤ 0`` and the coefficients ``tanh_poly`` of
-    ``p(u) ≈ tanh(√u)/√u`` on ``[0, 0.55²]``; each maps a scalar ``z`` to a pair of ``real``
-    values:
-
-    - ``tanh z = sign z · (1 − e)/(1 + e)``, ``e = exp(−2|z|)``, and for ``|z| < 0.55`` (where
-      ``1 − e`` cancels) ``z·p(z²)``; ``tanh' = 4e/(1 + e)²`` (no cancellation at saturation);
-    - ``sigmoid z = 1/(1 + e)`` for ``z ≥ 0`` and ``e/(1 + e)`` otherwise, ``e = exp(−|z|)``;
-      ``sigmoid' = e/(1 + e)²``."""
-    zero, one, two, four, small = (real(c) for c in (0, 1, 2, 4, _TANH_SMALL))
-    poly = tuple(real(c) for c in tanh_poly)
-    top = len(poly) - 1
-
-    @njit(**INLINED)
-    def tanh_and_derivative(z):
-        """``(tanh z, 1 − tanh² z)`` for a scalar ``z``."""
-        z = real(z)
-        a = abs(z)
-        e = exp(-two * a)
-        q = one / (one + e)
-        u = z * z
-        p = poly[top]
-        for k in range(top - 1, -1, -1):
-            p = p * u + poly[k]
-        big = (one - e) * q
-        value = z * p if a < small else (big if z >= zero else -big)
-        return value, four * e * q * q
-
-    @njit(**INLINED)
-    def sigmoid_and_derivative(z):
-        """``(s, s (1 − s))`` with ``s = 1/(1 + e^{−z})`` for a scalar ``z``, without
-        overflow."""
-        z = real(z)
-        e = exp(-abs(z))
-        q = one / (one + e)
-        return (q if z >= zero else e * q), e * q * q
-
-    return tanh_and_derivative, sigmoid_and_derivative
+_ZERO, _ONE, _TWO, _FOUR, _SMALL = (np.float32(c) for c in (0, 1, 2, 4, _TANH_SMALL))
+_TANH_COEFFICIENTS = tuple(np.float32(c) for c in _TANH_POLY)
 
 
-tanh_and_derivative, sigmoid_and_derivative = activations_in(np.float32, exp_of_nonpositive,
-                                                             _TANH_POLY)
+@njit(**INLINED)
+def tanh_and_derivative(z):
+    """``(tanh z, 1 − tanh² z)`` in float32 for a scalar ``z``: ``sign z · (1 − e)/(1 + e)``,
+    ``e = exp(−2|z|)``, and for ``|z| < 0.55`` (where ``1 − e`` cancels) ``z·p(z²)``;
+    ``tanh' = 4e/(1 + e)²`` (no cancellation at saturation)."""
+    z = np.float32(z)
+    a = abs(z)
+    e = exp_of_nonpositive(-_TWO * a)
+    q = _ONE / (_ONE + e)
+    u = z * z
+    p = _TANH_COEFFICIENTS[-1]
+    for k in range(len(_TANH_COEFFICIENTS) - 2, -1, -1):
+        p = p * u + _TANH_COEFFICIENTS[k]
+    big = (_ONE - e) * q
+    value = z * p if a < _SMALL else (big if z >= _ZERO else -big)
+    return value, _FOUR * e * q * q
+
+
+@njit(**INLINED)
+def sigmoid_and_derivative(z):
+    """``(s, s (1 − s))`` in float32 for a scalar ``z``: ``s = 1/(1 + e)`` for ``z ≥ 0`` and
+    ``e/(1 + e)`` otherwise, ``e = exp(−|z|)``; ``s' = e/(1 + e)²``."""
+    z = np.float32(z)
+    e = exp_of_nonpositive(-abs(z))
+    q = _ONE / (_ONE + e)
+    return (q if z >= _ZERO else e * q), e * q * q
