@@ -23,8 +23,8 @@ quotient of such terms, and no ``1 − e`` cancels:
 their derivatives use the vectorized ``exp``. Every function here agrees with the numpy reference
 (:mod:`solvers.activations`) to a few ulp over the whole range, tested in
 ``tests/test_fast_math.py``. Values are computed in float64 (a float32 input is widened first);
-:mod:`solvers.cpu.fast_math32` has the float32 ``exp``, ``tanh`` and ``sigmoid`` of the float32
-kernels, rational expressions of a float32 ``exp``.
+:mod:`solvers.cpu.fast_math32` has the float32 ``tanh`` and ``sigmoid`` of the float32 kernels,
+the same ``r coth(r/2)`` form sized for float32.
 """
 
 from __future__ import annotations

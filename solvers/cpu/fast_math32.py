@@ -1,19 +1,22 @@
 """Activations evaluated in float32, for the float32 kernels: every operation in float32, so
 LLVM vectorizes them at twice the float64 vector width (16 lanes of a 512-bit register).
 
-``exp`` follows the float64 ``exp`` of :mod:`solvers.cpu.fast_math` (both from
-:func:`solvers.cpu.fast_math.cody_waite_exp`), sized for float32: Cody–Waite reduction
-``x = n ln2 + r``, ``|r| ≤ ln2/2``, with ``ln2 = C₁ + C₂`` (``C₁ = 0.693359375`` has 9
-significant bits, so ``n·C₁`` is exact), the degree-7 Taylor polynomial of ``e^r`` (truncation
-< 6e-9 relative, a tenth of a float32 ulp) and ``2^n`` assembled from float32 exponent bits in
-two halves, so subnormal results are rounded once. ``tanh`` and ``sigmoid`` (and their
-derivatives) are rational expressions of this ``exp``; for
-``|z| < 0.55`` ``tanh z = z·p(z²)`` with ``p`` the degree-5 interpolant of
-``tanh(√u)/√u`` at the Chebyshev nodes of ``[0, 0.55²]`` (relative error 2.7e-9 with its
-coefficients rounded to float32, computed in 40-digit arithmetic).
+They follow the float64 ``tanh`` and ``sigmoid`` of :mod:`solvers.cpu.fast_math`, sized for
+float32 (``_coth_form``): the Cody–Waite reduction ``x = n ln2 + r``, ``|r| ≤ ln2/2``, with
+``ln2 = C₁ + C₂`` (``C₁ = 0.693359375`` has 9 significant bits, so ``n·C₁`` is exact), then
+``e^r = (R + r)/(R − r)`` with ``R = r coth(r/2) = 2 + r² P(r²)``, ``P`` the degree-2 Taylor
+polynomial ``1/6 − u/360 + u²/15120`` (the first term left out, ``u⁴/604800``, is below
+2e-10 of ``R``: under 0.002 float32 ulp). Numerators and denominators are scaled by ``2^32``
+(``2^(n+32)`` is one 32-bit shift of ``x log₂e + 1.5·2^23 + 159``), so a subnormal result is
+rounded once:
 
-Each function is within a few float32 ulp of the exactly rounded value over the whole float32
-range (the bound is asserted in ``tests/test_fast_math32.py``).
+- ``ε = σ(−|z|) = 2^n A/(B + 2^n A)``, ``σ(|z|) = 1 − ε``, ``σ' = ε (1 − ε)``;
+- ``tanh |z| = (R α − r β)/(R β − r α)`` with ``e^{−2|z|} = 2^n A/B``, ``α = 1 − 2^n``,
+  ``β = 1 + 2^n``, and ``tanh' = 4 ε (1 − ε)``.
+
+The argument of ``e`` is clamped to ``−106``, below which ``e^x`` and ``4 e^x`` round to 0 in
+float32. Each function is within a few float32 ulp of the exactly rounded value over the whole
+float32 range (the bound is asserted in ``tests/test_fast_math32.py``).
 """
 
 from __future__ import annotations
@@ -25,89 +28,72 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .fast_math import INLINED, cody_waite_exp
+from .fast_math import INLINED
 
-_LN2 = (0.693359375, -2.12194440e-4)  # C₁ (9 significant bits) and C₂ = ln 2 − C₁ to float32
-_SHIFTER = 12582912.0  # 1.5·2^23: adding it rounds to an integer kept in the low bits
-_SHIFTER_BITS = 0x4B400000
-_LIMITS = (-104.0, 89.0)  # e^x rounds to 0 below −103.98 and overflows above 88.73
-_TANH_SMALL = 0.55  # below it, tanh is the polynomial of _TANH_POLY
-_TANH_POLY = (1.0, -0.3333331048488617, 0.13332456350326538, -0.053842321038246155,
-              0.02103821560740471, -0.006233633495867252)  # float32 values
-
-
-@intrinsic
-def _times_two_to_the_integer_in(typingctx, p, t):
-    """``p · 2^n`` for float32 ``p`` and ``t = n + 1.5·2^23`` (``|n| ≤ 150``), computed as
-    ``p · 2^⌊n/2⌋ · 2^(n − ⌊n/2⌋)`` with 32-bit integers (numba would widen them to 64)."""
-
-    def codegen(context, builder, sig, args):
-        p_value, shifted = args
-        i32, f32 = ir.IntType(32), ir.FloatType()
-        k = builder.sub(builder.bitcast(shifted, i32), ir.Constant(i32, _SHIFTER_BITS))
-        half = builder.ashr(k, ir.Constant(i32, 1))
-        scales = [builder.bitcast(builder.shl(builder.add(part, ir.Constant(i32, 127)),
-                                              ir.Constant(i32, 23)), f32)
-                  for part in (half, builder.sub(k, half))]
-        return builder.fmul(builder.fmul(p_value, scales[0]), scales[1])
-
-    return types.float32(types.float32, types.float32), codegen
+_F = np.float32
+_LOG2E = _F(1.0 / math.log(2.0))
+_LN2_HI, _LN2_LO = _F(0.693359375), _F(-2.12194440e-4)  # C₁ (9 significant bits), ln 2 − C₁
+#: ``1.5·2^23 + 159``: ``x log₂e`` plus it holds ``n + 159`` in its low bits
+_SHIFTER_PLUS_BIAS = _F(12582912.0 + 159.0)
+_LOWEST = _F(-106.0)  # e^x and 4 e^x round to 0 below it
+_COTH_TAYLOR = (_F(1.0 / 6.0), _F(-1.0 / 360.0), _F(1.0 / 15120.0))  # P(u), increasing degree
+_ZERO, _ONE, _TWO = _F(0.0), _F(1.0), _F(2.0)
+_TWO_TO_32, _TWO_TO_33 = _F(2.0**32), _F(2.0**33)
+_TWO_TO_MINUS_32, _FOUR_TIMES_TWO_TO_MINUS_32 = _F(2.0**-32), _F(4.0 * 2.0**-32)
 
 
 @intrinsic
-def _times_two_to_at_most_one(typingctx, p, t):
-    """``p · 2^(n+24)`` for float32 ``p`` and ``t = n + 1.5·2^23`` with ``−150 ≤ n ≤ 0``: with
-    ``p`` the polynomial scaled by ``2^−24`` (exactly), one product rounds once to ``p·2^n``,
-    as the two halves do (the same bits)."""
+def _exponent_of(typingctx, t):
+    """``2^(n+32)`` for float32 ``t = n + 1.5·2^23 + 159``, ``−158 ≤ n ≤ 0``: ``t``'s bits
+    shifted left by 23 in 32-bit integers, which leaves ``n + 159`` alone in the exponent
+    field (numba's own integers would be 64-bit)."""
 
     def codegen(context, builder, sig, args):
-        p_value, shifted = args
         i32, f32 = ir.IntType(32), ir.FloatType()
-        k = builder.sub(builder.bitcast(shifted, i32), ir.Constant(i32, _SHIFTER_BITS))
-        scale = builder.bitcast(builder.shl(builder.add(k, ir.Constant(i32, 127 + 24)),
-                                            ir.Constant(i32, 23)), f32)
-        return builder.fmul(p_value, scale)
+        bits = builder.shl(builder.bitcast(args[0], i32), ir.Constant(i32, 23))
+        return builder.bitcast(bits, f32)
 
-    return types.float32(types.float32, types.float32), codegen
+    return types.float32(types.float32), codegen
 
 
-_TAYLOR = [1.0 / math.factorial(k) for k in range(8)]
-#: ``e^x`` in float32 for a float32 ``x``, with ``exp(x < −104) = 0`` and overflow to ``inf``
-exp = cody_waite_exp(np.float32, _LIMITS, 1.0 / math.log(2.0), _SHIFTER, _LN2, _TAYLOR,
-                     _times_two_to_the_integer_in)
-#: ``e^x`` for float32 ``x ≤ 0`` (the activations' ``exp(−|z|)``): the bits of ``exp``
-exp_of_nonpositive = cody_waite_exp(np.float32, (_LIMITS[0], None), 1.0 / math.log(2.0),
-                                    _SHIFTER, _LN2, [c * 2.0**-24 for c in _TAYLOR],
-                                    _times_two_to_at_most_one)
-
-
-_ZERO, _ONE, _TWO, _FOUR, _SMALL = (np.float32(c) for c in (0, 1, 2, 4, _TANH_SMALL))
-_TANH_COEFFICIENTS = tuple(np.float32(c) for c in _TANH_POLY)
+@njit(**INLINED)
+def _coth_form(x):
+    """``(r, w, 2^(n+32))`` with ``e^x = 2^n (2 + w + r)/(2 + w − r)`` for a float32
+    ``x ≤ 0`` (clamped to ``−106``): ``2 + w = r coth(r/2)``, ``w = r² P(r²)``."""
+    x = _LOWEST if x < _LOWEST else x
+    t = x * _LOG2E + _SHIFTER_PLUS_BIAS
+    n = t - _SHIFTER_PLUS_BIAS
+    r = (x - n * _LN2_HI) - n * _LN2_LO
+    u = r * r
+    p = (_COTH_TAYLOR[2] * u + _COTH_TAYLOR[1]) * u + _COTH_TAYLOR[0]
+    return r, u * p, _exponent_of(t)
 
 
 @njit(**INLINED)
 def tanh_and_derivative(z):
-    """``(tanh z, 1 − tanh² z)`` in float32 for a scalar ``z``: ``sign z · (1 − e)/(1 + e)``,
-    ``e = exp(−2|z|)``, and for ``|z| < 0.55`` (where ``1 − e`` cancels) ``z·p(z²)``;
-    ``tanh' = 4e/(1 + e)²`` (no cancellation at saturation)."""
-    z = np.float32(z)
-    a = abs(z)
-    e = exp_of_nonpositive(-_TWO * a)
-    q = _ONE / (_ONE + e)
-    u = z * z
-    p = _TANH_COEFFICIENTS[-1]
-    for k in range(len(_TANH_COEFFICIENTS) - 2, -1, -1):
-        p = p * u + _TANH_COEFFICIENTS[k]
-    big = (_ONE - e) * q
-    value = z * p if a < _SMALL else (big if z >= _ZERO else -big)
-    return value, _FOUR * e * q * q
+    """``(tanh z, 1 − tanh² z)`` in float32 for a scalar ``z``, as the float64
+    :func:`solvers.cpu.fast_math.tanh_and_derivative` (scaled by ``2^32``); the sign of ``z``
+    (and of a zero) is kept."""
+    z = _F(z)
+    r, w, scale = _coth_form(-_TWO * abs(z))
+    big_r = _TWO + w
+    two_n = scale * _TWO_TO_MINUS_32
+    alpha, beta = _ONE - two_n, _ONE + two_n
+    den = big_r * beta - r * alpha
+    scaled_eps = scale * (big_r + r) / den  # 2^32 ε
+    derivative = (scaled_eps * (_ONE - scaled_eps * _TWO_TO_MINUS_32)) * \
+        _FOUR_TIMES_TWO_TO_MINUS_32
+    return math.copysign((big_r * alpha - r * beta) / den, z), derivative
 
 
 @njit(**INLINED)
 def sigmoid_and_derivative(z):
-    """``(s, s (1 − s))`` in float32 for a scalar ``z``: ``s = 1/(1 + e)`` for ``z ≥ 0`` and
-    ``e/(1 + e)`` otherwise, ``e = exp(−|z|)``; ``s' = e/(1 + e)²``."""
-    z = np.float32(z)
-    e = exp_of_nonpositive(-abs(z))
-    q = _ONE / (_ONE + e)
-    return (q if z >= _ZERO else e * q), e * q * q
+    """``(σ(z), σ'(z))`` in float32 for a scalar ``z``, as the float64
+    :func:`solvers.cpu.fast_math.sigmoid_and_derivative` (scaled by ``2^32``)."""
+    z = _F(z)
+    r, w, scale = _coth_form(-abs(z))
+    scaled_a = (_TWO + (w + r)) * scale  # 2^(n+32) A
+    scaled_b = (w - r) * _TWO_TO_32 + _TWO_TO_33  # 2^32 B
+    eps = scaled_a / (scaled_a + scaled_b)
+    one_minus = _ONE - eps
+    return (one_minus if z >= _ZERO else eps), eps * one_minus
