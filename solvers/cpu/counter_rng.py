@@ -81,26 +81,36 @@ def _noise_tile(key, step, basis, amp, n, start, lanes, z, out):
     vectorize. With ``K`` even, a particle's numbers are ``K/2`` whole pairs, each drawn once;
     with ``K`` odd, each number is drawn from its pair alone. The normals are drawn for whole
     vectors of ``VECTOR`` lanes as far as ``z`` has room (the numbers of the next particles'
-    counters, unused): a tile of fewer lanes would draw them one at a time."""
+    counters, unused): a tile of fewer lanes would draw them one at a time. Whole pairs are
+    drawn in three lane loops (the uniforms, the radii, the rotations: the operations of
+    :func:`normal_pair`, the same bits), whose short dependency chains overlap from lane to lane
+    where one loop's long chain would stall."""
     dim, k = basis.shape[0], basis.shape[1]
     first = (step * n + start) * k
     drawn = min(z.shape[1], -(-lanes // VECTOR) * VECTOR)
     if k % 2 == 0:  # first is even: particle p's pairs are (first + p·K)/2 + l, l < K/2
         half = k // 2
         for pair in range(half):
+            radius, angle = z[2 * pair], z[2 * pair + 1]
             for p in range(drawn):
-                z[2 * pair, p], z[2 * pair + 1, p] = normal_pair(
-                    key, uint64(first // 2 + p * half + pair))
+                c = uint64(first // 2 + p * half + pair)
+                radius[p], angle[p] = _uniform(key, c, 0), _uniform(key, c, 1)
+            for p in range(drawn):
+                radius[p] = np.sqrt(-2.0 * log(radius[p]))
+            for p in range(drawn):
+                cosine, sine = cos_sin_two_pi(angle[p])
+                radius[p], angle[p] = radius[p] * cosine, radius[p] * sine
     else:
         for j in range(k):
             for p in range(drawn):
                 c = first + p * k + j
                 cosine, sine = normal_pair(key, uint64(c // 2))
                 z[j, p] = cosine if c % 2 == 0 else sine
-    for d in range(dim):
+    for d in range(dim):  # Σ_j c_j z_j from 0 in index order; its first step c_0 z_0 + 0
+        c = amp * basis[d, 0] if k > 0 else 0.0
         for p in range(lanes):
-            out[d, p] = 0.0
-        for j in range(k):
+            out[d, p] = (c * z[0, p] if k > 0 else 0.0) + 0.0
+        for j in range(1, k):
             c = amp * basis[d, j]
             for p in range(lanes):
                 out[d, p] += c * z[j, p]

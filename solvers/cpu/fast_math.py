@@ -251,9 +251,9 @@ def sigmoid_and_derivative(z):
     so a subnormal ``ε`` is rounded once), ``σ(|z|) = 1 − ε``, ``σ' = ε (1 − ε)``."""
     z = np.float64(z)
     r, w, scale = _coth_form(-abs(z))
-    scaled_a = (2.0 + (w + r)) * scale  # 2^(n+64) A
-    scaled_b = (w - r) * _TWO_TO_64 + 2.0 * _TWO_TO_64  # 2^64 B
-    eps = scaled_a / (scaled_a + scaled_b)
+    big_r = 2.0 + w
+    scaled_a = (big_r + r) * scale  # 2^(n+64) A
+    eps = scaled_a / ((big_r - r) * _TWO_TO_64 + scaled_a)
     one_minus = 1.0 - eps
     return (one_minus if z >= 0.0 else eps), eps * one_minus
 

@@ -92,8 +92,8 @@ def sigmoid_and_derivative(z):
     :func:`solvers.cpu.fast_math.sigmoid_and_derivative` (scaled by ``2^32``)."""
     z = _F(z)
     r, w, scale = _coth_form(-abs(z))
-    scaled_a = (_TWO + (w + r)) * scale  # 2^(n+32) A
-    scaled_b = (w - r) * _TWO_TO_32 + _TWO_TO_33  # 2^32 B
-    eps = scaled_a / (scaled_a + scaled_b)
+    big_r = _TWO + w
+    scaled_a = (big_r + r) * scale  # 2^(n+32) A
+    eps = scaled_a / ((big_r - r) * _TWO_TO_32 + scaled_a)
     one_minus = _ONE - eps
     return (one_minus if z >= _ZERO else eps), eps * one_minus
