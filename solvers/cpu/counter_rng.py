@@ -107,9 +107,13 @@ def _noise_tile(key, step, basis, amp, n, start, lanes, z, out):
                 cosine, sine = normal_pair(key, uint64(c // 2))
                 z[j, p] = cosine if c % 2 == 0 else sine
     for d in range(dim):  # Σ_j c_j z_j from 0 in index order; its first step c_0 z_0 + 0
-        c = amp * basis[d, 0] if k > 0 else 0.0
+        if k == 0:
+            for p in range(lanes):
+                out[d, p] = 0.0
+            continue
+        c = amp * basis[d, 0]
         for p in range(lanes):
-            out[d, p] = (c * z[0, p] if k > 0 else 0.0) + 0.0
+            out[d, p] = c * z[0, p] + 0.0
         for j in range(1, k):
             c = amp * basis[d, j]
             for p in range(lanes):
