@@ -14,7 +14,7 @@ two halves do; no upper clamp.
 quotient of such terms, and no ``1 − e`` cancels:
 
 - ``ε = σ(−|z|) = e/(1 + e) = 2^n A/(B + 2^n A)`` (``e = e^{−|z|}``); ``σ(|z|) = 1 − ε``
-  (``ε ≤ ½``: no cancellation) and ``σ' = ε (1 − ε)``;
+  (``ε ≤ ½``: no cancellation) and ``σ' = ε (1 − ε) = ε − ε²`` (one multiply–add);
 - ``tanh |z| = (1 − e)/(1 + e) = (R α − r β)/(R β − r α)`` with ``e = e^{−2|z|}``,
   ``α = 1 − 2^n``, ``β = 1 + 2^n`` (exact), which at ``n = 0`` is ``−2r/(2R)`` (``r = −2|z|``
   exactly); ``tanh' = 4 ε (1 − ε)`` with ``ε = e/(1 + e)`` (no cancellation at saturation).
@@ -248,14 +248,13 @@ def _coth_form(x):
 def sigmoid_and_derivative(z):
     """``(σ(z), σ'(z))`` for a scalar ``z``: ``ε = σ(−|z|) = 2^n A/(B + 2^n A)`` with
     ``e^{−|z|} = 2^n A/B`` (``_coth_form``; numerator and denominator scaled by ``2^64``,
-    so a subnormal ``ε`` is rounded once), ``σ(|z|) = 1 − ε``, ``σ' = ε (1 − ε)``."""
+    so a subnormal ``ε`` is rounded once), ``σ(|z|) = 1 − ε``, ``σ' = ε − ε²``."""
     z = np.float64(z)
     r, w, scale = _coth_form(-abs(z))
     big_r = 2.0 + w
     scaled_a = (big_r + r) * scale  # 2^(n+64) A
     eps = scaled_a / ((big_r - r) * _TWO_TO_64 + scaled_a)
-    one_minus = 1.0 - eps
-    return (one_minus if z >= 0.0 else eps), eps * one_minus
+    return (1.0 - eps if z >= 0.0 else eps), eps - eps * eps
 
 
 @njit(**INLINED)

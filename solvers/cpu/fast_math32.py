@@ -10,7 +10,7 @@ polynomial ``1/6 − u/360 + u²/15120`` (the first term left out, ``u⁴/604800
 (``2^(n+32)`` is one 32-bit shift of ``x log₂e + 1.5·2^23 + 159``), so a subnormal result is
 rounded once:
 
-- ``ε = σ(−|z|) = 2^n A/(B + 2^n A)``, ``σ(|z|) = 1 − ε``, ``σ' = ε (1 − ε)``;
+- ``ε = σ(−|z|) = 2^n A/(B + 2^n A)``, ``σ(|z|) = 1 − ε``, ``σ' = ε − ε²``;
 - ``tanh |z| = (R α − r β)/(R β − r α)`` with ``e^{−2|z|} = 2^n A/B``, ``α = 1 − 2^n``,
   ``β = 1 + 2^n``, and ``tanh' = 4 ε (1 − ε)``.
 
@@ -95,5 +95,4 @@ def sigmoid_and_derivative(z):
     big_r = _TWO + w
     scaled_a = (big_r + r) * scale  # 2^(n+32) A
     eps = scaled_a / ((big_r - r) * _TWO_TO_32 + scaled_a)
-    one_minus = _ONE - eps
-    return (one_minus if z >= _ZERO else eps), eps * one_minus
+    return (_ONE - eps if z >= _ZERO else eps), eps - eps * eps
