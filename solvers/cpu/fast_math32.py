@@ -38,7 +38,7 @@ _SHIFTER_PLUS_BIAS = _F(12582912.0 + 159.0)
 _LOWEST = _F(-106.0)  # e^x and 4 e^x round to 0 below it
 _COTH_TAYLOR = (_F(1.0 / 6.0), _F(-1.0 / 360.0), _F(1.0 / 15120.0))  # P(u), increasing degree
 _ZERO, _ONE, _TWO = _F(0.0), _F(1.0), _F(2.0)
-_TWO_TO_32, _TWO_TO_33 = _F(2.0**32), _F(2.0**33)
+_TWO_TO_32 = _F(2.0**32)
 _TWO_TO_MINUS_32, _FOUR_TIMES_TWO_TO_MINUS_32 = _F(2.0**-32), _F(4.0 * 2.0**-32)
 
 
