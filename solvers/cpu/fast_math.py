@@ -10,7 +10,7 @@ two halves do; no upper clamp.
 
 ``tanh`` and ``sigmoid`` take fewer operations from the same reduction and
 ``e^r = (R + r)/(R − r)`` with ``R = r coth(r/2) = 2 + r² P(r²)``, ``P`` of degree 4
-(``_coth_form``): with ``e^{−a} = 2^n A/B``, ``A = R + r``, ``B = R − r``, each is one
+(:func:`coth_activations`): with ``e^{−a} = 2^n A/B``, ``A = R + r``, ``B = R − r``, each is one
 quotient of such terms, and no ``1 − e`` cancels:
 
 - ``ε = σ(−|z|) = e/(1 + e) = 2^n A/(B + 2^n A)`` (``e = e^{−|z|}``); ``σ(|z|) = 1 − ε``
@@ -214,65 +214,88 @@ def cos_sin_two_pi(u):
             -sine if (quadrant == 2.0 or quadrant == 3.0) else sine)
 
 
+def coth_activations(real, lowest, ln2, coefficients, scale_exponent, exponent_of) -> tuple:
+    """``(tanh_and_derivative, sigmoid_and_derivative)`` in the precision ``real``
+    (``np.float64`` or ``np.float32``), from the ``r coth(r/2)`` form of the module docstring.
+
+    The reduction ``x = n ln2 + r`` of ``x = −|z|`` (``−2|z|`` for tanh) clamped to ``lowest``
+    (below which ``e^x`` and ``4e^x`` round to 0), with ``ln2 = (C₁, C₂)``;
+    ``R = 2 + r² P(r²)`` with ``P`` of ``coefficients`` (increasing degree). Numerators and
+    denominators are scaled by ``2^k``, ``k = scale_exponent``, so that a subnormal result is
+    rounded once: ``exponent_of(t)`` is ``2^(n+k)`` for ``t = x log₂e + 1.5·2^m + b + k``
+    (``m`` mantissa bits, ``b`` the exponent bias: ``t`` holds ``n + b + k`` in its low bits).
+    Each returned function maps a scalar ``z`` to a pair of ``real`` values; every constant is
+    a ``real``, so a float32 evaluation has no float64 arithmetic."""
+    info = np.finfo(real)
+    zero, one, two = real(0.0), real(1.0), real(2.0)
+    lowest, log2e, ln2_hi, ln2_lo = real(lowest), real(1.0 / math.log(2.0)), real(ln2[0]), \
+        real(ln2[1])
+    shifter = real(1.5 * 2.0**info.nmant + info.maxexp - 1 + scale_exponent)
+    poly = tuple(real(c) for c in coefficients)
+    top = len(poly) - 1
+    scale_up, scale_down = real(2.0**scale_exponent), real(2.0**-scale_exponent)
+    four_scale_down = real(4.0 * 2.0**-scale_exponent)
+
+    @njit(**INLINED)
+    def coth_form(x):
+        """``(r, R, 2^(n+k))`` with ``e^x = 2^n (R + r)/(R − r)``, ``R = r coth(r/2)``, for a
+        scalar ``x ≤ 0``."""
+        x = lowest if x < lowest else x
+        t = x * log2e + shifter
+        n = t - shifter
+        r = (x - n * ln2_hi) - n * ln2_lo
+        u = r * r
+        p = poly[top]
+        for k in range(top - 1, -1, -1):
+            p = p * u + poly[k]
+        return r, two + u * p, exponent_of(t)
+
+    @njit(**INLINED)
+    def sigmoid_and_derivative(z):
+        """``(σ(z), σ'(z))`` for a scalar ``z``: ``ε = σ(−|z|) = 2^n A/(B + 2^n A)`` with
+        ``e^{−|z|} = 2^n A/B``, ``A = R + r``, ``B = R − r`` (numerator and denominator scaled
+        by ``2^k``), ``σ(|z|) = 1 − ε``, ``σ' = ε − ε²``."""
+        z = real(z)
+        r, big_r, scale = coth_form(-abs(z))
+        scaled_a = (big_r + r) * scale  # 2^(n+k) A
+        eps = scaled_a / ((big_r - r) * scale_up + scaled_a)
+        return (one - eps if z >= zero else eps), eps - eps * eps
+
+    @njit(**INLINED)
+    def tanh_and_derivative(z):
+        """``(tanh z, 1 − tanh² z)`` for a scalar ``z``: with ``e^{−2|z|} = 2^n A/B``,
+        ``tanh |z| = (B − 2^n A)/(B + 2^n A)`` written as ``(R α − r β)/(R β − r α)``,
+        ``α = 1 − 2^n``, ``β = 1 + 2^n``, and ``tanh' = 4 ε (1 − ε)`` with
+        ``ε = 2^n A/(B + 2^n A)`` (scaled by ``2^k``); the sign of ``z`` (and of a zero) is
+        kept."""
+        z = real(z)
+        r, big_r, scale = coth_form(-two * abs(z))
+        two_n = scale * scale_down  # 1 ± 2^n is exact down to 2^−m−1, then rounds to 1
+        alpha, beta = one - two_n, one + two_n
+        den = big_r * beta - r * alpha
+        scaled_eps = scale * (big_r + r) / den  # 2^k ε
+        derivative = (scaled_eps * (one - scaled_eps * scale_down)) * four_scale_down
+        return math.copysign((big_r * alpha - r * beta) / den, z), derivative
+
+    return tanh_and_derivative, sigmoid_and_derivative
+
+
+@njit(**INLINED)
+def _two_to_n_plus_64(t):
+    """``2^(n+64)`` for ``t = x log₂e + 1.5·2^52 + 1087``, ``n ≥ −1079``: ``t``'s bits shifted
+    left by 52, which leaves ``n + 1087`` alone in the exponent field."""
+    return _bits_to_float(_float_to_bits(t) << 52)
+
+
 #: ``(R(r) − 2)/r²`` with ``R(r) = r coth(r/2)``, as a polynomial ``P(u)`` in ``u = r²``: the
 #: degree-4 interpolant at the Chebyshev nodes of ``[0, (1.0001 · ln2/2)²]`` (50-digit
 #: arithmetic; the relative error it gives ``e^r`` is below 1.2e-18), increasing degree
 _COTH_FIT = (0.1666666666666666, -0.0027777777777564404, 6.613756471622828e-05,
              -1.6534060033836456e-06, 4.1437662804024295e-08)
-#: ``1.5·2^52 + 1087``: ``x log₂e`` plus it holds ``n + 1087`` in its low bits
-_SHIFTER_PLUS_BIAS = _SHIFTER + 1087.0
-_TWO_TO_64 = 2.0**64
-_TWO_TO_MINUS_64 = 2.0**-64
-
-
-@njit(**INLINED)
-def _coth_form(x):
-    """``(r, w, 2^(n+64))`` with ``e^x = 2^n (2 + w + r)/(2 + w − r)`` for a scalar ``x ≤ 0``:
-    ``x = n ln2 + r`` as in ``exp`` (``x`` clamped to ``−748``, below which ``e^x`` and ``4e^x``
-    round to 0), and ``2 + w = r coth(r/2)`` with ``w = r² P(r²)`` (``_COTH_FIT``).
-    ``2^(n+64)`` is normal for every ``n ≥ −1079``: its bits are those of
-    ``t = x log₂e + 1.5·2^52 + 1087`` shifted left by 52, which leaves ``n + 1087`` alone in the
-    exponent field."""
-    x = -748.0 if x < -748.0 else x
-    t = x * _LOG2E + _SHIFTER_PLUS_BIAS
-    n = t - _SHIFTER_PLUS_BIAS
-    r = (x - n * _LN2_HI) - n * _LN2_LO
-    u = r * r
-    p = _COTH_FIT[4]
-    for k in range(3, -1, -1):
-        p = p * u + _COTH_FIT[k]
-    return r, u * p, _bits_to_float(_float_to_bits(t) << 52)
-
-
-@njit(**INLINED)
-def sigmoid_and_derivative(z):
-    """``(σ(z), σ'(z))`` for a scalar ``z``: ``ε = σ(−|z|) = 2^n A/(B + 2^n A)`` with
-    ``e^{−|z|} = 2^n A/B`` (``_coth_form``; numerator and denominator scaled by ``2^64``,
-    so a subnormal ``ε`` is rounded once), ``σ(|z|) = 1 − ε``, ``σ' = ε − ε²``."""
-    z = np.float64(z)
-    r, w, scale = _coth_form(-abs(z))
-    big_r = 2.0 + w
-    scaled_a = (big_r + r) * scale  # 2^(n+64) A
-    eps = scaled_a / ((big_r - r) * _TWO_TO_64 + scaled_a)
-    return (1.0 - eps if z >= 0.0 else eps), eps - eps * eps
-
-
-@njit(**INLINED)
-def tanh_and_derivative(z):
-    """``(tanh z, 1 − tanh² z)`` for a scalar ``z``: with ``e^{−2|z|} = 2^n A/B``
-    (``_coth_form``, ``A = R + r``, ``B = R − r``), ``tanh |z| = (B − 2^n A)/(B + 2^n A)``
-    written as ``(R α − r β)/(R β − r α)``, ``α = 1 − 2^n``, ``β = 1 + 2^n``, and
-    ``tanh' = 4 ε (1 − ε)`` with ``ε = 2^n A/(B + 2^n A)`` (scaled by ``2^64`` as in
-    :func:`sigmoid_and_derivative`); the sign of ``z`` (and of a zero) is kept."""
-    z = np.float64(z)
-    r, w, scale = _coth_form(-2.0 * abs(z))
-    big_r = 2.0 + w
-    two_n = scale * _TWO_TO_MINUS_64  # 1 ± 2^n is exact down to 2^−53, then rounds to 1
-    alpha, beta = 1.0 - two_n, 1.0 + two_n
-    den = big_r * beta - r * alpha
-    scaled_eps = scale * (big_r + r) / den  # 2^64 ε
-    derivative = (scaled_eps * (1.0 - scaled_eps * _TWO_TO_MINUS_64)) * (4.0 * _TWO_TO_MINUS_64)
-    return math.copysign((big_r * alpha - r * beta) / den, z), derivative
+#: float64 ``tanh`` and ``sigmoid`` with their derivatives, within 3 ulp of the exactly rounded
+#: values: clamped at ``x ≥ −748``, scaled by ``2^64``
+tanh_and_derivative, sigmoid_and_derivative = coth_activations(
+    np.float64, -748.0, (_LN2_HI, _LN2_LO), _COTH_FIT, 64, _two_to_n_plus_64)
 
 
 @njit(**INLINED)
