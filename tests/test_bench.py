@@ -157,6 +157,29 @@ def test_sweep_projection_recovers_each_part_of_a_run(monkeypatch):
     assert proj["core_seconds"] == pytest.approx(30 * 2 * (full[5] + full[50]))
 
 
+def test_sweep_projection_takes_the_median_of_each_shorter_run(monkeypatch):
+    """One timing in each :data:`REPEATS` of a shorter run five times too long (a machine busy
+    for a moment) leaves the projection of the long run as without it."""
+    calls = itertools.count()
+
+    def clean(cfg):
+        n, steps = cfg["init.N"], round(cfg["run.T"] * cfg["init.N"])
+        return 0.5 + 1e-4 * n * steps + 1e-2 * n * (min(cfg["run.frames"], steps) + 1)
+
+    def seconds(cfg, directory):
+        shorter = cfg["run.frames"] != 20  # the full runs record the default 20 frames
+        return clean(cfg) * (5 if shorter and next(calls) % projection.REPEATS == 0 else 1)
+
+    monkeypatch.setattr(projection, "_run_seconds", seconds)
+    monkeypatch.setattr(projection, "_worker_start_seconds", lambda schemes: 2.0)
+    monkeypatch.setitem(projection.SWEEP, "N", (50,))
+    monkeypatch.setitem(projection.SWEEP, "schemes", ("FA",))
+    proj = projection.sweep_projection(workers=1, max_steps=200)  # N = 50: 1000 steps
+    assert next(calls) == 3 * projection.REPEATS  # three shorter runs, each timed REPEATS times
+    full = clean({"init.N": 50, "run.T": 20.0, "run.frames": 20})
+    assert proj["run_seconds"]["FA 50"] == pytest.approx(full, rel=TOL["exact"])
+
+
 def test_schedule_takes_the_first_free_worker():
     assert projection.schedule_seconds([3, 1, 1, 1], workers=2, start=1) == 4
     assert projection.schedule_seconds([1, 1, 3], workers=2) == 4

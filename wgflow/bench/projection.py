@@ -9,12 +9,15 @@ checkpoints), on one Numba thread. Each ``(scheme, N)`` of :data:`SWEEP` is run 
 temporary directory, after one tiny run of the scheme that loads its kernels:
 
 * in full when it takes at most ``max_steps`` steps;
-* otherwise three times, with one frame after the initial one and ``1`` or ``S = max_steps``
-  steps, and with :data:`FRAME_STEPS` steps of one frame each. The first is the run's fixed
-  cost ``a`` (the problem, the first particles, the file, two frames); the second, ``a + S·b``,
-  gives ``b``, the time of a step, from a difference dominated by the steps; the third, beyond
-  ``a`` and its steps, the time of a frame ``c`` (its observables, ``distance_to_WI``'s
-  transport problem included, its write and its share of checkpoints). The run takes
+* otherwise in three shorter runs, each timed :data:`REPEATS` times and the median taken
+  (from one timing each, a busy 2-vCPU machine gave the vanilla ``N = 5000`` run's steps 9–20 %
+  too little time, and the ``N = 5000`` runs dominate the sweep): with one frame after the
+  initial one and ``1`` or ``S = max_steps`` steps, and with :data:`FRAME_STEPS` steps of one
+  frame each. The first is the run's fixed cost ``a`` (the problem, the first particles, the
+  file, two frames); the second, ``a + S·b``, gives ``b``, the time of a step, from a
+  difference dominated by the steps; the third, beyond ``a`` and its steps, the time of a frame
+  ``c`` (its observables, ``distance_to_WI``'s transport problem included, its write and its
+  share of checkpoints). The run takes
   ``a + (F − 2)·c + steps·b`` with ``F = 21`` frames.
 
 A worker process first pays its start (interpreter, imports, every scheme's kernels from the
@@ -37,6 +40,7 @@ sweep's tail runs faster than projected.
 from __future__ import annotations
 
 import heapq
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,6 +60,8 @@ TEACHER = "WI"
 MAX_STEPS = 2000
 #: steps (one per frame) of the run that times the frames of a run too long to time in full
 FRAME_STEPS = 5
+#: timings (the median counts) of each shorter run of a run too long to time in full
+REPEATS = 3
 #: the tiny run that loads a scheme's kernels (from the on-disk cache)
 WARM_UP = {"init.N": 5, "run.T": 1.0}
 #: what a fresh worker does before its first run: start, import, a tiny run of each scheme
@@ -121,7 +127,8 @@ def run_times(teacher: str = TEACHER, max_steps: int = MAX_STEPS) -> dict:
 
         def seconds(cfg: dict, steps: int, frames: int) -> float:
             changes = {"run.T": steps / cfg["init.N"], "run.frames": frames}
-            return _run_seconds({**cfg, **changes}, directory)
+            return statistics.median(_run_seconds({**cfg, **changes}, directory)
+                                     for _ in range(REPEATS))
 
         for scheme in SWEEP["schemes"]:
             _run_seconds({**_config(scheme, 5, teacher), **WARM_UP}, directory)
