@@ -134,13 +134,16 @@ def test_sweep_projection_runs_the_sweep_task(monkeypatch):
                                          + one_replicate_core)
 
 
+def _synthetic_seconds(cfg, directory=None):
+    """A run's time on a synthetic clock, ``a + b·steps + c·frames``."""
+    n, steps = cfg["init.N"], round(cfg["run.T"] * cfg["init.N"])
+    return 0.5 + 1e-4 * n * steps + 1e-2 * n * (min(cfg["run.frames"], steps) + 1)
+
+
 def test_sweep_projection_recovers_each_part_of_a_run(monkeypatch):
     """Runs that take ``a + b·steps + c·frames`` (a synthetic clock): the three short runs of a
     long one recover its time, and the runs are scheduled longest first."""
-    def seconds(cfg, directory):
-        n, steps = cfg["init.N"], round(cfg["run.T"] * cfg["init.N"])
-        return 0.5 + 1e-4 * n * steps + 1e-2 * n * (min(cfg["run.frames"], steps) + 1)
-
+    seconds = _synthetic_seconds
     monkeypatch.setattr(projection, "_run_seconds", seconds)
     monkeypatch.setattr(projection, "_worker_start_seconds", lambda schemes: 2.0)
     monkeypatch.setitem(projection.SWEEP, "N", (5, 50))
@@ -162,13 +165,10 @@ def test_sweep_projection_takes_the_median_of_each_shorter_run(monkeypatch):
     for a moment) leaves the projection of the long run as without it."""
     calls = itertools.count()
 
-    def clean(cfg):
-        n, steps = cfg["init.N"], round(cfg["run.T"] * cfg["init.N"])
-        return 0.5 + 1e-4 * n * steps + 1e-2 * n * (min(cfg["run.frames"], steps) + 1)
-
     def seconds(cfg, directory):
         shorter = cfg["run.frames"] != 20  # the full runs record the default 20 frames
-        return clean(cfg) * (5 if shorter and next(calls) % projection.REPEATS == 0 else 1)
+        slow = shorter and next(calls) % projection.REPEATS == 0
+        return _synthetic_seconds(cfg) * (5 if slow else 1)
 
     monkeypatch.setattr(projection, "_run_seconds", seconds)
     monkeypatch.setattr(projection, "_worker_start_seconds", lambda schemes: 2.0)
@@ -176,7 +176,7 @@ def test_sweep_projection_takes_the_median_of_each_shorter_run(monkeypatch):
     monkeypatch.setitem(projection.SWEEP, "schemes", ("FA",))
     proj = projection.sweep_projection(workers=1, max_steps=200)  # N = 50: 1000 steps
     assert next(calls) == 3 * projection.REPEATS  # three shorter runs, each timed REPEATS times
-    full = clean({"init.N": 50, "run.T": 20.0, "run.frames": 20})
+    full = _synthetic_seconds({"init.N": 50, "run.T": 20.0, "run.frames": 20})
     assert proj["run_seconds"]["FA 50"] == pytest.approx(full, rel=TOL["exact"])
 
 
