@@ -126,3 +126,34 @@ def test_the_activation_is_inlined_into_the_loop_over_the_lanes(name):
     called = set(re.findall(r"call [^@]*@([\w.$]+)", row[0]))
     assert all(name.startswith("llvm.") for name in called), called
     assert re.search(r"<\d+ x double>", row[0])
+
+
+def test_a_flow_without_a_projection_compiles_none(rng):
+    """``proj=None`` is a type of its own: the flow's projection branch is pruned when it is
+    compiled (it would not type otherwise), and the steps equal those with the identity as
+    ``P``."""
+    unit = Perceptron(2, 1, "tanh")
+    theta = rng.standard_normal((40, unit.dim))
+    batches, orbit, _, *rest = _flow_arguments(unit, rng)
+    without, identity = theta.copy(), theta.copy()
+    assert compiled_flow.advance(unit.spec, without, batches, orbit, None, *rest) == 3
+    assert compiled_flow.advance(unit.spec, identity, batches, orbit, np.eye(unit.dim),
+                                 *rest) == 3
+    proj = list(inspect.signature(compiled_flow._advance.py_func).parameters).index("proj")
+    assert "none" in {str(sig[proj]) for sig in _compiled_for(compiled_flow._advance, "tanh",
+                                                              "float64")}
+    assert np.abs(without - theta).max() > 0
+    np.testing.assert_array_equal(without, identity)
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 24, 70])
+def test_tiles_hold_the_particles_and_give_them_back(rng, n):
+    theta = rng.standard_normal((n, 3))
+    tts = compiled_layered.tiled(theta, 8)
+    assert tts.shape == (-(-n // 8), 3, 8)
+    for i in range(n):
+        np.testing.assert_array_equal(tts[i // 8, :, i % 8], theta[i])
+    assert not tts.transpose(0, 2, 1).reshape(-1, 3)[n:].any()  # the lanes past N are zero
+    back = np.empty((n, 3), np.float32)
+    compiled_layered.untile(tts, back)
+    np.testing.assert_array_equal(back, theta.astype(np.float32))

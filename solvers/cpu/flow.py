@@ -73,7 +73,7 @@ class Workspace(NamedTuple):
     partial: np.ndarray  #: one chunk's partial sums ``(G·B, c)`` (one thread)
     parts: np.ndarray  #: the chunks' partial sums ``(n_chunks, G·B, c)``
     residual: np.ndarray  #: float64 ``(c,)``
-    unprojected: np.ndarray  #: ``v`` before the projection ``P`` (EA), tiles
+    unprojected: np.ndarray  #: ``v`` before the projection ``P`` (EA), tiles; without ``P`` empty
     v0: np.ndarray  #: the velocity (Heun: the predictor's), tiles
     v1: np.ndarray  #: Heun's corrector velocity, tiles
     noise: np.ndarray  #: the step's noise increment, tiles
@@ -100,17 +100,18 @@ class Pass(NamedTuple):
 _NO_PASS = Pass(False, 0, 0, 0, 0, 0, 0, 0.0, 0, -1)
 
 
-def _workspace(kernel, tts, n, n_samples, d, c, basis):
+def _workspace(kernel, tts, n, n_samples, d, c, basis, projected):
     """The :class:`Workspace` of a call on the tiles ``tts`` of ``n`` particles with
-    ``n_samples`` orbit samples per step, inputs ``(d,)``, outputs ``(c,)`` and noise
-    ``basis``."""
+    ``n_samples`` orbit samples per step, inputs ``(d,)``, outputs ``(c,)``, noise ``basis``
+    and, when ``projected``, a projection."""
     chunk = kernel[3]
     dtype, n_chunks = tts.dtype, -(-n // chunk)
     return Workspace(np.empty((2, n_samples, d), dtype), np.empty((n_samples, c), dtype),
                      np.empty((n_samples, c), dtype), np.empty((n_samples, c), dtype),
                      np.empty((n_chunks, n_samples, c), dtype), np.empty(c),
+                     np.zeros_like(tts) if projected else np.zeros((0, 0, 0), dtype),
                      np.zeros_like(tts), np.zeros_like(tts), np.zeros_like(tts),
-                     np.zeros_like(tts), noise_scratch(tts.shape[2], basis))
+                     noise_scratch(tts.shape[2], basis))
 
 
 @njit(**JIT)
@@ -170,11 +171,11 @@ def _orbit_samples(rho_in, x, xo):
 @njit(inline="always", **JIT)
 def _finish_tiles(at, base, new, sums, proj, tau, dt, done, work, first, last):
     """The tiles ``first ≤ t < last`` of the velocity ``v = −ς (∇ + 2τθ)`` (projected by ``P``
-    when one is given) of the particles ``at``, from their float64 gradient sums, and the
-    update of :class:`Pass` ``done`` into ``new``; whether every value of ``new`` is finite (a
-    reduction without branches: the loops vectorize)."""
+    unless ``proj`` is ``None``) of the particles ``at``, from their float64 gradient sums, and
+    the update of :class:`Pass` ``done`` into ``new``; whether every value of ``new`` is finite
+    (a reduction without branches: the loops vectorize)."""
     v = work.v1 if done.update == 2 else work.v0
-    target = v if proj.shape[0] == 0 else work.unprojected  # without P, straight into v
+    target = v if proj is None else work.unprojected  # without P, straight into v
     u0, u1, xi = work.v0, work.v1, work.noise
     finite = True
     for t in range(first, last):
@@ -182,7 +183,7 @@ def _finish_tiles(at, base, new, sums, proj, tau, dt, done, work, first, last):
             for p in range(at.shape[2]):
                 target[t, k, p] = sums[t, k, p]  # the gradient in the particles' dtype
                 target[t, k, p] = -done.scale * (target[t, k, p] + 2.0 * tau * at[t, k, p])
-        if proj.shape[0] > 0:
+        if proj is not None:  # a compile-time branch: without P, no projection is compiled
             _project(work.unprojected, proj, t, t + 1, v)
         for k in range(at.shape[1]):
             if done.update == 1:
@@ -349,7 +350,7 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     orbit = (np.ascontiguousarray(orbit.rho_in, dtype=dtype),
              np.ascontiguousarray(orbit.rho_out, dtype=dtype),
              np.ascontiguousarray(orbit.weights, dtype=dtype), bool(orbit.average))
-    proj = np.zeros((0, 0), dtype) if proj is None else np.ascontiguousarray(proj, dtype=dtype)
+    proj = None if proj is None else np.ascontiguousarray(proj, dtype=dtype)
     if noise is None:
         noise = (0, 0, np.zeros((theta.shape[1], 0)), np.zeros(0))
     key, first_step, basis, amps = noise
@@ -358,7 +359,8 @@ def advance(spec, theta, batches, orbit, proj, tau, dt, scales, noise, heun: boo
     n, n_samples = theta.shape[0], orbit[2].shape[0] * xs.shape[1]
     tts = tiled(theta, scratch_lanes(kernel[2], n))
     kept = make_kept(kernel[0], n, n_samples, tts.shape[2], dtype, whole=orbit[3])
-    work = _workspace(kernel, tts, n, n_samples, xs.shape[2], ys.shape[2], noise[2])
+    work = _workspace(kernel, tts, n, n_samples, xs.shape[2], ys.shape[2], noise[2],
+                      proj is not None)
     # one thread below PARALLEL_MIN_WORK: compiled apart (threads=None), without parallel code
     threads = numba.get_num_threads() if n * n_samples >= PARALLEL_MIN_WORK else None
     taken = _advance(kernel, (tts, np.zeros_like(tts)), n, xs, ys, ws, orbit, proj, float(tau),

@@ -128,32 +128,28 @@ def scratch_lanes(tile: int, n: int) -> int:
     return min(tile, -(-n // 8) * 8)
 
 
-@njit(**JIT)
-def transpose_tiles(theta, tts):
-    """``tts[i] = `` the ``i``-th tile of ``theta (N, D)`` transposed, ``(n_tiles, D, P)``, as
-    :func:`solvers.cpu.tiles.load_tile` (zero lanes up to a multiple of 8)."""
-    tile = tts.shape[2]
-    for i in range(tts.shape[0]):
-        tiles.load_tile(theta, i * tile, min(tile, theta.shape[0] - i * tile), tts[i])
-
-
 def tiled(theta: np.ndarray, lanes: int) -> np.ndarray:
     """``theta (N, D)`` as tiles ``(⌈N/P⌉, D, P)`` of ``P = lanes`` particles:
-    ``tts[t, k, p] = θ_{tP+p, k}``, the lanes past ``N`` zero."""
-    tts = np.zeros((-(-theta.shape[0] // lanes), theta.shape[1], lanes), theta.dtype)
-    transpose_tiles(theta, tts)
+    ``tts[t, k, p] = θ_{tP+p, k}``, the lanes past ``N`` zero. (Once per call, so in numpy:
+    a compiled copy would add its compile to a first run.)"""
+    n, dim = theta.shape
+    tts = np.zeros((-(-n // lanes), dim, lanes), theta.dtype)
+    full = n // lanes
+    tts[:full] = theta[:full * lanes].reshape(full, lanes, dim).transpose(0, 2, 1)
+    if full < tts.shape[0]:
+        tts[full, :, :n - full * lanes] = theta[full * lanes:].T
     return tts
 
 
-@njit(**JIT)
-def untile(tts, out):
+def untile(tts: np.ndarray, out: np.ndarray) -> None:
     """``out (N, D)`` from the tiles ``tts (n_tiles, D, P)``: ``out[t P + p] = tts[t, :, p]``
     (in ``out``'s dtype)."""
-    lanes = tts.shape[2]
-    for t in range(tts.shape[0]):
-        for k in range(tts.shape[1]):
-            for p in range(min(lanes, out.shape[0] - t * lanes)):
-                out[t * lanes + p, k] = tts[t, k, p]
+    n, lanes = out.shape[0], tts.shape[2]
+    full = n // lanes
+    rows = tts.transpose(0, 2, 1)  # (n_tiles, P, D)
+    out[:full * lanes] = rows[:full].reshape(full * lanes, out.shape[1])
+    if full < tts.shape[0]:
+        out[full * lanes:] = rows[full, :n - full * lanes]
 
 
 @njit(inline="always", **JIT)
