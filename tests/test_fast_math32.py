@@ -145,7 +145,7 @@ def test_float64_evaluation_reaches_the_kernels_from_simulate(rng):
     """A float32 run with ``activation_precision="float64"`` compiles and runs the float64
     flavour (the flow and the observables; the population quadrature's error estimate, in
     float64, goes through the same kernels object), and both precisions stay within the float32
-    tolerance of the float64 run."""
+    tolerance of the float64 numpy reference."""
     unit = Perceptron(2, 1, "sigmoid")
     problem = Problem(unit, GaussianData(Teacher(unit, rng.standard_normal((3, unit.dim)))))
     theta = rng.standard_normal((40, unit.dim))
@@ -157,7 +157,7 @@ def test_float64_evaluation_reaches_the_kernels_from_simulate(rng):
     for kernel in (compiled_flow._advance, compiled_layered.network_sum):
         assert any("CompiledActivation(sigmoid, float64)" in str(sig)
                    for sig in kernel.signatures), kernel
-    reference = simulate(problem, theta, T=0.2, dt=2e-2, backend="numba")
+    reference = simulate(problem, theta, T=0.2, dt=2e-2, backend="numpy")  # float64
     scale = np.abs(reference.particles).max()
     assert np.abs(reference.final - theta).max() > TOL["visible"]
     for run in runs.values():

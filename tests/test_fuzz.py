@@ -1,4 +1,6 @@
-"""Bad input and faults through the real ``wgflow`` executable.
+"""Bad input and faults through the command line: every case through ``main`` in the test's
+process, a sample (a case of every command, the files held by another process) through the real
+``wgflow`` executable as well.
 
 Every case must end with the documented exit code (2: bad input or a file problem), print one
 clean error line naming the key or file at fault, print no traceback, and leave every file
@@ -11,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -61,7 +64,7 @@ def _workspace(root: Path) -> dict:
 
 
 def _cases(f: dict) -> list:
-    """``(argv, exit code, regex the error must match)``: 60+ bad inputs and faults."""
+    """``(argv, exit code, regex the error must match)``: 90+ bad inputs and faults."""
     run = ["run", "--out", str(f["emptydir"] / "new.h5"), "--quiet"]
     bad_sets = [
         ("init.N=0", "'init.N' must be an integer"), ("init.N=-5", "'init.N' must be an"),
@@ -162,26 +165,65 @@ def _snapshot(root: Path) -> dict:
             if p.is_file() else "dir" for p in sorted(root.rglob("*"))}
 
 
-def _wgflow(argv):
-    return subprocess.run([sys.executable, "-m", "wgflow", *argv], capture_output=True,
-                          text=True, timeout=300)
+def _through_the_executable(argv) -> tuple:
+    out = subprocess.run([sys.executable, "-m", "wgflow", *argv], capture_output=True,
+                         text=True, timeout=300)
+    return out.returncode, out.stdout, out.stderr
+
+
+def _in_process(argv, capsys) -> tuple:
+    """``main(argv)`` as the executable runs it, an escaping exception shown as a traceback."""
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's refusals
+        code = exit_.code
+    except Exception:  # a leaked exception is the defect looked for
+        code, trace = 1, traceback.format_exc()
+        out = capsys.readouterr()
+        return code, out.out, out.err + trace
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _executable_sample(cases) -> list:
+    """The first case of every command, and every refusal of a file held by another process."""
+    commands, sample = set(), []
+    for case in cases:
+        if case[0][0] not in commands or "in use by another" in case[2]:
+            commands.add(case[0][0])
+            sample.append(case)
+    return sample
+
+
+def _failures(cases, outcomes) -> list:
+    failures = []
+    for (argv, code, message), (returncode, stdout, stderr) in zip(cases, outcomes,
+                                                                   strict=True):
+        errors = [line for line in stderr.splitlines() if "error:" in line]
+        if (returncode != code or "Traceback" in stderr or len(errors) != 1
+                or not re.search(message, errors[0]) or stdout):
+            failures.append(f"{argv}: exit {returncode}, stderr {stderr!r}")
+    return failures
 
 
 @pytest.mark.slow
-def test_bad_inputs_and_faults_through_the_executable(tmp_path):
+def test_bad_inputs_and_faults_in_process_and_through_the_executable(tmp_path, capsys):
+    """Every case through ``main`` in this process; the first of each command and the locked
+    files also through the real executable (its exit status, its top-level error handling)."""
     files = _workspace(tmp_path)
     cases = _cases(files)
     assert len(cases) >= 90
+    sample = _executable_sample(cases)
+    assert {argv[0] for argv, _, _ in sample} >= {"run", "resume", "info", "plot", "report",
+                                                  "sweep", "study", "compare", "bench",
+                                                  "config"}
+    capsys.readouterr()
     with exclusive(lock_path(files["locked.h5"]), "a run file"):  # a run in progress
         before = _snapshot(tmp_path)
-        with ThreadPoolExecutor(3) as pool:
-            outcomes = list(pool.map(_wgflow, [argv for argv, _, _ in cases]))
+        in_process = [_in_process(argv, capsys) for argv, _, _ in cases]
+        with ThreadPoolExecutor(2) as pool:
+            executed = list(pool.map(_through_the_executable, [argv for argv, _, _ in sample]))
         after = _snapshot(tmp_path)
-    failures = []
-    for (argv, code, message), out in zip(cases, outcomes, strict=True):
-        errors = [line for line in out.stderr.splitlines() if "error:" in line]
-        if (out.returncode != code or "Traceback" in out.stderr or len(errors) != 1
-                or not re.search(message, errors[0]) or out.stdout):
-            failures.append(f"{argv}: exit {out.returncode}, stderr {out.stderr!r}")
+    failures = _failures(cases, in_process) + _failures(sample, executed)
     assert not failures, "\n".join(failures)
     assert after == before  # no file changed, none added or removed
