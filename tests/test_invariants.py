@@ -88,7 +88,7 @@ def test_orbit_closed_start_gives_identical_trajectories(rng, backend):
     start = laws.orbit_closed(laws.gaussian(3, 4, std=0.25, seed=5), problem.symmetry)
     sample = orbit_closed(FixedSample(*problem.data.sample(rng, 30)), problem.symmetry)
     runs = {
-        scheme: simulate(problem, start, scheme=scheme, dynamics="mf", T=2.0, dt=0.02,
+        scheme: simulate(problem, start, scheme=scheme, dynamics="mf", T=2.0, dt=0.05,
                          step_scale=50.0, expectation=sample, seed=6, backend=backend,
                          observables=("distance_to_WI",))
         for scheme in ("vanilla", "DA-orbit", "FA")
