@@ -173,25 +173,24 @@ def _through_the_executable(argv) -> tuple:
 
 def _in_process(argv, capsys) -> tuple:
     """``main(argv)`` as the executable runs it, an escaping exception shown as a traceback."""
+    trace = ""
     try:
         code = main(argv)
     except SystemExit as exit_:  # argparse's refusals
         code = exit_.code
     except Exception:  # a leaked exception is the defect looked for
         code, trace = 1, traceback.format_exc()
-        out = capsys.readouterr()
-        return code, out.out, out.err + trace
     out = capsys.readouterr()
-    return code, out.out, out.err
+    return code, out.out, out.err + trace
 
 
 def _executable_sample(cases) -> list:
     """The first case of every command, and every refusal of a file held by another process."""
     commands, sample = set(), []
-    for case in cases:
-        if case[0][0] not in commands or "in use by another" in case[2]:
-            commands.add(case[0][0])
-            sample.append(case)
+    for argv, code, message in cases:
+        if argv[0] not in commands or "in use by another" in message:
+            commands.add(argv[0])
+            sample.append((argv, code, message))
     return sample
 
 
