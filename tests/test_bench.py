@@ -75,6 +75,7 @@ def test_one_thread_rows_of_the_sgd_case(monkeypatch, capsys):
     assert [(r["case"], r["backend"], r["threads"]) for r in rows] == [
         ("sgd-paper", "numba", threads), ("sgd-paper", "numpy", threads),
         ("sgd-paper-1t", "numba", 1)]
+    assert {r["threading_layer"] for r in rows} == {numba.threading_layer()}  # the peak ran
     one = rows[2]
     assert one["speedup_vs_numba"] == 1.0 and one["speedup_vs_numpy"] is None
     assert one["ns_per_interaction"] == pytest.approx(one["seconds_per_step"] / 200 * 1e9)

@@ -1,6 +1,7 @@
 """Bitwise reproducibility of the compiled backend under any thread count, and its memory."""
 
 import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -95,3 +96,21 @@ def test_threads_wait_passively_unless_the_user_says_otherwise(variable, preset,
                           f"print(os.environ['{variable}'])"],
                          env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == expected
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"),
+                    reason=f"the tbb dependency has x86_64 wheels only, not {platform.machine()}")
+def test_parallel_regions_run_on_the_tbb_layer():
+    """The ``tbb`` dependency is loadable by numba: its threading layer is the one a fresh process
+    runs (numba would fall back to OpenMP's slow wake-ups silently)."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    code = ("import wgflow, numba, numpy as np\n"
+            "@numba.njit(parallel=True)\n"
+            "def add(a):\n"
+            "    for i in numba.prange(a.size):\n"
+            "        a[i] += 1.0\n"
+            "add(np.zeros(8))\n"
+            "print(numba.threading_layer())")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "tbb"

@@ -151,7 +151,8 @@ def measure(case, unit, activation, d, n, m, dynamics, dtype, backends, repeats)
                      "first_call_s": first[backend],
                      "compile_s": max(0.0, first[backend] - per_step * steps),
                      "gflops": None if flops is None else flops * n * m / per_step / 1e9,
-                     "threads": numba.get_num_threads(), "peak_rss_mb": _peak_rss_mb()})
+                     "threads": numba.get_num_threads(), "threading_layer": threading_layer(),
+                     "peak_rss_mb": _peak_rss_mb()})
     return rows
 
 
@@ -208,6 +209,15 @@ def measure_gpu_case(case, unit, activation, d, n, m, dynamics, dtype, repeats) 
     return with_speedups(
         measure(case, unit, activation, d, cpu_n, cpu_m, dynamics, dtype, ["numba"], repeats)
         + measure(case, unit, activation, d, n, m, dynamics, dtype, ["cuda"], repeats))
+
+
+def threading_layer() -> str | None:
+    """numba's threading layer (``tbb``, ``omp`` or ``workqueue``), once a parallel region has
+    run in this process; ``None`` before."""
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        return None
 
 
 def cpu_name() -> str:
@@ -387,7 +397,8 @@ def main(argv=None) -> int:
         return 0
     peaks = {dtype: fma_peak(dtype) for dtype in dtypes}
     if not args.json:
-        print(f"multiply-add peak of the {numba.get_num_threads()} numba threads (measured): "
+        print(f"multiply-add peak of the {numba.get_num_threads()} numba threads "
+              f"({threading_layer()} threading layer, measured): "
               + ", ".join(f"{peak:.1f} GFLOP/s {dtype}" for dtype, peak in peaks.items()))
         print(HEADER)
     for case in cases:
