@@ -25,11 +25,13 @@ The compiled kernels are cached on disk under a directory named by a hash of the
 ``~/.cache/wgflow/numba``): numba checks only the defining file of a cached function, so a change
 to a kernel it inlines from another module would otherwise load stale machine code.
 
-Numba's OpenMP threads wait passively between parallel regions (``OMP_WAIT_POLICY=PASSIVE``
-unless the environment sets it before wgflow is imported): spinning threads took the core from
-the thread with work whenever anything else ran on the machine, up to 12× slower on 2 cores
-for the grid solver's short regions, and 2× slower even on an idle 2-core machine. For the same
-reason numpy's OpenBLAS threads go to sleep as soon as a BLAS call ends
+Parallel regions run on numba's TBB threading layer where the ``tbb`` package is installed (a
+dependency on x86-64): its idle threads spin briefly, then yield and sleep, so a region that
+follows another starts at once and a busy machine loses no core to them. Where numba falls back
+to OpenMP, its threads wait passively between regions (``OMP_WAIT_POLICY=PASSIVE`` unless the
+environment sets it before wgflow is imported): spinning OpenMP threads took the core from the
+thread with work whenever anything else ran on the machine, up to 12× slower on 2 cores for the
+grid solver's short regions. numpy's OpenBLAS threads go to sleep as soon as a BLAS call ends
 (``OPENBLAS_THREAD_TIMEOUT=4``, unless the environment sets it; it takes effect when this package
 is imported before numpy): they otherwise spin for about 0.1 s after every call, and a kernel
 started in that time ran 10 % slower on 2 cores.
