@@ -69,3 +69,13 @@ def test_sweep_workers_give_their_blas_a_runs_threads(monkeypatch):
         seen = [executor.submit(os.getenv, name).result() for name in cli.BLAS_THREADS]
     assert threads == max(1, cli._cores() // 2) and cores == 2 * threads
     assert seen == [str(threads), "3"]
+
+
+def test_the_command_line_loads_no_statistics_or_transport_package():
+    """``scipy.stats`` and POT take about 0.3 s each to import: commands load them on use (the
+    quantiles come from ``scipy.special``, POT with the first transport problem)."""
+    code = ("import sys, wgflow, wgflow.cli; "
+            "print(sorted(m for m in ('scipy.stats', 'ot') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import linalg, stats
+from scipy import linalg, special
 
 from .. import laws
 from .._checks import choice, is_real, numeric, positive
@@ -184,7 +184,7 @@ def escape_directions(residuals: np.ndarray, basis: np.ndarray, level: float) ->
     lam, vec = np.linalg.eigh(complement @ c @ complement)
     order = np.argsort(lam)[::-1][:dim - basis.shape[1]]
     lam, vec = lam[order], vec[:, order]
-    floor = stats.f.ppf(level, 1, r - 1) * np.einsum("dk,de,ek->k", vec, s, vec) / r
+    floor = special.fdtri(1, r - 1, level) * np.einsum("dk,de,ek->k", vec, s, vec) / r
     keep = lam > floor
     keep[0] = True
     added = complement @ vec[:, keep]
@@ -239,7 +239,7 @@ def escape_test(problem: Problem, basis: np.ndarray, n: int, *, seed=0, dynamics
                          "lengthen horizon, or use dynamics='sgd' or a problem with beta > 0")
     noise_level = float(np.sqrt(sigma2 / denominator))
     p = dim - k
-    factor = (stats.f.ppf(level, p, p * (replicates - 1)) + replicates - 1) / replicates
+    factor = (special.fdtri(p, p * (replicates - 1), level) + replicates - 1) / replicates
     threshold = noise_level * float(np.sqrt(factor))
     escaped = escape > threshold
     added = (escape_directions(residuals, basis, level) if escaped else np.zeros((dim, 0)))

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from .. import laws
 from .._checks import positive
@@ -136,7 +136,7 @@ def mean_interval(values, level: float) -> tuple[float, float, float]:
     confidence interval at ``level``."""
     values = np.asarray(values, dtype=float)
     mean = float(values.mean())
-    half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * _std(values)
+    half = float(special.stdtrit(len(values) - 1, 0.5 + level / 2) * _std(values)
                  / np.sqrt(len(values)))
     return mean, mean - half, mean + half
 
