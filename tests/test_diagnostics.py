@@ -2,6 +2,8 @@
 computations (assignment problems, sorted couplings, POT on explicitly built measures)."""
 
 import itertools
+import subprocess
+import sys
 
 import numpy as np
 import ot
@@ -77,6 +79,46 @@ def test_exact_w2_equals_optimal_assignment(rng):
     d = wasserstein2(x, y, method="exact")
     assert d.method == "exact"
     np.testing.assert_allclose(d.value**2, expected, rtol=TOL["solver"])
+
+
+@pytest.mark.parametrize(("n", "m"), [(40, 40), (30, 90), (90, 30), (64, 256)])
+def test_small_uniform_measures_solve_an_assignment_with_pots_value(rng, n, m, monkeypatch):
+    """Up to ``ASSIGNMENT_MAX`` atoms, sizes dividing one another, the exact ``W₂²`` comes from
+    an assignment problem: POT's value to rounding; one atom past the limit, POT's own."""
+    x, y = rng.normal(size=(n, 3)), rng.normal(size=(m, 3)) + 0.3
+    assert max(n, m) <= diagnostics.ASSIGNMENT_MAX
+    calls = []
+    monkeypatch.setattr(diagnostics, "linear_sum_assignment",
+                        lambda c: calls.append(c.shape) or linear_sum_assignment(c))
+    value = wasserstein2(x, y, method="exact").value ** 2
+    assert calls == [(max(n, m), max(n, m))]
+    np.testing.assert_allclose(value, _pot_w2sq(x, y), rtol=TOL["solver"])
+    monkeypatch.setattr(diagnostics, "ASSIGNMENT_MAX", max(n, m) - 1)
+    np.testing.assert_allclose(wasserstein2(x, y, method="exact").value ** 2, value,
+                               rtol=TOL["solver"])
+    assert len(calls) == 1  # POT solved the second
+
+
+def test_weighted_or_indivisible_measures_go_to_pot(rng, monkeypatch):
+    monkeypatch.setattr(diagnostics, "linear_sum_assignment", None)  # a call would fail
+    x, y = rng.normal(size=(6, 2)), rng.normal(size=(9, 2))
+    np.testing.assert_allclose(wasserstein2(x, y).value ** 2, _pot_w2sq(x, y),
+                               rtol=TOL["solver"])
+    a = _simplex(rng, 6)
+    np.testing.assert_allclose(wasserstein2(x, x[::-1] + 1, mu_weights=a).value ** 2,
+                               _pot_w2sq(x, x[::-1] + 1, a), rtol=TOL["solver"])
+
+
+def test_the_default_runs_distance_to_wi_loads_no_pot():
+    """A run's distance to WI (``N = 100``, ``|G| = 2``) is solved without importing POT."""
+    code = ("import sys, numpy as np; from wgflow import diagnostics; "
+            "theta = np.random.default_rng(0).normal(size=(100, 4)); "
+            "s = np.eye(4)[[1, 0, 3, 2]]; "
+            "d = diagnostics.distance_to_orbit_average(theta, np.stack([np.eye(4), s])); "
+            "print(d.method, 'ot' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.split() == ["exact", "False"]
 
 
 def test_exact_w2_equals_brute_force_over_permutations(rng):

@@ -8,7 +8,8 @@ uniform ``a_i = 1/n`` when omitted).
 
 * Second moment, in the papers' convention (note the factor 2): ``M₂(μ) = 2 E_μ|θ|²``.
 * Quadratic Wasserstein distance ``W₂(μ, ν)² = min_π Σ_ij π_ij |θ_i − θ'_j|²`` over couplings
-  ``π`` of ``a`` and ``b``. Computed *exactly* with POT's network simplex (``ot.emd2``), or
+  ``π`` of ``a`` and ``b``. Computed *exactly* with POT's network simplex (``ot.emd2``; small
+  uniform measures whose sizes divide one another as an assignment problem), or
   approximated by the *sliced* distance ``SW₂² = mean_k W₂²(⟨u_k, ·⟩_#μ, ⟨u_k, ·⟩_#ν)`` over
   random unit directions ``u_k`` (``ot.sliced_wasserstein_distance``), a lower bound on ``W₂``;
   for uniform measures whose sizes divide one another (the distance to WI) by sorting the
@@ -36,11 +37,13 @@ from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
 from ._checks import numeric
 
 __all__ = [
+    "ASSIGNMENT_MAX",
     "EXACT_MAX",
     "METHODS",
     "Distance",
@@ -55,6 +58,12 @@ __all__ = [
 #: Above this many atoms in either measure, ``method="auto"`` uses the sliced distance.
 EXACT_MAX = 3000
 
+#: Uniform measures of at most this many atoms, one size a multiple of the other, get their exact
+#: ``W₂`` from an assignment problem rather than POT: the same value up to rounding, in about the
+#: same time there, and no POT import (0.7–0.9 s with the ``scipy.stats`` it loads) for a run's
+#: small distances; above it POT's network simplex is the faster (4× at 1000 against 2000 atoms).
+ASSIGNMENT_MAX = 256
+
 #: Allowed values of the ``method`` argument.
 METHODS = ("auto", "exact", "sliced")
 
@@ -65,7 +74,8 @@ _PROJECTOR_TOL = 1e-8  # ‖P − Pᵀ‖, ‖P² − P‖ allowed, relative to 
 class Distance(NamedTuple):
     """A distance value and how it was computed.
 
-    ``value`` is the distance itself (not squared); ``method`` is ``"exact"`` (POT ``ot.emd2``),
+    ``value`` is the distance itself (not squared); ``method`` is ``"exact"`` (POT ``ot.emd2``, or
+    an assignment problem for small uniform measures: :data:`ASSIGNMENT_MAX`),
     ``"sliced"`` (POT sliced W₂) or ``"closed-form"`` (no solver). ``float(d) == d.value``.
     """
 
@@ -182,8 +192,7 @@ def _w2_squared(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray,
                 blocks: tuple[bool, ...] = ()) -> float:
     """``W₂²`` (exact) or ``SW₂²`` (sliced) between validated measures; ``method`` resolved;
     ``blocks`` as in :func:`_sliced_sorted`."""
-    import ot  # POT loads scipy.stats: seconds that commands without a transport problem save
-
+    divides = max(len(x), len(y)) % min(len(x), len(y)) == 0
     if method == "exact":
         # cdist differences coordinates before squaring: exact zeros for coincident atoms
         # (the expansion |x|² + |y|² − 2⟨x, y⟩ would leave rounding residue of order |x|² eps).
@@ -191,6 +200,10 @@ def _w2_squared(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray,
         if not np.all(np.isfinite(cost)):
             return np.inf  # |θ_i − θ'_j|² overflows float64: the distance is not representable
         n, m = cost.shape
+        if divides and max(n, m) <= ASSIGNMENT_MAX and _uniform(a) and _uniform(b):
+            return _assignment_w2_squared(cost)
+        import ot  # POT loads scipy.stats: seconds that commands without a transport problem save
+
         value, log = ot.emd2(a, b, cost, numItermax=max(100_000, 50 * n * m), log=True)
         if log["warning"] is not None:
             raise RuntimeError(
@@ -198,12 +211,26 @@ def _w2_squared(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray,
                 f"use method='sliced' for large measures"
             )
         return max(float(value), 0.0)
-    if _uniform(a) and _uniform(b) and max(len(x), len(y)) % min(len(x), len(y)) == 0:
+    if _uniform(a) and _uniform(b) and divides:
         return _sliced_sorted(x, y, n_projections, seed, blocks)
+    import ot
+
     value = ot.sliced_wasserstein_distance(
         x, y, a, b, n_projections=n_projections, p=2, seed=seed
     )
     return max(float(value), 0.0) ** 2
+
+
+def _assignment_w2_squared(cost: np.ndarray) -> float:
+    """``W₂²`` between the uniform measures whose pairwise costs are ``cost (n, m)``, one size a
+    multiple ``k`` of the other: with each atom of the smaller measure repeated ``k`` times both
+    have ``max(n, m)`` atoms of equal mass, and an optimal plan is then a permutation
+    (Birkhoff–von Neumann), found by ``scipy.optimize.linear_sum_assignment``."""
+    if cost.shape[0] > cost.shape[1]:
+        cost = cost.T
+    square = np.repeat(cost, cost.shape[1] // cost.shape[0], axis=0)
+    rows, cols = linear_sum_assignment(square)
+    return max(float(square[rows, cols].sum()) / square.shape[0], 0.0)
 
 
 def _uniform(weights: np.ndarray) -> bool:
@@ -289,7 +316,9 @@ def wasserstein2(mu: ArrayLike, nu: ArrayLike, *, mu_weights: ArrayLike | None =
     ``mu``: atoms ``(n, D)``, ``nu``: atoms ``(m, D)``; ``mu_weights`` ``(n,)`` and
     ``nu_weights`` ``(m,)`` sum to 1 (uniform if ``None``).
 
-    ``method``: ``"exact"`` → ``sqrt(ot.emd2(a, b, C))`` with ``C_ij = |θ_i − θ'_j|²``;
+    ``method``: ``"exact"`` → ``sqrt(ot.emd2(a, b, C))`` with ``C_ij = |θ_i − θ'_j|²`` (the
+    same value, up to rounding, from an assignment problem for uniform measures of at most
+    :data:`ASSIGNMENT_MAX` atoms whose sizes divide one another);
     ``"sliced"`` → POT's sliced distance ``sqrt(mean_k W₂²(⟨u_k,·⟩_#μ, ⟨u_k,·⟩_#ν))`` over
     ``n_projections`` random unit directions drawn with ``seed`` (a lower bound on ``W₂``,
     equal to it when ``D = 1``); ``"auto"`` → exact when ``n, m ≤ EXACT_MAX``, else sliced.
