@@ -1,5 +1,6 @@
 """A user's data is never lost, and wrong input never runs silently: each case a former defect."""
 
+import gc
 import hashlib
 import os
 import re
@@ -16,6 +17,7 @@ from conftest import cli_sets, interrupted_run
 from wgflow import (
     Perceptron,
     Problem,
+    config,
     dynamics,
     load,
     paper,
@@ -27,7 +29,7 @@ from wgflow.cli import main
 from wgflow.files import h5md
 from wgflow.files.checkpoints import checkpoint_path, read_checkpoint
 from wgflow.files.locks import exclusive
-from wgflow.runner import lock_path
+from wgflow.runner import RunInterrupted, lock_path, resume_file, run_to_file
 
 SETS = ["init.N=12", "run.T=2", "run.frames=4", "run.backend=numpy"]
 SMALL = ["--quiet", *cli_sets(SETS)]
@@ -301,6 +303,44 @@ def test_memory_refusal_and_long_run_warning_are_overridable(tmp_path, monkeypat
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         resources.check(long, force=True)
+
+
+def test_runs_collect_garbage_less_often_and_restore_the_thresholds(tmp_path):
+    """``simulate``, ``run_to_file`` and ``resume_file`` run with the collector's thresholds
+    raised to ``RUN_GC_THRESHOLDS`` (a user's higher ones kept), restored afterwards, also when
+    the run raises."""
+    seen = []
+
+    def scale(_t):  # asked during the run, at its step times
+        seen.append(gc.get_threshold())
+        return 1.0
+
+    def stop_at_once():  # asked between chunks
+        seen.append(gc.get_threshold())
+        return True
+
+    def go_on():
+        seen.append(gc.get_threshold())
+        return False
+
+    before, user = gc.get_threshold(), (900, 5, 1000)
+    gc.set_threshold(*user)
+    try:
+        problem = paper.problem("arbitrary")
+        simulate(problem, paper.student_init(problem, 4), dynamics="sgd", T=1.0,
+                 step_scale=scale, backend="numpy")
+        path = tmp_path / "r.h5"
+        with pytest.raises(RunInterrupted):
+            run_to_file(config.checked({"init.N": 4, "run.T": 0.5, "run.backend": "numpy"}),
+                        path, progress=False, stop=stop_at_once)
+        resume_file(path, progress=False, stop=go_on)
+        with pytest.raises(ValueError, match="T must be"):
+            simulate(problem, paper.student_init(problem, 4), T=-1.0)
+        assert gc.get_threshold() == user
+    finally:
+        gc.set_threshold(*before)
+    assert len(seen) >= 3 and set(seen) == {(50_000, 20, 1000)}
+    assert resources.RUN_GC_THRESHOLDS == (50_000, 20, 100)
 
 
 def test_a_long_run_is_announced_with_its_estimate(capsys):

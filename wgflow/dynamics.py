@@ -530,6 +530,7 @@ def result_of(run, recorded: list[Frame]) -> Result:
         methods=dict(run.config["observable_methods"]))
 
 
+@resources.collecting_less
 def simulate(problem: Problem, init_particles, **options) -> Result:
     """Integrate the particle system from ``init_particles (N, D)`` up to MF time ``T``.
 

@@ -34,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import config as configuration
-from . import pde
+from . import pde, resources
 from .dynamics import Interrupted, cursor, frames, prepare
 from .files.checkpoints import (
     check_resumable,
@@ -216,6 +216,7 @@ def _drop_finished_checkpoint(path) -> None:
         checkpoint_path(path).unlink(missing_ok=True)
 
 
+@resources.collecting_less
 def run_to_file(config: dict, path, progress: bool = True, *, overwrite: bool = False,
                 force: bool = False, stop=None) -> str:
     """Run the checked ``config`` into the trajectory file ``path``; return the status.
@@ -255,6 +256,7 @@ def _frame_reader(path):
     return read
 
 
+@resources.collecting_less
 def resume_file(path, progress: bool = True, *, force: bool = False, stop=None) -> str:
     """Continue the interrupted run in ``path`` from its last checkpoint; return the status.
     Everything is checked before the file is modified; options as :func:`run_to_file`."""
