@@ -11,6 +11,7 @@ import pytest
 from numba import njit
 
 import solvers
+from solvers.cpu import fast_math
 from solvers.cpu import flow as compiled_flow
 from solvers.cpu import layered as compiled_layered
 from solvers.cpu.activations import COMPILED_ACTIVATIONS, activate
@@ -157,3 +158,41 @@ def test_tiles_hold_the_particles_and_give_them_back(rng, n):
     back = np.empty((n, 3), np.float32)
     compiled_layered.untile(tts, back)
     np.testing.assert_array_equal(back, theta.astype(np.float32))
+
+
+def _own_function(ir: str, name: str) -> str:
+    """The body of the function ``name`` (not its wrappers for Python and C) in the IR ``ir``."""
+    functions = re.findall(r"^define .*?^}", ir, flags=re.S | re.M)
+    own = [f for f in functions if re.search(rf"@_ZN[\w$]*{name}B", f.splitlines()[0])
+           and "cpython" not in f.splitlines()[0] and "cfunc" not in f.splitlines()[0]]
+    assert len(own) == 1, [f.splitlines()[0][:120] for f in functions]
+    return own[0]
+
+
+@pytest.mark.parametrize("counted", [False, True])
+def test_the_steps_run_without_reference_counts(rng, monkeypatch, counted):
+    """The step driver and the passes it calls are compiled without numba's reference counts
+    (``NO_REFCOUNTS``): no view or argument of a step updates a shared counter. Compiled afresh
+    (uncached code can be inspected), the driver's own code calls no ``NRT_incref``; with
+    reference counting (the contrast, which the probe must tell apart) it does. Both give the
+    same steps."""
+    unit = Perceptron(2, 1, "tanh")
+    theta = rng.standard_normal((5, unit.dim))
+    options = {key: value for key, value in compiled_flow._advance.targetoptions.items()
+               if key != "nopython"}  # njit's own
+    options["cache"] = False
+    if counted:
+        options.update(fast_math.REFCOUNTED)
+    assert options["_nrt"] is counted
+    fresh = njit(**options)(compiled_flow._advance.py_func)
+    args = _flow_arguments(unit, rng)
+    expected = theta.copy()
+    assert compiled_flow.advance(unit.spec, expected, *args) == 3
+    monkeypatch.setattr(compiled_flow, "_advance", fresh)
+    stepped = theta.copy()
+    assert compiled_flow.advance(unit.spec, stepped, *args) == 3
+    np.testing.assert_array_equal(stepped, expected)
+    (ir,) = fresh.inspect_llvm().values()
+    assert ("NRT_incref" in _own_function(ir, "_advance")) is counted
+    for kernel in (compiled_layered.network_sum, compiled_layered.vjp_into):
+        assert kernel.targetoptions["_nrt"] is False

@@ -34,6 +34,7 @@ import math
 import numpy as np
 from numba import njit, types
 from numba.core import cgutils
+from numba.core.cpu import CPUTargetOptions
 from numba.extending import intrinsic
 
 from ..activations import ACTIVATIONS
@@ -46,6 +47,17 @@ JIT = {"cache": True, "error_model": "numpy", "nogil": True, "fastmath": {"contr
 #: compiled once per signature, rather than copied into every call site by numba's typing, and
 #: is cached on disk only within its callers
 INLINED = {**JIT, "cache": False, "forceinline": True}
+#: options of the kernels that run a step's passes, which allocate nothing: no reference
+#: counting. Numba counts the references to an array's memory in every view it makes and every
+#: array it passes on, two atomic updates of a shared counter each: a fifth of a step on a few
+#: particles, and a cache line that threads updating the same arrays' counts pass to and fro.
+#: The arrays outlive the kernels (their callers hold them), and a kernel so compiled that
+#: would allocate fails to compile ("NRT required but not enabled"). The kernels these call
+#: inherit the option unless they set their own (:data:`REFCOUNTED`). (``_nrt`` is numba's
+#: option name; were it gone, the kernels would count references as before.)
+NO_REFCOUNTS = {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
+#: the option of a kernel that allocates and is called from one without reference counting
+REFCOUNTED = {"_nrt": True} if NO_REFCOUNTS else {}
 #: parallel options: only the explicit ``prange`` loops run in parallel (numba would otherwise
 #: turn every array expression into a parallel region, each with a launch cost)
 PARALLEL = {"prange": True, "numpy": False, "reduction": False, "setitem": False,

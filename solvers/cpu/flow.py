@@ -46,7 +46,7 @@ from .. import checks
 from ..sample_terms import sample_coefficients
 from . import tiles
 from .counter_rng import noise_on_tiles, noise_scratch
-from .fast_math import JIT, PARALLEL
+from .fast_math import JIT, NO_REFCOUNTS, PARALLEL, REFCOUNTED
 from .layered import (
     PARALLEL_MIN_WORK,
     add_into,
@@ -241,7 +241,7 @@ def _run(kernel, particles, n, proj, tau, dt, noise, done, following, work, kept
     return finite
 
 
-@njit(parallel=PARALLEL, **JIT)
+@njit(parallel=PARALLEL, **JIT, **REFCOUNTED)  # it allocates the threads' buffers
 def _region_in_parallel(kernel, particles, n, proj, tau, dt, noise, done, following, work,
                         kept, sums, first, threads):
     """:func:`_run` on even runs of chunks, one per thread of ``threads``, each with its own
@@ -280,7 +280,7 @@ def _coefficients(following, ys, ws, orbit, n, work):
                              work.coef, g, wg.shape[0] if average else g + 1)
 
 
-@njit(**JIT)
+@njit(**JIT, **NO_REFCOUNTS)
 def _advance(kernel, particles, n, xs, ys, ws, orbit, proj, tau, dt, scales, noise, heun, work,
              scratch, threads, kept, sums):
     """The steps on the tiles ``particles = (θ, other)``: ``θ_k`` is buffer ``k mod 2``;

@@ -35,7 +35,7 @@ from .. import checks
 from ..layered import UnitSpec
 from . import tiles, wide_layer
 from .activations import compiled_activation
-from .fast_math import INLINED, JIT
+from .fast_math import INLINED, JIT, NO_REFCOUNTS
 from .units import compiled_unit
 
 #: upper bound on the parallel chunks of ``network_output`` (each holds an ``(M, c)`` partial)
@@ -198,7 +198,7 @@ def add_into(total, part):
             total[m, k] += part[m, k]
 
 
-@njit(**JIT)
+@njit(**JIT, **NO_REFCOUNTS)
 def network_sum(unit, activation, tts, n, x, chunk, scratch, partial, total, kept):
     """``total (M, c) = Σ_i σ_*(x_m, θ_i)`` over the ``n`` particles of the tiles ``tts``
     (:func:`tiled`) on one thread, chunk partials (in ``partial (M, c)``, passes in
@@ -287,7 +287,7 @@ def _store_sums(grad, total, n, carried):
             carried[k, p] = grad[k, p] if grad.itemsize == 8 else total[k, p]
 
 
-@njit(**JIT)
+@njit(**JIT, **NO_REFCOUNTS)
 def vjp_into(unit, activation, tts, n, x, coef, scratch, kept, sums, resume, by_samples):
     """``sums (N_tiles, D, P) = Σ_m J_θ σ_*(x_m, θ_i)ᵀ coef_m`` in float64, as tiles like
     ``tts`` (the ``n`` particles' tiles, :func:`tiled`), on one thread, tile by tile in

@@ -34,7 +34,7 @@ from numba import carray, literally, njit, types
 from numba.core import config, errors
 from numba.extending import overload
 
-from .fast_math import JIT, stack_buffer
+from .fast_math import JIT, REFCOUNTED, stack_buffer
 
 #: inputs of the first layer from which it runs on blocks of samples
 WIDE_MIN = 8
@@ -102,7 +102,8 @@ def _constant_lanes(lanes) -> int:
     return lanes.literal_value
 
 
-@overload(affine_registers, jit_options=JIT, prefer_literal=True)
+# the register blocks are arrays over the stack (numba.carray): reference counted
+@overload(affine_registers, jit_options={**JIT, **REFCOUNTED}, prefer_literal=True)
 def _affine_registers(out, tt, w, bias, x, m, n_in, n, lanes):
     lanes = _constant_lanes(lanes)  # the lane loops unroll into registers
     if lanes == 0:
@@ -139,7 +140,7 @@ def _affine_registers(out, tt, w, bias, x, m, n_in, n, lanes):
     return affine
 
 
-@overload(gradient_registers, jit_options=JIT, prefer_literal=True)
+@overload(gradient_registers, jit_options={**JIT, **REFCOUNTED}, prefer_literal=True)
 def _gradient_registers(grad, w, g, x, m, n_in, n, lanes):
     lanes = _constant_lanes(lanes)
     if lanes == 0:
