@@ -4,11 +4,13 @@ bits as its serial paths, and the activations are inlined into the loops that ca
 
 import inspect
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from numba import njit
+from numba.core.runtime import _nrt_python, rtsys
 
 import solvers
 from solvers.cpu import fast_math
@@ -196,3 +198,35 @@ def test_the_steps_run_without_reference_counts(rng, monkeypatch, counted):
     assert ("NRT_incref" in _own_function(ir, "_advance")) is counted
     for kernel in (compiled_layered.network_sum, compiled_layered.vjp_into):
         assert kernel.targetoptions["_nrt"] is False
+
+
+@pytest.fixture
+def allocation_stats():
+    """numba's counts of its allocations and frees, on for the test."""
+    enabled = _nrt_python.memsys_stats_enabled()
+    _nrt_python.memsys_enable_stats()
+    yield rtsys.get_allocation_stats
+    if not enabled:
+        _nrt_python.memsys_disable_stats()
+
+
+def test_kernels_without_reference_counts_leak_nothing(rng, allocation_stats):
+    """The arrays a step receives keep their Python reference counts, and every allocation
+    numba makes during the calls (the parallel region's buffers, the wrappers' meminfos) is
+    freed: the counts are not skipped on one side only. In parallel and on one thread."""
+    unit = Perceptron(2, 1, "tanh")
+    args = _flow_arguments(unit, rng)
+    for n in (5, 4000):  # one thread, then parallel regions (N·G·B ≥ PARALLEL_MIN_WORK)
+        theta = rng.standard_normal((n, unit.dim))
+        compiled_flow.advance(unit.spec, theta, *args)  # compiled before counting
+        held = [sys.getrefcount(a) for a in (theta, *args[0])]
+        before = allocation_stats()
+        for _ in range(5):
+            compiled_flow.advance(unit.spec, theta, *args)
+            compiled_layered.network_output(unit.spec, theta, args[0][0][0])
+        after = allocation_stats()
+        assert [sys.getrefcount(a) for a in (theta, *args[0])] == held
+        allocated = after.alloc - before.alloc
+        assert allocated == after.free - before.free
+        assert after.mi_alloc - before.mi_alloc == after.mi_free - before.mi_free
+        assert (allocated > 0) == (n > 5)  # only the parallel regions allocate
