@@ -96,14 +96,18 @@ def _add_outer(acc, row, x0, x1, x2, x3):
         acc[3, p] += v * x3
 
 
+#: the register blocks' options: their accumulators are arrays over the stack (``numba.carray``),
+#: which needs numba's reference counting
+_REGISTER_OPTIONS = {**JIT, **REFCOUNTED}
+
+
 def _constant_lanes(lanes) -> int:
     if not isinstance(lanes, types.IntegerLiteral):
         raise errors.TypingError("lanes of a register block must be a compile-time constant")
     return lanes.literal_value
 
 
-# the register blocks are arrays over the stack (numba.carray): reference counted
-@overload(affine_registers, jit_options={**JIT, **REFCOUNTED}, prefer_literal=True)
+@overload(affine_registers, jit_options=_REGISTER_OPTIONS, prefer_literal=True)
 def _affine_registers(out, tt, w, bias, x, m, n_in, n, lanes):
     lanes = _constant_lanes(lanes)  # the lane loops unroll into registers
     if lanes == 0:
@@ -140,7 +144,7 @@ def _affine_registers(out, tt, w, bias, x, m, n_in, n, lanes):
     return affine
 
 
-@overload(gradient_registers, jit_options={**JIT, **REFCOUNTED}, prefer_literal=True)
+@overload(gradient_registers, jit_options=_REGISTER_OPTIONS, prefer_literal=True)
 def _gradient_registers(grad, w, g, x, m, n_in, n, lanes):
     lanes = _constant_lanes(lanes)
     if lanes == 0:
