@@ -105,6 +105,15 @@ def test_every_cached_kernel_source_names_the_cache_directory():
     assert compiling - {"__init__"} <= set(solvers.KERNEL_SOURCES)
 
 
+def _own_function(ir: str, name: str) -> str:
+    """The body of the function ``name`` (not its wrappers for Python and C) in the IR ``ir``."""
+    functions = re.findall(r"^define .*?^}", ir, flags=re.S | re.M)
+    own = [f for f in functions if re.search(rf"@_ZN[\w$]*{name}B", f.splitlines()[0])
+           and "cpython" not in f.splitlines()[0] and "cfunc" not in f.splitlines()[0]]
+    assert len(own) == 1, [f.splitlines()[0][:120] for f in functions]
+    return own[0]
+
+
 @njit(error_model="numpy", fastmath={"contract"})  # not cached: its code can be inspected
 def _activate_row(activation, z, h, dh):
     for p in range(z.shape[1]):
@@ -121,14 +130,10 @@ def test_the_activation_is_inlined_into_the_loop_over_the_lanes(name):
     _activate_row(COMPILED_ACTIVATIONS[name], z, h, dh)
     signature = next(sig for sig in _activate_row.signatures
                      if f"CompiledActivation({name})" in str(sig[0]))
-    functions = re.findall(r"^define .*?^}", _activate_row.inspect_llvm(signature),
-                           flags=re.S | re.M)
-    row = [f for f in functions  # the function itself, not its wrappers for Python and C
-           if re.search(r"@_ZN\d+test_compile_paths\d+_activate_row", f.splitlines()[0])]
-    assert len(row) == 1
-    called = set(re.findall(r"call [^@]*@([\w.$]+)", row[0]))
+    row = _own_function(_activate_row.inspect_llvm(signature), "_activate_row")
+    called = set(re.findall(r"call [^@]*@([\w.$]+)", row))
     assert all(name.startswith("llvm.") for name in called), called
-    assert re.search(r"<\d+ x double>", row[0])
+    assert re.search(r"<\d+ x double>", row)
 
 
 def test_a_flow_without_a_projection_compiles_none(rng):
@@ -160,15 +165,6 @@ def test_tiles_hold_the_particles_and_give_them_back(rng, n):
     back = np.empty((n, 3), np.float32)
     compiled_layered.untile(tts, back)
     np.testing.assert_array_equal(back, theta.astype(np.float32))
-
-
-def _own_function(ir: str, name: str) -> str:
-    """The body of the function ``name`` (not its wrappers for Python and C) in the IR ``ir``."""
-    functions = re.findall(r"^define .*?^}", ir, flags=re.S | re.M)
-    own = [f for f in functions if re.search(rf"@_ZN[\w$]*{name}B", f.splitlines()[0])
-           and "cpython" not in f.splitlines()[0] and "cfunc" not in f.splitlines()[0]]
-    assert len(own) == 1, [f.splitlines()[0][:120] for f in functions]
-    return own[0]
 
 
 @pytest.mark.parametrize("counted", [False, True])

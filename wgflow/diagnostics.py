@@ -192,7 +192,8 @@ def _w2_squared(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray,
                 blocks: tuple[bool, ...] = ()) -> float:
     """``W₂²`` (exact) or ``SW₂²`` (sliced) between validated measures; ``method`` resolved;
     ``blocks`` as in :func:`_sliced_sorted`."""
-    divides = max(len(x), len(y)) % min(len(x), len(y)) == 0
+    # uniform measures whose sizes divide one another: an assignment, or sorted projections
+    matched = max(len(x), len(y)) % min(len(x), len(y)) == 0 and _uniform(a) and _uniform(b)
     if method == "exact":
         # cdist differences coordinates before squaring: exact zeros for coincident atoms
         # (the expansion |x|² + |y|² − 2⟨x, y⟩ would leave rounding residue of order |x|² eps).
@@ -200,7 +201,7 @@ def _w2_squared(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray,
         if not np.all(np.isfinite(cost)):
             return np.inf  # |θ_i − θ'_j|² overflows float64: the distance is not representable
         n, m = cost.shape
-        if divides and max(n, m) <= ASSIGNMENT_MAX and _uniform(a) and _uniform(b):
+        if matched and max(n, m) <= ASSIGNMENT_MAX:
             return _assignment_w2_squared(cost)
         import ot  # POT loads scipy.stats: seconds that commands without a transport problem save
 
@@ -211,7 +212,7 @@ def _w2_squared(x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray,
                 f"use method='sliced' for large measures"
             )
         return max(float(value), 0.0)
-    if _uniform(a) and _uniform(b) and divides:
+    if matched:
         return _sliced_sorted(x, y, n_projections, seed, blocks)
     import ot
 
@@ -230,7 +231,7 @@ def _assignment_w2_squared(cost: np.ndarray) -> float:
         cost = cost.T
     square = np.repeat(cost, cost.shape[1] // cost.shape[0], axis=0)
     rows, cols = linear_sum_assignment(square)
-    return max(float(square[rows, cols].sum()) / square.shape[0], 0.0)
+    return float(square[rows, cols].sum()) / square.shape[0]
 
 
 def _uniform(weights: np.ndarray) -> bool:
